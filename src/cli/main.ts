@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { packageRoot } from '../paths.js';
+import { runCli } from './run.js';
+
+// Each command lives in its own module and registers itself on the program; keep this list sorted.
+const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [];
+
+const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+
+const program = new Command()
+  .name('vidmesh')
+  .description('Distributed video encoding network: coordinator, encoder nodes and a one-shot HLS encoder')
+  .version(pkg.version);
+
+for (const load of commandModules) (await load()).register(program);
+
+await runCli(program, process.argv);

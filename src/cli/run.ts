@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { CommanderError } from 'commander';
+import { isVidmeshError } from '../errors.js';
+
+/**
+ * Process exit codes of every vidmesh command, so scripts can tell bad input from a broken machine.
+ * - 0 success; 1 internal failure (a bug, ffmpeg crashed, disk full); 2 bad input or usage (the user's
+ *   file, flag or request was refused: any VidmeshError with a 4xx status); 130 interrupted (SIGINT).
+ */
+export const ExitCode = { ok: 0, internal: 1, badInput: 2, interrupted: 130 } as const;
+
+/** Maps an error to its exit code (see {@link ExitCode}). */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;
+  if (isVidmeshError(err)) {
+    if (err.code === 'cancelled') return ExitCode.interrupted;
+    return err.status >= 400 && err.status < 500 ? ExitCode.badInput : ExitCode.internal;
+  }
+  return ExitCode.internal;
+}
+
+/** Parses argv and runs the chosen command; prints one clear line for an error and exits with its code. */
+export async function runCli(program: Command, argv: string[]): Promise<void> {
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(exitCodeFor(err));
+    const code = isVidmeshError(err) ? ` [${err.code}]` : '';
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`vidmesh: ${message}${code}\n`);
+    if (!isVidmeshError(err) && process.env.VIDMESH_DEBUG) console.error(err);
+    process.exit(exitCodeFor(err));
+  }
+}
