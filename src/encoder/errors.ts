@@ -1,0 +1,52 @@
+import { VidmeshError } from '../errors.js';
+
+/**
+ * The coordinator no longer recognises this encoder's lease on a job (HTTP 409 `lease_lost`): the lease
+ * expired and was rescued, the job was re-leased to someone else, or the token is stale. The encoder
+ * must stop the job at once (kill ffmpeg) and discard its work.
+ */
+export class LeaseLostError extends VidmeshError {
+  override readonly code: string = 'lease_lost';
+  override readonly status: number = 409;
+}
+
+/** The job was cancelled by a user; the encoder saw it in a progress answer and stopped. */
+export class JobCancelledError extends VidmeshError {
+  override readonly code: string = 'job_cancelled';
+  override readonly status: number = 409;
+}
+
+/**
+ * The job's work was stopped because this encoder is shutting down (graceful stop or grace period over);
+ * the job is released back to the queue, no attempt counted.
+ */
+export class EncoderStoppingError extends VidmeshError {
+  override readonly code: string = 'encoder_stopping';
+  override readonly status: number = 503;
+  override readonly retryable: boolean = true;
+}
+
+/**
+ * A call to the coordinator failed without a usable answer: connection refused, timeout, 5xx, or a
+ * response that is not the contract's shape. Retryable: the coordinator may be restarting.
+ */
+export class CoordinatorUnavailableError extends VidmeshError {
+  override readonly code: string = 'coordinator_unavailable';
+  override readonly status: number = 503;
+  override readonly retryable: boolean = true;
+}
+
+/**
+ * The coordinator refused a call with a 4xx problem other than `lease_lost` (bad key, bad request).
+ * `details.code` is the coordinator's problem `code`, `details.status` its HTTP status.
+ */
+export class CoordinatorRejectedError extends VidmeshError {
+  override readonly code: string = 'coordinator_rejected';
+  override readonly status: number = 502;
+}
+
+/** The job spec a coordinator handed out does not parse: a bad job, never retried. */
+export class InvalidJobSpecError extends VidmeshError {
+  override readonly code: string = 'invalid_job_spec';
+  override readonly status: number = 422;
+}

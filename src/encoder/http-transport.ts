@@ -1,0 +1,210 @@
+import { z } from 'zod';
+import { CoordinatorRejectedError, CoordinatorUnavailableError, LeaseLostError } from './errors.js';
+import type {
+  ClaimedJob,
+  CompletionResult,
+  EncoderRegistration,
+  EncoderTransport,
+  FailureReport,
+  LeaseRef,
+  ProgressAck,
+  ProgressUpdate,
+} from './transport.js';
+
+/** One outgoing request as a signer sees it: method, path with query, and the exact body bytes. */
+export interface OutgoingRequest {
+  method: string;
+  /** Path and query, e.g. `/api/v1/agent/claim`. */
+  path: string;
+  /** The JSON body as sent ('' when none). */
+  body: string;
+}
+
+/**
+ * Produces the auth headers of one request. The default sends `Authorization: Bearer <apiKey>`; the
+ * identity module plugs in did:key JWS signing here (it needs method, path and body to bind them).
+ */
+export type RequestAuthenticator = (
+  req: OutgoingRequest,
+) => Promise<Record<string, string>> | Record<string, string>;
+
+export interface HttpTransportOptions {
+  /** Coordinator base URL, e.g. `http://127.0.0.1:8080` (a path prefix is kept). */
+  url: string;
+  /** API key with the `encoder` (or `admin`) scope; used by the default authenticator. */
+  apiKey?: string;
+  /** Replaces the default Bearer authenticator (did:key signed requests). */
+  authenticate?: RequestAuthenticator;
+  /** fetch implementation; default the global (undici) fetch. */
+  fetch?: typeof fetch;
+  /** Time limit of one non-claim call in ms (default 15000); claims get `waitMs` + this. */
+  timeoutMs?: number;
+}
+
+const registerAnswer = z.object({ encoder: z.object({ id: z.string().min(1) }).passthrough() });
+const claimAnswer = z.object({
+  job: z.object({
+    id: z.string().min(1),
+    spec: z.unknown(),
+    renditions: z.array(z.string()).default([]),
+    attempt: z.number().int().min(0),
+  }),
+  leaseToken: z.string().min(1),
+  leaseExpiresAt: z.string(),
+  traceparent: z.string().optional(),
+});
+const progressAnswer = z.object({ cancelled: z.boolean(), leaseExpiresAt: z.string() });
+
+/**
+ * The agent API over HTTP, for encoders that reach the coordinator over a network (community, desktop
+ * nodes, `vidmesh encoder --coordinator URL`). Every call is JSON; errors are RFC 9457 problem details
+ * with a `code`. Any 409 means the job is no longer ours and becomes {@link LeaseLostError}; other 4xx
+ * become {@link CoordinatorRejectedError}; network errors, timeouts and 5xx become
+ * {@link CoordinatorUnavailableError} (retryable).
+ */
+export function createHttpTransport(options: HttpTransportOptions): EncoderTransport {
+  const base = new URL(options.url);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+    throw new CoordinatorRejectedError(`coordinator URL must be http(s): ${base.protocol}`);
+  }
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const origin = base.origin;
+  const fetchImpl = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const apiKey = options.apiKey;
+  const authenticate: RequestAuthenticator =
+    options.authenticate ?? (() => (apiKey ? { authorization: `Bearer ${apiKey}` } : {}));
+
+  // Every request is built here, so a signer sees exactly the bytes that go on the wire.
+  async function call(
+    path: string,
+    body: unknown,
+    opts: { signal?: AbortSignal; extraTimeoutMs?: number } = {},
+  ): Promise<{ status: number; json: unknown }> {
+    const fullPath = basePath + path;
+    const text = JSON.stringify(body);
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      ...(await authenticate({ method: 'POST', path: fullPath, body: text })),
+    };
+    const timeout = AbortSignal.timeout(timeoutMs + (opts.extraTimeoutMs ?? 0));
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      res = await fetchImpl(origin + fullPath, { method: 'POST', headers, body: text, signal });
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      throw new CoordinatorUnavailableError(`coordinator unreachable: POST ${path}: ${describe(err)}`, {
+        cause: err,
+      });
+    }
+    const raw = await res.text().catch(() => '');
+    let json: unknown;
+    try {
+      json = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (res.status >= 200 && res.status < 300) return { status: res.status, json };
+    const problem = (json ?? {}) as { code?: unknown; detail?: unknown; title?: unknown };
+    const code = typeof problem.code === 'string' ? problem.code : undefined;
+    const detail =
+      typeof problem.detail === 'string' ? problem.detail : String(problem.title ?? res.statusText);
+    const details = { status: res.status, code, path };
+    if (res.status === 409) throw new LeaseLostError(`lease lost: ${detail}`, { details });
+    if (res.status >= 500 || res.status === 408 || res.status === 429) {
+      throw new CoordinatorUnavailableError(`coordinator answered ${res.status} to POST ${path}: ${detail}`, {
+        details,
+      });
+    }
+    throw new CoordinatorRejectedError(
+      `coordinator refused POST ${path} (${res.status} ${code ?? ''}): ${detail}`,
+      {
+        details,
+      },
+    );
+  }
+
+  function parse<T>(schema: z.ZodType<T>, json: unknown, path: string): T {
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new CoordinatorUnavailableError(`coordinator answer to ${path} has an unexpected shape`, {
+        details: { issues: parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`) },
+      });
+    }
+    return parsed.data;
+  }
+
+  const leaseBody = (encoderId: string, lease: LeaseRef) => ({
+    encoderId,
+    jobId: lease.jobId,
+    leaseToken: lease.leaseToken,
+  });
+
+  return {
+    kind: 'http',
+    async register(registration: EncoderRegistration) {
+      const { json } = await call('/api/v1/encoders/register', registration);
+      return { encoderId: parse(registerAnswer, json, 'register').encoder.id };
+    },
+    async heartbeat(encoderId: string, activeJobs: string[]) {
+      await call('/api/v1/encoders/heartbeat', { encoderId, activeJobs });
+    },
+    async claim(encoderId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedJob | null> {
+      if (signal?.aborted) return null;
+      try {
+        const { status, json } = await call(
+          '/api/v1/agent/claim',
+          { encoderId, waitMs },
+          { signal, extraTimeoutMs: waitMs },
+        );
+        if (status === 204 || json === undefined) return null;
+        const a = parse(claimAnswer, json, 'claim');
+        return {
+          ...a.job,
+          leaseToken: a.leaseToken,
+          leaseExpiresAt: a.leaseExpiresAt,
+          traceparent: a.traceparent,
+        };
+      } catch (err) {
+        if (signal?.aborted) return null;
+        throw err;
+      }
+    },
+    async progress(encoderId: string, lease: LeaseRef, update: ProgressUpdate): Promise<ProgressAck> {
+      const { json } = await call('/api/v1/agent/progress', { ...leaseBody(encoderId, lease), ...update });
+      return parse(progressAnswer, json, 'progress');
+    },
+    async complete(encoderId: string, lease: LeaseRef, result: CompletionResult) {
+      await call('/api/v1/agent/complete', { ...leaseBody(encoderId, lease), result });
+    },
+    async fail(encoderId: string, lease: LeaseRef, report: FailureReport) {
+      await call('/api/v1/agent/fail', { ...leaseBody(encoderId, lease), ...report });
+    },
+    async release(encoderId: string, lease: LeaseRef, reason: string) {
+      await call('/api/v1/agent/release', { ...leaseBody(encoderId, lease), reason });
+    },
+    remoteOutputs(lease: LeaseRef) {
+      // Static auth headers only: a per-request signer cannot sign bodies streamed by the storage module,
+      // so a signing node needs the coordinator to accept the lease token plus its key here.
+      const auth = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+      return {
+        baseUrl: `${origin}${basePath}/api/v1/agent/outputs/${encodeURIComponent(lease.jobId)}/`,
+        headers: { ...auth, 'x-lease-token': lease.leaseToken },
+      };
+    },
+    remoteUploads() {
+      const auth = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+      return { baseUrl: `${origin}${basePath}/api/v1/uploads/`, headers: auth };
+    },
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return cause?.code ?? cause?.message ?? err.message;
+  }
+  return String(err);
+}
