@@ -1,0 +1,279 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { VidmeshError } from './errors.js';
+
+/**
+ * Configuration of every vidmesh process (`serve`, `encoder`, CLI clients), parsed once at start-up
+ * from command-line flags and environment variables (flags win), validated with zod. A bad value fails
+ * at once with the name of the variable or flag that carried it. Every setting, its variable, flag,
+ * unit and default is listed in one table in docs/configuration.md (kept in step by a test).
+ */
+
+/** A configuration value is invalid; the message names the variable or flag. Exit code 2. */
+export class ConfigError extends VidmeshError {
+  override readonly code: string = 'invalid_config';
+  override readonly status: number = 400;
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no'])]).transform((v) => {
+  if (typeof v === 'boolean') return v;
+  return v === '1' || v === 'true' || v === 'yes';
+});
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL')
+  .transform((u) => u.replace(/\/+$/, ''));
+const dbUrl = z
+  .string()
+  .min(1)
+  .refine((u) => /^postgres(ql)?:\/\//i.test(u), 'must be a postgres:// URL');
+
+/**
+ * One row per setting: the zod schema of its value (strings from the environment are coerced), the
+ * environment variable and the flag that set it, and the default. The `doc` line is what
+ * docs/configuration.md shows.
+ */
+export const settings = {
+  port: {
+    env: 'PORT',
+    flag: 'port',
+    schema: int(0, 65535),
+    default: 8080,
+    doc: 'TCP port of the coordinator HTTP server (0 = any free port).',
+  },
+  host: {
+    env: 'HOST',
+    flag: 'host',
+    schema: z.string().min(1),
+    default: '127.0.0.1',
+    doc: 'Address the coordinator listens on; `0.0.0.0` to accept remote encoders and clients.',
+  },
+  publicUrl: {
+    env: 'VIDMESH_PUBLIC_URL',
+    flag: 'publicUrl',
+    schema: httpUrl.optional(),
+    default: undefined,
+    doc: 'Base URL clients and encoders use to reach this coordinator (result URLs are built on it). Default `http://<host>:<port>`.',
+  },
+  databaseUrl: {
+    env: 'DATABASE_URL',
+    flag: 'databaseUrl',
+    schema: dbUrl.optional(),
+    default: undefined,
+    doc: 'PostgreSQL URL. Unset: embedded PGlite in `<dataDir>/db`.',
+  },
+  dataDir: {
+    env: 'VIDMESH_DATA_DIR',
+    flag: 'dataDir',
+    schema: z
+      .string()
+      .min(1)
+      .transform((p) => resolve(p)),
+    default: './.vidmesh',
+    doc: 'Data directory: `db/`, `media/`, `uploads/`, `ipfs/`, `encoder/`, `client.json`.',
+  },
+  url: {
+    env: 'VIDMESH_URL',
+    flag: 'url',
+    schema: httpUrl.optional(),
+    default: undefined,
+    doc: 'Coordinator URL for CLI clients and remote encoders. Default: `<dataDir>/client.json`, else `http://127.0.0.1:8080`.',
+  },
+  apiKey: {
+    env: 'VIDMESH_API_KEY',
+    flag: 'apiKey',
+    schema: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
+    default: undefined,
+    doc: 'API key. For `serve`: the bootstrap admin key (unset: generated and written to `client.json`). For clients: the key sent as `Authorization: Bearer`.',
+  },
+  encoders: {
+    env: 'VIDMESH_ENCODERS',
+    flag: 'encoders',
+    schema: int(0, 64),
+    default: 1,
+    doc: 'In-process encoders `vidmesh serve` starts (0 = coordinator only).',
+  },
+  encoderConcurrency: {
+    env: 'VIDMESH_ENCODER_CONCURRENCY',
+    flag: 'concurrency',
+    schema: int(1, 64),
+    default: 1,
+    doc: 'Jobs one encoder node runs at once.',
+  },
+  leaseMs: {
+    env: 'VIDMESH_LEASE_MS',
+    flag: 'leaseMs',
+    schema: int(1000, 3_600_000),
+    default: 60_000,
+    doc: 'Lease length in ms; a job whose lease is not renewed in time is rescued and re-queued.',
+  },
+  heartbeatMs: {
+    env: 'VIDMESH_HEARTBEAT_MS',
+    flag: 'heartbeatMs',
+    schema: int(100, 600_000),
+    default: 5_000,
+    doc: 'Encoder heartbeat and progress-report interval in ms (also the bound on cancel latency). Keep well under the lease.',
+  },
+  maintenanceIntervalMs: {
+    env: 'VIDMESH_MAINTENANCE_MS',
+    flag: 'maintenanceMs',
+    schema: int(100, 600_000),
+    default: 5_000,
+    doc: 'Interval in ms of the maintenance loop (lease rescue, offline encoders).',
+  },
+  claimMaxWaitMs: {
+    env: 'VIDMESH_CLAIM_MAX_WAIT_MS',
+    flag: 'claimMaxWaitMs',
+    schema: int(0, 30_000),
+    default: 30_000,
+    doc: 'Upper bound in ms of a long-poll claim (`waitMs` of `/agent/claim`).',
+  },
+  maxAttempts: {
+    env: 'VIDMESH_MAX_ATTEMPTS',
+    flag: 'maxAttempts',
+    schema: int(1, 100),
+    default: 3,
+    doc: 'Default attempts per job before it is dead (a job spec may set its own).',
+  },
+  maxUploadBytes: {
+    env: 'VIDMESH_MAX_UPLOAD_BYTES',
+    flag: 'maxUploadBytes',
+    schema: int(1, Number.MAX_SAFE_INTEGER),
+    default: 10 * 1024 ** 3,
+    doc: 'Largest upload in bytes accepted by `POST /api/v1/uploads` and by output PUTs (10 GiB).',
+  },
+  maxSourceBytes: {
+    env: 'VIDMESH_MAX_SOURCE_BYTES',
+    flag: 'maxSourceBytes',
+    schema: int(1, Number.MAX_SAFE_INTEGER),
+    default: 20 * 1024 ** 3,
+    doc: 'Largest source in bytes an encoder downloads (20 GiB).',
+  },
+  maxJsonBodyBytes: {
+    env: 'VIDMESH_MAX_JSON_BYTES',
+    flag: 'maxJsonBytes',
+    schema: int(1024, 64 * 1024 ** 2),
+    default: 1024 ** 2,
+    doc: 'Largest JSON request body in bytes (1 MiB).',
+  },
+  corsOrigin: {
+    env: 'VIDMESH_CORS_ORIGIN',
+    flag: 'corsOrigin',
+    schema: z.string().min(1),
+    default: '*',
+    doc: 'Allowed origin for `/media` (players on other sites); `*` = any. The API itself sends no CORS headers.',
+  },
+  allowPrivateNetworks: {
+    env: 'VIDMESH_ALLOW_PRIVATE_NETWORKS',
+    flag: 'allowPrivateNetworks',
+    schema: bool,
+    default: false,
+    doc: 'Let sources, destinations and webhooks reach loopback/private addresses (SSRF guard off). Only for closed networks and tests.',
+  },
+  fileRoots: {
+    env: 'VIDMESH_FILE_ROOTS',
+    flag: 'fileRoots',
+    schema: z.string().transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .map((p) => resolve(p)),
+    ),
+    default: '',
+    doc: 'Comma-separated folders a `file` source may read from (empty: `file` sources refused).',
+  },
+  hwaccel: {
+    env: 'VIDMESH_HWACCEL',
+    flag: 'hwaccel',
+    schema: z.enum(['auto', 'none', 'nvenc', 'vaapi', 'qsv']),
+    default: 'auto',
+    doc: 'Hardware acceleration of encoders: `auto` probes NVENC → VAAPI → QSV → libx264.',
+  },
+  logLevel: {
+    env: 'LOG_LEVEL',
+    flag: 'logLevel',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    default: 'info',
+    doc: 'Log level of the JSON logs on stderr.',
+  },
+} as const;
+
+type Settings = typeof settings;
+/** Parsed configuration: one typed field per row of {@link settings}. */
+export type Config = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+/** Flag values as commander hands them over (camelCase keys = the `flag` column). */
+export type ConfigFlags = Record<string, unknown>;
+
+/**
+ * Parses the whole configuration once. `flags` are commander's option values (keys = the `flag`
+ * column of {@link settings}); `env` defaults to `process.env`. Empty environment strings count as unset.
+ * Throws {@link ConfigError} naming the flag (`--port`) or variable (`PORT`) whose value is invalid.
+ */
+export function loadConfig(options: { flags?: ConfigFlags; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = options.env ?? process.env;
+  const flags = options.flags ?? {};
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(settings) as Array<[keyof Settings, Settings[keyof Settings]]>) {
+    const flagValue = flags[s.flag];
+    const envValue = env[s.env];
+    let raw: unknown;
+    let origin: string;
+    if (flagValue !== undefined) {
+      raw = flagValue;
+      origin = `--${kebab(s.flag)}`;
+    } else if (envValue !== undefined && envValue !== '') {
+      raw = envValue;
+      origin = s.env;
+    } else {
+      raw = s.default;
+      origin = `default of ${s.env}`;
+    }
+    const parsed = (s.schema as z.ZodType).safeParse(raw);
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      // Never echo the value of a secret back (logs, terminals, CI output).
+      const shown = key === 'apiKey' || key === 'databaseUrl' ? '' : ` (got ${JSON.stringify(raw)})`;
+      throw new ConfigError(`${origin}: ${why}${shown}`, { details: { setting: s.env } });
+    }
+    out[key] = parsed.data;
+  }
+  return out as Config;
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** Where a local `vidmesh serve` writes `{url, apiKey}` for CLI clients on the same machine (mode 0600). */
+export function clientConfigPath(dataDir: string): string {
+  return join(dataDir, 'client.json');
+}
+
+const clientFileSchema = z.object({ url: httpUrl, apiKey: z.string().min(1) });
+
+/** Contents of `<dataDir>/client.json`, or undefined when it is missing or malformed. */
+export function readClientFile(dataDir: string): { url: string; apiKey: string } | undefined {
+  try {
+    const parsed = clientFileSchema.safeParse(JSON.parse(readFileSync(clientConfigPath(dataDir), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Coordinator URL and API key of a CLI client: flags, then env (`VIDMESH_URL`, `VIDMESH_API_KEY`),
+ * then `<dataDir>/client.json` (its key only when its URL is the one chosen), then
+ * `http://127.0.0.1:8080` without a key.
+ */
+export function resolveClientTarget(config: Config): { url: string; apiKey: string | undefined } {
+  const file = readClientFile(config.dataDir);
+  const url = config.url ?? file?.url ?? 'http://127.0.0.1:8080';
+  // The saved key belongs to the saved server: never send it to another URL.
+  const fileKey = file && file.url === url ? file.apiKey : undefined;
+  return { url, apiKey: config.apiKey ?? fileKey };
+}

@@ -1,0 +1,53 @@
+import { VidmeshError } from '../errors.js';
+
+/** No or unknown credentials. HTTP 401 (with `WWW-Authenticate: Bearer`). */
+export class UnauthorizedError extends VidmeshError {
+  override readonly code: string = 'unauthorized';
+  override readonly status: number = 401;
+}
+
+/** Valid credentials without the scope a route needs. HTTP 403. */
+export class ForbiddenError extends VidmeshError {
+  override readonly code: string = 'forbidden';
+  override readonly status: number = 403;
+}
+
+/** A request body or upload is larger than the configured limit. HTTP 413. */
+export class PayloadTooLargeError extends VidmeshError {
+  override readonly code: string = 'payload_too_large';
+  override readonly status: number = 413;
+}
+
+/** The request conflicts with the resource's state (e.g. retrying a running job). HTTP 409. */
+export class ConflictError extends VidmeshError {
+  override readonly code: string = 'conflict';
+  override readonly status: number = 409;
+}
+
+/** The same `Idempotency-Key` was used before with a different request body. HTTP 422. */
+export class IdempotencyMismatchError extends VidmeshError {
+  override readonly code: string = 'idempotency_key_reused';
+  override readonly status: number = 422;
+}
+
+/** The coordinator cannot serve yet (database unreachable, migrations pending). HTTP 503. */
+export class NotReadyError extends VidmeshError {
+  override readonly code: string = 'not_ready';
+  override readonly status: number = 503;
+  override readonly retryable: boolean = true;
+}
+
+/** The coordinator answered with an RFC 9457 problem (client side of the REST API). */
+export class ApiError extends VidmeshError {
+  override readonly code: string;
+  override readonly status: number;
+  override readonly retryable: boolean;
+  constructor(problem: { status: number; code?: string; title?: string; detail?: string }) {
+    super(problem.detail ?? problem.title ?? `HTTP ${problem.status}`, {
+      details: { status: problem.status },
+    });
+    this.status = problem.status;
+    this.code = problem.code ?? (problem.status >= 500 ? 'server_error' : 'request_failed');
+    this.retryable = problem.status >= 500 || problem.status === 429;
+  }
+}

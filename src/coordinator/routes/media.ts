@@ -1,0 +1,46 @@
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+
+export interface MediaRouteOptions {
+  /** `<dataDir>/media`: published outputs of `local` destinations, one folder per job. */
+  root: string;
+  /** `Access-Control-Allow-Origin` of media responses (`*` lets players on any site fetch them). */
+  corsOrigin: string;
+}
+
+/**
+ * Published HLS outputs at `/media/<jobId>/<path>`, public (URLs are unguessable job ids, like the
+ * blueprint's CDN URLs). @fastify/static (on @fastify/send) gives byte ranges (206, 416 RFC 9110 §14),
+ * ETag/Last-Modified, content types (m3u8 = application/vnd.apple.mpegurl, ts = video/mp2t, m4s =
+ * video/iso.segment) and refuses `..` and dotfiles; directory listing and index files are off.
+ */
+export async function mediaRoutes(app: FastifyInstance, opts: MediaRouteOptions): Promise<void> {
+  const cors = (reply: { header(k: string, v: string): unknown }) => {
+    reply.header('access-control-allow-origin', opts.corsOrigin);
+    reply.header('access-control-expose-headers', 'Content-Length, Content-Range, Accept-Ranges, ETag');
+    if (opts.corsOrigin !== '*') reply.header('vary', 'Origin');
+  };
+  await app.register(fastifyStatic, {
+    root: opts.root,
+    prefix: '/media/',
+    decorateReply: false,
+    index: false,
+    list: false,
+    dotfiles: 'deny',
+    acceptRanges: true,
+    // Playlists of a finished job never change, but a re-run of one rendition rewrites them: revalidate.
+    cacheControl: false,
+    setHeaders: (reply, path) => {
+      cors(reply);
+      reply.header('cache-control', path.endsWith('.m3u8') ? 'no-cache' : 'public, max-age=86400');
+    },
+  });
+  // CORS preflight: players send `Range`, which makes cross-origin segment requests non-simple.
+  app.options('/media/*', { schema: { hide: true } }, async (_req, reply) => {
+    cors(reply);
+    reply.header('access-control-allow-methods', 'GET, HEAD, OPTIONS');
+    reply.header('access-control-allow-headers', 'Range, Content-Type');
+    reply.header('access-control-max-age', '86400');
+    return reply.status(204).send();
+  });
+}
