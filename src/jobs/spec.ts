@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { LADDER_PRESETS, ladderOptionsSchema } from '../media/ladder.js';
+import { destinationSchema, redactSecrets, sourceSchema } from '../storage/schema.js';
+
+/**
+ * The job spec: what a client asks for in `POST /api/v1/jobs`, validated here once by the coordinator,
+ * stored by the job store as opaque JSON, and parsed again by the encoder that leases the job.
+ *
+ * - `source`: where the input comes from (storage `sourceSchema`: upload, http, s3, ftp, ipfs, …).
+ * - `ladder`: media `ladderOptionsSchema` (preset or custom renditions, segment seconds, format, …).
+ * - `destination`: where outputs go (storage `destinationSchema`), default `{type: 'local'}`: served
+ *   by the coordinator at `/media/<jobId>/…`.
+ * - `webhook`: called on job events (the webhooks issue delivers them; `secret` signs them).
+ * - `metadata`: free string pairs echoed back in job views and webhooks (≤ 32 keys, 64/1024 chars).
+ * - `priority`, `queue`: scheduling (weights in docs/jobs.md); `maxAttempts`: attempts before `dead`.
+ * - `tags`: encoder tags a job requires (e.g. `gpu`, `region-eu`); matched at claim.
+ */
+export const jobSpecSchema = z.strictObject({
+  source: sourceSchema,
+  ladder: ladderOptionsSchema.optional(),
+  destination: destinationSchema.default({ type: 'local' }),
+  webhook: z
+    .strictObject({
+      url: z
+        .string()
+        .max(2048)
+        .url()
+        .refine((u) => /^https?:\/\//i.test(u), 'webhook URL must be http(s)'),
+      events: z
+        .array(z.enum(['job.completed', 'job.failed', 'job.progress', 'job.cancelled', 'job.dead']))
+        .optional(),
+      secret: z.string().min(16).max(256).optional(),
+    })
+    .optional(),
+  metadata: z
+    .record(z.string().min(1).max(64), z.string().max(1024))
+    .refine((m) => Object.keys(m).length <= 32, 'at most 32 metadata keys')
+    .optional(),
+  priority: z.enum(['high', 'medium', 'low']).default('medium'),
+  queue: z.enum(['live', 'default', 'batch']).default('default'),
+  maxAttempts: z.number().int().min(1).max(20).optional(),
+  tags: z
+    .array(z.string().regex(/^[a-z0-9][a-z0-9_.:-]{0,63}$/i))
+    .max(16)
+    .optional(),
+});
+
+/** A validated job spec (defaults applied). */
+export type JobSpec = z.output<typeof jobSpecSchema>;
+/** A job spec as a client writes it (defaults optional). */
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+
+/**
+ * Rendition names the spec asks for, before the source is known: the preset's or custom ladder's names,
+ * `only` when set, `['480p']` for shorts. The encoder may produce fewer (renditions above the source's
+ * height are never upscaled); it reports the ones it made at completion.
+ */
+export function requestedRenditions(spec: JobSpec): string[] {
+  const ladder = spec.ladder ?? ladderOptionsSchema.parse({});
+  if (ladder.only) return [...ladder.only];
+  if (ladder.short) return ['480p'];
+  const l = ladder.ladder;
+  return typeof l === 'string' ? LADDER_PRESETS[l].map((r) => r.name) : l.map((r) => r.name);
+}
+
+/**
+ * The spec with every secret replaced by `[redacted]` (storage credentials, headers, URL passwords,
+ * the webhook secret): the only form of a spec that may appear in API responses, events and logs.
+ */
+export function redactSpec(spec: JobSpec): JobSpec {
+  return {
+    ...spec,
+    source: redactSecrets(spec.source),
+    destination: redactSecrets(spec.destination),
+    ...(spec.webhook
+      ? { webhook: { ...spec.webhook, ...(spec.webhook.secret ? { secret: '[redacted]' } : {}) } }
+      : {}),
+  };
+}
