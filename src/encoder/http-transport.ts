@@ -196,7 +196,7 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
     },
     remoteUploads() {
       const auth = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
-      return { baseUrl: `${origin}${basePath}/api/v1/uploads/`, headers: auth };
+      return { baseUrl: `${origin}${basePath}`, headers: auth };
     },
   };
 }

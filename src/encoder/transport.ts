@@ -20,7 +20,7 @@ export type EncoderKind = 'infrastructure' | 'community' | 'desktop' | 'browser'
 export interface EncoderCapabilities {
   /** Output video codecs this node encodes, e.g. `['h264']`. */
   codecs: string[];
-  /** Backends that passed a real test encode, best first, e.g. `['nvenc', 'libx264']`. */
+  /** Hardware backends that passed a real test encode, best first, e.g. `["nvenc"]` (`[]`: software only). */
   hwaccel: string[];
   /** Largest output height in pixels this node accepts. */
   maxHeight: number;
@@ -128,7 +128,7 @@ export interface RemoteOutputTarget {
   headers: Record<string, string>;
 }
 
-/** Where a remote encoder downloads `upload` sources: `GET {baseUrl}/:id/content` with these headers. */
+/** Where a remote encoder downloads `upload` sources: `GET {baseUrl}/api/v1/uploads/:id/content` with these headers. */
 export interface RemoteUploads {
   baseUrl: string;
   headers: Record<string, string>;

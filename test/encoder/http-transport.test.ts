@@ -143,6 +143,6 @@ test('remote outputs and uploads carry auth and the lease token', () => {
   const out = t.remoteOutputs!({ jobId: 'j/1', leaseToken: 'tok' });
   assert.equal(out.baseUrl, `${standIn.url}/base/api/v1/agent/outputs/j%2F1/`);
   assert.deepEqual(out.headers, { authorization: `Bearer ${KEY}`, 'x-lease-token': 'tok' });
-  assert.equal(t.remoteUploads!().baseUrl, `${standIn.url}/base/api/v1/uploads/`);
+  assert.equal(t.remoteUploads!().baseUrl, `${standIn.url}/base`);
   assert.throws(() => createHttpTransport({ url: 'file:///etc/passwd' }));
 });
