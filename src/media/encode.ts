@@ -1,0 +1,257 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { CancelledError, EncodeError } from './errors.js';
+import { buildFfmpegArgs, buildPosterArgs, masterName, renditionLayout } from './ffmpeg-args.js';
+import { inspectRendition, measurePlaylist, type RenditionResult, writeMasterPlaylist } from './hls.js';
+import type { HwaccelReport } from './hwaccel.js';
+import type { LadderPlan } from './ladder.js';
+import { runProcess, summarizeStderr } from './process.js';
+import { createProgressParser, type EncodeProgress, throttleProgress } from './progress.js';
+import type { Backend } from './types.js';
+
+export interface EncodeOptions {
+  signal?: AbortSignal;
+  /** Progress events, throttled to one per `progressIntervalMs` (default 1000) plus the final one. */
+  onProgress?: (p: EncodeProgress & { backend: Backend }) => void;
+  progressIntervalMs?: number;
+  /**
+   * Backend(s) to try in order: one backend, a list, or a {@link HwaccelReport} (its `order`).
+   * Default libx264. When one fails, the next is tried from scratch and the failure is recorded.
+   */
+  hwaccel?: Backend | Backend[] | HwaccelReport;
+  /** Kill ffmpeg when it reports no progress for this long (ms, default 120000). No total timeout. */
+  stallTimeoutMs?: number;
+  vaapiDevice?: string;
+  log?: Logger;
+}
+
+/** A backend that failed during this job and was replaced by the next one. */
+export interface BackendFallback {
+  backend: Backend;
+  code: string;
+  reason: string;
+}
+
+export interface EncodeResult {
+  outDir: string;
+  /** Master playlist, relative to `outDir`. */
+  master: string;
+  /** Every rendition on disk after this run (encoded now or kept from an earlier run), highest first. */
+  renditions: RenditionResult[];
+  /** Names encoded by this run. */
+  encoded: string[];
+  /** Poster and thumbnail JPEGs, relative to `outDir` (undefined for audio-only or when disabled). */
+  poster: string | undefined;
+  thumbnail: string | undefined;
+  backend: Backend;
+  fallbacks: BackendFallback[];
+  /** Output duration, s. */
+  durationS: number;
+  /** Wall time of the ffmpeg ladder encode (excluding poster and measuring), s. */
+  encodeWallS: number;
+  /** durationS / encodeWallS: multiples of realtime. */
+  speed: number;
+}
+
+/**
+ * Runs a {@link LadderPlan}: one ffmpeg process encodes every selected rendition into a staging folder
+ * inside `outDir`, which is moved into place only when complete; then measures the segments, inspects
+ * the produced streams (exact CODECS, true RESOLUTION), writes the master playlist, the poster and the
+ * thumbnail (and MP4 copies when planned). The staging folder is removed whatever happens.
+ *
+ * Output layout (vidmesh): `master.m3u8`, `<rendition>/index.m3u8`, `<rendition>/seg_NNNNN.ts|m4s`
+ * (+ `init.mp4` for fMP4), `poster.jpg`, `thumbnail.jpg`, `<rendition>.mp4`. 3speak layout:
+ * `manifest.m3u8` and `<rendition>/<rendition>_N.ts`.
+ *
+ * @throws CancelledError when `signal` aborts (ffmpeg's process group is killed first);
+ *   EncodeStalledError when ffmpeg is silent for `stallTimeoutMs`; EncodeError when every backend fails.
+ */
+export async function encodeLadder(
+  plan: LadderPlan,
+  outDir: string,
+  options: EncodeOptions = {},
+): Promise<EncodeResult> {
+  const { signal, log } = options;
+  const order = backendOrder(options.hwaccel);
+  const stallTimeoutMs = options.stallTimeoutMs ?? 120_000;
+  if (signal?.aborted) throw new CancelledError('cancelled before start');
+  await mkdir(outDir, { recursive: true });
+  const staging = await mkdtemp(join(outDir, '.encode-'));
+  try {
+    const fallbacks: BackendFallback[] = [];
+    let backend: Backend | undefined;
+    let encodeWallS = 0;
+    for (const candidate of order) {
+      const started = performance.now();
+      try {
+        await runLadder(plan, candidate, staging, { ...options, stallTimeoutMs });
+        backend = candidate;
+        encodeWallS = (performance.now() - started) / 1000;
+        break;
+      } catch (err) {
+        if (err instanceof CancelledError || signal?.aborted)
+          throw err instanceof CancelledError ? err : new CancelledError('cancelled');
+        const last = candidate === order[order.length - 1];
+        if (last) throw err;
+        const code = err instanceof EncodeError ? err.code : 'encode_failed';
+        const reason = err instanceof Error ? err.message : String(err);
+        fallbacks.push({ backend: candidate, code, reason });
+        log?.warn({ backend: candidate, code, reason }, 'encode backend failed; falling back');
+        await rm(staging, { recursive: true, force: true });
+        await mkdir(staging, { recursive: true });
+      }
+    }
+    if (!backend) throw new EncodeError('no encoder backend available');
+
+    for (const name of plan.encode) {
+      const target = join(outDir, name);
+      await rm(target, { recursive: true, force: true });
+      await rename(join(staging, name), target);
+    }
+
+    const renditions: RenditionResult[] = [];
+    for (const r of plan.renditions) {
+      const layout = renditionLayout(plan, r.name);
+      if (!existsSync(join(outDir, layout.playlist))) continue;
+      renditions.push(await describeRendition(outDir, r.name, r.kind, layout.playlist, signal));
+    }
+    if (plan.mp4) {
+      for (const r of renditions.filter((x) => plan.encode.includes(x.name))) {
+        r.mp4 = await remuxMp4(outDir, staging, r, signal, stallTimeoutMs);
+      }
+    }
+
+    let poster: string | undefined;
+    let thumbnail: string | undefined;
+    if (plan.kind === 'video' && (plan.poster || plan.thumbnail)) {
+      const p = join(staging, 'poster.jpg');
+      const t = join(staging, 'thumbnail.jpg');
+      const out = await runProcess('ffmpeg', buildPosterArgs(plan, p, t), { signal, stallTimeoutMs });
+      if (out.code !== 0) throw new EncodeError(`poster extraction failed: ${summarizeStderr(out.stderr)}`);
+      if (plan.poster) {
+        await rename(p, join(outDir, 'poster.jpg'));
+        poster = 'poster.jpg';
+      }
+      if (plan.thumbnail) {
+        await rename(t, join(outDir, 'thumbnail.jpg'));
+        thumbnail = 'thumbnail.jpg';
+      }
+    }
+
+    const master = masterName(plan.layout);
+    await writeMasterPlaylist(outDir, renditions, { fileName: master, format: plan.format });
+    return {
+      outDir,
+      master,
+      renditions,
+      encoded: [...plan.encode],
+      poster,
+      thumbnail,
+      backend,
+      fallbacks,
+      durationS: plan.durationS,
+      encodeWallS,
+      speed: encodeWallS > 0 ? plan.durationS / encodeWallS : 0,
+    };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+function backendOrder(h: EncodeOptions['hwaccel']): Backend[] {
+  if (h === undefined) return ['libx264'];
+  if (typeof h === 'string') return h === 'libx264' ? ['libx264'] : [h, 'libx264'];
+  const list = Array.isArray(h) ? [...h] : [...h.order];
+  if (!list.includes('libx264')) list.push('libx264');
+  return list;
+}
+
+async function runLadder(
+  plan: LadderPlan,
+  backend: Backend,
+  staging: string,
+  options: EncodeOptions & { stallTimeoutMs: number },
+): Promise<void> {
+  for (const name of plan.encode) await mkdir(join(staging, name), { recursive: true });
+  const args = buildFfmpegArgs(plan, backend, { outDir: staging, vaapiDevice: options.vaapiDevice });
+  options.log?.debug({ backend, args }, 'ffmpeg ladder');
+  const parse = createProgressParser(plan.durationS);
+  const emit = options.onProgress
+    ? throttleProgress((p) => options.onProgress?.({ ...p, backend }), options.progressIntervalMs ?? 1000)
+    : undefined;
+  const outcome = await runProcess('ffmpeg', args, {
+    signal: options.signal,
+    stallTimeoutMs: options.stallTimeoutMs,
+    onStdoutLine: (line) => {
+      const p = parse(line);
+      if (p && emit) emit(p);
+    },
+  });
+  if (outcome.code !== 0) {
+    throw new EncodeError(
+      `ffmpeg (${backend}) exited with ${outcome.code ?? outcome.signal}: ${summarizeStderr(outcome.stderr)}`,
+      {
+        details: { backend, exitCode: outcome.code },
+      },
+    );
+  }
+}
+
+async function describeRendition(
+  outDir: string,
+  name: string,
+  kind: 'video' | 'audio',
+  playlist: string,
+  signal?: AbortSignal,
+): Promise<RenditionResult> {
+  const path = join(outDir, playlist);
+  const [m, s] = await Promise.all([measurePlaylist(path), inspectRendition(path, signal)]);
+  const codecs = [s.videoCodecs, s.audioCodecs].filter((c): c is string => c !== undefined).join(',');
+  return {
+    name,
+    kind,
+    width: s.width,
+    height: s.height,
+    bandwidth: m.peakBitrate,
+    averageBandwidth: m.averageBitrate,
+    codecs,
+    frameRate: s.frameRate,
+    durationS: m.durationS,
+    bytes: m.bytes,
+    segments: m.segments.length,
+    playlist,
+  };
+}
+
+async function remuxMp4(
+  outDir: string,
+  staging: string,
+  r: RenditionResult,
+  signal: AbortSignal | undefined,
+  stallTimeoutMs: number,
+): Promise<string> {
+  const tmp = join(staging, `${r.name}.mp4`);
+  const out = await runProcess(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-nostdin',
+      '-y',
+      '-loglevel',
+      'error',
+      '-i',
+      join(outDir, r.playlist),
+      '-c',
+      'copy',
+      '-movflags',
+      '+faststart',
+      tmp,
+    ],
+    { signal, stallTimeoutMs },
+  );
+  if (out.code !== 0) throw new EncodeError(`MP4 remux of ${r.name} failed: ${summarizeStderr(out.stderr)}`);
+  await rename(tmp, join(outDir, `${r.name}.mp4`));
+  return `${r.name}.mp4`;
+}

@@ -1,0 +1,329 @@
+import { join } from 'node:path';
+import type { LadderPlan, PlannedVideoRendition } from './ladder.js';
+import type { Backend } from './types.js';
+
+/** Where one run writes (a staging folder) and which device a hardware backend uses. */
+export interface FfmpegPaths {
+  /** Folder receiving `<rendition>/index.m3u8` and the segments. */
+  outDir: string;
+  /** VAAPI render node (default /dev/dri/renderD128). */
+  vaapiDevice?: string;
+}
+
+/** Where a rendition's files go inside the output folder, per layout. */
+export interface RenditionLayout {
+  /** Media playlist, relative to the output folder (forward slashes). */
+  playlist: string;
+  /** ffmpeg segment filename pattern, relative to the output folder. */
+  segmentPattern: string;
+  /** fMP4 init segment, relative to the rendition's folder. */
+  initName: string;
+}
+
+/** Master playlist file name of a layout (`3speak` players expect `manifest.m3u8`). */
+export function masterName(layout: LadderPlan['layout']): string {
+  return layout === '3speak' ? 'manifest.m3u8' : 'master.m3u8';
+}
+
+/** File names of one rendition (pure). */
+export function renditionLayout(plan: Pick<LadderPlan, 'layout' | 'format'>, name: string): RenditionLayout {
+  const ext = plan.format === 'fmp4' ? 'm4s' : 'ts';
+  const segment = plan.layout === '3speak' ? `${name}_%d.${ext}` : `seg_%05d.${ext}`;
+  return { playlist: `${name}/index.m3u8`, segmentPattern: `${name}/${segment}`, initName: 'init.mp4' };
+}
+
+/**
+ * How one backend decodes, scales and encodes. A small exhaustive registry (one entry per
+ * {@link Backend}) in place of a class hierarchy: the compiler demands every hook for every backend.
+ */
+interface BackendProfile {
+  /** Options before `-i` (device setup, hardware decoding). */
+  inputArgs(hwDecode: boolean, paths: FfmpegPaths): string[];
+  /** Filters turning decoded (software) frames into frames this backend's scaler takes. */
+  upload(hwDecode: boolean): string[];
+  scale(r: PlannedVideoRendition): string;
+  encoder(r: PlannedVideoRendition, plan: LadderPlan): string[];
+  /** Whether the source can be decoded on the device (else: software decode + upload). */
+  canHwDecode(plan: LadderPlan): boolean;
+}
+
+const kbps = (bits: number): string => `${Math.round(bits / 1000)}k`;
+
+function rateControl(r: PlannedVideoRendition): string[] {
+  return ['-b:v', kbps(r.videoBitrate), '-maxrate', kbps(r.maxrate), '-bufsize', kbps(r.bufsize)];
+}
+
+/** Keyframes exactly at segment boundaries (by time, so they align across renditions). */
+function keyframeArgs(plan: LadderPlan): string[] {
+  const gop = String(plan.video!.gopFrames);
+  return ['-g', gop, '-force_key_frames', `expr:gte(t,n_forced*${plan.segmentDuration})`];
+}
+
+// x264 speed names to NVENC p1 (fastest) … p7 (best), https://docs.nvidia.com/video-technologies/.
+const NVENC_PRESET: Record<LadderPlan['speed'], string> = {
+  ultrafast: 'p1',
+  superfast: 'p1',
+  veryfast: 'p2',
+  faster: 'p3',
+  fast: 'p4',
+  medium: 'p5',
+  slow: 'p6',
+  slower: 'p7',
+  veryslow: 'p7',
+};
+
+/** Tone mapping and conversion need the CPU filters; only plain 8-bit unrotated SDR decodes on the device. */
+const plainSource = (plan: LadderPlan): boolean =>
+  plan.video !== undefined && plan.video.rotation === 0 && !plan.video.tonemap && !plan.video.highBitDepth;
+
+const PROFILES: Record<Backend, BackendProfile> = {
+  libx264: {
+    inputArgs: () => [],
+    upload: () => [],
+    scale: (r) => `scale=${r.width}:${r.height}:flags=bicubic,setsar=1,format=yuv420p`,
+    encoder: (r, plan) => [
+      '-c:v',
+      'libx264',
+      '-preset',
+      plan.speed,
+      '-profile:v',
+      r.profile,
+      '-level:v',
+      r.level,
+      '-pix_fmt',
+      'yuv420p',
+      ...rateControl(r),
+      ...keyframeArgs(plan),
+      '-keyint_min',
+      String(plan.video!.gopFrames),
+      '-sc_threshold',
+      '0',
+    ],
+    canHwDecode: () => false,
+  },
+  nvenc: {
+    inputArgs: (hwDecode) =>
+      hwDecode
+        ? ['-hwaccel', 'cuda', '-hwaccel_output_format', 'cuda']
+        : ['-init_hw_device', 'cuda=cu:0', '-filter_hw_device', 'cu'],
+    upload: (hwDecode) => (hwDecode ? [] : ['format=nv12', 'hwupload']),
+    scale: (r) => `scale_cuda=${r.width}:${r.height},setsar=1`,
+    encoder: (r, plan) => [
+      '-c:v',
+      'h264_nvenc',
+      '-preset',
+      NVENC_PRESET[plan.speed],
+      '-rc',
+      'vbr',
+      '-profile:v',
+      r.profile,
+      '-level:v',
+      r.level,
+      ...rateControl(r),
+      ...keyframeArgs(plan),
+      '-forced-idr',
+      '1',
+      '-no-scenecut',
+      '1',
+    ],
+    canHwDecode: plainSource,
+  },
+  vaapi: {
+    // Frames are uploaded by hwupload from software decoding: `-hwaccel vaapi` as well would make
+    // the decoder output device frames that hwupload cannot take (a classic argv mistake).
+    inputArgs: (_hwDecode, paths) => ['-vaapi_device', paths.vaapiDevice ?? '/dev/dri/renderD128'],
+    upload: () => ['format=nv12', 'hwupload'],
+    scale: (r) => `scale_vaapi=w=${r.width}:h=${r.height},setsar=1`,
+    encoder: (r, plan) => [
+      '-c:v',
+      'h264_vaapi',
+      '-rc_mode',
+      'VBR',
+      '-profile:v',
+      r.profile,
+      '-level:v',
+      r.level,
+      ...rateControl(r),
+      ...keyframeArgs(plan),
+    ],
+    canHwDecode: () => false,
+  },
+  qsv: {
+    inputArgs: () => ['-init_hw_device', 'qsv=qs:hw_any', '-filter_hw_device', 'qs'],
+    upload: () => ['format=nv12', 'hwupload=extra_hw_frames=64'],
+    scale: (r) => `scale_qsv=w=${r.width}:h=${r.height},setsar=1`,
+    encoder: (r, plan) => [
+      '-c:v',
+      'h264_qsv',
+      '-preset',
+      plan.speed === 'ultrafast' || plan.speed === 'superfast' ? 'veryfast' : plan.speed,
+      '-profile:v',
+      r.profile,
+      '-level',
+      r.level.replace('.', ''),
+      ...rateControl(r),
+      ...keyframeArgs(plan),
+      '-idr_interval',
+      '0',
+      '-forced_idr',
+      '1',
+      '-look_ahead',
+      '0',
+    ],
+    canHwDecode: () => false,
+  },
+};
+
+/** Software filters run once on the decoded source before the split (frame rate, tone mapping). */
+function sourceFilters(plan: LadderPlan): string[] {
+  const v = plan.video!;
+  const f = [`fps=${v.frameRate.num}/${v.frameRate.den}`];
+  if (v.tonemap) {
+    // zimg linearises PQ/HLG, Hable tone-maps to SDR, then BT.709 limited range (ffmpeg tonemap docs).
+    f.push(
+      'zscale=t=linear:npl=100',
+      'format=gbrpf32le',
+      'zscale=p=bt709',
+      'tonemap=tonemap=hable:desat=0',
+      'zscale=t=bt709:m=bt709:r=tv',
+      'format=yuv420p',
+    );
+  }
+  return f;
+}
+
+/**
+ * Builds the complete ffmpeg argv (without the `ffmpeg` binary) for one ladder encode (pure).
+ *
+ * One process per job: the source is decoded once, `split` feeds one scaler + encoder per rendition,
+ * and each rendition has its own HLS muxer (RFC 8216 media playlist + segments under `paths.outDir`).
+ * Keyframes are forced at every segment boundary by time with a fixed GOP and no scene-cut keyframes,
+ * so segment N starts with an IDR frame at the same time in every rendition. Progress is written as
+ * `key=value` blocks to stdout (`-progress pipe:1`).
+ *
+ * `backend` picks decode/scale/encode hooks: libx264 (CPU), nvenc (`-hwaccel cuda` +
+ * `scale_cuda` for plain 8-bit SDR sources, software decode + hwupload otherwise), vaapi
+ * (`-vaapi_device` + hwupload + scale_vaapi), qsv (hwupload + scale_qsv). Audio is AAC-LC stereo
+ * 48 kHz in every rendition: the source's first audio stream, or a generated silent track.
+ */
+export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: FfmpegPaths): string[] {
+  const args = ['-hide_banner', '-nostdin', '-y', '-loglevel', 'error', '-progress', 'pipe:1', '-nostats'];
+  const profile = PROFILES[backend];
+  const hwDecode = plan.kind === 'video' && profile.canHwDecode(plan);
+  if (plan.kind === 'video') args.push(...profile.inputArgs(hwDecode, paths));
+  if (plan.trimS !== undefined) args.push('-t', String(plan.trimS));
+  args.push('-i', plan.input);
+  const silent = plan.audio.mode === 'silent';
+  if (silent) {
+    args.push(
+      '-f',
+      'lavfi',
+      '-t',
+      plan.durationS.toFixed(3),
+      '-i',
+      `anullsrc=channel_layout=stereo:sample_rate=${plan.audio.sampleRate}`,
+    );
+  }
+  const audioMap = silent ? '1:a:0' : `0:${plan.audio.streamIndex}`;
+  const audioArgs = [
+    '-c:a',
+    'aac',
+    '-b:a',
+    kbps(plan.audio.bitrate),
+    '-ac',
+    String(plan.audio.channels),
+    '-ar',
+    String(plan.audio.sampleRate),
+  ];
+
+  const selected = plan.renditions.filter((r) => plan.encode.includes(r.name));
+  const videoRenditions = selected.filter((r): r is PlannedVideoRendition => r.kind === 'video');
+  if (videoRenditions.length > 0) {
+    const n = videoRenditions.length;
+    const pre = [...sourceFilters(plan), ...profile.upload(hwDecode)];
+    const splitOut = videoRenditions.map((_, i) => `[s${i}]`).join('');
+    const graph = [`[0:${plan.video!.streamIndex}]${[...pre, `split=${n}`].join(',')}${splitOut}`];
+    videoRenditions.forEach((r, i) => {
+      graph.push(`[s${i}]${profile.scale(r)}[v${i}]`);
+    });
+    args.push('-filter_complex', graph.join(';'));
+  }
+
+  for (const r of selected) {
+    if (r.kind === 'video') {
+      const i = videoRenditions.indexOf(r);
+      args.push('-map', `[v${i}]`, '-map', audioMap, ...profile.encoder(r, plan), ...audioArgs);
+    } else {
+      args.push('-map', audioMap, '-vn', ...audioArgs);
+    }
+    args.push(...hlsMuxerArgs(plan, r.name, paths.outDir));
+  }
+  return args;
+}
+
+function hlsMuxerArgs(plan: LadderPlan, name: string, outDir: string): string[] {
+  const layout = renditionLayout(plan, name);
+  const args = [
+    '-map_metadata',
+    '-1',
+    '-map_chapters',
+    '-1',
+    '-f',
+    'hls',
+    '-hls_time',
+    String(plan.segmentDuration),
+    '-hls_playlist_type',
+    'vod',
+    '-hls_list_size',
+    '0',
+    '-hls_flags',
+    'independent_segments',
+    '-hls_segment_type',
+    plan.format === 'fmp4' ? 'fmp4' : 'mpegts',
+  ];
+  if (plan.format === 'fmp4') args.push('-hls_fmp4_init_filename', layout.initName);
+  args.push('-hls_segment_filename', join(outDir, layout.segmentPattern), join(outDir, layout.playlist));
+  return args;
+}
+
+/** Output sizes of the poster (largest rendition) and the thumbnail (short side 180 px). */
+export function posterSizes(plan: LadderPlan): { poster: [number, number]; thumbnail: [number, number] } {
+  const top = plan.renditions.find((r): r is PlannedVideoRendition => r.kind === 'video');
+  if (!top) throw new TypeError('posterSizes: audio-only plan has no poster');
+  const short = Math.min(top.width, top.height);
+  const scale = Math.min(1, 180 / short);
+  const even = (x: number): number => Math.max(2, Math.round(x / 2) * 2);
+  return { poster: [top.width, top.height], thumbnail: [even(top.width * scale), even(top.height * scale)] };
+}
+
+/**
+ * The time (s) the poster is taken from: a quarter into the video, at most 30 s, which skips black
+ * openings and fade-ins; the `thumbnail` filter then picks the most representative frame near it.
+ */
+export function posterTimeS(plan: LadderPlan): number {
+  return Math.min(30, plan.durationS * 0.25);
+}
+
+/**
+ * argv for one ffmpeg run writing the poster JPEG and the thumbnail JPEG of the same frame (pure).
+ * Reads about 2 s of the source from {@link posterTimeS}; tone mapping and square pixels as in the
+ * ladder; rotation by ffmpeg's autorotate (applied once, as for the renditions).
+ */
+export function buildPosterArgs(plan: LadderPlan, posterPath: string, thumbnailPath: string): string[] {
+  const v = plan.video;
+  if (!v) throw new TypeError('buildPosterArgs: audio-only plan has no poster');
+  const { poster, thumbnail } = posterSizes(plan);
+  const frames = Math.max(1, Math.min(60, Math.round(v.fps * 2)));
+  const pre = sourceFilters(plan).slice(1);
+  const graph =
+    `[0:${v.streamIndex}]${[...pre, `thumbnail=${frames}`, 'split=2'].join(',')}[a][b];` +
+    `[a]scale=${poster[0]}:${poster[1]}:flags=bicubic,setsar=1,format=yuvj420p[p];` +
+    `[b]scale=${thumbnail[0]}:${thumbnail[1]}:flags=bicubic,setsar=1,format=yuvj420p[t]`;
+  return [
+    ...['-hide_banner', '-nostdin', '-y', '-loglevel', 'error'],
+    ...['-ss', posterTimeS(plan).toFixed(3), '-t', '3', '-i', plan.input],
+    ...['-filter_complex', graph],
+    ...['-map', '[p]', '-frames:v', '1', '-q:v', '3', '-update', '1', posterPath],
+    ...['-map', '[t]', '-frames:v', '1', '-q:v', '4', '-update', '1', thumbnailPath],
+  ];
+}

@@ -1,0 +1,67 @@
+/**
+ * The media pipeline: from a file on disk to an HLS ladder on disk. Knows nothing of jobs or HTTP.
+ * Pure: `planLadder`, `buildFfmpegArgs`, `masterPlaylistText`. Impure: `probe`, `detectHwaccel`,
+ * `encodeLadder`, `writeMasterPlaylist`.
+ */
+export { type BackendFallback, type EncodeOptions, type EncodeResult, encodeLadder } from './encode.js';
+export {
+  CancelledError,
+  EmptyFileError,
+  EncodeError,
+  EncodeStalledError,
+  FfmpegMissingError,
+  HwaccelUnavailableError,
+  InputNotFoundError,
+  NotMediaError,
+  NoVideoError,
+  ProbeError,
+  TruncatedMediaError,
+} from './errors.js';
+export {
+  buildFfmpegArgs,
+  buildPosterArgs,
+  type FfmpegPaths,
+  masterName,
+  renditionLayout,
+} from './ffmpeg-args.js';
+export {
+  avcCodecFromAnnexB,
+  masterPlaylistText,
+  measurePlaylist,
+  type PlaylistMeasure,
+  type RenditionResult,
+  writeMasterPlaylist,
+} from './hls.js';
+export {
+  type DetectHwaccelOptions,
+  detectHwaccel,
+  HWACCEL_MODES,
+  type HwaccelCandidate,
+  type HwaccelMode,
+  type HwaccelReport,
+} from './hwaccel.js';
+export {
+  LADDER_PRESETS,
+  type LadderOptions,
+  type LadderOptionsInput,
+  type LadderPlan,
+  type LadderPresetName,
+  ladderOptionsSchema,
+  type PlannedAudioRendition,
+  type PlannedRendition,
+  type PlannedVideoRendition,
+  planLadder,
+  type RenditionSpec,
+  renditionSpecSchema,
+} from './ladder.js';
+export { type ProbeOptions, probe } from './probe.js';
+export type { EncodeProgress } from './progress.js';
+export {
+  type AudioStreamInfo,
+  BACKENDS,
+  type Backend,
+  type HdrTransfer,
+  type ProbeResult,
+  type Rational,
+  type VideoStreamInfo,
+} from './types.js';

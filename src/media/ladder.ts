@@ -1,0 +1,343 @@
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import type { HdrTransfer, ProbeResult, Rational } from './types.js';
+
+const renditionName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/i, 'letters, digits, _ and - only (max 32), used as a folder name');
+
+/** One rendition of a custom ladder. `height` is the short side (a portrait 720p is 720x1280). */
+export const renditionSpecSchema = z.strictObject({
+  name: renditionName,
+  height: z.number().int().min(64).max(4320),
+  /** Target average video bitrate, bits/s. */
+  videoBitrate: z.number().int().min(50_000).max(100_000_000),
+  /** VBV peak rate, bits/s (default 1.5 × videoBitrate). */
+  maxrate: z.number().int().min(50_000).max(150_000_000).optional(),
+  profile: z.enum(['baseline', 'main', 'high']).optional(),
+  /** H.264 level; raised automatically when the size × frame rate needs more. */
+  level: z.enum(['3.0', '3.1', '3.2', '4.0', '4.1', '4.2', '5.0', '5.1', '5.2']).optional(),
+  codec: z.literal('h264').default('h264'),
+});
+export type RenditionSpec = z.infer<typeof renditionSpecSchema>;
+
+/** Named ladders. `default` is the SPK blueprint's 1080p/720p/480p. */
+export const LADDER_PRESETS = {
+  default: [
+    { name: '1080p', height: 1080, videoBitrate: 4_500_000, profile: 'high', level: '4.1', codec: 'h264' },
+    { name: '720p', height: 720, videoBitrate: 2_500_000, profile: 'high', level: '4.0', codec: 'h264' },
+    { name: '480p', height: 480, videoBitrate: 1_000_000, profile: 'main', level: '3.1', codec: 'h264' },
+  ],
+} as const satisfies Record<string, readonly RenditionSpec[]>;
+export type LadderPresetName = keyof typeof LADDER_PRESETS;
+
+/** x264 speed presets (https://trac.ffmpeg.org/wiki/Encode/H.264); hardware backends map them. */
+export const X264_PRESETS = [
+  'ultrafast',
+  'superfast',
+  'veryfast',
+  'faster',
+  'fast',
+  'medium',
+  'slow',
+  'slower',
+  'veryslow',
+] as const;
+
+/**
+ * Options of a ladder encode, as embedded in job specs. Only typed values within bounds: nothing here
+ * is passed to ffmpeg as a free-form string.
+ */
+export const ladderOptionsSchema = z.strictObject({
+  /** A preset name or custom renditions (1–8, unique names). */
+  ladder: z
+    .union([
+      z.enum(Object.keys(LADDER_PRESETS) as [LadderPresetName]),
+      z
+        .array(renditionSpecSchema)
+        .min(1)
+        .max(8)
+        .refine((r) => new Set(r.map((x) => x.name)).size === r.length, 'rendition names must be unique'),
+    ])
+    .default('default'),
+  /** Target segment duration, seconds; also the GOP length. */
+  segmentDuration: z.number().min(1).max(12).default(4),
+  /** `ts`: MPEG-TS segments; `fmp4`: CMAF fragmented MP4 segments with an init segment. */
+  format: z.enum(['ts', 'fmp4']).default('ts'),
+  /** 3Speak shorts: first 60 s only, 480p only. */
+  short: z.boolean().default(false),
+  /** AAC bitrate, bits/s. */
+  audioBitrate: z.number().int().min(32_000).max(320_000).default(128_000),
+  poster: z.boolean().default(true),
+  thumbnail: z.boolean().default(true),
+  /** Also write `<rendition>.mp4` (faststart, remuxed from the HLS segments, no re-encode). */
+  mp4: z.boolean().default(false),
+  /** Encode only these renditions (a re-run of failed ones); the master lists every rendition on disk. */
+  only: z.array(renditionName).min(1).optional(),
+  /** `vidmesh`: master.m3u8 + <r>/index.m3u8 + <r>/seg_N; `3speak`: manifest.m3u8 + <r>/index.m3u8 + <r>/<r>_N. */
+  layout: z.enum(['vidmesh', '3speak']).default('vidmesh'),
+  /** Speed/quality trade-off (x264 names). `veryfast` is the production default. */
+  speed: z.enum(X264_PRESETS).default('veryfast'),
+});
+export type LadderOptions = z.infer<typeof ladderOptionsSchema>;
+export type LadderOptionsInput = z.input<typeof ladderOptionsSchema>;
+
+/** A video rendition as planned: exact even output size and rate control. */
+export interface PlannedVideoRendition {
+  kind: 'video';
+  name: string;
+  width: number;
+  height: number;
+  /** bits/s */
+  videoBitrate: number;
+  maxrate: number;
+  bufsize: number;
+  profile: 'baseline' | 'main' | 'high';
+  level: string;
+  codec: 'h264';
+}
+
+/** The audio-only rendition of an audio-only source. */
+export interface PlannedAudioRendition {
+  kind: 'audio';
+  name: 'audio';
+}
+
+export type PlannedRendition = PlannedVideoRendition | PlannedAudioRendition;
+
+/** Everything `buildFfmpegArgs` and `encodeLadder` need; pure data (JSON-safe). */
+export interface LadderPlan {
+  input: string;
+  kind: 'video' | 'audio';
+  sourceDurationS: number;
+  /** Output duration: the source's, or at most 60 s in short mode. */
+  durationS: number;
+  /** Set when the input is cut (short mode): read only this many seconds. */
+  trimS: number | undefined;
+  segmentDuration: number;
+  format: 'ts' | 'fmp4';
+  layout: 'vidmesh' | '3speak';
+  speed: (typeof X264_PRESETS)[number];
+  /** Every rendition of the ladder, highest first. */
+  renditions: PlannedRendition[];
+  /** Names to encode in this run (all, or `options.only`). */
+  encode: string[];
+  video:
+    | {
+        streamIndex: number;
+        /** Output frame rate, constant (VFR sources are normalised), at most 60. */
+        frameRate: Rational;
+        fps: number;
+        /** Frames per GOP = ceil(segmentDuration × fps). */
+        gopFrames: number;
+        rotation: 0 | 90 | 180 | 270;
+        /** Tone-map to SDR BT.709 (PQ/HLG sources). */
+        tonemap: HdrTransfer | undefined;
+        /** Source is above 8 bits per sample: convert to 8-bit yuv420p. */
+        highBitDepth: boolean;
+        vfr: boolean;
+      }
+    | undefined;
+  audio: {
+    /** `source`: encode the source's first audio stream; `silent`: generate a silent track. */
+    mode: 'source' | 'silent';
+    streamIndex: number | undefined;
+    bitrate: number;
+    sampleRate: 48000;
+    channels: 2;
+  };
+  poster: boolean;
+  thumbnail: boolean;
+  mp4: boolean;
+}
+
+const MAX_FPS = 60;
+const SHORT_MAX_S = 60;
+const SHORT_RENDITION = LADDER_PRESETS.default[2];
+
+/**
+ * Plans the ladder of one source (pure).
+ *
+ * Rules: renditions taller (short side) than the source are dropped, never upscaled; a source below
+ * every rendition gets one rendition at its own size; sizes follow the display orientation (rotation
+ * applied once, portrait stays portrait, labelled by the short side), square pixels, even dimensions;
+ * frame rate kept, capped at 60, always constant; > 8-bit or HDR sources become 8-bit yuv420p SDR
+ * (tone-mapped when PQ/HLG); short mode keeps the first 60 s and the 480p rendition only. A source
+ * without audio gets a silent AAC track so every variant has the same CODECS (see docs/media.md).
+ *
+ * @param options raw options (validated here with {@link ladderOptionsSchema})
+ * @throws ValidationError for invalid options or an `only` naming a rendition not in the plan
+ */
+export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {}): LadderPlan {
+  const parsed = ladderOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new ValidationError(`invalid ladder options: ${z.prettifyError(parsed.error)}`, {
+      details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+    });
+  }
+  const o = parsed.data;
+  const trimS = o.short && probe.durationS > SHORT_MAX_S ? SHORT_MAX_S : undefined;
+  const durationS = trimS ?? probe.durationS;
+  const sourceAudio = probe.audio[0];
+  const audio: LadderPlan['audio'] = {
+    mode: sourceAudio ? 'source' : 'silent',
+    streamIndex: sourceAudio?.index,
+    bitrate: o.audioBitrate,
+    sampleRate: 48000,
+    channels: 2,
+  };
+  const base = {
+    input: probe.path,
+    sourceDurationS: probe.durationS,
+    durationS,
+    trimS,
+    segmentDuration: o.segmentDuration,
+    format: o.format,
+    layout: o.layout,
+    speed: o.speed,
+    audio,
+    poster: o.poster,
+    thumbnail: o.thumbnail,
+    mp4: o.mp4,
+  };
+  const v = probe.video;
+  if (!v) {
+    const renditions: PlannedRendition[] = [{ kind: 'audio', name: 'audio' }];
+    return { ...base, kind: 'audio', renditions, encode: selectNames(renditions, o.only), video: undefined };
+  }
+
+  const frameRate = capFrameRate(v.frameRate);
+  const fps = frameRate.num / frameRate.den;
+  const srcW = v.displayWidth;
+  const srcH = v.displayHeight;
+  const short = Math.min(srcW, srcH);
+  const long = Math.max(srcW, srcH);
+  const portrait = srcH > srcW;
+
+  const specs: readonly RenditionSpec[] = o.short
+    ? [SHORT_RENDITION]
+    : typeof o.ladder === 'string'
+      ? LADDER_PRESETS[o.ladder]
+      : [...o.ladder].sort((a, b) => b.height - a.height);
+  const fitting = specs.filter((s) => s.height <= short);
+  const sized = (spec: RenditionSpec, shortSide: number): PlannedVideoRendition => {
+    const s = even(shortSide);
+    const l = even((shortSide * long) / short);
+    const width = portrait ? s : l;
+    const height = portrait ? l : s;
+    const profile = spec.profile ?? 'high';
+    const videoBitrate = spec.videoBitrate;
+    const maxrate = spec.maxrate ?? Math.round(videoBitrate * 1.5);
+    return {
+      kind: 'video',
+      name: spec.name,
+      width,
+      height,
+      videoBitrate,
+      maxrate,
+      bufsize: maxrate * 2,
+      profile,
+      level: minimumLevel(width, height, fps, maxrate, profile, spec.level ?? '3.0'),
+      codec: 'h264',
+    };
+  };
+  let renditions: PlannedVideoRendition[];
+  if (fitting.length > 0) {
+    renditions = fitting.map((s) => sized(s, s.height));
+  } else {
+    // Below every rendition: one rendition at source size, bitrate scaled by pixel count.
+    const smallest = specs[specs.length - 1]!;
+    const pixelsRatio = (short * long) / ((smallest.height * smallest.height * 16) / 9);
+    const videoBitrate = Math.max(150_000, Math.round((smallest.videoBitrate * pixelsRatio) / 1000) * 1000);
+    renditions = [sized({ ...smallest, name: `${even(short)}p`, videoBitrate, maxrate: undefined }, short)];
+  }
+  return {
+    ...base,
+    kind: 'video',
+    renditions,
+    encode: selectNames(renditions, o.only),
+    video: {
+      streamIndex: v.index,
+      frameRate,
+      fps,
+      gopFrames: Math.ceil(o.segmentDuration * fps - 1e-9),
+      rotation: v.rotation,
+      tonemap: v.hdr,
+      highBitDepth: v.bitDepth > 8,
+      vfr: v.vfr,
+    },
+  };
+}
+
+function selectNames(renditions: PlannedRendition[], only: string[] | undefined): string[] {
+  const names = renditions.map((r) => r.name);
+  if (!only) return names;
+  const unknown = only.filter((n) => !names.includes(n));
+  if (unknown.length > 0) {
+    throw new ValidationError(
+      `unknown rendition(s) in only: ${unknown.join(', ')} (plan has ${names.join(', ')})`,
+      {
+        details: { unknown, available: names },
+      },
+    );
+  }
+  return names.filter((n) => only.includes(n));
+}
+
+/** Rounds to the nearest even integer ≥ 2 (H.264 with 4:2:0 chroma needs even sizes). */
+function even(x: number): number {
+  return Math.max(2, Math.round(x / 2) * 2);
+}
+
+function capFrameRate(r: Rational): Rational {
+  if (r.num / r.den <= MAX_FPS) return r;
+  return { num: MAX_FPS, den: 1 };
+}
+
+// H.264 Table A-1: max macroblocks/s, max frame size (macroblocks), max video bitrate (kbit/s, Baseline/Main).
+const LEVELS: Array<[string, number, number, number]> = [
+  ['3.0', 40_500, 1_620, 10_000],
+  ['3.1', 108_000, 3_600, 14_000],
+  ['3.2', 216_000, 5_120, 20_000],
+  ['4.0', 245_760, 8_192, 20_000],
+  ['4.1', 245_760, 8_192, 50_000],
+  ['4.2', 522_240, 8_704, 50_000],
+  ['5.0', 589_824, 22_080, 135_000],
+  ['5.1', 983_040, 36_864, 240_000],
+  ['5.2', 2_073_600, 36_864, 240_000],
+];
+
+/**
+ * The lowest H.264 level ≥ `wanted` that allows this size, rate and peak bitrate (Table A-1; High
+ * profile allows 1.25 × the bitrate), so a 1080p60 "4.1" rendition is honestly labelled 4.2.
+ */
+export function minimumLevel(
+  width: number,
+  height: number,
+  fps: number,
+  maxrate: number,
+  profile: string,
+  wanted: string,
+): string {
+  const mbs = Math.ceil(width / 16) * Math.ceil(height / 16);
+  const brFactor = profile === 'high' ? 1.25 : 1;
+  const start = Math.max(
+    0,
+    LEVELS.findIndex(([l]) => l === wanted),
+  );
+  for (let i = start; i < LEVELS.length; i++) {
+    const [name, maxMbps, maxFs, maxBr] = LEVELS[i]!;
+    // Table A-1 also bounds each frame dimension to sqrt(8 × MaxFS) macroblocks.
+    const maxDim = Math.sqrt(maxFs * 8);
+    if (
+      mbs <= maxFs &&
+      mbs * fps <= maxMbps &&
+      maxrate <= maxBr * 1000 * brFactor &&
+      Math.ceil(width / 16) <= maxDim &&
+      Math.ceil(height / 16) <= maxDim
+    ) {
+      return name;
+    }
+  }
+  return '5.2';
+}
