@@ -1,0 +1,34 @@
+import { NotFoundError, VidmeshError } from '../errors.js';
+
+/**
+ * The caller does not hold the job's lease (any more): wrong or stale token, another encoder's lease,
+ * an expired lease that was rescued, or a job that is already finished or cancelled. The encoder must
+ * stop working on the job. HTTP 409. `details.reason` says which:
+ * `lease_not_held` | `cancelled` | `completed_with_different_result`.
+ */
+export class LeaseLostError extends VidmeshError {
+  override readonly code: string = 'lease_lost';
+  override readonly status: number = 409;
+}
+
+/** No job with that id exists (or it is not visible to the caller). HTTP 404. */
+export class JobNotFoundError extends NotFoundError {
+  override readonly code: string = 'job_not_found';
+}
+
+/** No encoder with that id is registered. HTTP 404. */
+export class EncoderNotFoundError extends NotFoundError {
+  override readonly code: string = 'encoder_not_found';
+}
+
+/** The job's current status does not allow the operation (e.g. cancel a completed job). HTTP 409. */
+export class InvalidTransitionError extends VidmeshError {
+  override readonly code: string = 'invalid_transition';
+  override readonly status: number = 409;
+}
+
+/** Applying the database migrations failed; the process must not serve. HTTP 500. */
+export class MigrationError extends VidmeshError {
+  override readonly code: string = 'migration_failed';
+  override readonly status: number = 500;
+}

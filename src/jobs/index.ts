@@ -1,0 +1,29 @@
+// Public surface of the job store. Everything else in src/jobs is internal.
+export { type BackoffPolicy, backoffDelayMs, backoffSchedule, DEFAULT_BACKOFF } from './backoff.js';
+export { JOB_EVENTS_CHANNEL } from './changes.js';
+export {
+  type CreateDatabaseOptions,
+  createDatabase,
+  type Database,
+  type DedicatedConnection,
+  type Queryable,
+  type QueryResult,
+} from './db.js';
+export {
+  EncoderNotFoundError,
+  InvalidTransitionError,
+  JobNotFoundError,
+  LeaseLostError,
+  MigrationError,
+} from './errors.js';
+export {
+  LEADER_LOCK_KEY,
+  type Maintenance,
+  type MaintenanceOptions,
+  type MaintenanceReport,
+  startMaintenance,
+} from './maintenance.js';
+export { MIGRATION_LOCK_KEY, migrationsDir, runMigrations } from './migrate.js';
+export * as schema from './schema.js';
+export { createJobStore, type JobStore, type JobStoreOptions, MAX_LOG_LINE_CHARS } from './store.js';
+export * from './types.js';

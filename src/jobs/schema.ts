@@ -1,0 +1,247 @@
+/**
+ * The whole vidmesh database schema (Drizzle ORM, PostgreSQL dialect). `drizzle-kit generate` turns it
+ * into the versioned SQL migrations committed in `drizzle/`; `src/jobs/migrate.ts` applies them.
+ *
+ * Terminology:
+ * - job: one request to turn a source video into a rendition ladder; leased to one encoder at a time.
+ * - rendition: one output of a job (e.g. `720p`); has its own status so it can be re-run alone.
+ * - lease: (owner encoder id, random token, expiry); every renew/complete/fail names owner and token.
+ * - event: one audit row per status transition (from, to, actor, reason, time, details).
+ * - encoder: a node that claims jobs: infrastructure | community | desktop | browser.
+ *
+ * This module is imported by drizzle-kit directly, so it must import nothing but drizzle-orm.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  check,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    shortId: text('short_id').notNull(),
+    tenant: text('tenant').notNull().default('default'),
+    owner: text('owner'),
+    idempotencyKey: text('idempotency_key'),
+    protocol: text('protocol').notNull().default('vidmesh'),
+    spec: jsonb('spec').notNull(),
+    metadata: jsonb('metadata').notNull().default(sql`'{}'::jsonb`),
+    status: text('status').notNull().default('queued'),
+    stage: text('stage'),
+    progress: real('progress').notNull().default(0),
+    etaS: real('eta_s'),
+    queue: text('queue').notNull().default('default'),
+    priority: text('priority').notNull().default('medium'),
+    /** queue weight x priority weight, fixed at submit: the first claim ordering key. */
+    weight: integer('weight').notNull(),
+    requiredCodecs: text('required_codecs').array().notNull().default(sql`'{}'::text[]`),
+    requiredHwaccel: text('required_hwaccel'),
+    sourceHeight: integer('source_height'),
+    durationS: doublePrecision('duration_s'),
+    requiredTags: text('required_tags').array().notNull().default(sql`'{}'::text[]`),
+    preferredKinds: text('preferred_kinds').array().notNull().default(sql`'{}'::text[]`),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(5),
+    runAfter: tz('run_after').notNull(),
+    leaseOwner: text('lease_owner'),
+    leaseToken: text('lease_token'),
+    leaseExpiresAt: tz('lease_expires_at'),
+    /** The encoder that last held the lease (kept after the lease ends, for listing and load). */
+    encoderId: text('encoder_id'),
+    result: jsonb('result'),
+    lastError: jsonb('last_error'),
+    logSeq: bigint('log_seq', { mode: 'number' }).notNull().default(0),
+    createdAt: tz('created_at').notNull(),
+    updatedAt: tz('updated_at').notNull(),
+    claimedAt: tz('claimed_at'),
+    finishedAt: tz('finished_at'),
+  },
+  (t) => [
+    uniqueIndex('jobs_short_id_key').on(t.shortId),
+    uniqueIndex('jobs_idempotency_key').on(t.tenant, t.idempotencyKey),
+    // The claim query: claimable rows in claim order.
+    index('jobs_claimable_idx')
+      .on(t.weight.desc(), t.createdAt, t.id)
+      .where(sql`status IN ('queued', 'failed')`),
+    // The rescue sweep: live leases by expiry.
+    index('jobs_lease_expiry_idx').on(t.leaseExpiresAt).where(sql`status IN ('leased', 'running')`),
+    // Listing (newest first) and retention.
+    index('jobs_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('jobs_status_created_idx').on(t.status, t.createdAt.desc()),
+    index('jobs_finished_idx').on(t.finishedAt).where(sql`status IN ('completed', 'dead', 'cancelled')`),
+    index('jobs_owner_idx').on(t.tenant, t.owner, t.createdAt.desc()),
+    index('jobs_encoder_idx').on(t.encoderId, t.status),
+    check(
+      'jobs_status_check',
+      sql`${t.status} IN ('queued', 'leased', 'running', 'completed', 'failed', 'dead', 'cancelled')`,
+    ),
+    check('jobs_priority_check', sql`${t.priority} IN ('high', 'medium', 'low')`),
+    check('jobs_protocol_check', sql`${t.protocol} IN ('vidmesh', '3speak')`),
+  ],
+);
+
+export const renditions = pgTable(
+  'renditions',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    position: integer('position').notNull().default(0),
+    status: text('status').notNull().default('pending'),
+    progress: real('progress').notNull().default(0),
+    result: jsonb('result'),
+    error: text('error'),
+    updatedAt: tz('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.jobId, t.name] }),
+    check('renditions_status_check', sql`${t.status} IN ('pending', 'running', 'completed', 'failed')`),
+  ],
+);
+
+export const jobEvents = pgTable(
+  'job_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    fromStatus: text('from_status'),
+    toStatus: text('to_status').notNull(),
+    actor: text('actor').notNull(),
+    reason: text('reason'),
+    details: jsonb('details'),
+    at: tz('at').notNull(),
+  },
+  (t) => [index('job_events_job_idx').on(t.jobId, t.id)],
+);
+
+export const jobLogs = pgTable(
+  'job_logs',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    stream: text('stream').notNull().default('pipeline'),
+    line: text('line').notNull(),
+    at: tz('at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.seq] })],
+);
+
+export const encoders = pgTable(
+  'encoders',
+  {
+    id: text('id').primaryKey(),
+    did: text('did'),
+    publicKey: text('public_key'),
+    name: text('name').notNull(),
+    kind: text('kind').notNull(),
+    capabilities: jsonb('capabilities').notNull(),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    version: text('version'),
+    tenant: text('tenant'),
+    /** Liveness: online while heartbeats arrive, offline after the silence threshold. */
+    status: text('status').notNull().default('online'),
+    /** Operator decision for the approval policy: approved | pending | banned. */
+    approval: text('approval').notNull().default('approved'),
+    registeredAt: tz('registered_at').notNull(),
+    lastSeenAt: tz('last_seen_at').notNull(),
+    jobsCompleted: integer('jobs_completed').notNull().default(0),
+    jobsFailed: integer('jobs_failed').notNull().default(0),
+    encodeSeconds: doublePrecision('encode_seconds').notNull().default(0),
+  },
+  (t) => [
+    uniqueIndex('encoders_did_key').on(t.did),
+    index('encoders_last_seen_idx').on(t.lastSeenAt).where(sql`status = 'online'`),
+    check('encoders_kind_check', sql`${t.kind} IN ('infrastructure', 'community', 'desktop', 'browser')`),
+    check('encoders_status_check', sql`${t.status} IN ('online', 'offline')`),
+    check('encoders_approval_check', sql`${t.approval} IN ('approved', 'pending', 'banned')`),
+  ],
+);
+
+/** API keys of users and services (the identity module writes the queries). Only a hash is stored. */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    prefix: text('prefix').notNull(),
+    hash: text('hash').notNull(),
+    scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
+    tenant: text('tenant').notNull().default('default'),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    expiresAt: tz('expires_at'),
+    revokedAt: tz('revoked_at'),
+    lastUsedAt: tz('last_used_at'),
+  },
+  (t) => [uniqueIndex('api_keys_prefix_key').on(t.prefix)],
+);
+
+/** Nonces of signed requests seen until they expire (replay refusal). */
+export const requestNonces = pgTable(
+  'request_nonces',
+  {
+    did: text('did').notNull(),
+    nonce: text('nonce').notNull(),
+    expiresAt: tz('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.did, t.nonce] }), index('request_nonces_expires_idx').on(t.expiresAt)],
+);
+
+/** Outgoing webhook deliveries (the webhooks module's sender loop). */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    jobId: text('job_id').references(() => jobs.id, { onDelete: 'set null' }),
+    tenant: text('tenant').notNull().default('default'),
+    url: text('url').notNull(),
+    event: text('event').notNull(),
+    payload: jsonb('payload').notNull(),
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: tz('next_attempt_at').notNull().defaultNow(),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    lastLatencyMs: integer('last_latency_ms'),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    deliveredAt: tz('delivered_at'),
+  },
+  (t) => [
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    index('webhook_deliveries_job_idx').on(t.jobId),
+  ],
+);
+
+/** Files uploaded to the coordinator's upload endpoint. */
+export const uploads = pgTable(
+  'uploads',
+  {
+    id: text('id').primaryKey(),
+    tenant: text('tenant').notNull().default('default'),
+    filename: text('filename').notNull(),
+    bytes: bigint('bytes', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    path: text('path').notNull(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('uploads_tenant_idx').on(t.tenant, t.createdAt.desc())],
+);
