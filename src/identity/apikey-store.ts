@@ -6,7 +6,7 @@ import { queryRows, type SqlClient, toDate } from './sql.js';
 export interface NewApiKey {
   name?: string;
   scopes: readonly string[];
-  tenant?: string | null;
+  tenant?: string;
   expiresAt?: Date | null;
 }
 
@@ -46,7 +46,7 @@ export async function authenticateApiKey(
 function newRecord(input: NewApiKey, now: Date): { record: ApiKeyRecord; plaintext: string } {
   const key = generateApiKey({
     scopes: input.scopes,
-    tenant: input.tenant ?? null,
+    ...(input.tenant === undefined ? {} : { tenant: input.tenant }),
     expiresAt: input.expiresAt ?? null,
   });
   return {
@@ -119,7 +119,7 @@ interface ApiKeyRow {
   prefix: string;
   hash: string;
   scopes: string[];
-  tenant: string | null;
+  tenant: string;
   created_at: unknown;
   expires_at: unknown;
   revoked_at: unknown;

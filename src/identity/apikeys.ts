@@ -12,6 +12,9 @@ import { ApiKeyError, ScopeError } from './errors.js';
  * the secret is uniformly random with 256 bits, so guessing it from the hash is as hard as breaking
  * SHA-256 preimages, and no slow KDF or server pepper (one more secret that could be lost) is needed.
  */
+/** Tenant of keys created without one (the `api_keys.tenant` column default of the job store). */
+export const DEFAULT_TENANT = 'default';
+
 export const API_KEY_SCOPES = ['submit', 'read', 'admin', 'encoder'] as const;
 /** `submit` jobs, `read` jobs/outputs, `encoder` claim and report work, `admin` everything. */
 export type Scope = (typeof API_KEY_SCOPES)[number];
@@ -22,8 +25,8 @@ export interface ApiKeyInfo {
   name: string;
   prefix: string;
   scopes: Scope[];
-  /** Tenant the key acts for; `null` for an operator key that is not bound to one tenant. */
-  tenant: string | null;
+  /** Tenant the key acts for (`default` unless given; an `admin` key is the operator's, across tenants). */
+  tenant: string;
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
@@ -50,14 +53,14 @@ export function hashApiKey(plaintext: string): string {
  */
 export function generateApiKey(input: {
   scopes: readonly string[];
-  tenant?: string | null;
+  tenant?: string;
   expiresAt?: Date | null;
 }): {
   plaintext: string;
   prefix: string;
   hash: string;
   scopes: Scope[];
-  tenant: string | null;
+  tenant: string;
   expiresAt: Date | null;
 } {
   const scopes = parseScopes(input.scopes);
@@ -69,7 +72,7 @@ export function generateApiKey(input: {
     prefix,
     hash: hashApiKey(plaintext),
     scopes,
-    tenant: input.tenant ?? null,
+    tenant: validTenant(input.tenant ?? DEFAULT_TENANT),
     expiresAt: input.expiresAt ?? null,
   };
 }
@@ -154,10 +157,18 @@ export function parseScopes(input: readonly string[] | string): Scope[] {
     .filter(Boolean);
   for (const name of names) {
     if (!(API_KEY_SCOPES as readonly string[]).includes(name)) {
-      throw new ValidationError(`unknown scope "${name}" (known: ${API_KEY_SCOPES.join(', ')})`);
+      throw new ValidationError(`unknown scope "${name.slice(0, 32)}" (known: ${API_KEY_SCOPES.join(', ')})`);
     }
   }
   const scopes = API_KEY_SCOPES.filter((s) => names.includes(s));
   if (scopes.length === 0) throw new ValidationError('at least one scope is needed');
   return scopes;
+}
+
+const TENANT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A tenant name: 1-64 of `A-Z a-z 0-9 . _ -`, not starting with a punctuation mark. Throws `ValidationError`. */
+export function validTenant(tenant: string): string {
+  if (!TENANT.test(tenant)) throw new ValidationError('tenant must be 1-64 characters of A-Z a-z 0-9 . _ -');
+  return tenant;
 }

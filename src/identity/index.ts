@@ -21,12 +21,14 @@ export {
   type ApiKeyRecord,
   apiKeyFromHeaders,
   apiKeyPrefix,
+  DEFAULT_TENANT,
   generateApiKey,
   hashApiKey,
   hasScope,
   parseScopes,
   requireScope,
   type Scope,
+  validTenant,
   verifyApiKey,
 } from './apikeys.js';
 export { didFromKid, didFromPublicKey, isDidKey, kidForDid, publicKeyFromDid } from './did.js';

@@ -1,16 +1,15 @@
+import type { Queryable } from '../jobs/index.js';
+
 /**
- * The slice of a SQL driver the identity stores need: one parameterized statement at a time
- * (`$1…` placeholders, values always bound). node-postgres `Pool`/`Client` and PGlite both fit, so
- * the stores run on PostgreSQL and on the embedded default alike. Statements are written to need no
- * driver-specific result fields (counts come back as rows), and no transactions.
+ * The slice of the job store's driver the identity stores use: `Queryable` of src/jobs (one bound-
+ * parameter statement at a time), implemented there by node-postgres and by PGlite, so the stores run
+ * on PostgreSQL and on the embedded default alike. Statements are written to need no transaction.
  */
-export interface SqlClient {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
-}
+export type SqlClient = Pick<Queryable, 'query'>;
 
 /** Rows of a query, typed by the caller (the SQL text decides the shape; kept in one place per store). */
 export async function queryRows<R>(db: SqlClient, text: string, values: unknown[] = []): Promise<R[]> {
-  return (await db.query(text, values)).rows as R[];
+  return (await db.query<R>(text, values)).rows;
 }
 
 /** A driver's timestamp value as a Date (pg and PGlite return Date for timestamptz; text is tolerated). */
