@@ -91,13 +91,20 @@ function sendOnce(
       agent: false,
       signal: opts.signal,
     });
+    let response: IncomingMessage | undefined;
     req.setTimeout(stallMs, () => {
-      req.destroy(
-        new StorageStalledError(`no data from ${url.host} for ${stallMs} ms`, { details: { stallMs } }),
-      );
+      const err = new StorageStalledError(`no data from ${url.host} for ${stallMs} ms`, {
+        details: { stallMs },
+      });
+      // Once the response has started, its stream must fail with the stall, not a bare "aborted".
+      response?.destroy(err);
+      req.destroy(err);
     });
     req.on('error', (err) => reject(mapSocketError(err, url, opts.signal)));
-    req.on('response', (res) => resolve(res));
+    req.on('response', (res) => {
+      response = res;
+      resolve(res);
+    });
     const body = opts.body;
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);

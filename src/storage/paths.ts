@@ -53,7 +53,13 @@ export function safeJoin(root: string, relPath: string): string {
   const base = resolve(root);
   const full = resolve(base, ...segments);
   const rel = relative(base, full);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || !full.startsWith(base + sep)) {
+  if (
+    rel === '' ||
+    rel === '..' ||
+    rel.startsWith('..' + sep) ||
+    isAbsolute(rel) ||
+    !full.startsWith(base + sep)
+  ) {
     throw new UnsafePathError('path escapes its root', { details: { path: relPath } });
   }
   return full;
