@@ -6,7 +6,14 @@ import { packageRoot } from '../paths.js';
 import { runCli } from './run.js';
 
 // Each command lives in its own module and registers itself on the program; keep this list sorted.
-const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [];
+const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
+  () => import('./client/encoders.js'),
+  () => import('./client/jobs.js'),
+  () => import('./client/submit.js'),
+  () => import('./encode.js'),
+  () => import('./quickstart.js'),
+  () => import('./serve.js'),
+];
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 

@@ -166,7 +166,7 @@ async function testBackend(
   const started = performance.now();
   const outcome = await runProcess(
     'ffmpeg',
-    ['-hide_banner', '-nostdin', '-v', 'error', ...testArgs(backend, vaapiDevice)],
+    ['-hide_banner', '-nostdin', '-v', 'verbose', ...testArgs(backend, vaapiDevice)],
     {
       signal,
       stallTimeoutMs: 20_000,
@@ -185,9 +185,27 @@ async function testBackend(
   return {
     backend,
     ok: false,
-    reason: summarizeStderr(outcome.stderr, 3) || `ffmpeg exited with ${outcome.code}`,
+    reason: failureReason(outcome.stderr) || `ffmpeg exited with ${outcome.code}`,
     ms,
   };
+}
+
+/**
+ * The root cause of a failed test encode: at verbose level the device layer says why first
+ * ("Cannot load libcuda.so.1", "No VA display found") before ffmpeg's generic "Device creation failed".
+ */
+export function failureReason(stderr: string): string {
+  const seen = new Set<string>();
+  const causes: string[] = [];
+  for (const raw of stderr.split('\n')) {
+    const line = raw.replace(/^\[[^\]]+ @ 0x[0-9a-f]+\]\s*/i, '').trim();
+    if (!/cannot|could not|failed|no va|not found|unsupported|error|invalid|no device|denied/i.test(line))
+      continue;
+    if (seen.has(line)) continue;
+    seen.add(line);
+    causes.push(line);
+  }
+  return (causes.length > 0 ? causes.slice(0, 3).join('; ') : summarizeStderr(stderr, 3)).slice(0, 500);
 }
 
 async function ffmpegVersion(signal?: AbortSignal): Promise<string> {

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fakeProbe } from '../../test/media/fixtures.js';
+import { packageRoot } from '../paths.js';
+import { buildFfmpegArgs, buildPosterArgs, posterSizes } from './ffmpeg-args.js';
+import { type LadderOptionsInput, planLadder } from './ladder.js';
+import { BACKENDS, type ProbeResult } from './types.js';
+
+// Argument snapshots of every backend × source shape, built without any GPU (the immich approach).
+// Regenerate after an intended change with UPDATE_SNAPSHOTS=1 and review the diff.
+const snapshotFile = join(packageRoot(), 'src', 'media', '__snapshots__', 'ffmpeg-args.json');
+const update = process.env.UPDATE_SNAPSHOTS === '1';
+const stored: Record<string, string[]> = existsSync(snapshotFile)
+  ? (JSON.parse(readFileSync(snapshotFile, 'utf8')) as Record<string, string[]>)
+  : {};
+const seen: Record<string, string[]> = {};
+
+const shapes: Record<string, { probe: ProbeResult; options?: LadderOptionsInput }> = {
+  sdr: { probe: fakeProbe({}) },
+  hdr: {
+    probe: fakeProbe({
+      pixFmt: 'yuv420p10le',
+      bitDepth: 10,
+      hdr: 'pq',
+      colorTransfer: 'smpte2084',
+      codec: 'hevc',
+    }),
+  },
+  rotated: { probe: fakeProbe({ rotation: 90, displayWidth: 1080, displayHeight: 1920 }) },
+  noAudio: { probe: fakeProbe({}, { audio: [] }) },
+  short: { probe: fakeProbe({}, { durationS: 600 }), options: { short: true } },
+  fmp4Only3speak: { probe: fakeProbe({}), options: { format: 'fmp4', layout: '3speak', only: ['720p'] } },
+};
+
+const flag = (args: string[], name: string): string[] =>
+  args.flatMap((a, i) => (a === name && i + 1 < args.length ? [args[i + 1]!] : []));
+
+describe('buildFfmpegArgs', () => {
+  after(() => {
+    if (update) {
+      mkdirSync(join(snapshotFile, '..'), { recursive: true });
+      writeFileSync(snapshotFile, `${JSON.stringify(seen, null, 1)}\n`);
+    }
+  });
+
+  for (const backend of BACKENDS) {
+    for (const [shape, { probe, options }] of Object.entries(shapes)) {
+      test(`${backend} × ${shape}`, () => {
+        const plan = planLadder(probe, { speed: 'veryfast', ...options });
+        const args = buildFfmpegArgs(plan, backend, { outDir: '/out' });
+        const key = `${backend}/${shape}`;
+        seen[key] = args;
+        if (!update) assert.deepEqual(args, stored[key], `snapshot ${key} (UPDATE_SNAPSHOTS=1 to accept)`);
+
+        // One process, one decode: one source input, one split feeding one encoder per rendition.
+        const inputs = flag(args, '-i');
+        assert.equal(inputs[0], '/in/source.mp4');
+        assert.equal(inputs.length, shape === 'noAudio' ? 2 : 1);
+        const graph = flag(args, '-filter_complex');
+        assert.equal(graph.length, 1);
+        const n = plan.encode.length;
+        assert.match(graph[0]!, new RegExp(`split=${n}`));
+        assert.equal(flag(args, '-f').filter((f) => f === 'hls').length, n);
+        // Aligned keyframes: fixed GOP and a keyframe forced at every segment boundary.
+        assert.deepEqual(flag(args, '-g'), Array(n).fill(String(plan.video!.gopFrames)));
+        assert.deepEqual(
+          flag(args, '-force_key_frames'),
+          Array(n).fill(`expr:gte(t,n_forced*${plan.segmentDuration})`),
+        );
+        assert.ok(graph[0]!.startsWith('[0:0]fps='), 'constant frame rate before the split');
+        if (shape === 'short')
+          assert.deepEqual(args.slice(args.indexOf('-t'), args.indexOf('-i') + 1).slice(0, 2), ['-t', '60']);
+        if (shape === 'noAudio') {
+          assert.match(inputs[1]!, /^anullsrc=/);
+          assert.deepEqual([...new Set(flag(args, '-map').filter((m) => !m.startsWith('[')))], ['1:a:0']);
+        } else {
+          assert.deepEqual([...new Set(flag(args, '-map').filter((m) => !m.startsWith('[')))], ['0:1']);
+        }
+        if (shape === 'hdr')
+          assert.match(graph[0]!, /zscale=t=linear.*tonemap=tonemap=hable.*format=yuv420p/);
+        if (shape === 'fmp4Only3speak') {
+          assert.deepEqual(flag(args, '-hls_segment_type'), ['fmp4']);
+          assert.deepEqual(flag(args, '-hls_segment_filename'), ['/out/720p/720p_%d.m4s']);
+        }
+
+        switch (backend) {
+          case 'libx264':
+            assert.deepEqual(flag(args, '-sc_threshold'), Array(n).fill('0'));
+            assert.ok(!args.includes('-hwaccel'));
+            break;
+          case 'nvenc': {
+            const deviceDecode = shape !== 'hdr' && shape !== 'rotated';
+            assert.equal(args.includes('-hwaccel'), deviceDecode);
+            if (deviceDecode) assert.deepEqual(flag(args, '-hwaccel_output_format'), ['cuda']);
+            else assert.match(graph[0]!, /format=nv12,hwupload,split/);
+            assert.match(graph[0]!, /scale_cuda=/);
+            assert.deepEqual(flag(args, '-no-scenecut'), Array(n).fill('1'));
+            assert.deepEqual(flag(args, '-forced-idr'), Array(n).fill('1'));
+            break;
+          }
+          case 'vaapi':
+            assert.ok(!args.includes('-hwaccel'), 'never -hwaccel vaapi together with hwupload');
+            assert.deepEqual(flag(args, '-vaapi_device'), ['/dev/dri/renderD128']);
+            assert.match(graph[0]!, /hwupload,split=\d+.*scale_vaapi=w=/);
+            break;
+          case 'qsv':
+            assert.match(graph[0]!, /hwupload=extra_hw_frames=64,split=\d+.*scale_qsv=w=/);
+            assert.deepEqual(flag(args, '-forced_idr'), Array(n).fill('1'));
+            break;
+        }
+      });
+    }
+  }
+
+  test('audio-only plan: one AAC rendition, no video filters', () => {
+    const plan = planLadder(fakeProbe(undefined));
+    const args = buildFfmpegArgs(plan, 'libx264', { outDir: '/out' });
+    assert.ok(!args.includes('-filter_complex'));
+    assert.ok(args.includes('-vn'));
+    assert.deepEqual(flag(args, '-c:a'), ['aac']);
+    assert.equal(args[args.length - 1], '/out/audio/index.m3u8');
+  });
+
+  test('poster: portrait size, 180 px thumbnail, one run for both', () => {
+    const plan = planLadder(fakeProbe({ rotation: 90, displayWidth: 1080, displayHeight: 1920 }));
+    assert.deepEqual(posterSizes(plan), { poster: [1080, 1920], thumbnail: [180, 320] });
+    const args = buildPosterArgs(plan, '/o/p.jpg', '/o/t.jpg');
+    assert.deepEqual(flag(args, '-ss'), ['2.500']);
+    assert.match(flag(args, '-filter_complex')[0]!, /thumbnail=60,split=2/);
+  });
+});
