@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { VidmeshError } from './errors.js';
+import type { Logger } from './log.js';
+import type { StorageContext } from './storage/index.js';
 
 /**
  * Configuration of every vidmesh process (`serve`, `encoder`, CLI clients), parsed once at start-up
@@ -276,4 +278,25 @@ export function resolveClientTarget(config: Config): { url: string; apiKey: stri
   // The saved key belongs to the saved server: never send it to another URL.
   const fileKey = file && file.url === url ? file.apiKey : undefined;
   return { url, apiKey: config.apiKey ?? fileKey };
+}
+
+/**
+ * The storage context (src/storage) of the processes on this data dir: `local` outputs in
+ * `<dataDir>/media` published as `<publicUrl>/media/<jobId>/…`, uploads read from `<dataDir>/uploads`,
+ * `file` sources only under `fileRoots`, the SSRF guard on unless `allowPrivateNetworks`.
+ */
+export function storageContextFor(
+  config: Config,
+  options: { publicUrl?: string; log?: Logger } = {},
+): StorageContext {
+  return {
+    localRoot: join(config.dataDir, 'media'),
+    ...(options.publicUrl ? { localUrlBase: `${options.publicUrl}/media` } : {}),
+    uploads: { kind: 'dir', dir: join(config.dataDir, 'uploads') },
+    fileRoots: config.fileRoots,
+    ssrf: config.allowPrivateNetworks ? { allowCidrs: ['0.0.0.0/0', '::/0'] } : {},
+    ipfs: { blockstoreDir: join(config.dataDir, 'ipfs') },
+    limits: { maxSourceBytes: config.maxSourceBytes },
+    ...(options.log ? { log: options.log } : {}),
+  };
 }

@@ -8,24 +8,29 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import type { JobStore } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import { type Authenticator, registerAuth } from './plugins/auth.js';
 import { registerProblemHandler } from './plugins/problem.js';
+import { agentRoutes } from './routes/agent.js';
 import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
 import { mediaRoutes } from './routes/media.js';
+import { monitorRoutes } from './routes/monitor.js';
 import { uploadRoutes } from './routes/uploads.js';
 
 /** Everything the HTTP layer needs, passed in (no globals, no I/O at import time). */
 export interface AppDeps {
+  store: JobStore;
   /** `<dataDir>`: `media/` and `uploads/` are served and written below it. */
   dataDir: string;
-  /** Base URL clients reach this coordinator at; result and link URLs are built on it. */
-  publicUrl: string;
+  /** Base URL clients reach this coordinator at (known once it listens); result and link URLs use it. */
+  publicUrl: () => string;
   version: string;
   /** Authenticators tried in order (bootstrap key first; identity adds hashed keys and did:key). */
   authenticators: Authenticator[];
   checkReady: () => Promise<{ ok: boolean; checks: Record<string, boolean | string> }>;
-  limits: { maxUploadBytes: number; maxJsonBodyBytes: number };
+  limits: { maxUploadBytes: number; maxJsonBodyBytes: number; claimMaxWaitMs: number; maxAttempts: number };
   corsOrigin: string;
   /** Pino logger for request logs; default: none (tests). */
   log?: Logger;
@@ -42,7 +47,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.limits.maxJsonBodyBytes,
     // Long-poll claims and SSE streams outlive the default timeouts.
     requestTimeout: 0,
-    disableRequestLogging: deps.log === undefined,
     return503OnClosing: true,
   });
   const app = base.withTypeProvider<ZodTypeProvider>();
@@ -58,7 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         version: deps.version,
         description: 'Jobs, uploads, encoders and the encoder work API. Errors are RFC 9457 problem details.',
       },
-      servers: [{ url: deps.publicUrl }],
+      servers: [],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -75,9 +79,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       registerAuth(api, { authenticators: deps.authenticators });
-      await api.register(uploadRoutes, {
-        dir: join(deps.dataDir, 'uploads'),
-        maxBytes: deps.limits.maxUploadBytes,
+      const uploadsDir = join(deps.dataDir, 'uploads');
+      const { store, publicUrl, limits } = deps;
+      await api.register(uploadRoutes, { dir: uploadsDir, maxBytes: limits.maxUploadBytes });
+      await api.register(jobRoutes, { store, publicUrl, uploadsDir, maxAttempts: limits.maxAttempts });
+      await api.register(monitorRoutes, { store });
+      // Own context: its catch-all content-type parser (streamed output PUTs) must not leak to other routes.
+      await api.register(agentRoutes, {
+        store,
+        publicUrl,
+        mediaRoot: join(deps.dataDir, 'media'),
+        claimMaxWaitMs: limits.claimMaxWaitMs,
+        maxUploadBytes: limits.maxUploadBytes,
       });
     },
     { prefix: '/api/v1' },

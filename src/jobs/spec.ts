@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { LADDER_PRESETS, ladderOptionsSchema } from '../media/ladder.js';
-import { destinationSchema, redactSecrets, sourceSchema } from '../storage/schema.js';
+import { LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
+import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index.js';
 
 /**
  * The job spec: what a client asks for in `POST /api/v1/jobs`, validated here once by the coordinator,

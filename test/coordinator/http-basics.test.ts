@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/coordinator/app.js';
 import { staticKeyAuthenticator } from '../../src/coordinator/plugins/auth.js';
+import { createDatabase, createJobStore, type Database } from '../../src/jobs/index.js';
 
 const KEY = 'test-admin-key-0123456789abcdef';
 const auth = { authorization: `Bearer ${KEY}` };
@@ -14,6 +15,7 @@ describe('coordinator HTTP basics (no job store)', () => {
   let dir: string;
   let app: FastifyInstance;
   let ready = true;
+  let db: Database;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-http-'));
@@ -21,19 +23,22 @@ describe('coordinator HTTP basics (no job store)', () => {
     await writeFile(join(dir, 'media', 'job1', 'master.m3u8'), '#EXTM3U\n');
     await writeFile(join(dir, 'media', 'job1', '720p', 'seg_000.ts'), Buffer.alloc(1000, 7));
     await writeFile(join(dir, 'secret.txt'), 'do not serve');
+    db = await createDatabase({ dataDir: 'memory://' });
     app = await buildApp({
+      store: createJobStore(db),
       dataDir: dir,
-      publicUrl: 'http://127.0.0.1:1',
+      publicUrl: () => 'http://127.0.0.1:1',
       version: '0.0.0-test',
       authenticators: [staticKeyAuthenticator(KEY, { id: 'api_key:bootstrap', scopes: ['admin'] })],
       checkReady: async () => ({ ok: ready, checks: { database: ready } }),
-      limits: { maxUploadBytes: 4096, maxJsonBodyBytes: 1024 * 1024 },
+      limits: { maxUploadBytes: 4096, maxJsonBodyBytes: 1024 * 1024, claimMaxWaitMs: 1000, maxAttempts: 3 },
       corsOrigin: '*',
     });
     await app.ready();
   });
   after(async () => {
     await app.close();
+    await db.close();
     await rm(dir, { recursive: true, force: true });
   });
 

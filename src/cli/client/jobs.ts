@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import {
+  type ClientFlags,
+  clientFrom,
+  followJob,
+  jobDetail,
+  jobLine,
+  output,
+  withClientOptions,
+} from './common.js';
+
+/** `vidmesh jobs list|get|logs|cancel|retry|history`: the job routes of the REST API. */
+export function register(program: Command): void {
+  const jobs = program.command('jobs').description('list and manage jobs on a coordinator');
+
+  withClientOptions(
+    jobs
+      .command('list')
+      .description('list jobs, newest first')
+      .option('--status <status>', 'only this status (queued, running, completed, dead, …)')
+      .option('--queue <queue>', 'only this queue')
+      .option('--limit <n>', 'page size (max 100)', '20')
+      .option('--cursor <cursor>', 'page cursor from a previous listing'),
+  ).action(
+    async (flags: ClientFlags & { status?: string; queue?: string; limit: string; cursor?: string }) => {
+      const page = await clientFrom(flags).listJobs({
+        status: flags.status,
+        queue: flags.queue,
+        limit: Number(flags.limit),
+        cursor: flags.cursor,
+      });
+      output(
+        flags,
+        page,
+        () =>
+          [
+            ...page.jobs.map(jobLine),
+            ...(page.nextCursor ? [`more: vidmesh jobs list --cursor ${page.nextCursor}`] : []),
+          ].join('\n') || 'no jobs',
+      );
+    },
+  );
+
+  withClientOptions(
+    jobs
+      .command('get')
+      .description('show one job')
+      .argument('<id>')
+      .option('--follow', 'follow until it ends'),
+  ).action(async (id: string, flags: ClientFlags & { follow?: boolean }) => {
+    const client = clientFrom(flags);
+    const job = flags.follow ? await followJob(client, id, { quiet: flags.json }) : await client.getJob(id);
+    output(flags, { job }, () => jobDetail(job));
+  });
+
+  withClientOptions(
+    jobs
+      .command('logs')
+      .description("print a job's pipeline and ffmpeg log")
+      .argument('<id>')
+      .option('--after <seq>', 'only lines after this sequence number')
+      .option('--limit <n>', 'at most this many lines', '1000'),
+  ).action(async (id: string, flags: ClientFlags & { after?: string; limit: string }) => {
+    const logs = await clientFrom(flags).jobLogs(id, {
+      afterSeq: flags.after === undefined ? undefined : Number(flags.after),
+      limit: Number(flags.limit),
+    });
+    output(flags, logs, () => logs.lines.map((l) => `${l.at} [${l.stream}] ${l.line}`).join('\n'));
+  });
+
+  withClientOptions(jobs.command('history').description("a job's audit trail").argument('<id>')).action(
+    async (id: string, flags: ClientFlags) => {
+      const events = await clientFrom(flags).jobHistory(id);
+      output(flags, { events }, () =>
+        events
+          .map(
+            (e) => `${e.at}  ${(e.from ?? '-').padEnd(9)} -> ${e.to.padEnd(9)} ${e.actor}  ${e.reason ?? ''}`,
+          )
+          .join('\n'),
+      );
+    },
+  );
+
+  withClientOptions(jobs.command('cancel').description('cancel a job').argument('<id>')).action(
+    async (id: string, flags: ClientFlags) => {
+      const job = await clientFrom(flags).cancelJob(id);
+      output(flags, { job }, () => jobLine(job));
+    },
+  );
+
+  withClientOptions(
+    jobs
+      .command('retry')
+      .description('re-queue a dead, failed or cancelled job')
+      .argument('<id>')
+      .option('--renditions <names>', 'only these renditions, comma-separated'),
+  ).action(async (id: string, flags: ClientFlags & { renditions?: string }) => {
+    const renditions = flags.renditions
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const job = await clientFrom(flags).retryJob(id, renditions ? { renditions } : {});
+    output(flags, { job }, () => jobLine(job));
+  });
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { type Command, Option } from 'commander';
+import { ValidationError } from '../../errors.js';
+import { type ClientFlags, clientFrom, followJob, jobDetail, output, withClientOptions } from './common.js';
+
+interface SubmitFlags extends ClientFlags {
+  ladder?: string;
+  renditions?: string;
+  segment?: string;
+  format?: 'ts' | 'fmp4';
+  short?: boolean;
+  speed?: string;
+  priority?: string;
+  queue?: string;
+  metadata?: string[];
+  idempotencyKey?: string;
+  wait?: boolean;
+}
+
+/** Source reference for an input: http(s) / ipfs URLs as-is, anything else is a local file to upload. */
+export function sourceForInput(
+  input: string,
+): { type: 'http'; url: string } | { type: 'ipfs'; url: string } | undefined {
+  if (/^https?:\/\//i.test(input)) return { type: 'http', url: input };
+  if (/^ipfs:\/\//i.test(input)) return { type: 'ipfs', url: input };
+  return undefined;
+}
+
+/** Ladder options from flags: a preset name or a JSON array of custom renditions, plus the extras. */
+export function ladderFromFlags(flags: SubmitFlags): Record<string, unknown> | undefined {
+  const ladder: Record<string, unknown> = {};
+  if (flags.ladder) {
+    if (flags.ladder.trim().startsWith('[')) {
+      try {
+        ladder.ladder = JSON.parse(flags.ladder);
+      } catch {
+        throw new ValidationError('--ladder: not a preset name nor a JSON array of renditions');
+      }
+    } else ladder.ladder = flags.ladder;
+  }
+  if (flags.renditions)
+    ladder.only = flags.renditions
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  if (flags.segment) ladder.segmentDuration = Number(flags.segment);
+  if (flags.format) ladder.format = flags.format;
+  if (flags.short) ladder.short = true;
+  if (flags.speed) ladder.speed = flags.speed;
+  return Object.keys(ladder).length > 0 ? ladder : undefined;
+}
+
+function metadataFromFlags(pairs: string[] | undefined): Record<string, string> | undefined {
+  if (!pairs?.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new ValidationError(`--metadata ${p}: expected key=value`);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}
+
+/** `vidmesh submit <file|url>`: uploads a local file (streamed), submits the job, optionally follows it. */
+export function register(program: Command): void {
+  withClientOptions(
+    program
+      .command('submit')
+      .description('submit a video (local file, http(s) or ipfs:// URL) for HLS ladder encoding')
+      .argument('<input>', 'local file or URL')
+      .option('--ladder <preset|json>', 'ladder preset name (default) or a JSON array of renditions')
+      .option('--renditions <names>', 'encode only these renditions, comma-separated')
+      .option('--segment <seconds>', 'segment duration in seconds')
+      .addOption(new Option('--format <format>', 'segment format').choices(['ts', 'fmp4']))
+      .option('--short', 'short mode: first 60 s, 480p only')
+      .option('--speed <preset>', 'x264 speed preset, e.g. veryfast')
+      .addOption(new Option('--priority <priority>', 'job priority').choices(['high', 'medium', 'low']))
+      .addOption(new Option('--queue <queue>', 'job queue').choices(['live', 'default', 'batch']))
+      .option('--metadata <key=value>', 'metadata pair (repeatable)', (v, prev: string[] = []) => [
+        ...prev,
+        v,
+      ])
+      .option('--idempotency-key <key>', 'makes a retried submit return the same job (default: random)')
+      .option('--wait', 'follow progress until the job ends; print the master playlist URL'),
+  ).action(async (input: string, flags: SubmitFlags) => {
+    const client = clientFrom(flags);
+    let source: Record<string, unknown> | undefined = sourceForInput(input);
+    if (!source) {
+      const st = await stat(input).catch(() => undefined);
+      if (!st?.isFile()) throw new ValidationError(`${input}: no such file (and not an http(s)/ipfs URL)`);
+      const tty = process.stderr.isTTY && !flags.json;
+      const up = await client.upload(input, {
+        onProgress: tty
+          ? (sent, total) =>
+              process.stderr.write(`\ruploading ${((sent / total) * 100).toFixed(0).padStart(3)}%`)
+          : undefined,
+      });
+      if (tty) process.stderr.write('\n');
+      source = up.source;
+    }
+    const spec = {
+      source,
+      ladder: ladderFromFlags(flags),
+      priority: flags.priority,
+      queue: flags.queue,
+      metadata: metadataFromFlags(flags.metadata),
+    };
+    let job = await client.submitJob(spec, { idempotencyKey: flags.idempotencyKey ?? randomUUID() });
+    if (!flags.wait) {
+      output(flags, { job }, () => `submitted ${job.id} (${job.status})\nfollow: vidmesh jobs get ${job.id}`);
+      return;
+    }
+    if (!flags.json) process.stderr.write(`submitted ${job.id}\n`);
+    job = await followJob(client, job.id, { quiet: flags.json });
+    output(flags, { job }, () => (job.result ? job.result.masterUrl : jobDetail(job)));
+    if (job.status !== 'completed') process.exitCode = 1;
+  });
+}

@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { startCoordinator } from '../coordinator/serve.js';
+import { createLogger } from '../log.js';
+
+interface ServeFlags {
+  port?: string;
+  host?: string;
+  databaseUrl?: string;
+  dataDir?: string;
+  encoders?: string;
+  publicUrl?: string;
+}
+
+/** Resolves on the first SIGTERM/SIGINT (a second one exits at once with 130). */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let count = 0;
+    const on = (sig: NodeJS.Signals) => {
+      count += 1;
+      if (count === 1) resolve(sig);
+      else process.exit(130);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+/** `vidmesh serve`: the coordinator (REST API, maintenance, media serving) plus in-process encoders. */
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('run the coordinator: REST API, scheduler loops, media serving, and N in-process encoders')
+    .option('--port <port>', 'HTTP port (env PORT, default 8080)')
+    .option('--host <host>', 'listen address (env HOST, default 127.0.0.1)')
+    .option('--public-url <url>', 'URL clients reach this server at (env VIDMESH_PUBLIC_URL)')
+    .option(
+      '--database-url <url>',
+      'PostgreSQL URL (env DATABASE_URL; default embedded PGlite in <data-dir>/db)',
+    )
+    .option('--data-dir <dir>', 'data directory (env VIDMESH_DATA_DIR, default ./.vidmesh)')
+    .option('--encoders <n>', 'in-process encoders (env VIDMESH_ENCODERS, default 1; 0 = coordinator only)')
+    .action(async (flags: ServeFlags) => {
+      const config = loadConfig({ flags: { ...flags } });
+      const log = createLogger({ level: config.logLevel });
+      const server = await startCoordinator(config, { log });
+      log.info(
+        { url: server.url, encoders: config.encoders, database: config.databaseUrl ? 'postgres' : 'pglite' },
+        'vidmesh coordinator ready',
+      );
+      process.stderr.write(
+        `vidmesh serving at ${server.url} (docs ${server.url}/docs); client config in ${config.dataDir}/client.json\n`,
+      );
+      const sig = await untilSignal();
+      log.info({ signal: sig }, 'shutting down');
+      await server.stop();
+    });
+}

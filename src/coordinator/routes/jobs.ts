@@ -1,0 +1,295 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ValidationError } from '../../errors.js';
+import type { Job, JobStatus, JobStore } from '../../jobs/index.js';
+import { jobSpecSchema, requestedRenditions } from '../../jobs/spec.js';
+import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
+import { eventView, jobView } from '../views.js';
+import { uploadPath } from './uploads.js';
+
+export interface JobRouteOptions {
+  store: JobStore;
+  /** Base URL of this coordinator (known once it listens). */
+  publicUrl: () => string;
+  uploadsDir: string;
+  /** Default attempts per job when the spec sets none. */
+  maxAttempts: number;
+  /** ms between progress pushes of an SSE stream (progress is not a transition, so it is polled). */
+  sseProgressMs?: number;
+}
+
+const FINAL = new Set<JobStatus>(['completed', 'dead', 'cancelled']);
+const idParams = z.object({ id: z.string().min(1).max(64) });
+const jobEnvelope = z.object({ job: jobViewSchema });
+
+/**
+ * Job routes: submit (202, `Idempotency-Key`), list (cursor pages, filters), get, cancel (DELETE),
+ * retry, Server-Sent Events (`/events`), logs and audit trail (`/history`).
+ */
+export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opts) => {
+  const { store } = opts;
+  const view = (job: Job) => jobView(job, opts.publicUrl());
+
+  app.post(
+    '/jobs',
+    {
+      config: { scope: 'submit' },
+      schema: {
+        operationId: 'submitJob',
+        summary: 'Submit a job (HLS ladder of a source, published to a destination)',
+        tags: ['jobs'],
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
+        body: jobSpecSchema,
+        response: { 202: jobEnvelope },
+      },
+    },
+    async (req, reply) => {
+      const spec = req.body;
+      const source = spec.source;
+      if (source.type === 'upload') {
+        const id = source.id;
+        await uploadPath(opts.uploadsDir, id).catch(() => {
+          throw new ValidationError(`source.id: upload ${id} not found`);
+        });
+      }
+      const job = await store.submit(
+        {
+          spec,
+          renditions: requestedRenditions(spec),
+          tenant: req.principal?.tenant,
+          owner: req.principal?.id,
+          queue: spec.queue,
+          priority: spec.priority,
+          maxAttempts: spec.maxAttempts ?? opts.maxAttempts,
+          metadata: spec.metadata ?? {},
+          requirements: { codecs: ['h264'], tags: spec.tags ?? [] },
+        },
+        { idempotencyKey: req.headers['idempotency-key'] },
+      );
+      reply.header('location', `${opts.publicUrl()}/api/v1/jobs/${job.id}`);
+      return reply.status(202).send({ job: view(job) });
+    },
+  );
+
+  app.get(
+    '/jobs',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'listJobs',
+        summary: 'List jobs, newest first (cursor pagination)',
+        tags: ['jobs'],
+        querystring: z.object({
+          status: z
+            .string()
+            .transform((s) => s.split(','))
+            .pipe(z.array(jobStatusSchema))
+            .optional(),
+          queue: z.enum(['live', 'default', 'batch']).optional(),
+          encoder: z.string().max(128).optional(),
+          search: z.string().max(200).optional(),
+          limit: z.coerce.number().int().min(1).max(100).default(20),
+          cursor: z.string().max(512).optional(),
+        }),
+        response: { 200: z.object({ jobs: z.array(jobViewSchema), nextCursor: z.string().nullable() }) },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const page = await store.list({
+        status: q.status,
+        queue: q.queue,
+        encoderId: q.encoder,
+        search: q.search,
+        limit: q.limit,
+        cursor: q.cursor,
+        // Keys of one tenant see only that tenant's jobs; the bootstrap admin sees all.
+        tenant: req.principal?.tenant,
+      });
+      return { jobs: page.jobs.map(view), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/jobs/:id',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'getJob',
+        summary: 'One job: status, stage, progress, ETA, renditions, result URLs, encoder',
+        tags: ['jobs'],
+        params: idParams,
+        response: { 200: jobEnvelope },
+      },
+    },
+    async (req) => ({ job: view(await store.get(req.params.id)) }),
+  );
+
+  app.delete(
+    '/jobs/:id',
+    {
+      config: { scope: 'submit' },
+      schema: {
+        operationId: 'cancelJob',
+        summary: 'Cancel a job; a running encoder stops within one heartbeat',
+        tags: ['jobs'],
+        params: idParams,
+        response: { 200: jobEnvelope },
+      },
+    },
+    async (req) => ({ job: view(await store.cancel(req.params.id, { actor: req.principal?.id ?? 'api' })) }),
+  );
+
+  app.post(
+    '/jobs/:id/retry',
+    {
+      config: { scope: 'submit' },
+      schema: {
+        operationId: 'retryJob',
+        summary: 'Re-queue a dead, failed or cancelled job (optionally only some renditions)',
+        tags: ['jobs'],
+        params: idParams,
+        body: z.object({ renditions: z.array(z.string().max(32)).max(16).optional() }).optional(),
+        response: { 202: jobEnvelope },
+      },
+    },
+    async (req, reply) => {
+      const job = await store.retry(req.params.id, {
+        renditions: req.body?.renditions,
+        actor: req.principal?.id ?? 'api',
+      });
+      return reply.status(202).send({ job: view(job) });
+    },
+  );
+
+  app.get(
+    '/jobs/:id/logs',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'getJobLogs',
+        summary: 'Pipeline and ffmpeg log lines (bounded: the newest lines are kept)',
+        tags: ['jobs'],
+        params: idParams,
+        querystring: z.object({
+          afterSeq: z.coerce.number().int().min(0).optional(),
+          limit: z.coerce.number().int().min(1).max(5000).default(1000),
+        }),
+        response: { 200: z.object({ lines: z.array(logLineSchema), nextSeq: z.number() }) },
+      },
+    },
+    async (req) => {
+      const job = await store.get(req.params.id);
+      const lines = await store.getLogs(job.id, { afterSeq: req.query.afterSeq, limit: req.query.limit });
+      return {
+        lines: lines.map((l) => ({ seq: l.seq, stream: l.stream, line: l.line, at: l.at.toISOString() })),
+        nextSeq: lines.length ? lines[lines.length - 1].seq : (req.query.afterSeq ?? 0),
+      };
+    },
+  );
+
+  app.get(
+    '/jobs/:id/history',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'getJobHistory',
+        summary: 'Audit trail: every transition with actor and reason',
+        tags: ['jobs'],
+        params: idParams,
+        response: { 200: z.object({ events: z.array(jobEventSchema) }) },
+      },
+    },
+    async (req) => {
+      const job = await store.get(req.params.id);
+      return { events: (await store.listEvents(job.id)).map(eventView) };
+    },
+  );
+
+  app.get(
+    '/jobs/:id/events',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'streamJobEvents',
+        summary:
+          'Server-Sent Events: `snapshot`, then `transition` and `progress` as they happen, `end` at a final state',
+        tags: ['jobs'],
+        params: idParams,
+      },
+    },
+    async (req, reply) => {
+      let job = await store.get(req.params.id);
+      const raw = reply.raw;
+      reply.hijack();
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      let closed = false;
+      const send = (event: string, data: unknown) => {
+        if (!closed) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      let lastKey = '';
+      const keyOf = (j: Job) =>
+        `${j.status}|${j.stage}|${j.progress.toFixed(1)}|${j.renditions.map((r) => r.status).join()}`;
+      let timer: NodeJS.Timeout | undefined;
+      let keepAlive: NodeJS.Timeout | undefined;
+      let unsubscribe: (() => void) | undefined;
+      const finish = () => {
+        if (closed) return;
+        closed = true;
+        clearInterval(timer);
+        clearInterval(keepAlive);
+        unsubscribe?.();
+        raw.end();
+      };
+      req.raw.on('close', finish);
+
+      const push = async (kind: 'progress' | 'transition', from?: string | null) => {
+        try {
+          const next = await store.get(job.id);
+          const key = keyOf(next);
+          if (kind === 'progress' && key === lastKey) return;
+          lastKey = key;
+          const prev = job.status;
+          job = next;
+          if (kind === 'transition' || prev !== next.status) {
+            send('transition', { job: view(next), from: from ?? prev, to: next.status, reason: null });
+          } else send('progress', { job: view(next) });
+          if (FINAL.has(next.status)) {
+            send('end', { job: view(next) });
+            finish();
+          }
+        } catch (err) {
+          req.log.warn({ err }, 'SSE update failed');
+        }
+      };
+      // Serialise updates so events leave in order.
+      let chain = Promise.resolve();
+      const enqueue = (fn: () => Promise<void>) => {
+        chain = chain.then(fn);
+      };
+
+      unsubscribe = await store.onJobChange((change) => {
+        if (change.type === 'resync') enqueue(() => push('progress'));
+        else if (change.jobId === job.id) enqueue(() => push('transition', change.from));
+      });
+      if (closed) {
+        unsubscribe();
+        return;
+      }
+      lastKey = keyOf(job);
+      send('snapshot', { job: view(job) });
+      if (FINAL.has(job.status)) {
+        send('end', { job: view(job) });
+        finish();
+        return;
+      }
+      timer = setInterval(() => enqueue(() => push('progress')), opts.sseProgressMs ?? 1000);
+      keepAlive = setInterval(() => !closed && raw.write(': keep-alive\n\n'), 15_000);
+    },
+  );
+};
