@@ -19,22 +19,22 @@ export interface TestDatabase {
   name: string;
   /** Opened and migrated. */
   db: Database;
-  /** Opens another migrated handle on the same database (PostgreSQL only: PGlite is one connection). */
-  open(options?: { poolSize?: number }): Promise<Database>;
+  /** Opens another handle on the same database (PostgreSQL only: PGlite is one connection). */
+  open(options?: { poolSize?: number; migrate?: boolean }): Promise<Database>;
   /** Closes every handle opened here and drops the database. */
   drop(): Promise<void>;
 }
 
 /**
- * Creates a uniquely named, migrated database: on PostgreSQL (`CREATE DATABASE vidmesh_test_<hex>` on
+ * Creates a uniquely named database, migrated unless `migrate: false`: on PostgreSQL (`CREATE DATABASE vidmesh_test_<hex>` on
  * {@link testDatabaseAdminUrl}) or an in-memory PGlite. Call `drop()` when done.
  */
 export async function createTestDatabase(
-  options: { driver?: TestDriver; poolSize?: number } = {},
+  options: { driver?: TestDriver; poolSize?: number; migrate?: boolean } = {},
 ): Promise<TestDatabase> {
   const driver = options.driver ?? 'postgres';
   if (driver === 'pglite') {
-    const db = await createDatabase({ dataDir: 'memory://' });
+    const db = await createDatabase({ dataDir: 'memory://', migrate: options.migrate });
     return {
       driver,
       url: undefined,
@@ -53,8 +53,12 @@ export async function createTestDatabase(
   u.pathname = `/${name}`;
   const url = u.toString();
   const handles: Database[] = [];
-  const open = async (o: { poolSize?: number } = {}) => {
-    const h = await createDatabase({ url, poolSize: o.poolSize ?? options.poolSize });
+  const open = async (o: { poolSize?: number; migrate?: boolean } = {}) => {
+    const h = await createDatabase({
+      url,
+      poolSize: o.poolSize ?? options.poolSize,
+      migrate: o.migrate ?? options.migrate,
+    });
     handles.push(h);
     return h;
   };
@@ -76,7 +80,7 @@ export async function createTestDatabase(
  * Registers `before`/`after` hooks in the current test file (or suite) that create and drop a test
  * database; read `.current` inside tests.
  */
-export function withTestDatabase(options: { driver?: TestDriver; poolSize?: number } = {}): {
+export function withTestDatabase(options: { driver?: TestDriver; poolSize?: number; migrate?: boolean } = {}): {
   readonly current: TestDatabase;
 } {
   let current: TestDatabase | undefined;

@@ -1,0 +1,117 @@
+// Leadership and start-up on real PostgreSQL: concurrent migrations, one maintenance leader among
+// several coordinators, and handover when the leader's connection is killed.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  createDatabase,
+  createJobStore,
+  type Database,
+  LEADER_LOCK_KEY,
+  type Maintenance,
+  startMaintenance,
+} from '../../src/jobs/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+
+let t: TestDatabase;
+before(async () => {
+  t = await createTestDatabase({ migrate: false });
+});
+after(async () => {
+  await t?.drop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+test('several processes starting at once apply the migrations exactly once', async () => {
+  const dbs = await Promise.all(Array.from({ length: 4 }, () => createDatabase({ url: t.url, poolSize: 1 })));
+  try {
+    const { rows } = await dbs[0]!.query<{ tag: string }>('SELECT tag FROM vidmesh_migrations ORDER BY tag');
+    assert.deepEqual(
+      rows.map((r) => r.tag),
+      ['0000_init', '0001_job_events_notify'],
+    );
+    const again = await createDatabase({ url: t.url, poolSize: 1 });
+    await again.close();
+  } finally {
+    await Promise.all(dbs.map((d) => d.close()));
+  }
+});
+
+test('exactly one maintenance leader; killing its connection hands leadership over', async () => {
+  const dbs: Database[] = [];
+  const loops: Maintenance[] = [];
+  const changes: Array<[number, boolean]> = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const db = await createDatabase({ url: t.url, poolSize: 2 });
+      dbs.push(db);
+      loops.push(
+        startMaintenance(db, createJobStore(db), {
+          intervalMs: 100,
+          onLeadershipChange: (leader) => changes.push([i, leader]),
+        }),
+      );
+    }
+    const leaders = () => loops.filter((l) => l.isLeader()).length;
+    await until('a leader', () => leaders() === 1);
+    await sleep(300);
+    assert.equal(leaders(), 1, 'still exactly one after several ticks');
+    const first = loops.findIndex((l) => l.isLeader());
+
+    // A lease that expires: whoever leads must rescue it.
+    const store = createJobStore(dbs[0]!, { leaseMs: 200 });
+    const job = await store.submit({ spec: {}, renditions: ['480p'] });
+    const claim = await store.claim(
+      { id: 'e1', kind: 'community' },
+      {
+        codecs: [],
+        hwaccel: [],
+        maxHeight: 480,
+        concurrency: 1,
+        tags: [],
+      },
+    );
+    assert.equal(claim?.job.id, job.id);
+
+    const holder = async () => {
+      const { rows } = await dbs[0]!.query<{ pid: number }>(
+        `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+           AND ((classid::bigint << 32) | objid::bigint) = $1`,
+        [LEADER_LOCK_KEY],
+      );
+      return rows.map((r) => r.pid);
+    };
+    const [pid] = await holder();
+    assert.ok(pid);
+    await dbs[0]!.query('SELECT pg_terminate_backend($1)', [pid]);
+    await until('a new leader', () => leaders() === 1 && !loops[first]!.isLeader());
+    const second = loops.findIndex((l) => l.isLeader());
+    assert.notEqual(second, first);
+    assert.ok(
+      changes.some(([i, l]) => i === first && !l),
+      'the old leader noticed its loss',
+    );
+    assert.equal((await holder()).length, 1);
+
+    await until(
+      'the expired lease rescued by the new leader',
+      async () => (await store.get(job.id)).status === 'queued',
+    );
+    const ev = (await store.listEvents(job.id)).at(-1);
+    assert.equal(ev?.reason, 'lease_expired');
+
+    await loops[second]!.stop();
+    await until('leadership after a clean stop', () => leaders() === 1 && !loops[second]!.isLeader());
+  } finally {
+    await Promise.all(loops.map((l) => l.stop()));
+    await Promise.all(dbs.map((d) => d.close()));
+  }
+});
