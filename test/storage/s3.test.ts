@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { fetchSource, publish, SourceNotFoundError } from '../../src/storage/index.js';
+import { fetchSource, publish, type SourceNotFoundError } from '../../src/storage/index.js';
 import { makeLadder, sha256File, tempDir, testContext } from './helpers.js';
 
 let s3: S3rver;
@@ -105,7 +105,9 @@ test('publishes a ladder to S3 with content types, cache-control and multipart f
     }
     const mp4 = await c.send(new HeadObjectCommand({ Bucket: bucket, Key: 'videos/job-s3/rendition.mp4' }));
     assert.equal(mp4.ContentType, 'video/mp4');
-    const parts = seen.filter((l) => l.startsWith('PUT /vidmesh-test/videos/job-s3/rendition.mp4?') && /partNumber=/.test(l));
+    const parts = seen.filter(
+      (l) => l.startsWith('PUT /vidmesh-test/videos/job-s3/rendition.mp4?') && /partNumber=/.test(l),
+    );
     assert.equal(parts.length, 3, 'an 11 MiB file goes up as 3 multipart parts');
     assert.ok(seen.some((l) => /^POST \/vidmesh-test\/videos\/job-s3\/rendition\.mp4\?uploads/.test(l)));
     const masterPut = seen.find((l) => l.startsWith('PUT /vidmesh-test/videos/job-s3/master.m3u8'));
