@@ -44,7 +44,9 @@ before(async () => {
     else reject(new Error('bad login'));
   });
   await ftp.listen();
-  port = (ftp.server.address() as { port: number }).port;
+  // ftp-srv's types omit its net.Server; port 0 needs it to learn the real port.
+  port = ((ftp as unknown as { server: import('node:net').Server }).server.address() as { port: number })
+    .port;
 });
 
 after(async () => {
