@@ -11,6 +11,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./client/jobs.js'),
   () => import('./client/submit.js'),
   () => import('./encode.js'),
+  () => import('./encoder.js'),
   () => import('./quickstart.js'),
   () => import('./serve.js'),
 ];

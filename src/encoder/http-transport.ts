@@ -72,8 +72,8 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
   const fetchImpl = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? 15_000;
   const apiKey = options.apiKey;
-  const authenticate: RequestAuthenticator =
-    options.authenticate ?? (() => (apiKey ? { authorization: `Bearer ${apiKey}` } : {}));
+  const bearer = (): Record<string, string> => (apiKey ? { authorization: `Bearer ${apiKey}` } : {});
+  const authenticate: RequestAuthenticator = options.authenticate ?? bearer;
 
   // Every request is built here, so a signer sees exactly the bytes that go on the wire.
   async function call(
@@ -188,15 +188,13 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
     remoteOutputs(lease: LeaseRef) {
       // Static auth headers only: a per-request signer cannot sign bodies streamed by the storage module,
       // so a signing node needs the coordinator to accept the lease token plus its key here.
-      const auth = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
       return {
         baseUrl: `${origin}${basePath}/api/v1/agent/outputs/${encodeURIComponent(lease.jobId)}/`,
-        headers: { ...auth, 'x-lease-token': lease.leaseToken },
+        headers: { ...bearer(), 'x-lease-token': lease.leaseToken },
       };
     },
     remoteUploads() {
-      const auth = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
-      return { baseUrl: `${origin}${basePath}`, headers: auth };
+      return { baseUrl: `${origin}${basePath}`, headers: bearer() };
     },
   };
 }

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -7,12 +8,15 @@ export interface SeenRequest {
   path: string;
   headers: IncomingMessage['headers'];
   body: unknown;
+  /** The raw request body (output uploads are binary). */
+  raw: Buffer;
 }
 
-/** Answer of a route handler: status and JSON body (undefined = empty). */
+/** Answer of a route handler: status and JSON body (undefined = empty), or a file streamed as is. */
 export interface Answer {
   status: number;
   body?: unknown;
+  file?: string;
 }
 
 export type Handler = (req: SeenRequest) => Answer | Promise<Answer>;
@@ -33,20 +37,30 @@ export async function startStandIn(routes: Record<string, Handler>): Promise<{
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
       let body: unknown;
       try {
-        body = raw ? JSON.parse(raw) : undefined;
+        const isJson = /json/.test(req.headers['content-type'] ?? '');
+        body = raw.length > 0 && isJson ? JSON.parse(raw.toString('utf8')) : undefined;
       } catch {
-        body = raw;
+        body = undefined;
       }
       const path = (req.url ?? '/').split('?')[0] ?? '/';
-      const r: SeenRequest = { method: req.method ?? 'GET', path, headers: req.headers, body };
+      const r: SeenRequest = { method: req.method ?? 'GET', path, headers: req.headers, body, raw };
       seen.push(r);
-      const handler = routes[`${r.method} ${path}`];
-      const answer = handler
+      // Exact routes first, then prefix routes written as `METHOD /prefix/*`.
+      const key = `${r.method} ${path}`;
+      const handler =
+        routes[key] ??
+        Object.entries(routes).find(([k]) => k.endsWith('*') && key.startsWith(k.slice(0, -1)))?.[1];
+      const answer: Answer = handler
         ? await handler(r)
         : { status: 404, body: { code: 'not_found', title: 'Not Found' } };
+      if (answer.file) {
+        res.writeHead(answer.status, { 'content-type': 'application/octet-stream' });
+        createReadStream(answer.file).pipe(res);
+        return;
+      }
       if (answer.body === undefined) {
         res.writeHead(answer.status).end();
       } else {

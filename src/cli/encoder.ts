@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig, resolveClientTarget, storageContextFor } from '../config.js';
+import {
+  createDbTransport,
+  createHttpTransport,
+  type EncoderTransport,
+  startEncoderNode,
+} from '../encoder/index.js';
+import { createDatabase, createJobStore } from '../jobs/index.js';
+import { createLogger } from '../log.js';
+import { packageRoot } from '../paths.js';
+
+interface EncoderFlags {
+  coordinator?: string;
+  apiKey?: string;
+  databaseUrl?: string;
+  concurrency?: string;
+  hwaccel?: string;
+  name?: string;
+  tags?: string;
+  dataDir?: string;
+  graceS?: string;
+}
+
+/**
+ * `vidmesh encoder`: runs an encoder node until SIGTERM/SIGINT.
+ * - `--coordinator URL --api-key KEY` (env `VIDMESH_URL`, `VIDMESH_API_KEY`; default `<dataDir>/client.json`):
+ *   the agent API over HTTP (community/desktop nodes).
+ * - `--database-url URL` (env `DATABASE_URL`): an infrastructure node using the job store directly; it
+ *   shares the coordinator's data dir for `local` outputs and uploads (or jobs use s3/ipfs destinations).
+ * First signal: graceful stop (unstarted jobs released, running encodes get `--grace-s`); second: release now.
+ */
+export function register(program: Command): void {
+  program
+    .command('encoder')
+    .description('Run an encoder node: lease jobs from a coordinator, encode them, publish the outputs')
+    .option('--coordinator <url>', 'coordinator URL (env VIDMESH_URL)')
+    .option('--api-key <key>', 'API key with the encoder scope (env VIDMESH_API_KEY)')
+    .option(
+      '--database-url <url>',
+      'use the job store in PostgreSQL directly: infrastructure node (env DATABASE_URL)',
+    )
+    .option('--concurrency <n>', 'jobs at once (env VIDMESH_ENCODER_CONCURRENCY, default 1)')
+    .option('--hwaccel <mode>', 'auto | none | nvenc | vaapi | qsv (env VIDMESH_HWACCEL, default auto)')
+    .option('--name <name>', 'encoder name shown by the coordinator (default: host name)')
+    .option('--tags <list>', 'comma-separated tags matched against job requirements')
+    .option('--data-dir <dir>', 'data directory (env VIDMESH_DATA_DIR, default ./.vidmesh)')
+    .option('--grace-s <seconds>', 'how long running encodes may finish on SIGTERM', '60')
+    .action(async (flags: EncoderFlags) => {
+      await runEncoder(flags);
+    });
+}
+
+async function runEncoder(flags: EncoderFlags): Promise<void> {
+  const config = loadConfig({
+    flags: {
+      url: flags.coordinator,
+      apiKey: flags.apiKey,
+      databaseUrl: flags.databaseUrl,
+      concurrency: flags.concurrency,
+      hwaccel: flags.hwaccel,
+      dataDir: flags.dataDir,
+    },
+  });
+  const log = createLogger({ name: 'vidmesh-encoder', level: config.logLevel });
+  const version = (
+    JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
+  ).version;
+  const graceS = Number(flags.graceS ?? '60');
+
+  let transport: EncoderTransport;
+  let closeDb: (() => Promise<void>) | undefined;
+  let remoteUrl: string | undefined;
+  if (config.databaseUrl) {
+    const db = await createDatabase({ url: config.databaseUrl, log });
+    const store = createJobStore(db, { leaseMs: config.leaseMs, log });
+    transport = createDbTransport(store);
+    closeDb = () => db.close();
+  } else {
+    const target = resolveClientTarget(config);
+    transport = createHttpTransport({ url: target.url, apiKey: target.apiKey });
+    remoteUrl = target.url;
+    log.info({ coordinator: target.url }, 'using the coordinator agent API');
+  }
+
+  // Remote nodes report `local` outputs at the coordinator's /media URLs.
+  const storage = storageContextFor(config, { log, ...(remoteUrl ? { publicUrl: remoteUrl } : {}) });
+
+  const node = startEncoderNode({
+    transport,
+    dataDir: config.dataDir,
+    storage,
+    name: flags.name ?? hostname(),
+    version,
+    concurrency: config.encoderConcurrency,
+    hwaccel: config.hwaccel,
+    tags: (flags.tags ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean),
+    log,
+    progressIntervalMs: Math.min(config.heartbeatMs, 5000),
+    heartbeatIntervalMs: config.heartbeatMs,
+  });
+
+  const stopped = new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals += 1;
+      log.info({ signal: sig }, signals === 1 ? 'stopping gracefully' : 'stopping now');
+      void node.stop({ graceful: signals === 1, graceMs: graceS * 1000 }).then(resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await node.ready.catch(() => undefined);
+  await stopped;
+  await closeDb?.();
+}

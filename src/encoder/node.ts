@@ -1,0 +1,441 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { type HwaccelReport, HwaccelUnavailableError } from '../media/index.js';
+import type { StorageContext } from '../storage/index.js';
+import { backoffMs, sleep } from './backoff.js';
+import { detectCapabilities, type HwaccelChoice } from './capabilities.js';
+import { classifyFailure } from './classify.js';
+import {
+  CoordinatorRejectedError,
+  EncoderStoppingError,
+  JobCancelledError,
+  LeaseLostError,
+} from './errors.js';
+import { runPipeline } from './pipeline.js';
+import { JobReporter } from './reporter.js';
+import { type CachedResult, ResultCache } from './result-cache.js';
+import type { ClaimedJob, EncoderKind, EncoderTransport, LeaseRef } from './transport.js';
+
+/** What happened on an encoder node; for logs, the CLI and tests. */
+export type EncoderNodeEvent =
+  | { type: 'registered'; encoderId: string }
+  | { type: 'job-claimed'; jobId: string; attempt: number }
+  | { type: 'job-stage'; jobId: string; stage: 'downloading' | 'encoding' | 'uploading' }
+  | { type: 'job-completed'; jobId: string }
+  | { type: 'job-failed'; jobId: string; code: string; retryable: boolean }
+  | { type: 'job-aborted'; jobId: string; reason: 'lease_lost' | 'cancelled' }
+  | { type: 'job-released'; jobId: string }
+  | { type: 'result-cached'; jobId: string }
+  | { type: 'result-reported'; jobId: string; outcome: 'acknowledged' | 'lease_lost' };
+
+export interface EncoderNodeOptions {
+  transport: EncoderTransport;
+  /** The vidmesh data dir; the node uses `<dataDir>/encoder/work/<jobId>` and `<dataDir>/encoder/results/`. */
+  dataDir: string;
+  /**
+   * Storage context for `fetchSource`/`publish`. For an HTTP transport the node replaces `uploads` with
+   * the coordinator's upload route and publishes `local` destinations through the agent outputs route.
+   */
+  storage: StorageContext;
+  /** Registration name (default: host name). Same name + kind re-registers the same encoder. */
+  name: string;
+  kind?: EncoderKind;
+  /** vidmesh version reported at registration. */
+  version: string;
+  /** Jobs at once (default 1). */
+  concurrency?: number;
+  /** Encoder backend choice passed to media's detectHwaccel (default `auto`). */
+  hwaccel?: HwaccelChoice;
+  /** Operator tags matched against jobs' required tags. */
+  tags?: string[];
+  /** Largest output height accepted (default 2160). */
+  maxHeight?: number;
+  log?: Logger;
+  /** Minimum ms between two progress calls of one job (default 3000). */
+  progressIntervalMs?: number;
+  /** ms between heartbeats (default 10000). */
+  heartbeatIntervalMs?: number;
+  /** Long-poll wait of one claim in ms (default 25000, ≤ 30000). */
+  claimWaitMs?: number;
+  /** Backoff of completion-report retries in ms (default base 1000, cap 60000). */
+  reportBackoff?: { baseMs: number; maxMs: number };
+  /** Observer of node events (never throws into the node). */
+  onEvent?(event: EncoderNodeEvent): void;
+}
+
+export interface StopOptions {
+  /** true (default): stop claiming, release unstarted jobs, let encodes run up to `graceMs`. false: release all now. */
+  graceful?: boolean;
+  /** How long running encodes may finish in ms (default 60000). */
+  graceMs?: number;
+}
+
+/** A running encoder node; see {@link startEncoderNode}. */
+export interface EncoderNode {
+  /** Resolves once registered and cached results were reported once; rejects only if stopped first. */
+  readonly ready: Promise<void>;
+  /** The id the coordinator assigned (undefined until registered). */
+  readonly encoderId: string | undefined;
+  /** Ids of the jobs running now. */
+  activeJobs(): string[];
+  /** Job ids with a completion report waiting for the coordinator. */
+  pendingReports(): string[];
+  /** Stops the node (see {@link StopOptions}); resolves when every job was finished or released. */
+  stop(options?: StopOptions): Promise<void>;
+}
+
+interface ActiveJob {
+  job: ClaimedJob;
+  lease: LeaseRef;
+  controller: AbortController;
+  encodeStarted: boolean;
+  done: Promise<void>;
+}
+
+/**
+ * Starts an encoder node: registers with detected capabilities (retrying while the coordinator is
+ * unreachable), reports completion results left in the cache by an earlier run, heartbeats, and
+ * long-poll claims up to `concurrency` jobs; each job runs the pipeline (fetch → probe → plan → encode →
+ * publish → complete) in its own work dir.
+ *
+ * A 409 `lease_lost` or a `cancelled` progress answer aborts the job at once (ffmpeg's process group is
+ * killed, the work dir removed, nothing reported). Failures are reported with `retryable` from
+ * {@link classifyFailure}. A published job's completion is cached on disk before it is reported and
+ * retried with exponential backoff until the coordinator acknowledges it, also after a restart.
+ */
+export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
+  const { transport } = options;
+  const log = options.log;
+  const concurrency = Math.max(1, options.concurrency ?? 1);
+  const progressIntervalMs = options.progressIntervalMs ?? 3000;
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
+  const claimWaitMs = Math.min(30_000, options.claimWaitMs ?? 25_000);
+  const reportBackoff = options.reportBackoff ?? { baseMs: 1000, maxMs: 60_000 };
+  const encoderDir = join(options.dataDir, 'encoder');
+  const workRoot = join(encoderDir, 'work');
+  const cache = new ResultCache(join(encoderDir, 'results'));
+
+  const stopController = new AbortController();
+  const active = new Map<string, ActiveJob>();
+  const reports = new Map<
+    string,
+    { entry: CachedResult; controller: AbortController; done: Promise<void> }
+  >();
+  let encoderId: string | undefined;
+  let hwaccel: HwaccelReport | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let slotFreed: (() => void) | undefined;
+  let claimLoop: Promise<void> = Promise.resolve();
+  let stopping: Promise<void> | undefined;
+
+  const emit = (event: EncoderNodeEvent) => {
+    try {
+      options.onEvent?.(event);
+    } catch (err) {
+      log?.warn({ err }, 'encoder event observer threw');
+    }
+  };
+
+  async function register(): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      if (stopController.signal.aborted) throw new EncoderStoppingError('encoder stopped before registering');
+      try {
+        await mkdir(workRoot, { recursive: true });
+        const detected = await detectCapabilities({
+          dataDir: options.dataDir,
+          hwaccel: options.hwaccel ?? 'auto',
+          concurrency,
+          tags: options.tags ?? [],
+          maxHeight: options.maxHeight ?? 2160,
+        });
+        const capabilities = detected.capabilities;
+        hwaccel = detected.hwaccel;
+        const { encoderId: id } = await transport.register({
+          name: options.name,
+          kind: options.kind ?? (transport.kind === 'db' ? 'infrastructure' : 'community'),
+          version: options.version,
+          capabilities,
+        });
+        log?.info({ encoderId: id, capabilities }, 'encoder registered');
+        return id;
+      } catch (err) {
+        // A refused key or an explicit backend this machine lacks will not fix itself: give up.
+        if (err instanceof CoordinatorRejectedError || err instanceof HwaccelUnavailableError) throw err;
+        const wait = backoffMs(attempt, reportBackoff);
+        log?.warn({ err: (err as Error).message, retryInMs: wait }, 'encoder registration failed');
+        await sleep(wait, stopController.signal);
+      }
+    }
+  }
+
+  // Reports one cached completion; true when the coordinator settled it (acknowledged or 409).
+  async function reportOnce(entry: CachedResult): Promise<boolean> {
+    const lease = { jobId: entry.jobId, leaseToken: entry.leaseToken };
+    try {
+      await transport.complete(entry.encoderId, lease, entry.result);
+      await cache.delete(entry.jobId);
+      log?.info({ jobId: entry.jobId }, 'completion acknowledged');
+      emit({ type: 'result-reported', jobId: entry.jobId, outcome: 'acknowledged' });
+      return true;
+    } catch (err) {
+      if (err instanceof LeaseLostError) {
+        // Someone else owns the job now (rescued while we could not report): their result counts.
+        await cache.delete(entry.jobId);
+        log?.warn(
+          { jobId: entry.jobId, err: err.message },
+          'cached result refused: job owned by another lease',
+        );
+        emit({ type: 'result-reported', jobId: entry.jobId, outcome: 'lease_lost' });
+        return true;
+      }
+      log?.warn({ jobId: entry.jobId, err: (err as Error).message }, 'completion report failed; will retry');
+      return false;
+    }
+  }
+
+  // Background retries of one cached report, until settled or the node stops (the file stays on disk).
+  function retryReport(entry: CachedResult): void {
+    const existing = reports.get(entry.jobId);
+    if (existing) existing.controller.abort();
+    const controller = new AbortController();
+    const done = (async () => {
+      for (let attempt = 0; !controller.signal.aborted; attempt++) {
+        await sleep(backoffMs(attempt, reportBackoff), controller.signal);
+        if (controller.signal.aborted) return;
+        if (await reportOnce(entry)) break;
+      }
+      if (reports.get(entry.jobId)?.controller === controller) reports.delete(entry.jobId);
+    })();
+    reports.set(entry.jobId, { entry, controller, done });
+  }
+
+  async function reportCachedResults(): Promise<void> {
+    const { entries, corrupt } = await cache.list();
+    for (const name of corrupt) log?.error({ file: name }, 'unreadable cached result skipped');
+    const settled = await Promise.all(entries.map((e) => reportOnce(e)));
+    entries.forEach((e, i) => {
+      if (!settled[i]) retryReport(e);
+    });
+  }
+
+  function startHeartbeats(): void {
+    heartbeatTimer = setInterval(() => {
+      if (!encoderId) return;
+      transport.heartbeat(encoderId, [...active.keys()]).catch((err: unknown) => {
+        log?.warn({ err: (err as Error).message }, 'heartbeat failed');
+      });
+    }, heartbeatIntervalMs);
+    heartbeatTimer.unref();
+  }
+
+  async function runClaimLoop(id: string): Promise<void> {
+    const signal = stopController.signal;
+    for (let failures = 0; !signal.aborted; ) {
+      if (active.size >= concurrency) {
+        await new Promise<void>((resolve) => {
+          slotFreed = resolve;
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        continue;
+      }
+      let job: ClaimedJob | null;
+      try {
+        job = await transport.claim(id, claimWaitMs, signal);
+        failures = 0;
+      } catch (err) {
+        const wait = backoffMs(failures++, { baseMs: 500, maxMs: 15_000 });
+        log?.warn({ err: (err as Error).message, retryInMs: wait }, 'claim failed');
+        await sleep(wait, signal);
+        continue;
+      }
+      if (!job) continue;
+      if (signal.aborted) {
+        // Claimed while stopping: give it straight back, no attempt counted.
+        await releaseQuietly(id, { jobId: job.id, leaseToken: job.leaseToken }, 'encoder stopping');
+        break;
+      }
+      startJob(id, job);
+    }
+  }
+
+  async function releaseQuietly(id: string, lease: LeaseRef, reason: string): Promise<void> {
+    try {
+      await transport.release(id, lease, reason);
+      emit({ type: 'job-released', jobId: lease.jobId });
+      log?.info({ jobId: lease.jobId, reason }, 'job released');
+    } catch (err) {
+      log?.warn({ jobId: lease.jobId, err: (err as Error).message }, 'release failed; the lease will expire');
+    }
+  }
+
+  function startJob(id: string, job: ClaimedJob): void {
+    const lease = { jobId: job.id, leaseToken: job.leaseToken };
+    const controller = new AbortController();
+    const entry: ActiveJob = { job, lease, controller, encodeStarted: false, done: Promise.resolve() };
+    active.set(job.id, entry);
+    emit({ type: 'job-claimed', jobId: job.id, attempt: job.attempt });
+    log?.info({ jobId: job.id, attempt: job.attempt }, 'job claimed');
+    entry.done = runJob(id, entry).finally(() => {
+      active.delete(job.id);
+      slotFreed?.();
+      slotFreed = undefined;
+    });
+  }
+
+  async function runJob(id: string, entry: ActiveJob): Promise<void> {
+    const { job, lease, controller } = entry;
+    const jobLog = log?.child({ jobId: job.id });
+    const reporter = new JobReporter({
+      transport,
+      encoderId: id,
+      lease,
+      intervalMs: progressIntervalMs,
+      log: jobLog,
+      onLeaseLost: (err) => controller.abort(err),
+      onCancelled: () => controller.abort(new JobCancelledError(`job ${job.id} was cancelled`)),
+    });
+    const workDir = join(workRoot, job.id);
+
+    // A job whose outputs were already published by us (its report is still pending) is completed with
+    // the new lease: never re-encode a finished job because a report failed.
+    const pending = reports.get(job.id);
+    if (pending) {
+      pending.controller.abort();
+      reports.delete(job.id);
+      await finish(id, { ...pending.entry, encoderId: id, leaseToken: job.leaseToken }, jobLog);
+      return;
+    }
+
+    reporter.start();
+    try {
+      await rm(workDir, { recursive: true, force: true });
+      await mkdir(workDir, { recursive: true });
+      const result = await runPipeline({
+        job,
+        workDir,
+        signal: controller.signal,
+        reporter,
+        storage: options.storage,
+        transport,
+        lease,
+        hwaccel: hwaccel!,
+        log: jobLog,
+        onStage: (stage) => {
+          if (stage === 'encoding') entry.encodeStarted = true;
+          emit({ type: 'job-stage', jobId: job.id, stage });
+        },
+      });
+      await reporter.stop();
+      await finish(
+        id,
+        {
+          jobId: job.id,
+          encoderId: id,
+          leaseToken: job.leaseToken,
+          result,
+          finishedAt: new Date().toISOString(),
+        },
+        jobLog,
+      );
+    } catch (err) {
+      const logs = await reporter.stop();
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      if (reason instanceof LeaseLostError || reason instanceof JobCancelledError) {
+        const why = reason instanceof LeaseLostError ? 'lease_lost' : 'cancelled';
+        jobLog?.warn({ reason: why }, 'job aborted; work discarded');
+        emit({ type: 'job-aborted', jobId: job.id, reason: why });
+      } else if (reason instanceof EncoderStoppingError) {
+        await releaseQuietly(id, lease, reason.message);
+      } else {
+        const failure = classifyFailure(err);
+        jobLog?.error(
+          { code: failure.code, retryable: failure.retryable, err: failure.message },
+          'job failed',
+        );
+        emit({ type: 'job-failed', jobId: job.id, code: failure.code, retryable: failure.retryable });
+        try {
+          await transport.fail(id, lease, {
+            error: { code: failure.code, message: failure.message },
+            retryable: failure.retryable,
+            logs: [...logs, ...reporter.tail()].slice(-100),
+          });
+        } catch (failErr) {
+          jobLog?.warn(
+            { err: (failErr as Error).message },
+            'fail report not delivered; the lease will expire',
+          );
+        }
+      }
+    } finally {
+      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  // Caches a published job's completion, then reports it; on failure keeps retrying in the background.
+  async function finish(id: string, entry: CachedResult, jobLog: Logger | undefined): Promise<void> {
+    try {
+      await cache.put(entry);
+      emit({ type: 'result-cached', jobId: entry.jobId });
+    } catch (err) {
+      jobLog?.error({ err: (err as Error).message }, 'could not cache the result; reporting it directly');
+    }
+    if (await reportOnce(entry)) {
+      emit({ type: 'job-completed', jobId: entry.jobId });
+      return;
+    }
+    if (!stopController.signal.aborted) retryReport(entry);
+    void id;
+  }
+
+  const ready = (async () => {
+    encoderId = await register();
+    emit({ type: 'registered', encoderId });
+    await reportCachedResults();
+    if (stopController.signal.aborted) return;
+    startHeartbeats();
+    claimLoop = runClaimLoop(encoderId).catch((err: unknown) => {
+      log?.error({ err }, 'claim loop crashed');
+    });
+  })();
+  // `ready` may reject when stopped before registering; callers that never await it must not crash.
+  ready.catch(() => undefined);
+
+  async function stop(stopOptions: StopOptions = {}): Promise<void> {
+    const graceful = stopOptions.graceful ?? true;
+    const graceMs = graceful ? (stopOptions.graceMs ?? 60_000) : 0;
+    stopController.abort(new EncoderStoppingError('encoder stopping'));
+    if (heartbeatTimer) clearInterval(heartbeatTimer);
+    await claimLoop;
+    const stopJob = (j: ActiveJob) => j.controller.abort(new EncoderStoppingError('encoder shutting down'));
+    for (const j of active.values()) if (!j.encodeStarted || graceMs === 0) stopJob(j);
+    const all = Promise.all([...active.values()].map((j) => j.done));
+    if (graceMs > 0 && active.size > 0) {
+      const timer = sleep(graceMs);
+      await Promise.race([all, timer]);
+      for (const j of active.values()) stopJob(j);
+    }
+    await all;
+    // Finished jobs whose report is still pending stay in the cache for the next start.
+    for (const r of reports.values()) r.controller.abort();
+    await Promise.all([...reports.values()].map((r) => r.done));
+    await transport.close?.();
+  }
+
+  return {
+    ready,
+    get encoderId() {
+      return encoderId;
+    },
+    activeJobs: () => [...active.keys()],
+    pendingReports: () => [...reports.keys()],
+    stop(stopOptions) {
+      // A second, forced stop (second SIGTERM) cuts the grace period short.
+      if (stopping && stopOptions?.graceful === false) {
+        for (const j of active.values()) j.controller.abort(new EncoderStoppingError('encoder stopping now'));
+      }
+      stopping ??= stop(stopOptions);
+      return stopping;
+    },
+  };
+}

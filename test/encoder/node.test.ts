@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  createDbTransport,
+  type EncoderNode,
+  type EncoderNodeEvent,
+  startEncoderNode,
+} from '../../src/encoder/index.js';
+import { createJobStore, type JobStore } from '../../src/jobs/index.js';
+import { jobSpecSchema, requestedRenditions } from '../../src/jobs/spec.js';
+import type { StorageContext } from '../../src/storage/index.js';
+import { withTestDatabase } from '../helpers/db.js';
+import { ffmpegChildren, isAlive, makeClip, waitFor } from './helpers.js';
+
+// Real pipeline on the direct job-store transport: PostgreSQL job store, real ffmpeg, real clips.
+const tdb = withTestDatabase();
+let root: string;
+let srcDir: string;
+let clip: string;
+let longClip: string;
+let slowServer: Server;
+let slowUrl: string;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'vidmesh-encoder-node-'));
+  srcDir = join(root, 'sources');
+  await mkdir(srcDir, { recursive: true });
+  clip = await makeClip(join(srcDir, 'clip.mp4'), { seconds: 3 });
+  longClip = await makeClip(join(srcDir, 'long.mp4'), { loops: 3 });
+  // A source that trickles forever: keeps a job in `downloading`.
+  slowServer = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(50 * 1024 * 1024) });
+    const timer = setInterval(() => res.write(Buffer.alloc(1024)), 100);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((r) => slowServer.listen(0, '127.0.0.1', r));
+  slowUrl = `http://127.0.0.1:${(slowServer.address() as AddressInfo).port}/slow.mp4`;
+});
+after(async () => {
+  slowServer.closeAllConnections();
+  await new Promise((r) => slowServer.close(r));
+  await rm(root, { recursive: true, force: true });
+});
+
+interface Harness {
+  store: JobStore;
+  node: EncoderNode;
+  events: EncoderNodeEvent[];
+  dataDir: string;
+  tag: string;
+  submit(source: unknown, ladderHeight?: number): Promise<string>;
+}
+
+async function harness(opts: { concurrency?: number } = {}): Promise<Harness> {
+  const store = createJobStore(tdb.current.db, { leaseMs: 10_000, pollIntervalMs: 200 });
+  const dataDir = await mkdtemp(join(root, 'data-'));
+  // Each test's jobs require its own tag, so no other test's node can claim them.
+  const tag = `t${randomBytes(4).toString('hex')}`;
+  const storage: StorageContext = {
+    localRoot: join(dataDir, 'media'),
+    uploads: { kind: 'dir', dir: join(dataDir, 'uploads') },
+    fileRoots: [srcDir],
+    ssrf: { allowHosts: ['127.0.0.1'] },
+    ipfs: { blockstoreDir: join(dataDir, 'ipfs') },
+  };
+  const events: EncoderNodeEvent[] = [];
+  const node = startEncoderNode({
+    transport: createDbTransport(store),
+    dataDir,
+    storage,
+    name: `node-${tag}`,
+    version: '0.0.0-test',
+    concurrency: opts.concurrency ?? 1,
+    hwaccel: 'none',
+    tags: [tag],
+    progressIntervalMs: 250,
+    heartbeatIntervalMs: 1000,
+    claimWaitMs: 1000,
+    onEvent: (e) => events.push(e),
+  });
+  await node.ready;
+  const submit = async (source: unknown, ladderHeight = 240) => {
+    const spec = jobSpecSchema.parse({
+      source,
+      ladder: {
+        ladder: [{ name: `${ladderHeight}p`, height: ladderHeight, videoBitrate: 400_000 }],
+        speed: 'ultrafast',
+        segmentDuration: 2,
+      },
+      tags: [tag],
+    });
+    const job = await store.submit({
+      spec,
+      renditions: requestedRenditions(spec),
+      requirements: { tags: [tag] },
+    });
+    return job.id;
+  };
+  return { store, node, events, dataDir, tag, submit };
+}
+
+const eventOf = (events: EncoderNodeEvent[], jobId: string, type: EncoderNodeEvent['type']) =>
+  events.find((e) => e.type === type && 'jobId' in e && e.jobId === jobId);
+
+test('a job runs end to end: fetch, probe, encode, publish locally, complete, logs, clean work dir', async () => {
+  const h = await harness();
+  try {
+    const encoder = await h.store.getEncoder(h.node.encoderId!);
+    assert.ok(encoder.capabilities.codecs.includes('h264'));
+    assert.deepEqual(encoder.capabilities.tags, [h.tag]);
+    assert.ok((encoder.capabilities.freeDiskBytes ?? 0) > 0);
+
+    const jobId = await h.submit({ type: 'file', path: clip });
+    const job = await waitFor('job completed', async () => {
+      const j = await h.store.get(jobId);
+      assert.ok(!['dead', 'failed', 'cancelled'].includes(j.status), JSON.stringify(j.lastError));
+      return j.status === 'completed' && j;
+    });
+    const result = job.result as {
+      masterUrl: string;
+      encode: { backend: string };
+      renditions: Array<{ name: string }>;
+    };
+    assert.equal(result.masterUrl, `/media/${jobId}/master.m3u8`);
+    assert.equal(result.encode.backend, 'libx264');
+    assert.deepEqual(
+      result.renditions.map((r) => r.name),
+      ['240p'],
+    );
+    const master = await readFile(join(h.dataDir, 'media', jobId, 'master.m3u8'), 'utf8');
+    assert.match(master, /240p\/index\.m3u8/);
+    assert.deepEqual(
+      ['downloading', 'encoding', 'uploading'],
+      h.events
+        .filter((e) => e.type === 'job-stage' && e.jobId === jobId)
+        .map((e) => (e as { stage: string }).stage),
+    );
+    assert.ok(eventOf(h.events, jobId, 'job-completed'));
+    const logs = (await h.store.getLogs(jobId)).map((l) => l.line).join('\n');
+    assert.match(logs, /\[vidmesh\] fetched \d+ bytes/);
+    assert.match(logs, /\[vidmesh\] probed: .*h264 1280x720/);
+    assert.deepEqual(await readdir(join(h.dataDir, 'encoder', 'work')), []);
+    assert.deepEqual(await readdir(join(h.dataDir, 'encoder', 'results')), []);
+  } finally {
+    await h.node.stop({ graceful: false });
+  }
+});
+
+test('bad input fails without retry: a text file is not media', async () => {
+  const h = await harness();
+  try {
+    const bad = join(srcDir, `notes-${h.tag}.mp4`);
+    await writeFile(bad, 'this is not a video\n'.repeat(100));
+    const jobId = await h.submit({ type: 'file', path: bad });
+    const job = await waitFor('job dead', async () => {
+      const j = await h.store.get(jobId);
+      return j.status === 'dead' && j;
+    });
+    assert.equal(job.lastError?.code, 'not_media');
+    assert.equal(job.attempts, 1);
+    const failed = eventOf(h.events, jobId, 'job-failed') as { retryable: boolean } | undefined;
+    assert.equal(failed?.retryable, false);
+  } finally {
+    await h.node.stop({ graceful: false });
+  }
+});
+
+test('lease lost mid-encode kills ffmpeg at once and discards the work', async () => {
+  const h = await harness();
+  try {
+    const jobId = await h.submit({ type: 'file', path: longClip }, 720);
+    const [pid] = await waitFor('ffmpeg running', async () => {
+      const pids = await ffmpegChildren();
+      return pids.length > 0 && eventOf(h.events, jobId, 'job-stage') && pids;
+    });
+    assert.ok(pid);
+    // The lease expires and the sweeper rescues the job: the node's next renew gets 409. (A renew may
+    // slip in between the two statements and extend the lease again: then expire it once more.)
+    await waitFor(
+      'job rescued',
+      async () => {
+        await tdb.current.db.query(
+          `UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1`,
+          [jobId],
+        );
+        return (await h.store.rescueExpired()).some((r) => r.id === jobId);
+      },
+      5000,
+      0,
+    );
+    const lostAt = Date.now();
+    await waitFor('job aborted', () => eventOf(h.events, jobId, 'job-aborted'), 5000);
+    await waitFor('ffmpeg gone', async () => !(await isAlive(pid)), 5000);
+    const killMs = Date.now() - lostAt;
+    assert.ok(killMs < 3000, `ffmpeg outlived the lease by ${killMs} ms`);
+    assert.equal((eventOf(h.events, jobId, 'job-aborted') as { reason: string }).reason, 'lease_lost');
+    assert.equal(
+      eventOf(h.events, jobId, 'job-failed'),
+      undefined,
+      'a lost lease is not reported as a failure',
+    );
+  } finally {
+    await h.node.stop({ graceful: false });
+  }
+  assert.deepEqual(await ffmpegChildren(), [], 'no ffmpeg left after stop');
+});
+
+test('cancel is seen through the progress answer: ffmpeg stops within one interval', async () => {
+  const h = await harness();
+  try {
+    const jobId = await h.submit({ type: 'file', path: longClip }, 720);
+    const [pid] = await waitFor('ffmpeg running', async () => {
+      const pids = await ffmpegChildren();
+      return pids.length > 0 && pids;
+    });
+    assert.ok(pid);
+    const cancelledAt = Date.now();
+    await h.store.cancel(jobId, { actor: 'test', reason: 'user cancelled' });
+    await waitFor('ffmpeg gone', async () => !(await isAlive(pid)), 5000);
+    const stopMs = Date.now() - cancelledAt;
+    assert.ok(stopMs < 250 + 2500, `ffmpeg ran ${stopMs} ms after the cancel`);
+    await waitFor('job aborted', () => eventOf(h.events, jobId, 'job-aborted'), 5000);
+    assert.equal((eventOf(h.events, jobId, 'job-aborted') as { reason: string }).reason, 'cancelled');
+    assert.equal((await h.store.get(jobId)).status, 'cancelled');
+    await waitFor(
+      'work dir removed',
+      async () => (await readdir(join(h.dataDir, 'encoder', 'work'))).length === 0,
+    );
+  } finally {
+    await h.node.stop({ graceful: false });
+  }
+});
+
+test('graceful shutdown releases jobs still downloading and lets running encodes finish', async () => {
+  const h = await harness({ concurrency: 2 });
+  const downloading = await h.submit({ type: 'http', url: slowUrl });
+  await waitFor('download started', () =>
+    h.events.find((e) => e.type === 'job-stage' && e.jobId === downloading && e.stage === 'downloading'),
+  );
+  const encoding = await h.submit({ type: 'file', path: longClip });
+  await waitFor('encode started', () =>
+    h.events.find((e) => e.type === 'job-stage' && e.jobId === encoding && e.stage === 'encoding'),
+  );
+  await h.node.stop({ graceful: true, graceMs: 45_000 });
+
+  const released = await h.store.get(downloading);
+  assert.equal(released.status, 'queued');
+  assert.equal(released.attempts, 0, 'a release counts no attempt');
+  const events = await h.store.listEvents(downloading);
+  assert.equal(events.at(-1)?.reason, 'released');
+  assert.ok(eventOf(h.events, downloading, 'job-released'));
+  assert.equal((await h.store.get(encoding)).status, 'completed');
+  assert.deepEqual(await readdir(join(h.dataDir, 'encoder', 'work')), []);
+  // The released job is claimable again by another node.
+  await h.store.cancel(downloading);
+});
