@@ -12,6 +12,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./client/submit.js'),
   () => import('./encode.js'),
   () => import('./encoder.js'),
+  () => import('./keys.js'),
   () => import('./quickstart.js'),
   () => import('./serve.js'),
 ];
