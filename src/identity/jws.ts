@@ -159,8 +159,19 @@ function parseJsonB64(part: string, what: string): unknown {
   }
 }
 
+/** Imported keys by DID: encoders sign many requests, and importing a JWK costs more than verifying. */
+const keyCache = new Map<string, KeyObject>();
+const KEY_CACHE_SIZE = 1024;
+
 /** Node KeyObject of a did:key's public key (jose verifies with KeyObjects on Node). */
 function publicKeyObject(did: string): KeyObject {
-  const x = b64url(publicKeyFromDid(did));
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+  let key = keyCache.get(did);
+  if (key === undefined) {
+    const x = b64url(publicKeyFromDid(did));
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+    // Oldest-first eviction (Map keeps insertion order); a flood of fresh DIDs cannot grow memory.
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(did, key);
+  }
+  return key;
 }
