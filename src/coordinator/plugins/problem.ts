@@ -50,13 +50,14 @@ export function problem(
   detail?: string,
   extra: Record<string, unknown> = {},
 ): Problem {
+  // Extras first: a detail named like a standard member (e.g. a job's `status`) must not replace it.
   return {
+    ...extra,
     type: `urn:vidmesh:problem:${code}`,
     title: TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error'),
     status,
     ...(detail === undefined ? {} : { detail }),
     code,
-    ...extra,
   };
 }
 
