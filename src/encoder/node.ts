@@ -326,7 +326,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
           emit({ type: 'job-stage', jobId: job.id, stage });
         },
       });
-      await reporter.stop();
+      await reporter.flush();
       await finish(
         id,
         {

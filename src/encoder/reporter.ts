@@ -81,6 +81,17 @@ export class JobReporter {
     return this.state.stage;
   }
 
+  /**
+   * Success path: stops the ticker and sends one last report carrying the remaining log lines (the
+   * completion call has no room for them). A failure of that last call is only logged.
+   */
+  async flush(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.inFlight;
+    if (!this.stopped) await this.send();
+    this.stopped = true;
+  }
+
   /** Stops the ticker and waits for a call in flight; pending lines are returned (for fail/complete). */
   async stop(): Promise<string[]> {
     this.stopped = true;
