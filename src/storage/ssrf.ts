@@ -1,4 +1,4 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { lookup as dnsLookup, promises as dnsPromises, type LookupAddress } from 'node:dns';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
@@ -204,8 +204,7 @@ export async function assertPublicDestination(url: string | URL, policy: SsrfPol
     checkAddresses(host, [host], policy);
     return [host];
   }
-  const { promises } = await import('node:dns');
-  const addresses = (await promises.lookup(host, { all: true })).map((a) => a.address);
+  const addresses = (await dnsPromises.lookup(host, { all: true })).map((a) => a.address);
   checkAddresses(host, addresses, policy);
   return addresses;
 }
