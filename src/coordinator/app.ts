@@ -48,6 +48,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Long-poll claims and SSE streams outlive the default timeouts.
     requestTimeout: 0,
     return503OnClosing: true,
+    // Long-polls and SSE streams would hold close() open: end every connection on shutdown.
+    forceCloseConnections: true,
   });
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);

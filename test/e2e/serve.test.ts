@@ -21,6 +21,35 @@ import { mediaDir, packageRoot } from '../../src/paths.js';
  */
 
 const HEARTBEAT_MS = 1000;
+
+/**
+ * Runs in the page (plain JS: this project compiles without DOM types). Plays `src` with hls.js until
+ * currentTime > 3.5 s, forcing a switch to the other level once playback started; reports fatal errors,
+ * LEVEL_SWITCHED levels and the final currentTime.
+ */
+const PLAYER_SCRIPT = `
+async function runPlayer(src) {
+  if (!Hls.isSupported()) return { error: 'MSE not supported' };
+  const video = document.getElementById('v');
+  const hls = new Hls({ capLevelToPlayerSize: false, startLevel: 0 });
+  const errors = [];
+  const switched = [];
+  hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) errors.push(String(d.details)); });
+  hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => switched.push(d.level));
+  hls.loadSource(src);
+  hls.attachMedia(video);
+  await new Promise((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, () => resolve()));
+  await video.play();
+  const started = Date.now();
+  const wait = () => new Promise((r) => setTimeout(r, 100));
+  while (video.currentTime < 1 && Date.now() - started < 20000 && errors.length === 0) await wait();
+  const target = switched.length && switched[switched.length - 1] === 0 ? 1 : 0;
+  hls.currentLevel = target;
+  while (video.currentTime < 3.5 && Date.now() - started < 30000 && errors.length === 0) await wait();
+  const result = { currentTime: video.currentTime, errors, switched, target, levels: hls.levels.length };
+  hls.destroy();
+  return result;
+}`;
 /**
  * media's runner sends SIGTERM, then SIGKILL after 2 s (src/media/process.ts); a slow x264 encode spends
  * that time flushing its lookahead. Cancel latency = next progress call (≤ one heartbeat) + this grace.
@@ -70,7 +99,7 @@ describe('vidmesh serve (PGlite) + submit, end to end', () => {
       res
         .writeHead(200, { 'content-type': 'text/html' })
         .end(
-          '<!doctype html><html><body><video id="v" muted playsinline></video><script src="/hls.min.js"></script></body></html>',
+          `<!doctype html><html><body><video id="v" muted playsinline></video><script src="/hls.min.js"></script><script>${PLAYER_SCRIPT}</script></body></html>`,
         );
     });
     await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
@@ -125,58 +154,9 @@ describe('vidmesh serve (PGlite) + submit, end to end', () => {
     try {
       const tab = await browser.newPage();
       await tab.goto(pageUrl);
-      const outcome = await tab.evaluate(async (src: string) => {
-        type HlsCtor = {
-          new (
-            cfg: object,
-          ): {
-            loadSource(u: string): void;
-            attachMedia(v: HTMLVideoElement): void;
-            on(
-              ev: string,
-              cb: (ev: string, data: { fatal?: boolean; details?: string; level?: number }) => void,
-            ): void;
-            levels: unknown[];
-            currentLevel: number;
-            destroy(): void;
-          };
-          isSupported(): boolean;
-          Events: Record<string, string>;
-        };
-        const Hls = (window as unknown as { Hls: HlsCtor }).Hls;
-        if (!Hls.isSupported()) return { error: 'MSE not supported' };
-        const video = document.getElementById('v') as HTMLVideoElement;
-        const hls = new Hls({ capLevelToPlayerSize: false, startLevel: 0 });
-        const errors: string[] = [];
-        const switched: number[] = [];
-        hls.on(Hls.Events.ERROR, (_e, d) => {
-          if (d.fatal) errors.push(String(d.details));
-        });
-        hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => switched.push(Number(d.level)));
-        hls.loadSource(src);
-        hls.attachMedia(video);
-        await new Promise<void>((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, () => resolve()));
-        await video.play();
-        const started = Date.now();
-        while (video.currentTime < 1 && Date.now() - started < 20_000 && errors.length === 0) {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        // Force the other rendition, as a player would after a bandwidth change.
-        const target = switched.length && switched[switched.length - 1] === 0 ? 1 : 0;
-        hls.currentLevel = target;
-        while (video.currentTime < 3.5 && Date.now() - started < 30_000 && errors.length === 0) {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        const result = {
-          currentTime: video.currentTime,
-          errors,
-          switched,
-          target,
-          levels: hls.levels.length,
-        };
-        hls.destroy();
-        return result;
-      }, job.result.masterUrl);
+      const outcome = (await tab.evaluate(`runPlayer(${JSON.stringify(job.result.masterUrl)})`)) as
+        | { error: string }
+        | { currentTime: number; errors: string[]; switched: number[]; target: number; levels: number };
       assert.ok(!('error' in outcome), JSON.stringify(outcome));
       if ('currentTime' in outcome) {
         assert.deepEqual(outcome.errors, []);
