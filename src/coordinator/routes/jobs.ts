@@ -288,7 +288,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         finish();
         return;
       }
-      timer = setInterval(() => enqueue(() => push('progress')), opts.sseProgressMs ?? 1000);
+      timer = setInterval(() => enqueue(() => push('progress')), opts.sseProgressMs ?? 500);
       keepAlive = setInterval(() => !closed && raw.write(': keep-alive\n\n'), 15_000);
     },
   );
