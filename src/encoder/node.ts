@@ -234,8 +234,14 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     for (let failures = 0; !signal.aborted; ) {
       if (active.size >= concurrency) {
         await new Promise<void>((resolve) => {
-          slotFreed = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
+          // One listener per wait, removed again: a long-running node must not pile them up.
+          const done = () => {
+            signal.removeEventListener('abort', done);
+            slotFreed = undefined;
+            resolve();
+          };
+          slotFreed = done;
+          signal.addEventListener('abort', done, { once: true });
         });
         continue;
       }
@@ -411,8 +417,9 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     for (const j of active.values()) if (!j.encodeStarted || graceMs === 0) stopJob(j);
     const all = Promise.all([...active.values()].map((j) => j.done));
     if (graceMs > 0 && active.size > 0) {
-      const timer = sleep(graceMs);
-      await Promise.race([all, timer]);
+      const graceOver = new AbortController();
+      await Promise.race([all, sleep(graceMs, graceOver.signal)]);
+      graceOver.abort();
       for (const j of active.values()) stopJob(j);
     }
     await all;

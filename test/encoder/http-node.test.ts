@@ -71,7 +71,7 @@ test('a remote node downloads an upload, PUTs local outputs to the coordinator a
         'content-type': 'application/octet-stream',
         'content-length': String((await stat(clip)).size),
       },
-      body: createReadStream(clip) as unknown as BodyInit,
+      body: createReadStream(clip) as unknown as ReadableStream,
       duplex: 'half',
     } as RequestInit);
     assert.equal(up.status, 201, await up.clone().text());

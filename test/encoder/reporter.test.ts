@@ -38,9 +38,13 @@ test('progress is throttled to one call per interval, carries the latest state a
     await sleep(5);
   }
   const rest = await reporter.stop();
+  const elapsed = Date.now() - started;
   const calls = progressCalls().slice(before);
-  // 1 immediate + ~4 ticks (and maybe 1 early stage-change send); never one per update.
-  assert.ok(calls.length >= 4 && calls.length <= 7, `calls: ${calls.length}, updates: ${i}`);
+  // 1 immediate + one per elapsed interval (+1 early stage-change send); never one per update. Under a
+  // loaded CPU timers fire late, so the bound is computed from the time that really passed.
+  const most = Math.floor(elapsed / 300) + 2;
+  assert.ok(calls.length >= 2 && calls.length <= most, `calls: ${calls.length} (max ${most}), updates: ${i}`);
+  assert.ok(i > 5 * calls.length, 'updates outnumber calls');
   const last = calls.at(-1)!.body as { stage: string; progress: number; jobId: string; leaseToken: string };
   assert.equal(last.stage, 'encoding');
   assert.equal(last.jobId, 'j1');
