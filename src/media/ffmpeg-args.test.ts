@@ -56,7 +56,11 @@ describe('buildFfmpegArgs', () => {
 
         // One process, one decode: one source input, one split feeding one encoder per rendition.
         const inputs = flag(args, '-i');
-        assert.equal(inputs[0], '/in/source.mp4');
+        assert.equal(inputs[0], 'file:/in/source.mp4', 'user input only through the file protocol');
+        assert.deepEqual(args.slice(args.indexOf('-i') - 2, args.indexOf('-i')), [
+          '-protocol_whitelist',
+          'file',
+        ]);
         assert.equal(inputs.length, shape === 'noAudio' ? 2 : 1);
         const graph = flag(args, '-filter_complex');
         assert.equal(graph.length, 1);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { LOCAL_ONLY, localUrl } from './input.js';
 import type { LadderPlan, PlannedVideoRendition } from './ladder.js';
 import type { Backend } from './types.js';
 
@@ -212,7 +213,7 @@ export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: Ffmpe
   const hwDecode = plan.kind === 'video' && profile.canHwDecode(plan);
   if (plan.kind === 'video') args.push(...profile.inputArgs(hwDecode, paths));
   if (plan.trimS !== undefined) args.push('-t', String(plan.trimS));
-  args.push('-i', plan.input);
+  args.push(...LOCAL_ONLY, '-i', localUrl(plan.input));
   const silent = plan.audio.mode === 'silent';
   if (silent) {
     args.push(
@@ -321,7 +322,7 @@ export function buildPosterArgs(plan: LadderPlan, posterPath: string, thumbnailP
     `[b]scale=${thumbnail[0]}:${thumbnail[1]}:flags=bicubic,setsar=1,format=yuvj420p[t]`;
   return [
     ...['-hide_banner', '-nostdin', '-y', '-loglevel', 'error'],
-    ...['-ss', posterTimeS(plan).toFixed(3), '-t', '3', '-i', plan.input],
+    ...['-ss', posterTimeS(plan).toFixed(3), '-t', '3', ...LOCAL_ONLY, '-i', localUrl(plan.input)],
     ...['-filter_complex', graph],
     ...['-map', '[p]', '-frames:v', '1', '-q:v', '3', '-update', '1', posterPath],
     ...['-map', '[t]', '-frames:v', '1', '-q:v', '4', '-update', '1', thumbnailPath],

@@ -123,6 +123,31 @@ describe('probe refuses bad input with typed errors', () => {
     const f = await head('Big_Buck_Bunny_180_10s.webm', 100_000, 'cut.webm');
     await assert.rejects(probe(f), TruncatedMediaError);
   });
+  test('playlists are refused: no fetch of the URLs they name (SSRF)', async () => {
+    const remote = join(dir, 'remote.m3u8');
+    await writeFile(
+      remote,
+      '#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n',
+    );
+    await assert.rejects(probe(remote), NotMediaError);
+    const ts = join(dir, 'seg.ts');
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=d=1:s=64x64',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      ts,
+    ]);
+    const local = join(dir, 'local.m3u8');
+    await writeFile(local, `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1,\n${ts}\n#EXT-X-ENDLIST\n`);
+    await assert.rejects(probe(local), (e) => e instanceof NotMediaError && /playlists/.test(e.message));
+  });
   test('no video and no audio (a subtitle-only file)', async () => {
     const srt = join(dir, 'sub.srt');
     await writeFile(srt, '1\n00:00:00,000 --> 00:00:01,000\nhello\n');

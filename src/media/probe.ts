@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import {
   EmptyFileError,
   InputNotFoundError,
@@ -7,6 +8,7 @@ import {
   ProbeError,
   TruncatedMediaError,
 } from './errors.js';
+import { LOCAL_ONLY, localUrl } from './input.js';
 import { runProcess, summarizeStderr } from './process.js';
 import type { AudioStreamInfo, HdrTransfer, ProbeResult, Rational, VideoStreamInfo } from './types.js';
 
@@ -28,8 +30,9 @@ export interface ProbeOptions {
  *   the data is cut short; NoVideoError (`no_video`) neither decodable video nor audio;
  *   CancelledError when `signal` aborts; FfmpegMissingError when ffprobe is missing.
  */
-export async function probe(path: string, options: ProbeOptions = {}): Promise<ProbeResult> {
+export async function probe(input: string, options: ProbeOptions = {}): Promise<ProbeResult> {
   const ffprobe = options.ffprobePath ?? 'ffprobe';
+  const path = resolve(input);
   const info = await stat(path).catch((err: unknown) => {
     throw new InputNotFoundError(`input not found: ${path}`, { cause: err });
   });
@@ -38,7 +41,7 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
 
   const head = await runProcess(
     ffprobe,
-    ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', '--', path],
+    ['-v', 'error', ...LOCAL_ONLY, '-show_format', '-show_streams', '-of', 'json', '-i', localUrl(path)],
     { signal: options.signal, captureStdout: true },
   );
   if (head.code !== 0) {
@@ -63,6 +66,10 @@ export async function probe(path: string, options: ProbeOptions = {}): Promise<P
     throw new ProbeError('ffprobe returned invalid JSON', { cause: err });
   }
   const result = parseProbeJson(path, json);
+  if (/(^|,)(hls|applehttp|concat|dash|ffconcat|tee)(,|$)/.test(result.container)) {
+    // Playlists name further URLs that ffmpeg would fetch: a user file must be media itself.
+    throw new NotMediaError(`playlists are not accepted as input (${result.container}): ${path}`);
+  }
   await checkComplete(ffprobe, path, result, options.signal);
   return result;
 }
@@ -217,8 +224,9 @@ async function checkComplete(
       'packet=pts_time,duration_time',
       '-of',
       'csv=p=0',
-      '--',
-      path,
+      ...LOCAL_ONLY,
+      '-i',
+      localUrl(path),
     ],
     { signal, captureStdout: true },
   );
