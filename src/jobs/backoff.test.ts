@@ -8,8 +8,14 @@ test('default backoff: 5 s doubling, capped at 10 min, ±20 % jitter', () => {
     [1, 2, 3, 4, 5, 8, 9, 20].map((n) => backoffDelayMs(n, DEFAULT_BACKOFF, mid)),
     [5_000, 10_000, 20_000, 40_000, 80_000, 600_000, 600_000, 600_000],
   );
-  assert.equal(backoffDelayMs(1, DEFAULT_BACKOFF, () => 0), 4_000);
-  assert.equal(backoffDelayMs(1, DEFAULT_BACKOFF, () => 0.999999), 6_000);
+  assert.equal(
+    backoffDelayMs(1, DEFAULT_BACKOFF, () => 0),
+    4_000,
+  );
+  assert.equal(
+    backoffDelayMs(1, DEFAULT_BACKOFF, () => 0.999999),
+    6_000,
+  );
   assert.equal(backoffDelayMs(0, DEFAULT_BACKOFF, mid), 5_000, 'attempt < 1 counts as the first');
 });
 

@@ -51,6 +51,8 @@ export function startMaintenance(
   let leader = false;
   let stopped = false;
   let running: Promise<MaintenanceReport> | null = null;
+  // After its connection failed, a process stands back for a few ticks so a healthy peer takes over.
+  let standBackUntil = 0;
 
   const setLeader = (value: boolean) => {
     if (value === leader) return;
@@ -71,7 +73,11 @@ export function startMaintenance(
       setLeader(true);
       return true;
     }
-    if (conn?.closed) await dropConnection();
+    if (conn?.closed) {
+      await dropConnection();
+      standBackUntil = Date.now() + 3 * intervalMs;
+    }
+    if (Date.now() < standBackUntil) return false;
     try {
       conn ??= await db.connect();
       if (leader) {
@@ -87,6 +93,7 @@ export function startMaintenance(
     } catch (err) {
       log?.warn({ err: (err as Error).message }, 'maintenance: leadership connection failed');
       await dropConnection();
+      standBackUntil = Date.now() + 3 * intervalMs;
       return false;
     }
   };

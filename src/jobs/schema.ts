@@ -17,18 +17,31 @@ import {
   bigserial,
   check,
   doublePrecision,
+  type ExtraConfigColumn,
   index,
   integer,
   jsonb,
   pgTable,
   primaryKey,
   real,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
 const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+const rank = (kind: string) => sql.raw(`coalesce(array_position(preferred_kinds, '${kind}'::text), 9)`);
+
+const claimIndex = (
+  kind: string,
+  t: { weight: ExtraConfigColumn; createdAt: ExtraConfigColumn; id: ExtraConfigColumn },
+  rankColumn: ExtraConfigColumn,
+) =>
+  index(`jobs_claim_${kind}_idx`)
+    .on(t.weight.desc(), rankColumn, t.createdAt, t.id)
+    .where(sql`status IN ('queued', 'failed')`);
 
 export const jobs = pgTable(
   'jobs',
@@ -55,6 +68,12 @@ export const jobs = pgTable(
     durationS: doublePrecision('duration_s'),
     requiredTags: text('required_tags').array().notNull().default(sql`'{}'::text[]`),
     preferredKinds: text('preferred_kinds').array().notNull().default(sql`'{}'::text[]`),
+    // Position of each encoder kind in preferred_kinds (9: not listed), stored so the claim query of an
+    // encoder of that kind walks one index in claim order instead of sorting every queued job.
+    rankInfrastructure: smallint('rank_infrastructure').notNull().generatedAlwaysAs(rank('infrastructure')),
+    rankCommunity: smallint('rank_community').notNull().generatedAlwaysAs(rank('community')),
+    rankDesktop: smallint('rank_desktop').notNull().generatedAlwaysAs(rank('desktop')),
+    rankBrowser: smallint('rank_browser').notNull().generatedAlwaysAs(rank('browser')),
     attempts: integer('attempts').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(5),
     runAfter: tz('run_after').notNull(),
@@ -74,10 +93,11 @@ export const jobs = pgTable(
   (t) => [
     uniqueIndex('jobs_short_id_key').on(t.shortId),
     uniqueIndex('jobs_idempotency_key').on(t.tenant, t.idempotencyKey),
-    // The claim query: claimable rows in claim order.
-    index('jobs_claimable_idx')
-      .on(t.weight.desc(), t.createdAt, t.id)
-      .where(sql`status IN ('queued', 'failed')`),
+    // The claim query, one per encoder kind: claimable rows in claim order.
+    claimIndex('infrastructure', t, t.rankInfrastructure),
+    claimIndex('community', t, t.rankCommunity),
+    claimIndex('desktop', t, t.rankDesktop),
+    claimIndex('browser', t, t.rankBrowser),
     // The rescue sweep: live leases by expiry.
     index('jobs_lease_expiry_idx').on(t.leaseExpiresAt).where(sql`status IN ('leased', 'running')`),
     // Listing (newest first) and retention.

@@ -44,36 +44,57 @@ SELECT j.*, ${renditionsOf('j')} FROM jobs j WHERE tenant = $1 AND idempotency_k
 
 export const GET = `SELECT j.*, ${renditionsOf('j')} FROM jobs j WHERE j.id = $1 OR j.short_id = $1`;
 
+const KIND_RANK_COLUMNS = {
+  infrastructure: 'rank_infrastructure',
+  community: 'rank_community',
+  desktop: 'rank_desktop',
+  browser: 'rank_browser',
+} as const;
+
+const claimCache = new Map<string, string>();
+
 /**
  * Claim: the best claimable job the encoder can do, locked with SKIP LOCKED so concurrent claimers
  * never wait on or share a row. Order: weight (queue x priority), the job's preference for this
- * encoder kind, then age.
+ * encoder kind (a stored rank column per kind, so the walk follows the `jobs_claim_<kind>_idx`
+ * index), then age. The kind picks an identifier, so it is checked against the fixed list.
  * $1 now, $2 codecs, $3 hwaccel, $4 max_height, $5 max_duration_s, $6 tags, $7 queues (NULL: all),
- * $8 kind, $9 encoder id, $10 token, $11 lease expiry
+ * $8 encoder id, $9 token, $10 lease expiry
  */
-export const CLAIM = `
+export function claimSql(kind: keyof typeof KIND_RANK_COLUMNS): string {
+  const rank = KIND_RANK_COLUMNS[kind];
+  if (!rank) throw new RangeError(`unknown encoder kind ${String(kind)}`);
+  let text = claimCache.get(kind);
+  if (!text) {
+    text = `
 WITH next AS (
   SELECT id, status FROM jobs
   WHERE status IN ('queued', 'failed') AND run_after <= $1
-    AND required_codecs <@ $2::text[]
-    AND (required_hwaccel IS NULL OR required_hwaccel = ANY($3::text[]))
-    AND (source_height IS NULL OR source_height <= $4)
-    AND ($5::float8 IS NULL OR (duration_s IS NOT NULL AND duration_s <= $5::float8))
-    AND required_tags <@ $6::text[]
-    AND ($7::text[] IS NULL OR queue = ANY($7::text[]))
-  ORDER BY weight DESC, coalesce(array_position(preferred_kinds, $8::text), 1000), created_at, id
+    -- One opaque boolean on purpose: the planner guesses 0.5 % per array <@ clause, multiplies the
+    -- guesses, expects ~no matching row, and then sorts the whole queue instead of walking the index.
+    AND coalesce(required_codecs <@ $2::text[]
+      AND (required_hwaccel IS NULL OR required_hwaccel = ANY($3::text[]))
+      AND (source_height IS NULL OR source_height <= $4)
+      AND ($5::float8 IS NULL OR (duration_s IS NOT NULL AND duration_s <= $5::float8))
+      AND required_tags <@ $6::text[]
+      AND ($7::text[] IS NULL OR queue = ANY($7::text[])), false)
+  ORDER BY weight DESC NULLS LAST, ${rank}, created_at, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
 ), upd AS (
   UPDATE jobs j SET status = 'leased', stage = NULL, progress = 0, eta_s = NULL, attempts = j.attempts + 1,
-    lease_owner = $9, lease_token = $10, lease_expires_at = $11, encoder_id = $9, claimed_at = $1,
+    lease_owner = $8, lease_token = $9, lease_expires_at = $10, encoder_id = $8, claimed_at = $1,
     updated_at = $1
   FROM next WHERE j.id = next.id
   RETURNING j.*, next.status AS prev_status
 ), ev AS (
-  ${event('prev_status', "'leased'", '$9', "'claimed'", "jsonb_build_object('attempt', attempts)", '$1')}
+  ${event('prev_status', "'leased'", '$8', "'claimed'", "jsonb_build_object('attempt', attempts)", '$1')}
 )
 SELECT upd.*, ${renditionsOf('upd')} FROM upd`;
+    claimCache.set(kind, text);
+  }
+  return text;
+}
 
 /** $1 id, $2 token, $3 encoder, $4 now, $5 new expiry, $6 stage, $7 progress, $8 eta_s, $9 renditions jsonb */
 export const RENEW = `
@@ -119,6 +140,7 @@ upd AS (
     error = $6::jsonb -> r.name ->> 'error',
     updated_at = $4
   FROM upd WHERE r.job_id = upd.id
+  RETURNING r.*
 ), enc AS (
   UPDATE encoders e SET jobs_completed = e.jobs_completed + 1, encode_seconds = e.encode_seconds + $7,
     last_seen_at = $4, status = 'online'
@@ -126,7 +148,10 @@ upd AS (
 ), ev AS (
   ${event('prev_status', "'completed'", '$3', "'completed'", 'NULL', '$4')}
 )
-SELECT upd.id FROM upd`;
+SELECT upd.*, (SELECT coalesce(json_agg(json_build_object('name', r.name, 'status', r.status,
+  'progress', r.progress, 'result', r.result, 'error', r.error) ORDER BY r.position), '[]'::json)
+  FROM rend r) AS renditions
+FROM upd`;
 
 /** Why a lease-checked statement matched nothing. $1 id, $2 token, $3 encoder, $4 result jsonb or NULL */
 export const DIAGNOSE_LEASE = `

@@ -49,6 +49,8 @@ export interface JobStoreOptions {
   pollIntervalMs?: number;
   /** Log lines kept per job (default 2000) and bytes kept per job (default 512 KiB). */
   logLimits?: { lines: number; bytes: number };
+  /** `onJobChange` reads new job events at least this often, ms (default 250). */
+  changePollMs?: number;
   /** Source of randomness for jitter, [0, 1) (default Math.random). */
   random?: () => number;
 }
@@ -120,7 +122,11 @@ export interface JobStore {
     lines: Array<string | { line: string; stream?: string }>,
   ): Promise<number>;
   getLogs(jobId: string, options?: { afterSeq?: number; limit?: number }): Promise<LogLine[]>;
-  /** Subscribes to job transitions from every process sharing the database. Returns unsubscribe. */
+  /**
+   * Subscribes to job transitions committed from now on by every process sharing the database
+   * (read from job_events; this process's own changes within milliseconds, others' within
+   * `changePollMs`). `{type: 'resync'}` means some may have been missed: re-read. Returns unsubscribe.
+   */
   onJobChange(listener: (change: JobChange) => void): Promise<() => void>;
 
   registerEncoder(input: RegisterEncoderInput): Promise<Encoder>;
@@ -191,7 +197,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
   const logLimits = options.logLimits ?? { lines: 2000, bytes: 512 * 1024 };
   const random = options.random ?? Math.random;
   const log = options.log;
-  const feed = new ChangeFeed(db, log);
+  const feed = new ChangeFeed(db, { log, tailIntervalMs: options.changePollMs });
   if (!(leaseMs > 0)) throw new RangeError('leaseMs must be > 0');
 
   const get = async (jobId: string): Promise<Job> => {
@@ -224,7 +230,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
     const now = clock();
     const token = randomBytes(24).toString('base64url');
     const expires = new Date(now.getTime() + leaseMs);
-    const { rows } = await db.query<JobRow>(Q.CLAIM, [
+    const { rows } = await db.query<JobRow>(Q.claimSql(encoder.kind), [
       now,
       caps.codecs,
       caps.hwaccel,
@@ -232,13 +238,13 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       caps.maxDurationS ?? null,
       caps.tags,
       caps.queues ?? null,
-      encoder.kind,
       encoder.id,
       token,
       expires,
     ]);
     const row = rows[0];
     if (!row) return null;
+    feed.kick();
     const job = toJob(row);
     return { job, leaseToken: token, leaseExpiresAt: expires, attempt: job.attempts };
   };
@@ -328,6 +334,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       ]);
       const row = rows[0];
       if (!row) throw await leaseError(jobId, token, encoderId);
+      feed.kick();
       return { cancelled: row.status === 'cancelled', leaseExpiresAt: new Date(row.lease_expires_at) };
     },
 
@@ -342,7 +349,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
           error: r.error ?? null,
         };
       }
-      const { rows } = await db.query(Q.COMPLETE, [
+      const { rows } = await db.query<JobRow>(Q.COMPLETE, [
         jobId,
         token,
         encoderId,
@@ -351,7 +358,10 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
         JSON.stringify(byName),
         input.encodeSeconds ?? 0,
       ]);
-      if (rows[0]) return get(jobId);
+      if (rows[0]) {
+        feed.kick();
+        return toJob(rows[0]);
+      }
       const diag = await db.query<{ status: JobStatus; holds: boolean | null; same_result: boolean }>(
         Q.DIAGNOSE_LEASE,
         [jobId, token, encoderId, resultJson],
@@ -381,6 +391,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
         JSON.stringify(err),
       ]);
       if (!rows[0]) throw await leaseError(jobId, token, encoderId);
+      feed.kick();
       return get(jobId);
     },
 
@@ -398,6 +409,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
         opts.actor ?? 'api',
         opts.reason ?? 'cancelled',
       ]);
+      if (rows[0]) feed.kick();
       const job = await get(jobId);
       if (rows[0] || job.status === 'cancelled') return job;
       throw new InvalidTransitionError(`job ${jobId} is ${job.status} and cannot be cancelled`, {
@@ -582,10 +594,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       return rows.map((r) => ({ seq: Number(r.seq), stream: r.stream, line: r.line, at: new Date(r.at) }));
     },
 
-    async onJobChange(listener) {
-      await feed.start();
-      return feed.subscribe(listener);
-    },
+    onJobChange: (listener) => feed.subscribe(listener),
 
     async registerEncoder(input) {
       if (!input.name || input.name.length > 200)

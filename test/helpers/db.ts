@@ -80,7 +80,9 @@ export async function createTestDatabase(
  * Registers `before`/`after` hooks in the current test file (or suite) that create and drop a test
  * database; read `.current` inside tests.
  */
-export function withTestDatabase(options: { driver?: TestDriver; poolSize?: number; migrate?: boolean } = {}): {
+export function withTestDatabase(
+  options: { driver?: TestDriver; poolSize?: number; migrate?: boolean } = {},
+): {
   readonly current: TestDatabase;
 } {
   let current: TestDatabase | undefined;

@@ -1,13 +1,17 @@
 // Leadership and start-up on real PostgreSQL: concurrent migrations, one maintenance leader among
 // several coordinators, and handover when the leader's connection is killed.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   createDatabase,
   createJobStore,
   type Database,
+  type JobChange,
   LEADER_LOCK_KEY,
   type Maintenance,
+  migrationsDir,
   startMaintenance,
 } from '../../src/jobs/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -34,9 +38,13 @@ test('several processes starting at once apply the migrations exactly once', asy
   const dbs = await Promise.all(Array.from({ length: 4 }, () => createDatabase({ url: t.url, poolSize: 1 })));
   try {
     const { rows } = await dbs[0]!.query<{ tag: string }>('SELECT tag FROM vidmesh_migrations ORDER BY tag');
+    const journal = JSON.parse(readFileSync(join(migrationsDir(), 'meta', '_journal.json'), 'utf8')) as {
+      entries: Array<{ tag: string }>;
+    };
+    assert.ok(journal.entries.length >= 4);
     assert.deepEqual(
       rows.map((r) => r.tag),
-      ['0000_init', '0001_job_events_notify'],
+      journal.entries.map((e) => e.tag).sort(),
     );
     const again = await createDatabase({ url: t.url, poolSize: 1 });
     await again.close();
@@ -113,5 +121,47 @@ test('exactly one maintenance leader; killing its connection hands leadership ov
   } finally {
     await Promise.all(loops.map((l) => l.stop()));
     await Promise.all(dbs.map((d) => d.close()));
+  }
+});
+
+test('onJobChange sees transitions made by another process; claimers there are woken by NOTIFY', async () => {
+  const a = await createDatabase({ url: t.url, poolSize: 2 });
+  const b = await createDatabase({ url: t.url, poolSize: 2 });
+  const storeA = createJobStore(a);
+  const storeB = createJobStore(b, { changePollMs: 100, pollIntervalMs: 10_000 });
+  try {
+    const seen: JobChange[] = [];
+    const unsubscribe = await storeB.onJobChange((c) => seen.push(c));
+    const caps = {
+      codecs: [],
+      hwaccel: [],
+      maxHeight: 1080,
+      concurrency: 1,
+      tags: ['xproc'],
+      queues: ['live' as const],
+    };
+    const waiting = storeB.claim({ id: 'b1', kind: 'desktop' }, caps, { waitMs: 8000 });
+    await sleep(100);
+    const t0 = Date.now();
+    const job = await storeA.submit({
+      spec: {},
+      renditions: ['720p'],
+      queue: 'live',
+      requirements: { tags: ['xproc'] },
+    });
+    const claim = await waiting;
+    assert.equal(claim?.job.id, job.id);
+    assert.ok(Date.now() - t0 < 2000, 'woken by the notification, not the 10 s poll');
+    await storeA.cancel(job.id, { actor: 'ops' });
+    const of = () =>
+      seen.flatMap((c) => (c.type === 'transition' && c.jobId === job.id ? [`${c.to}:${c.actor}`] : []));
+    await until('three transitions', () => of().length >= 3);
+    assert.deepEqual(of(), ['queued:api', 'leased:b1', 'cancelled:ops']);
+    unsubscribe();
+  } finally {
+    await storeA.close();
+    await storeB.close();
+    await a.close();
+    await b.close();
   }
 });

@@ -530,12 +530,13 @@ export function storeSuite(driver: TestDriver): void {
       const idle = h.store.claim(h.enc('poller'), h.caps(), { waitMs: 10_000, signal: ac.signal });
       setTimeout(() => ac.abort(), 50);
       assert.equal(await idle, null);
-      await new Promise((r) => setTimeout(r, 100));
-      const mine = changes.filter((x) => x.type === 'transition' && x.jobId === job.id);
-      assert.deepEqual(
-        mine.map((x) => (x.type === 'transition' ? x.to : '')),
-        ['queued', 'leased'],
-      );
+      const c2 = await h.store.complete(job.id, c.leaseToken, h.enc('poller').id, { result: 1 });
+      assert.equal(c2.status, 'completed');
+      const deadline = Date.now() + 3000;
+      const mine = () =>
+        changes.flatMap((x) => (x.type === 'transition' && x.jobId === job.id ? [x.to] : []));
+      while (mine().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(mine(), ['queued', 'leased', 'completed']);
       unsubscribe();
       await h.store.close();
     });
