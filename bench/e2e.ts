@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
-import { createClient } from '../src/coordinator/client.js';
-import { startCoordinator } from '../src/coordinator/serve.js';
+import { createClient, startCoordinator } from '../src/coordinator/index.js';
 import { encodeLadder, planLadder, probe } from '../src/media/index.js';
 import { mediaDir } from '../src/paths.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { startCoordinator } from '../coordinator/serve.js';
+import { startCoordinator } from '../coordinator/index.js';
 import { createLogger } from '../log.js';
 
 interface ServeFlags {

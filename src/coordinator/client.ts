@@ -3,13 +3,13 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { createParser } from 'eventsource-parser';
-import { ApiError } from './errors.js';
+import { ApiError, CoordinatorUnreachableError } from './errors.js';
 import type { EncoderView, JobEventView, JobStreamEvent, JobView } from './schemas.js';
 
 /**
  * A small typed client of the vidmesh REST API (docs/api.md), used by the CLI and tests. Every method
- * throws {@link ApiError} (carrying the problem's `code` and `status`) on a non-2xx answer, and the
- * fetch error (cause) when the coordinator cannot be reached.
+ * throws {@link ApiError} (carrying the problem's `code` and `status`) on a non-2xx answer, and
+ * {@link CoordinatorUnreachableError} when the coordinator cannot be reached.
  */
 export interface VidmeshClient {
   readonly url: string;
@@ -51,7 +51,19 @@ export interface ClientOptions {
 /** Creates a {@link VidmeshClient}. No I/O until a method is called. */
 export function createClient(options: ClientOptions): VidmeshClient {
   const base = options.url.replace(/\/+$/, '');
-  const doFetch = options.fetch ?? fetch;
+  const rawFetch = options.fetch ?? fetch;
+  const doFetch: typeof fetch = async (input, init) => {
+    try {
+      return await rawFetch(input, init);
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new CoordinatorUnreachableError(
+        `cannot reach the coordinator at ${base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+        { cause: err },
+      );
+    }
+  };
   const auth: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
 
   async function request<T>(

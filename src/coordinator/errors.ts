@@ -18,25 +18,6 @@ export class PayloadTooLargeError extends VidmeshError {
   override readonly status: number = 413;
 }
 
-/** The request conflicts with the resource's state (e.g. retrying a running job). HTTP 409. */
-export class ConflictError extends VidmeshError {
-  override readonly code: string = 'conflict';
-  override readonly status: number = 409;
-}
-
-/** The same `Idempotency-Key` was used before with a different request body. HTTP 422. */
-export class IdempotencyMismatchError extends VidmeshError {
-  override readonly code: string = 'idempotency_key_reused';
-  override readonly status: number = 422;
-}
-
-/** The coordinator cannot serve yet (database unreachable, migrations pending). HTTP 503. */
-export class NotReadyError extends VidmeshError {
-  override readonly code: string = 'not_ready';
-  override readonly status: number = 503;
-  override readonly retryable: boolean = true;
-}
-
 /** The coordinator answered with an RFC 9457 problem (client side of the REST API). */
 export class ApiError extends VidmeshError {
   override readonly code: string;
@@ -50,4 +31,11 @@ export class ApiError extends VidmeshError {
     this.code = problem.code ?? (problem.status >= 500 ? 'server_error' : 'request_failed');
     this.retryable = problem.status >= 500 || problem.status === 429;
   }
+}
+
+/** The coordinator could not be reached at all (connection refused, DNS, TLS). Retryable. */
+export class CoordinatorUnreachableError extends VidmeshError {
+  override readonly code: string = 'coordinator_unreachable';
+  override readonly status: number = 503;
+  override readonly retryable: boolean = true;
 }

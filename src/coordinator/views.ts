@@ -79,7 +79,12 @@ export function jobView(job: Job, publicUrl: string): JobView {
     metadata,
     source: { type: str(source.type) ?? 'unknown' },
     destination: { type: str(destination.type) ?? 'local' },
-    renditions: job.renditions.map((r) => ({ name: r.name, status: r.status, progress: r.progress })),
+    // Rows are the renditions asked for; once completed, what was actually produced is authoritative
+    // (a 360p source yields 360p, not the requested 1080p/720p/480p).
+    renditions:
+      result && result.renditions.length > 0
+        ? result.renditions.map((r) => ({ name: r.name, status: 'completed' as const, progress: 100 }))
+        : job.renditions.map((r) => ({ name: r.name, status: r.status, progress: r.progress })),
     result,
     error:
       showError && job.lastError

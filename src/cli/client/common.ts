@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig, resolveClientTarget } from '../../config.js';
-import { createClient, type VidmeshClient } from '../../coordinator/client.js';
-import type { JobView } from '../../coordinator/schemas.js';
+import type { JobView } from '../../coordinator/index.js';
+import { createClient, type VidmeshClient } from '../../coordinator/index.js';
 
 /** Options every client command takes (commander camelCases them). */
 export interface ClientFlags {
