@@ -226,6 +226,11 @@ for (const driver of ['pglite', 'postgres'] as TestDriver[]) {
       assert.equal(job.status, 'completed');
       assert.equal(job.result.masterUrl, `http://coord.test/media/${c.job.id}/master.m3u8`);
       assert.equal(job.result.renditions[0].url, `http://coord.test/media/${c.job.id}/720p/index.m3u8`);
+      assert.deepEqual(
+        job.renditions,
+        [{ name: '720p', status: 'completed', progress: 100 }],
+        'produced, not requested',
+      );
       assert.equal(
         (await post('/api/v1/agent/fail', { ...lease, error: { code: 'x', message: 'y' }, retryable: true }))
           .statusCode,
