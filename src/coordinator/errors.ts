@@ -18,6 +18,12 @@ export class PayloadTooLargeError extends VidmeshError {
   override readonly status: number = 413;
 }
 
+/** The same `Idempotency-Key` was used before with a different job spec. HTTP 422. */
+export class IdempotencyKeyReusedError extends VidmeshError {
+  override readonly code: string = 'idempotency_key_reused';
+  override readonly status: number = 422;
+}
+
 /** The coordinator answered with an RFC 9457 problem (client side of the REST API). */
 export class ApiError extends VidmeshError {
   override readonly code: string;

@@ -9,6 +9,7 @@ export {
   ApiError,
   CoordinatorUnreachableError,
   ForbiddenError,
+  IdempotencyKeyReusedError,
   PayloadTooLargeError,
   UnauthorizedError,
 } from './errors.js';

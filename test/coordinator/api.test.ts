@@ -110,6 +110,13 @@ for (const driver of ['pglite', 'postgres'] as TestDriver[]) {
       assert.match(String(a.headers.location), /\/api\/v1\/jobs\//);
       const b = await post('/api/v1/jobs', spec, { ...H, 'idempotency-key': 'k1' });
       assert.equal(b.json().job.id, a.json().job.id);
+      const reused = await post(
+        '/api/v1/jobs',
+        { ...spec, priority: 'low' },
+        { ...H, 'idempotency-key': 'k1' },
+      );
+      assert.equal(reused.statusCode, 422);
+      assert.equal(reused.json().code, 'idempotency_key_reused');
       const job = a.json().job;
       assert.equal(job.status, 'queued');
       assert.equal(job.priority, 'high');

@@ -120,7 +120,10 @@ describe('vidmesh serve (PGlite) + submit, end to end', () => {
       { idempotencyKey: 'e2e-bbb' },
     );
     assert.equal(submitted.status, 'queued');
-    const again = await client.submitJob({ source }, { idempotencyKey: 'e2e-bbb' });
+    const again = await client.submitJob(
+      { source, ladder: { speed: 'ultrafast', segmentDuration: 2 }, metadata: { test: 'e2e' } },
+      { idempotencyKey: 'e2e-bbb' },
+    );
     assert.equal(again.id, submitted.id, 'same Idempotency-Key returns the first job');
 
     const seen = new Set<string>();

@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import stringify from 'safe-stable-stringify';
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
 import type { Job, JobStatus, JobStore } from '../../jobs/index.js';
 import { jobSpecSchema, requestedRenditions } from '../../jobs/spec.js';
+import { IdempotencyKeyReusedError } from '../errors.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
 import { eventView, jobView } from '../views.js';
 import { uploadPath } from './uploads.js';
@@ -66,6 +68,13 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         },
         { idempotencyKey: req.headers['idempotency-key'] },
       );
+      // A key names one request (IETF draft-ietf-httpapi-idempotency-key-header §2): reusing it for a
+      // different spec is a client bug, not a resubmit.
+      if (req.headers['idempotency-key'] && stringify(job.spec) !== stringify(spec)) {
+        throw new IdempotencyKeyReusedError('Idempotency-Key was already used for a different job spec', {
+          details: { jobId: job.id },
+        });
+      }
       reply.header('location', `${opts.publicUrl()}/api/v1/jobs/${job.id}`);
       return reply.status(202).send({ job: view(job) });
     },
