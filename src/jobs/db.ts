@@ -100,12 +100,15 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
   const connectListener = async (): Promise<void> => {
     const client = new pg.Client({ connectionString: url });
     client.on('notification', (msg) => dispatch(msg.channel, msg.payload ?? ''));
-    client.on('error', (err) => {
-      log?.warn({ err: err.message }, 'database: listener connection lost, reconnecting');
-      if (listener === client) listener = null;
+    const lost = (err?: Error) => {
+      if (listener !== client || closed) return;
+      log?.warn({ err: err?.message }, 'database: listener connection lost, reconnecting');
+      listener = null;
       client.end().catch(() => {});
       scheduleReconnect();
-    });
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
     await client.connect();
     for (const channel of channels.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
     listener = client;
