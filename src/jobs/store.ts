@@ -157,6 +157,7 @@ function shortId(): string {
 }
 
 const RETRYABLE_FROM: JobStatus[] = ['dead', 'failed', 'cancelled'];
+const ENCODER_KINDS: readonly string[] = ['infrastructure', 'community', 'desktop', 'browser'];
 
 function encodeCursor(createdAt: Date, id: string): string {
   return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
@@ -227,6 +228,8 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
   };
 
   const claimOnce = async (encoder: EncoderRef, caps: EncoderCapabilities): Promise<Claim | null> => {
+    if (!ENCODER_KINDS.includes(encoder.kind))
+      throw new ValidationError(`unknown encoder kind ${encoder.kind}`);
     const now = clock();
     const token = randomBytes(24).toString('base64url');
     const expires = new Date(now.getTime() + leaseMs);

@@ -14,6 +14,7 @@ import {
   migrationsDir,
   startMaintenance,
 } from '../../src/jobs/index.js';
+import { claimSql } from '../../src/jobs/sql.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 let t: TestDatabase;
@@ -163,5 +164,37 @@ test('onJobChange sees transitions made by another process; claimers there are w
     await storeB.close();
     await a.close();
     await b.close();
+  }
+});
+
+test("a claim walks its kind's index in claim order instead of sorting the queue", async () => {
+  const db = await createDatabase({ url: t.url, poolSize: 1 });
+  try {
+    await db.query(
+      `INSERT INTO jobs (id, short_id, spec, weight, required_codecs, required_tags, run_after, created_at, updated_at)
+       SELECT 'plan-' || g, 'p' || g, '{}', (g % 3) + 1, '{h264}', '{}', now(), now(), now()
+       FROM generate_series(1, 3000) g`,
+    );
+    await db.query('ANALYZE jobs');
+    for (const kind of ['infrastructure', 'community', 'desktop', 'browser'] as const) {
+      const { rows } = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${claimSql(kind)}`, [
+        new Date(),
+        ['h264', 'aac'],
+        [],
+        1080,
+        null,
+        [],
+        null,
+        'e',
+        'token',
+        new Date(),
+      ]);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      assert.match(plan, new RegExp(`Index Scan using jobs_claim_${kind}_idx`), plan);
+      assert.doesNotMatch(plan, /Sort/, plan);
+    }
+  } finally {
+    await db.query(`DELETE FROM jobs WHERE id LIKE 'plan-%'`);
+    await db.close();
   }
 });
