@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { Logger } from '../log.js';
@@ -225,6 +227,8 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
 }
 
 async function createPgliteDatabase(dataDir: string): Promise<Database> {
+  // PGlite creates the data directory itself but not its parents (`./.vidmesh/db` on a fresh checkout).
+  if (!dataDir.includes('://')) await mkdir(dirname(resolve(dataDir)), { recursive: true });
   const pglite = await PGlite.create(dataDir);
   const wrap = (q: Pick<PGlite, 'query'>): Queryable => ({
     async query<R>(text: string, params?: readonly unknown[]) {
