@@ -464,8 +464,8 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       if (filter.search) {
         const like = p(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
         where.push(
-          `(j.short_id ILIKE ${like} OR j.id ILIKE ${like} OR j.owner ILIKE ${like} ` +
-            `OR j.metadata::text ILIKE ${like} OR j.spec::text ILIKE ${like})`,
+          // Not the spec: it may carry destination credentials, and a search is an oracle for them.
+          `(j.short_id ILIKE ${like} OR j.id ILIKE ${like} OR j.owner ILIKE ${like} OR j.metadata::text ILIKE ${like})`,
         );
       }
       if (filter.cursor) {

@@ -198,7 +198,7 @@ export interface ListFilter {
   queue?: QueueName;
   /** Jobs whose last lease holder is this encoder. */
   encoderId?: string;
-  /** Case-insensitive text search over short id, id, owner, metadata and spec. */
+  /** Case-insensitive text search over short id, id, owner and metadata (never the spec: secrets). */
   search?: string;
   /** Page size, 1..200 (default 50). */
   limit?: number;

@@ -444,6 +444,11 @@ export function storeSuite(driver: TestDriver): void {
         [...p1.jobs, ...p2.jobs, ...p3.jobs].map((j) => j.id),
         [...made].reverse(),
       );
+      assert.equal(
+        (await h.store.list({ search: 'example.test/a.mp4', owner })).jobs.length,
+        0,
+        'spec not searched',
+      );
       const found = await h.store.list({ search: `clip 3 ${h.tag}` });
       assert.deepEqual(
         found.jobs.map((j) => j.id),
