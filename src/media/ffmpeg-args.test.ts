@@ -10,11 +10,19 @@ import { BACKENDS, type ProbeResult } from './types.js';
 
 // Argument snapshots of every backend × source shape, built without any GPU (the immich approach).
 // Regenerate after an intended change with UPDATE_SNAPSHOTS=1 and review the diff.
-const snapshotFile = join(packageRoot(), 'src', 'media', '__snapshots__', 'ffmpeg-args.json');
+// Format: a `## backend/shape` line, then one argv token per line (tokens never contain newlines).
+const snapshotFile = join(packageRoot(), 'src', 'media', '__snapshots__', 'ffmpeg-args.snap');
 const update = process.env.UPDATE_SNAPSHOTS === '1';
-const stored: Record<string, string[]> = existsSync(snapshotFile)
-  ? (JSON.parse(readFileSync(snapshotFile, 'utf8')) as Record<string, string[]>)
-  : {};
+const stored: Record<string, string[]> = {};
+if (existsSync(snapshotFile)) {
+  let key = '';
+  for (const line of readFileSync(snapshotFile, 'utf8').split('\n')) {
+    if (line.startsWith('## ')) {
+      key = line.slice(3);
+      stored[key] = [];
+    } else if (key && line !== '') stored[key]!.push(line);
+  }
+}
 const seen: Record<string, string[]> = {};
 
 const shapes: Record<string, { probe: ProbeResult; options?: LadderOptionsInput }> = {
@@ -41,7 +49,8 @@ describe('buildFfmpegArgs', () => {
   after(() => {
     if (update) {
       mkdirSync(join(snapshotFile, '..'), { recursive: true });
-      writeFileSync(snapshotFile, `${JSON.stringify(seen, null, 1)}\n`);
+      const text = Object.entries(seen).map(([k, args]) => `## ${k}\n${args.join('\n')}\n`);
+      writeFileSync(snapshotFile, text.join('\n'));
     }
   });
 
