@@ -14,7 +14,7 @@ import {
   probe,
 } from '../../src/media/index.js';
 import { mediaDir } from '../../src/paths.js';
-import { masterVariants, streamDurationS, verifyLadder } from './verify.js';
+import { ffprobe, masterVariants, streamDurationS, verifyLadder } from './verify.js';
 
 let dir: string;
 let input: string;
@@ -141,4 +141,28 @@ test('fMP4 segments in the 3Speak layout, with MP4 copies', async () => {
     assert.equal(r.mp4, `${r.name}.mp4`);
     assert.ok(Math.abs((await streamDurationS(join(out, r.mp4), 'v:0')) - r.durationS) < 0.2);
   }
+});
+
+test('10-bit PQ HDR source becomes 8-bit yuv420p BT.709 (tone-mapped)', async () => {
+  const hdr = join(dir, 'hdr.mp4');
+  execFileSync('ffmpeg', [
+    ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=640x360:d=2:r=30', '-pix_fmt', 'yuv420p10le'],
+    ...['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'log-level=error'],
+    ...['-color_primaries', 'bt2020', '-color_trc', 'smpte2084', '-colorspace', 'bt2020nc', hdr],
+  ]);
+  const source = await probe(hdr);
+  assert.equal(source.video?.hdr, 'pq');
+  assert.equal(source.video?.bitDepth, 10);
+  const result = await encodeLadder(
+    planLadder(source, { speed: 'ultrafast', segmentDuration: 1 }),
+    join(dir, 'hdr'),
+  );
+  const j = await ffprobe([
+    '-show_entries',
+    'stream=pix_fmt,color_transfer',
+    join(dir, 'hdr', result.renditions[0]!.playlist),
+  ]);
+  const video = (j.streams as Array<Record<string, string>>).find((s) => s.pix_fmt !== undefined)!;
+  assert.equal(video.pix_fmt, 'yuv420p');
+  assert.equal(video.color_transfer, 'bt709');
 });
