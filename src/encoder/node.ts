@@ -309,7 +309,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     if (pending) {
       pending.controller.abort();
       reports.delete(job.id);
-      await finish(id, { ...pending.entry, encoderId: id, leaseToken: job.leaseToken }, jobLog);
+      await finish({ ...pending.entry, encoderId: id, leaseToken: job.leaseToken }, jobLog);
       return;
     }
 
@@ -334,7 +334,6 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
       });
       await reporter.flush();
       await finish(
-        id,
         {
           jobId: job.id,
           encoderId: id,
@@ -379,7 +378,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
   }
 
   // Caches a published job's completion, then reports it; on failure keeps retrying in the background.
-  async function finish(id: string, entry: CachedResult, jobLog: Logger | undefined): Promise<void> {
+  async function finish(entry: CachedResult, jobLog: Logger | undefined): Promise<void> {
     try {
       await cache.put(entry);
       emit({ type: 'result-cached', jobId: entry.jobId });
@@ -391,7 +390,6 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
       return;
     }
     if (!stopController.signal.aborted) retryReport(entry);
-    void id;
   }
 
   const ready = (async () => {

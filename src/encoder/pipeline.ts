@@ -85,6 +85,8 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
       reporter.update({
         stage: 'encoding',
         progress: p.percent,
+        // One ffmpeg process encodes every rendition in step: they share the percentage.
+        renditions: plan.encode.map((name) => ({ name, status: 'running' as const, progress: p.percent })),
         ...(p.etaS === undefined ? {} : { etaS: Math.round(p.etaS) }),
         speed: p.speed,
       }),
@@ -98,6 +100,11 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   // The source is not needed any more: free the disk before uploading.
   await rm(sourcePath, { force: true });
 
+  reporter.update({
+    stage: 'uploading',
+    progress: 0,
+    renditions: encoded.encoded.map((name) => ({ name, status: 'completed' as const, progress: 100 })),
+  });
   stage('uploading');
   const destination = destinationFor(spec.destination, input);
   const published = await publish(outDir, destination, ctx, {

@@ -116,6 +116,9 @@ export class JobReporter {
     this.lastSentAt = Date.now();
     const lines = this.takeLines();
     const body: ProgressUpdate = { ...this.state, progress: clampPercent(this.state.progress) };
+    // JSON has no NaN/Infinity: an early ffmpeg progress block would make the whole call invalid.
+    if (!(Number.isFinite(body.etaS) && (body.etaS ?? -1) >= 0)) delete body.etaS;
+    if (!(Number.isFinite(body.speed) && (body.speed ?? -1) >= 0)) delete body.speed;
     if (lines.length > 0) body.logs = lines;
     const { transport, encoderId, lease, log } = this.opts;
     this.inFlight = transport

@@ -8,12 +8,14 @@ import { loadConfig } from '../../src/config.js';
 import { startCoordinator } from '../../src/coordinator/serve.js';
 import { createHttpTransport, type EncoderNodeEvent, startEncoderNode } from '../../src/encoder/index.js';
 import type { StorageContext } from '../../src/storage/index.js';
+import { withTestDatabase } from '../helpers/db.js';
 import { ffmpegChildren, makeClip, waitFor } from './helpers.js';
 import { type Answer, startStandIn } from './stand-in.js';
 
 // Remote encoder nodes over the agent API: against the real coordinator, and against a stand-in that
 // can fail completion reports (coordinator outage) to exercise the result cache across a restart.
 const KEY = 'test-admin-key-0123456789abcdef';
+const tdb = withTestDatabase();
 let root: string;
 let srcDir: string;
 let clip: string;
@@ -45,7 +47,15 @@ const ladder = {
 test('a remote node downloads an upload, PUTs local outputs to the coordinator and completes', async () => {
   const coordDir = await mkdtemp(join(root, 'coord-'));
   const config = loadConfig({
-    flags: { port: 0, host: '127.0.0.1', dataDir: coordDir, encoders: 0, apiKey: KEY, logLevel: 'silent' },
+    flags: {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: coordDir,
+      encoders: 0,
+      apiKey: KEY,
+      logLevel: 'silent',
+      databaseUrl: tdb.current.url,
+    },
     env: {},
   });
   const coordinator = await startCoordinator(config);
@@ -197,6 +207,91 @@ test('result cache: a report the coordinator missed survives a restart and is se
     assert.deepEqual(await ffmpegChildren(), []);
     await node2.stop({ graceful: false });
   } finally {
+    await standIn.close();
+  }
+});
+
+test('a job re-leased to the node that still holds its unreported result is completed from the cache', async () => {
+  const jobId = 'job-cache-2';
+  let offers = 0;
+  let reoffer = false;
+  const puts: string[] = [];
+  const offer = (token: string): Answer => ({
+    status: 200,
+    body: {
+      job: {
+        id: jobId,
+        spec: { source: { type: 'file', path: clip }, ladder },
+        renditions: [],
+        attempt: offers,
+      },
+      leaseToken: token,
+      leaseExpiresAt: new Date(Date.now() + 60_000).toISOString(),
+    },
+  });
+  const standIn = await startStandIn({
+    'POST /api/v1/encoders/register': () => ({ status: 200, body: { encoder: { id: 'enc-re' } } }),
+    'POST /api/v1/encoders/heartbeat': () => ({ status: 200, body: { ok: true } }),
+    'POST /api/v1/agent/claim': async (): Promise<Answer> => {
+      if (offers === 0 || (reoffer && offers === 1)) return offer(`lease-${++offers}`);
+      await new Promise((r) => setTimeout(r, 200));
+      return { status: 204 };
+    },
+    'POST /api/v1/agent/progress': () => ({
+      status: 200,
+      body: { cancelled: false, leaseExpiresAt: new Date(Date.now() + 60_000).toISOString() },
+    }),
+    'PUT /api/v1/agent/outputs/*': (r) => {
+      puts.push(String(r.headers['x-lease-token']));
+      return { status: 201, body: { path: r.path, bytes: r.raw.length } };
+    },
+    // The first lease's report never gets through (its lease expired while the coordinator was away).
+    'POST /api/v1/agent/complete': (r) =>
+      (r.body as { leaseToken: string }).leaseToken === 'lease-2'
+        ? { status: 200, body: { job: { id: jobId, status: 'completed' } } }
+        : { status: 503, body: { code: 'unavailable' } },
+    'POST /api/v1/agent/release': () => ({ status: 200, body: {} }),
+  });
+  const dataDir = await mkdtemp(join(root, 'enc-reclaim-'));
+  const events: EncoderNodeEvent[] = [];
+  const node = startEncoderNode({
+    transport: createHttpTransport({ url: standIn.url, apiKey: KEY }),
+    dataDir,
+    storage: storageFor(dataDir),
+    name: 'remote-reclaim',
+    version: '0.0.0-test',
+    hwaccel: 'none',
+    progressIntervalMs: 300,
+    claimWaitMs: 1000,
+    reportBackoff: { baseMs: 5000, maxMs: 5000 },
+    onEvent: (e) => events.push(e),
+  });
+  try {
+    await waitFor('result cached', () => events.find((e) => e.type === 'result-cached'));
+    const putsAfterEncode = puts.length;
+    assert.ok(putsAfterEncode > 0 && puts.every((t) => t === 'lease-1'));
+    reoffer = true;
+    await waitFor(
+      'completed with the new lease',
+      () => events.find((e) => e.type === 'job-completed'),
+      10_000,
+    );
+    const done = standIn.seen.filter((r) => r.path === '/api/v1/agent/complete').at(-1)!.body as {
+      leaseToken: string;
+      result: { masterUrl: string };
+    };
+    assert.equal(done.leaseToken, 'lease-2');
+    assert.match(done.result.masterUrl, new RegExp(`/media/${jobId}/master\\.m3u8$`));
+    assert.equal(puts.length, putsAfterEncode, 'outputs not uploaded again');
+    assert.equal(
+      events.filter((e) => e.type === 'job-stage' && e.stage === 'encoding').length,
+      1,
+      'encoded once',
+    );
+    assert.deepEqual(await readdir(join(dataDir, 'encoder', 'results')), []);
+    assert.deepEqual(node.pendingReports(), []);
+  } finally {
+    await node.stop({ graceful: false });
     await standIn.close();
   }
 });
