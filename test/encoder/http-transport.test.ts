@@ -6,6 +6,12 @@ import {
   LeaseLostError,
 } from '../../src/encoder/errors.js';
 import { createHttpTransport } from '../../src/encoder/http-transport.js';
+import {
+  createMemoryNonceStore,
+  generateIdentity,
+  signRequest,
+  verifySignedRequest,
+} from '../../src/identity/index.js';
 import { startStandIn } from './stand-in.js';
 
 const KEY = 'test-key-0123456789abcdef';
@@ -145,4 +151,21 @@ test('remote outputs and uploads carry auth and the lease token', () => {
   assert.deepEqual(out.headers, { authorization: `Bearer ${KEY}`, 'x-lease-token': 'tok' });
   assert.equal(t.remoteUploads!().baseUrl, `${standIn.url}/base`);
   assert.throws(() => createHttpTransport({ url: 'file:///etc/passwd' }));
+});
+
+test('did:key request signing plugs in: every call verifies on the receiving side, replays do not', async () => {
+  const identity = generateIdentity();
+  const t = createHttpTransport({ url: standIn.url, authenticate: (req) => signRequest(identity, req) });
+  await t.heartbeat('enc-1', ['job1']);
+  await t.release('enc-1', lease, 'shutdown');
+  const nonceStore = createMemoryNonceStore();
+  for (const r of standIn.seen.slice(-2)) {
+    const incoming = { method: r.method, path: r.path, body: r.raw, headers: r.headers };
+    const { did } = await verifySignedRequest(incoming, { nonceStore });
+    assert.equal(did, identity.did);
+    await assert.rejects(verifySignedRequest(incoming, { nonceStore }), /replay|nonce/i);
+    // The signature binds the body: a tampered body is refused.
+    const tampered = { ...incoming, body: Buffer.from(r.raw.toString().replace('enc-1', 'enc-2')) };
+    await assert.rejects(verifySignedRequest(tampered, { nonceStore: createMemoryNonceStore() }));
+  }
 });
