@@ -11,9 +11,21 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+/**
+ * Per-statement options. `name`: keep the statement prepared per connection under this name (only for
+ * fixed hot statements: it skips parsing and planning on each call; node-postgres only, PGlite ignores it).
+ */
+export interface QueryOptions {
+  name?: string;
+}
+
 /** Anything that runs one SQL statement with bound parameters (`$1`, `$2`, ...). */
 export interface Queryable {
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
 }
 
 /**
@@ -83,6 +95,25 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
   // An idle client killed by the server emits here; without a handler the process would crash.
   pool.on('error', (err) => log?.warn({ err: err.message }, 'database: idle connection error'));
 
+  /**
+   * A prepared statement whose result columns changed under it (another process migrated the schema)
+   * fails with 0A000 "cached plan must not change result type" on every later call on that connection:
+   * drop the connection and run the statement once more, unprepared (nothing of the failed one committed).
+   */
+  const namedQuery = async (name: string, text: string, values: unknown[] | undefined) => {
+    const client = await pool.connect();
+    try {
+      const res = await client.query({ name, text, values });
+      client.release();
+      return res;
+    } catch (err) {
+      const stale = (err as { code?: string }).code === '0A000';
+      client.release(stale ? (err as Error) : undefined);
+      if (!stale) throw err;
+      return pool.query(text, values);
+    }
+  };
+
   const channels = new Map<string, Set<(payload: string | null) => void>>();
   let listener: pg.Client | null = null;
   let connecting: Promise<void> | null = null;
@@ -140,8 +171,11 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
 
   return {
     driver: 'postgres',
-    async query<R>(text: string, params?: readonly unknown[]) {
-      const res = await pool.query(text, params as unknown[] | undefined);
+    async query<R>(text: string, params?: readonly unknown[], options?: QueryOptions) {
+      const values = params as unknown[] | undefined;
+      const res = options?.name
+        ? await namedQuery(options.name, text, values)
+        : await pool.query(text, values);
       return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

@@ -233,18 +233,22 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
     const now = clock();
     const token = randomBytes(24).toString('base64url');
     const expires = new Date(now.getTime() + leaseMs);
-    const { rows } = await db.query<JobRow>(Q.claimSql(encoder.kind), [
-      now,
-      caps.codecs,
-      caps.hwaccel,
-      caps.maxHeight,
-      caps.maxDurationS ?? null,
-      caps.tags,
-      caps.queues ?? null,
-      encoder.id,
-      token,
-      expires,
-    ]);
+    const { rows } = await db.query<JobRow>(
+      Q.claimSql(encoder.kind),
+      [
+        now,
+        caps.codecs,
+        caps.hwaccel,
+        caps.maxHeight,
+        caps.maxDurationS ?? null,
+        caps.tags,
+        caps.queues ?? null,
+        encoder.id,
+        token,
+        expires,
+      ],
+      { name: `vidmesh_claim_${encoder.kind}` },
+    );
     const row = rows[0];
     if (!row) return null;
     feed.kick();
@@ -266,30 +270,34 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       const tenant = input.tenant ?? 'default';
       const req = input.requirements ?? {};
       const now = clock();
-      const { rows } = await db.query<JobRow>(Q.SUBMIT, [
-        randomUUID(),
-        shortId(),
-        tenant,
-        input.owner ?? null,
-        opts.idempotencyKey ?? null,
-        input.protocol ?? 'vidmesh',
-        JSON.stringify(input.spec ?? null),
-        JSON.stringify(input.metadata ?? {}),
-        queue,
-        priority,
-        QUEUE_WEIGHTS[queue] * PRIORITY_WEIGHTS[priority],
-        req.codecs ?? [],
-        req.hwaccel ?? null,
-        req.sourceHeight ?? null,
-        req.durationS ?? null,
-        req.tags ?? [],
-        req.preferredKinds ?? [],
-        maxAttempts,
-        input.runAfter ?? now,
-        now,
-        input.renditions,
-        opts.actor ?? 'api',
-      ]);
+      const { rows } = await db.query<JobRow>(
+        Q.SUBMIT,
+        [
+          randomUUID(),
+          shortId(),
+          tenant,
+          input.owner ?? null,
+          opts.idempotencyKey ?? null,
+          input.protocol ?? 'vidmesh',
+          JSON.stringify(input.spec ?? null),
+          JSON.stringify(input.metadata ?? {}),
+          queue,
+          priority,
+          QUEUE_WEIGHTS[queue] * PRIORITY_WEIGHTS[priority],
+          req.codecs ?? [],
+          req.hwaccel ?? null,
+          req.sourceHeight ?? null,
+          req.durationS ?? null,
+          req.tags ?? [],
+          req.preferredKinds ?? [],
+          maxAttempts,
+          input.runAfter ?? now,
+          now,
+          input.renditions,
+          opts.actor ?? 'api',
+        ],
+        { name: 'vidmesh_submit' },
+      );
       if (rows[0]) {
         // In-process claimers wake at once; other processes through the NOTIFY of the event row.
         feed.wake();
@@ -324,17 +332,21 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       if (progress.progress !== undefined && !(progress.progress >= 0 && progress.progress <= 100)) {
         throw new ValidationError('progress must be within 0..100');
       }
-      const { rows } = await db.query<{ status: JobStatus; lease_expires_at: Date }>(Q.RENEW, [
-        jobId,
-        token,
-        encoderId,
-        now,
-        new Date(now.getTime() + leaseMs),
-        progress.stage ?? null,
-        progress.progress ?? null,
-        progress.etaS ?? null,
-        JSON.stringify(progress.renditions ?? []),
-      ]);
+      const { rows } = await db.query<{ status: JobStatus; lease_expires_at: Date }>(
+        Q.RENEW,
+        [
+          jobId,
+          token,
+          encoderId,
+          now,
+          new Date(now.getTime() + leaseMs),
+          progress.stage ?? null,
+          progress.progress ?? null,
+          progress.etaS ?? null,
+          JSON.stringify(progress.renditions ?? []),
+        ],
+        { name: 'vidmesh_renew' },
+      );
       const row = rows[0];
       if (!row) throw await leaseError(jobId, token, encoderId);
       feed.kick();
@@ -352,15 +364,11 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
           error: r.error ?? null,
         };
       }
-      const { rows } = await db.query<JobRow>(Q.COMPLETE, [
-        jobId,
-        token,
-        encoderId,
-        now,
-        resultJson,
-        JSON.stringify(byName),
-        input.encodeSeconds ?? 0,
-      ]);
+      const { rows } = await db.query<JobRow>(
+        Q.COMPLETE,
+        [jobId, token, encoderId, now, resultJson, JSON.stringify(byName), input.encodeSeconds ?? 0],
+        { name: 'vidmesh_complete' },
+      );
       if (rows[0]) {
         feed.kick();
         return toJob(rows[0]);
@@ -384,15 +392,19 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       const err: JobError = { message: String(error.message).slice(0, 4000) };
       if (error.code) err.code = error.code;
       if (error.details) err.details = error.details;
-      const { rows } = await db.query(Q.FAIL, [
-        jobId,
-        token,
-        encoderId,
-        now,
-        opts.retryable ?? true,
-        backoffSchedule(100, backoff, random),
-        JSON.stringify(err),
-      ]);
+      const { rows } = await db.query(
+        Q.FAIL,
+        [
+          jobId,
+          token,
+          encoderId,
+          now,
+          opts.retryable ?? true,
+          backoffSchedule(100, backoff, random),
+          JSON.stringify(err),
+        ],
+        { name: 'vidmesh_fail' },
+      );
       if (!rows[0]) throw await leaseError(jobId, token, encoderId);
       feed.kick();
       return get(jobId);

@@ -62,3 +62,19 @@ for (const driver of ['pglite', 'postgres'] as const) {
     }
   });
 }
+
+test('a prepared statement survives another process changing the table under it (PostgreSQL)', async () => {
+  const t = await createTestDatabase({ poolSize: 1 });
+  try {
+    const other = await t.open({ poolSize: 1 });
+    await t.db.query('CREATE TABLE plan_probe (a int)');
+    await t.db.query('INSERT INTO plan_probe VALUES (1)');
+    const q = () => t.db.query('SELECT * FROM plan_probe', [], { name: 'vidmesh_test_probe' });
+    assert.deepEqual((await q()).rows, [{ a: 1 }]);
+    await other.query('ALTER TABLE plan_probe ADD COLUMN b int DEFAULT 2');
+    assert.deepEqual((await q()).rows, [{ a: 1, b: 2 }]);
+    assert.deepEqual((await q()).rows, [{ a: 1, b: 2 }], 'and again on a fresh connection');
+  } finally {
+    await t.drop();
+  }
+});
