@@ -9,9 +9,13 @@ import {
   type EncoderTransport,
   startEncoderNode,
 } from '../encoder/index.js';
+import { ValidationError } from '../errors.js';
 import { createDatabase, createJobStore } from '../jobs/index.js';
 import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
+
+// Same rule as job spec tags (src/jobs/spec.ts).
+const TAG = /^[a-z0-9][a-z0-9_.:-]{0,63}$/i;
 
 interface EncoderFlags {
   coordinator?: string;
@@ -70,6 +74,17 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
     JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
   ).version;
   const graceS = Number(flags.graceS ?? '60');
+  if (!Number.isFinite(graceS) || graceS < 0 || graceS > 86_400) {
+    throw new ValidationError(
+      `--grace-s: expected seconds between 0 and 86400 (got ${JSON.stringify(flags.graceS)})`,
+    );
+  }
+  const tags = (flags.tags ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const badTag = tags.find((t) => !TAG.test(t));
+  if (badTag !== undefined) throw new ValidationError(`--tags: invalid tag ${JSON.stringify(badTag)}`);
 
   let transport: EncoderTransport;
   let closeDb: (() => Promise<void>) | undefined;
@@ -97,10 +112,7 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
     version,
     concurrency: config.encoderConcurrency,
     hwaccel: config.hwaccel,
-    tags: (flags.tags ?? '')
-      .split(',')
-      .map((t) => t.trim())
-      .filter(Boolean),
+    tags,
     log,
     progressIntervalMs: Math.min(config.heartbeatMs, 5000),
     heartbeatIntervalMs: config.heartbeatMs,
@@ -116,7 +128,14 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  await node.ready.catch(() => undefined);
+  try {
+    await node.ready;
+  } catch (err) {
+    // Registration refused for good (bad key, explicit hwaccel missing): exit with the reason.
+    await node.stop({ graceful: false });
+    await closeDb?.();
+    throw err;
+  }
   await stopped;
   await closeDb?.();
 }

@@ -37,13 +37,13 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-test('vidmesh encoder registers, works, and on SIGTERM releases its unstarted job and exits 0', async () => {
-  const coordinator = await startCoordinator(
+function startTestCoordinator() {
+  return startCoordinator(
     loadConfig({
       flags: {
         port: 0,
         host: '127.0.0.1',
-        dataDir: join(root, 'coord'),
+        dataDir: join(root, `coord-${Math.random().toString(36).slice(2)}`),
         encoders: 0,
         apiKey: KEY,
         logLevel: 'silent',
@@ -52,31 +52,25 @@ test('vidmesh encoder registers, works, and on SIGTERM releases its unstarted jo
       env: {},
     }),
   );
+}
+
+function runCli(args: string[], env: Record<string, string>) {
   const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-  const child = spawn(
-    process.execPath,
-    [
-      cli,
-      'encoder',
-      '--coordinator',
-      coordinator.url,
-      '--name',
-      'cli-node',
-      '--hwaccel',
-      'none',
-      '--tags',
-      'cli',
-    ],
+  return spawn(process.execPath, [cli, 'encoder', ...args], {
+    env: { ...process.env, VIDMESH_DATA_DIR: join(root, 'enc'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+test('vidmesh encoder registers, works, and on SIGTERM releases its unstarted job and exits 0', async () => {
+  const coordinator = await startTestCoordinator();
+  const child = runCli(
+    ['--coordinator', coordinator.url, '--name', 'cli-node', '--hwaccel', 'none', '--tags', 'cli'],
     {
-      env: {
-        ...process.env,
-        VIDMESH_API_KEY: KEY,
-        VIDMESH_DATA_DIR: join(root, 'enc'),
-        VIDMESH_ALLOW_PRIVATE_NETWORKS: '1',
-        VIDMESH_HEARTBEAT_MS: '500',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      VIDMESH_API_KEY: KEY,
+      VIDMESH_ALLOW_PRIVATE_NETWORKS: '1',
+      VIDMESH_HEARTBEAT_MS: '500',
+      LOG_LEVEL: 'info',
     },
   );
   let stderr = '';
@@ -117,6 +111,34 @@ test('vidmesh encoder registers, works, and on SIGTERM releases its unstarted jo
     await coordinator.store.cancel(jobId);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+    await coordinator.stop({ graceMs: 0 });
+  }
+});
+
+test('vidmesh encoder exits at once with a clear error for a refused key or a bad flag', async () => {
+  const coordinator = await startTestCoordinator();
+  try {
+    for (const [args, env, code, message] of [
+      [
+        ['--coordinator', coordinator.url, '--hwaccel', 'none'],
+        { VIDMESH_API_KEY: 'wrong-key-0123456789abcdef' },
+        1,
+        /coordinator_rejected/,
+      ],
+      [['--coordinator', coordinator.url, '--grace-s', 'soon'], { VIDMESH_API_KEY: KEY }, 2, /--grace-s/],
+      [['--coordinator', coordinator.url, '--tags', 'ok,no spaces'], { VIDMESH_API_KEY: KEY }, 2, /--tags/],
+    ] as const) {
+      const child = runCli([...args], env);
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+      });
+      const exit = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      assert.equal(exit, code, stderr);
+      assert.match(stderr, message);
+      assert.doesNotMatch(stderr, /wrong-key-0123456789abcdef/);
+    }
+  } finally {
     await coordinator.stop({ graceMs: 0 });
   }
 });
