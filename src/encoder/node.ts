@@ -1,5 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isVidmeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type HwaccelReport, HwaccelUnavailableError } from '../media/index.js';
 import type { StorageContext } from '../storage/index.js';
@@ -15,7 +16,13 @@ import {
 import { runPipeline } from './pipeline.js';
 import { JobReporter } from './reporter.js';
 import { type CachedResult, ResultCache } from './result-cache.js';
-import type { ClaimedJob, EncoderKind, EncoderTransport, LeaseRef } from './transport.js';
+import type {
+  ClaimedJob,
+  EncoderKind,
+  EncoderRegistration,
+  EncoderTransport,
+  LeaseRef,
+} from './transport.js';
 
 /** What happened on an encoder node; for logs, the CLI and tests. */
 export type EncoderNodeEvent =
@@ -124,6 +131,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
   >();
   let encoderId: string | undefined;
   let hwaccel: HwaccelReport | undefined;
+  let registration: EncoderRegistration | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let slotFreed: (() => void) | undefined;
   let claimLoop: Promise<void> = Promise.resolve();
@@ -151,12 +159,13 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
         });
         const capabilities = detected.capabilities;
         hwaccel = detected.hwaccel;
-        const { encoderId: id } = await transport.register({
+        registration = {
           name: options.name,
           kind: options.kind ?? (transport.kind === 'db' ? 'infrastructure' : 'community'),
           version: options.version,
           capabilities,
-        });
+        };
+        const { encoderId: id } = await transport.register(registration);
         log?.info({ encoderId: id, capabilities }, 'encoder registered');
         return id;
       } catch (err) {
@@ -222,8 +231,14 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
   function startHeartbeats(): void {
     heartbeatTimer = setInterval(() => {
       if (!encoderId) return;
-      transport.heartbeat(encoderId, [...active.keys()]).catch((err: unknown) => {
+      transport.heartbeat(encoderId, [...active.keys()]).catch(async (err: unknown) => {
         log?.warn({ err: (err as Error).message }, 'heartbeat failed');
+        // The coordinator forgot us (database reset, purged row): register again. The id is derived
+        // from kind + name (or the DID), so it comes back the same and running leases stay valid.
+        if (registration && isNotFound(err)) {
+          const again = await transport.register(registration).catch(() => undefined);
+          if (again) log?.info({ encoderId: again.encoderId }, 'encoder registered again');
+        }
       });
     }, heartbeatIntervalMs);
     heartbeatTimer.unref();
@@ -443,4 +458,13 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
       return stopping;
     },
   };
+}
+
+function isNotFound(err: unknown): boolean {
+  if (!isVidmeshError(err)) return false;
+  return (
+    err.code === 'encoder_not_found' ||
+    err.details?.code === 'encoder_not_found' ||
+    err.details?.status === 404
+  );
 }

@@ -260,3 +260,21 @@ test('graceful shutdown releases jobs still downloading and lets running encodes
   // The released job is claimable again by another node.
   await h.store.cancel(downloading);
 });
+
+test('a node the coordinator forgot registers again on its next heartbeat, under the same id', async () => {
+  const h = await harness();
+  try {
+    const id = h.node.encoderId!;
+    await tdb.current.db.query('DELETE FROM encoders WHERE id = $1', [id]);
+    await assert.rejects(h.store.getEncoder(id));
+    const back = await waitFor(
+      'registered again',
+      () => h.store.getEncoder(id).catch(() => undefined),
+      10_000,
+      100,
+    );
+    assert.equal(back.name, `node-${h.tag}`);
+  } finally {
+    await h.node.stop({ graceful: false });
+  }
+});
