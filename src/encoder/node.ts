@@ -24,6 +24,9 @@ import type {
   LeaseRef,
 } from './transport.js';
 
+/** Report retry interval (ms) while the lease may still be alive. */
+const FAST_REPORT_MS = 1000;
+
 /** What happened on an encoder node; for logs, the CLI and tests. */
 export type EncoderNodeEvent =
   | { type: 'registered'; encoderId: string }
@@ -203,6 +206,15 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     }
   }
 
+  // While the lease may still be alive, a report that gets through keeps the job ours, and the
+  // coordinator's sweeper rescues it the moment the lease ends: retry about every second until then
+  // (a capped backoff could sleep past the end of the lease). Afterwards, the normal backoff.
+  function reportDelayMs(attempt: number, entry: CachedResult): number {
+    const delay = backoffMs(attempt, reportBackoff);
+    const leaseEnd = entry.leaseExpiresAt ? Date.parse(entry.leaseExpiresAt) : Number.NaN;
+    return Date.now() < leaseEnd ? Math.min(delay, FAST_REPORT_MS) : delay;
+  }
+
   // Background retries of one cached report, until settled or the node stops (the file stays on disk).
   function retryReport(entry: CachedResult): void {
     const existing = reports.get(entry.jobId);
@@ -210,7 +222,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     const controller = new AbortController();
     const done = (async () => {
       for (let attempt = 0; !controller.signal.aborted; attempt++) {
-        await sleep(backoffMs(attempt, reportBackoff), controller.signal);
+        await sleep(reportDelayMs(attempt, entry), controller.signal);
         if (controller.signal.aborted) return;
         if (await reportOnce(entry)) break;
       }
@@ -311,6 +323,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
       transport,
       encoderId: id,
       lease,
+      leaseExpiresAt: job.leaseExpiresAt,
       intervalMs: progressIntervalMs,
       log: jobLog,
       onLeaseLost: (err) => controller.abort(err),
@@ -355,6 +368,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
           leaseToken: job.leaseToken,
           result,
           finishedAt: new Date().toISOString(),
+          leaseExpiresAt: reporter.leaseExpiresAt,
         },
         jobLog,
       );

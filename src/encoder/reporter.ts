@@ -13,6 +13,8 @@ export interface JobReporterOptions {
   transport: EncoderTransport;
   encoderId: string;
   lease: LeaseRef;
+  /** ISO 8601 lease end from the claim. */
+  leaseExpiresAt: string;
   /** Minimum ms between two progress calls of this job (default 3000). */
   intervalMs: number;
   /** Called once when the coordinator says the lease is gone. */
@@ -37,8 +39,12 @@ export class JobReporter {
   private inFlight: Promise<void> | undefined;
   private stopped = false;
   private lastSentAt = 0;
+  /** ISO 8601 end of the lease as last granted (claim, then each progress answer). */
+  leaseExpiresAt: string;
 
-  constructor(private readonly opts: JobReporterOptions) {}
+  constructor(private readonly opts: JobReporterOptions) {
+    this.leaseExpiresAt = opts.leaseExpiresAt;
+  }
 
   /** Starts the ticker with an immediate first call (the coordinator sees the job running at once). */
   start(): void {
@@ -124,6 +130,7 @@ export class JobReporter {
     this.inFlight = transport
       .progress(encoderId, lease, body)
       .then((ack) => {
+        this.leaseExpiresAt = ack.leaseExpiresAt;
         if (ack.cancelled && !this.stopped) {
           this.stopped = true;
           if (this.timer) clearInterval(this.timer);

@@ -15,6 +15,8 @@ export interface CachedResult {
   result: CompletionResult;
   /** ISO 8601 time the outputs were published. */
   finishedAt: string;
+  /** ISO 8601 end of the lease as last renewed: until then the report is retried fast. */
+  leaseExpiresAt?: string;
 }
 
 // Job ids become file names: refuse anything that could leave the folder.

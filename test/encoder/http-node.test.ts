@@ -171,7 +171,8 @@ test('result cache: a report the coordinator missed survives a restart and is se
       progressIntervalMs: 300,
       heartbeatIntervalMs: 1000,
       claimWaitMs: 1000,
-      reportBackoff: { baseMs: 200, maxMs: 1000 },
+      // Long backoff on purpose: while the lease is alive the node must still retry about every second.
+      reportBackoff: { baseMs: 20_000, maxMs: 20_000 },
       onEvent: (e) => events.push(e),
     });
   const completes = () => standIn.seen.filter((r) => r.path === '/api/v1/agent/complete');
@@ -180,7 +181,7 @@ test('result cache: a report the coordinator missed survives a restart and is se
     const node1 = start(first);
     await waitFor('result cached', () => first.find((e) => e.type === 'result-cached'));
     // The coordinator is "down": the report is retried with backoff, the cache file stays.
-    await waitFor('retries', () => completes().length >= 3, 10_000);
+    await waitFor('fast retries within the lease', () => completes().length >= 4, 6000);
     const cached = JSON.parse(await readFile(join(dataDir, 'encoder', 'results', `${jobId}.json`), 'utf8'));
     assert.equal(cached.leaseToken, 'lease-1');
     assert.equal(cached.encoderId, 'enc-remote');
