@@ -63,9 +63,6 @@ const positive = (v: string): number => {
 export function register(program: Command): void {
   program
     .command('encode')
-    // Subcommands do not inherit exitOverride set later by runCli; without it commander exits 1 itself
-    // on a usage error, and usage errors must exit 2 (ExitCode.badInput).
-    .exitOverride()
     .description('encode a video file into an adaptive HLS ladder in a folder')
     .argument('<input>', 'video or audio file')
     .requiredOption('-o, --output <dir>', 'output folder (created if missing)')

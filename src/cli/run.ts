@@ -21,7 +21,13 @@ export function exitCodeFor(err: unknown): number {
 
 /** Parses argv and runs the chosen command; prints one clear line for an error and exits with its code. */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
-  program.exitOverride();
+  // Subcommands do not inherit exitOverride, and without it commander exits 1 on a usage error, which
+  // scripts would read as an internal failure: set it on the whole tree.
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {
