@@ -47,7 +47,6 @@ export function runProcess(
     const stdoutChunks: Buffer[] = [];
     let pending = '';
     let stallTimer: NodeJS.Timeout | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
 
     const killGroup = (sig: NodeJS.Signals): void => {
       if (child.pid === undefined) return;
@@ -60,10 +59,10 @@ export function runProcess(
     const stop = (err: Error): void => {
       if (failure) return;
       failure = err;
-      killGroup('SIGTERM');
-      // ffmpeg normally exits on SIGTERM within a frame; a wedged driver call may not.
-      killTimer = setTimeout(() => killGroup('SIGKILL'), 2000);
-      killTimer.unref();
+      // Every stop discards the output (cancel, lost lease, stall), so there is nothing for ffmpeg to
+      // flush: SIGTERM would let x264 drain its lookahead for seconds while another encoder may already
+      // hold the job. SIGKILL the whole group now.
+      killGroup('SIGKILL');
     };
     const armWatchdog = (): void => {
       if (stallTimeoutMs === undefined) return;
@@ -107,7 +106,6 @@ export function runProcess(
     });
     child.on('close', (code, sig) => {
       if (stallTimer) clearTimeout(stallTimer);
-      if (killTimer) clearTimeout(killTimer);
       signal?.removeEventListener('abort', onAbort);
       // Helpers started by ffmpeg may outlive it; the group is ours, end it.
       if (failure) killGroup('SIGKILL');

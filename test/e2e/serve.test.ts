@@ -51,10 +51,10 @@ async function runPlayer(src) {
   return result;
 }`;
 /**
- * media's runner sends SIGTERM, then SIGKILL after 2 s (src/media/process.ts); a slow x264 encode spends
- * that time flushing its lookahead. Cancel latency = next progress call (≤ one heartbeat) + this grace.
+ * media's runner SIGKILLs ffmpeg's process group at once on abort (src/media/process.ts), so cancel
+ * latency = the encoder's next progress call (≤ one heartbeat) + scheduling slack on a loaded 2-core box.
  */
-const MEDIA_KILL_GRACE_MS = 2000;
+const SCHEDULING_SLACK_MS = 1500;
 
 async function waitFor(client: VidmeshClient, id: string, done: (j: JobView) => boolean, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
@@ -190,14 +190,14 @@ describe('vidmesh serve (PGlite) + submit, end to end', () => {
     assert.equal(cancelled.status, 'cancelled');
     while (ffmpegPids(job.id).length > 0) {
       assert.ok(
-        Date.now() - t0 < HEARTBEAT_MS + MEDIA_KILL_GRACE_MS + 1000,
+        Date.now() - t0 < HEARTBEAT_MS + SCHEDULING_SLACK_MS,
         `ffmpeg still running ${Date.now() - t0} ms after cancel`,
       );
       await new Promise((r) => setTimeout(r, 50));
     }
     const stoppedMs = Date.now() - t0;
     process.stderr.write(`cancel → ffmpeg gone in ${stoppedMs} ms (heartbeat ${HEARTBEAT_MS} ms)\n`);
-    assert.ok(stoppedMs <= HEARTBEAT_MS + MEDIA_KILL_GRACE_MS + 1000);
+    assert.ok(stoppedMs <= HEARTBEAT_MS + SCHEDULING_SLACK_MS);
     const history = await client.jobHistory(job.id);
     assert.ok(history.some((e) => e.to === 'cancelled'));
     assert.equal((await client.getJob(job.id)).status, 'cancelled');
