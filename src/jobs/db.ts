@@ -101,17 +101,34 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
    * drop the connection and run the statement once more, unprepared (nothing of the failed one committed).
    */
   const namedQuery = async (name: string, text: string, values: unknown[] | undefined) => {
-    const client = await pool.connect();
+    const client = await checkout();
     try {
       const res = await client.query({ name, text, values });
-      client.release();
+      client.done();
       return res;
     } catch (err) {
       const stale = (err as { code?: string }).code === '0A000';
-      client.release(stale ? (err as Error) : undefined);
+      client.done(stale ? (err as Error) : undefined);
       if (!stale) throw err;
       return pool.query(text, values);
     }
+  };
+
+  /**
+   * A pooled client held by this module. pg-pool listens for 'error' only on idle clients; a checked-out
+   * client whose backend is killed (pg_terminate_backend, failover) would otherwise emit an unhandled
+   * 'error' and crash the process. The failed query itself still rejects.
+   */
+  const checkout = async () => {
+    const client = await pool.connect();
+    const onError = (err: Error) => log?.warn({ err: err.message }, 'database: connection lost during use');
+    client.on('error', onError);
+    return Object.assign(client, {
+      done(err?: Error) {
+        client.off('error', onError);
+        client.release(err);
+      },
+    });
   };
 
   const channels = new Map<string, Set<(payload: string | null) => void>>();
@@ -179,7 +196,7 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
       return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await checkout();
       let broken: unknown;
       try {
         await client.query('BEGIN');
@@ -198,7 +215,7 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
         });
         throw err;
       } finally {
-        client.release(broken instanceof Error ? broken : undefined);
+        client.done(broken instanceof Error ? broken : undefined);
       }
     },
     async listen(channel, callback) {
