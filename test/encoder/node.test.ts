@@ -171,7 +171,7 @@ test('bad input fails without retry: a text file is not media', async () => {
   }
 });
 
-test('lease lost mid-encode kills ffmpeg at once and discards the work', async () => {
+test('lease lost mid-encode kills ffmpeg at once and discards the work', async (t) => {
   const h = await harness();
   try {
     const jobId = await h.submit({ type: 'file', path: longClip }, 720);
@@ -198,6 +198,7 @@ test('lease lost mid-encode kills ffmpeg at once and discards the work', async (
     await waitFor('job aborted', () => eventOf(h.events, jobId, 'job-aborted'), 5000);
     await waitFor('ffmpeg gone', async () => !(await isAlive(pid)), 5000);
     const killMs = Date.now() - lostAt;
+    t.diagnostic(`lease lost → ffmpeg gone in ${killMs} ms (progress interval 250 ms)`);
     assert.ok(killMs < 3000, `ffmpeg outlived the lease by ${killMs} ms`);
     assert.equal((eventOf(h.events, jobId, 'job-aborted') as { reason: string }).reason, 'lease_lost');
     assert.equal(
@@ -211,7 +212,7 @@ test('lease lost mid-encode kills ffmpeg at once and discards the work', async (
   assert.deepEqual(await ffmpegChildren(), [], 'no ffmpeg left after stop');
 });
 
-test('cancel is seen through the progress answer: ffmpeg stops within one interval', async () => {
+test('cancel is seen through the progress answer: ffmpeg stops within one interval', async (t) => {
   const h = await harness();
   try {
     const jobId = await h.submit({ type: 'file', path: longClip }, 720);
@@ -224,6 +225,7 @@ test('cancel is seen through the progress answer: ffmpeg stops within one interv
     await h.store.cancel(jobId, { actor: 'test', reason: 'user cancelled' });
     await waitFor('ffmpeg gone', async () => !(await isAlive(pid)), 5000);
     const stopMs = Date.now() - cancelledAt;
+    t.diagnostic(`cancel → ffmpeg gone in ${stopMs} ms (progress interval 250 ms)`);
     assert.ok(stopMs < 250 + 2500, `ffmpeg ran ${stopMs} ms after the cancel`);
     await waitFor('job aborted', () => eventOf(h.events, jobId, 'job-aborted'), 5000);
     assert.equal((eventOf(h.events, jobId, 'job-aborted') as { reason: string }).reason, 'cancelled');
