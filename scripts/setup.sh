@@ -29,7 +29,9 @@ if [ "$major" -lt 20 ]; then echo "setup: vidmesh needs Node >= 20 (found $(node
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install` (not `npm ci`): it installs the locked versions too, and npm 11 writes lock files that
+  # its own `ci` refuses as out of sync whenever optional per-platform packages (biome, esbuild) exist.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 echo "setup: building"
