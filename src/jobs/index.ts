@@ -7,6 +7,7 @@ export {
   type Database,
   type DedicatedConnection,
   type Queryable,
+  type QueryOptions,
   type QueryResult,
 } from './db.js';
 export {
