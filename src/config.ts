@@ -195,6 +195,78 @@ export const settings = {
     default: 'auto',
     doc: 'Hardware acceleration of encoders: `auto` probes NVENC → VAAPI → QSV → libx264.',
   },
+  registrationPolicy: {
+    env: 'VIDMESH_REGISTRATION_POLICY',
+    flag: 'registrationPolicy',
+    schema: z.enum(['open', 'allowlist', 'approval']),
+    default: 'open',
+    doc: 'Who may register a did:key encoder: `open` (anyone), `allowlist` (only `VIDMESH_ENCODER_ALLOWLIST`), `approval` (new DIDs wait for `vidmesh encoders approve`).',
+  },
+  encoderAllowlist: {
+    env: 'VIDMESH_ENCODER_ALLOWLIST',
+    flag: 'encoderAllowlist',
+    schema: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/, 'must be did:key DIDs'))),
+    default: '',
+    doc: 'Comma-separated did:key DIDs allowed to register under the `allowlist` policy.',
+  },
+  rateLimitPerKey: {
+    env: 'VIDMESH_RATE_LIMIT_PER_KEY',
+    flag: 'rateLimitPerKey',
+    schema: int(0, 1_000_000),
+    default: 1200,
+    doc: 'API requests per rate-limit window per API key or encoder DID (0 = no rate limit at all).',
+  },
+  rateLimitPerIp: {
+    env: 'VIDMESH_RATE_LIMIT_PER_IP',
+    flag: 'rateLimitPerIp',
+    schema: int(1, 1_000_000),
+    default: 300,
+    doc: 'API requests per rate-limit window per client address for requests without valid credentials.',
+  },
+  rateLimitWindowMs: {
+    env: 'VIDMESH_RATE_LIMIT_WINDOW_MS',
+    flag: 'rateLimitWindowMs',
+    schema: int(1000, 3_600_000),
+    default: 60_000,
+    doc: 'Rate-limit window in ms; an exceeded limit answers 429 `rate_limited` with `Retry-After`.',
+  },
+  tlsCert: {
+    env: 'VIDMESH_TLS_CERT',
+    flag: 'tlsCert',
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: 'PEM certificate (chain) file: serve HTTPS and send HSTS. Needs `VIDMESH_TLS_KEY`.',
+  },
+  tlsKey: {
+    env: 'VIDMESH_TLS_KEY',
+    flag: 'tlsKey',
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: 'PEM private key file of `VIDMESH_TLS_CERT`.',
+  },
+  apiCorsOrigins: {
+    env: 'VIDMESH_API_CORS_ORIGINS',
+    flag: 'apiCorsOrigins',
+    schema: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim().replace(/\/+$/, ''))
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be http(s) origins'))),
+    default: '',
+    doc: 'Comma-separated origins (`https://app.example`) allowed to call `/api/v1` from browsers; empty: no CORS on the API.',
+  },
   logLevel: {
     env: 'LOG_LEVEL',
     flag: 'logLevel',

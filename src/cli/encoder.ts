@@ -10,6 +10,7 @@ import {
   startEncoderNode,
 } from '../encoder/index.js';
 import { ValidationError } from '../errors.js';
+import { resolveEncoderIdentity } from '../identity/index.js';
 import { createDatabase, createJobStore } from '../jobs/index.js';
 import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
@@ -27,6 +28,12 @@ interface EncoderFlags {
   tags?: string;
   dataDir?: string;
   graceS?: string;
+  auth?: string;
+}
+
+/** The encoder's identity: `ENCODER_PRIVATE_KEY`, else `<dataDir>/encoder-key` (0600, created once). */
+function encoderIdentity(dataDir: string) {
+  return resolveEncoderIdentity({ keyFile: join(dataDir, 'encoder-key'), env: process.env });
 }
 
 /**
@@ -38,7 +45,7 @@ interface EncoderFlags {
  * First signal: graceful stop (unstarted jobs released, running encodes get `--grace-s`); second: release now.
  */
 export function register(program: Command): void {
-  program
+  const encoder = program
     .command('encoder')
     .description('Run an encoder node: lease jobs from a coordinator, encode them, publish the outputs')
     .option('--coordinator <url>', 'coordinator URL (env VIDMESH_URL)')
@@ -53,8 +60,20 @@ export function register(program: Command): void {
     .option('--tags <list>', 'comma-separated tags matched against job requirements')
     .option('--data-dir <dir>', 'data directory (env VIDMESH_DATA_DIR, default ./.vidmesh)')
     .option('--grace-s <seconds>', 'how long running encodes may finish on SIGTERM', '60')
+    .option(
+      '--auth <scheme>',
+      'did (sign requests with the encoder identity) | api-key; default: api-key when a key is known, else did',
+    )
     .action(async (flags: EncoderFlags) => {
       await runEncoder(flags);
+    });
+  encoder
+    .command('identity')
+    .description("print this encoder's did:key (creates <data-dir>/encoder-key on first use)")
+    .option('--data-dir <dir>', 'data directory (env VIDMESH_DATA_DIR, default ./.vidmesh)')
+    .action(async (flags: { dataDir?: string }) => {
+      const config = loadConfig({ flags: { dataDir: flags.dataDir } });
+      process.stdout.write(`${(await encoderIdentity(config.dataDir)).did}\n`);
     });
 }
 
@@ -96,9 +115,22 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
     closeDb = () => db.close();
   } else {
     const target = resolveClientTarget(config);
-    transport = createHttpTransport({ url: target.url, apiKey: target.apiKey });
+    if (flags.auth !== undefined && flags.auth !== 'did' && flags.auth !== 'api-key') {
+      throw new ValidationError('--auth must be did or api-key');
+    }
+    const useDid = flags.auth === 'did' || (flags.auth === undefined && target.apiKey === undefined);
+    if (useDid) {
+      const identity = await encoderIdentity(config.dataDir);
+      transport = createHttpTransport({ url: target.url, identity });
+      log.info(
+        { coordinator: target.url, did: identity.did },
+        'using the coordinator agent API, signed requests',
+      );
+    } else {
+      transport = createHttpTransport({ url: target.url, apiKey: target.apiKey });
+      log.info({ coordinator: target.url }, 'using the coordinator agent API');
+    }
     remoteUrl = target.url;
-    log.info({ coordinator: target.url }, 'using the coordinator agent API');
   }
 
   // Remote nodes report `local` outputs at the coordinator's /media URLs.

@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import fastifyCors from '@fastify/cors';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -8,10 +10,16 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import type { ApiKeyStore, SecretBox } from '../identity/index.js';
 import type { JobStore } from '../jobs/index.js';
+import type { JobSpec } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
-import { type Authenticator, registerAuth } from './plugins/auth.js';
+import { RateLimitedError } from './errors.js';
+import { type Authenticator, registerAuth, type SignedRequestAuthenticator } from './plugins/auth.js';
 import { registerProblemHandler } from './plugins/problem.js';
+import { registerSecureHeaders } from './plugins/secure-headers.js';
+import { keyRoutes } from './routes/keys.js';
+import { openSpecSecrets, sealSpecSecrets } from './spec-secrets.js';
 import { agentRoutes } from './routes/agent.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -34,6 +42,24 @@ export interface AppDeps {
   corsOrigin: string;
   /** Pino logger for request logs; default: none (tests). */
   log?: Logger;
+  /** Hashed API keys: enables the `/api/v1/keys` admin routes (add its authenticator to `authenticators`). */
+  keys?: ApiKeyStore;
+  /** did:key signed requests (`Authorization: DIDJWS`), verified against the raw body. */
+  signedAuth?: SignedRequestAuthenticator;
+  /** Encoder registration policy of did:key encoders (default open). */
+  registration?: { policy: 'open' | 'allowlist' | 'approval'; allowlist?: readonly string[] };
+  /** Seals job-spec secrets at rest; opened only for the lease holder's claim. */
+  secretBox?: SecretBox;
+  /** Requests per window per principal (API key, DID) and per client IP for unauthenticated ones. */
+  rateLimit?: { perKey: number; perIp: number; windowMs: number };
+  /** Origins allowed to call `/api/v1` from browsers (CORS); empty/absent: no CORS headers. */
+  apiCorsOrigins?: readonly string[];
+  /** Refuse job specs naming private/loopback addresses (`VIDMESH_ALLOW_PRIVATE_NETWORKS` off). */
+  refusePrivateUrls?: boolean;
+  /** Served over TLS: adds `Strict-Transport-Security`. */
+  hsts?: boolean;
+  /** Passed to Fastify (`https: {cert, key}` for `vidmesh serve --tls-cert --tls-key`). */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 /**
@@ -43,6 +69,7 @@ export interface AppDeps {
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const base: FastifyInstance = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.log as FastifyBaseLogger | undefined,
     bodyLimit: deps.limits.maxJsonBodyBytes,
     // Long-poll claims and SSE streams outlive the default timeouts.
@@ -55,6 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandler(base);
+  registerSecureHeaders(base, { hsts: deps.hsts === true });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -80,11 +108,46 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
-      registerAuth(api, { authenticators: deps.authenticators });
+      if (deps.apiCorsOrigins?.length) {
+        await api.register(fastifyCors, {
+          origin: [...deps.apiCorsOrigins],
+          methods: ['GET', 'POST', 'PUT', 'DELETE'],
+          allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-api-key'],
+          maxAge: 600,
+        });
+      }
+      registerAuth(api, {
+        authenticators: deps.authenticators,
+        ...(deps.signedAuth ? { signed: deps.signedAuth } : {}),
+      });
+      if (deps.rateLimit) {
+        const rl = deps.rateLimit;
+        await api.register(fastifyRateLimit, {
+          // After auth: the principal is known, so a key's budget follows the key across addresses.
+          hook: 'preHandler',
+          timeWindow: rl.windowMs,
+          keyGenerator: (req) => (req.principal ? `p:${req.principal.id}` : `ip:${req.ip}`),
+          max: (_req, key) => (key.startsWith('p:') ? rl.perKey : rl.perIp),
+          errorResponseBuilder: (_req, ctx) =>
+            new RateLimitedError(`rate limit exceeded: retry in ${Math.ceil(ctx.ttl / 1000)} s`, {
+              details: { retryAfterS: Math.ceil(ctx.ttl / 1000) },
+            }),
+        });
+      }
+      await api.register(sessionRoutes, { sessions });
       const uploadsDir = join(deps.dataDir, 'uploads');
       const { store, publicUrl, limits } = deps;
       await api.register(uploadRoutes, { dir: uploadsDir, maxBytes: limits.maxUploadBytes });
-      await api.register(jobRoutes, { store, publicUrl, uploadsDir, maxAttempts: limits.maxAttempts });
+      const box = deps.secretBox;
+      await api.register(jobRoutes, {
+        store,
+        publicUrl,
+        uploadsDir,
+        maxAttempts: limits.maxAttempts,
+        refusePrivateUrls: deps.refusePrivateUrls === true,
+        ...(box ? { sealSpec: (spec: JobSpec) => sealSpecSecrets(box, spec) } : {}),
+      });
+      if (deps.keys) await api.register(keyRoutes, { keys: deps.keys, store });
       await api.register(monitorRoutes, { store });
       // Own context: its catch-all content-type parser (streamed output PUTs) must not leak to other routes.
       await api.register(agentRoutes, {
@@ -93,6 +156,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         mediaRoot: join(deps.dataDir, 'media'),
         claimMaxWaitMs: limits.claimMaxWaitMs,
         maxUploadBytes: limits.maxUploadBytes,
+        ...(deps.registration ? { registration: deps.registration } : {}),
+        ...(box ? { openSpec: (spec: unknown) => openSpecSecrets(box, spec) } : {}),
       });
     },
     { prefix: '/api/v1' },

@@ -45,3 +45,34 @@ export class CoordinatorUnreachableError extends VidmeshError {
   override readonly status: number = 503;
   override readonly retryable: boolean = true;
 }
+
+/** The operator's registration policy refuses this encoder (allowlist, ban). HTTP 403. */
+export class EncoderNotAllowedError extends VidmeshError {
+  override readonly code: string = 'encoder_not_allowed';
+  override readonly status: number = 403;
+}
+
+/** The encoder waits for an operator's approval (`vidmesh encoders approve`). HTTP 403, retryable later. */
+export class EncoderPendingApprovalError extends VidmeshError {
+  override readonly code: string = 'encoder_pending_approval';
+  override readonly status: number = 403;
+}
+
+/** The caller is not the identity that holds (or may act for) this encoder or lease. HTTP 403. */
+export class NotLeaseHolderError extends VidmeshError {
+  override readonly code: string = 'not_lease_holder';
+  override readonly status: number = 403;
+}
+
+/** Too many requests from one API key, DID or address in the window. HTTP 429 (with `Retry-After`). */
+export class RateLimitedError extends VidmeshError {
+  override readonly code: string = 'rate_limited';
+  override readonly status: number = 429;
+  override readonly retryable: boolean = true;
+}
+
+/** A URL in a request names a private, loopback or link-local address (SSRF guard). HTTP 400. */
+export class UrlForbiddenError extends VidmeshError {
+  override readonly code: string = 'url_forbidden';
+  override readonly status: number = 400;
+}

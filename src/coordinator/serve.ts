@@ -3,8 +3,15 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type Config, clientConfigPath, readClientFile, storageContextFor } from '../config.js';
+import { type Config, ConfigError, clientConfigPath, readClientFile, storageContextFor } from '../config.js';
 import { createDbTransport, type EncoderNode, startEncoderNode } from '../encoder/index.js';
+import {
+  createSecretBox,
+  createSqlApiKeyStore,
+  createSqlNonceStore,
+  resolveServerKey,
+  type SecretBox,
+} from '../identity/index.js';
 import {
   createDatabase,
   createJobStore,
@@ -17,6 +24,12 @@ import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { buildApp } from './app.js';
 import { staticKeyAuthenticator } from './plugins/auth.js';
+import {
+  apiKeyAuthenticator,
+  didRequestAuthenticator,
+  uploadGrantAuthenticator,
+} from './plugins/identity.js';
+import { openSpecSecrets } from './spec-secrets.js';
 
 /** A running coordinator (`vidmesh serve`): its URL, bootstrap key, parts, and a stop function. */
 export interface RunningCoordinator {
@@ -59,6 +72,7 @@ export async function startCoordinator(
     config.databaseUrl ? { url: config.databaseUrl, log } : { dataDir: join(config.dataDir, 'db'), log },
   );
   const store = createJobStore(db, { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts, log });
+  let purgeTimer: NodeJS.Timeout | undefined;
   let maintenance: Maintenance | undefined;
   let app: FastifyInstance | undefined;
   const encoders: EncoderNode[] = [];
@@ -71,12 +85,49 @@ export async function startCoordinator(
     const saved = readClientFile(config.dataDir);
     const apiKey = config.apiKey ?? saved?.apiKey ?? `vmk_admin_${randomBytes(32).toString('base64url')}`;
     let publicUrl = config.publicUrl ?? '';
+    const keys = createSqlApiKeyStore(db);
+    const nonces = createSqlNonceStore(db);
+    const box = createSecretBox(
+      await resolveServerKey({ keyFile: join(config.dataDir, 'secret-key'), env: process.env }),
+    );
+    // Expired nonces go on the maintenance cadence (the store also purges on its own once a minute).
+    purgeTimer = setInterval(() => {
+      nonces.purgeExpired(new Date()).catch((err) => log?.warn({ err }, 'nonce purge failed'));
+    }, config.maintenanceIntervalMs);
+    purgeTimer.unref();
+    if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+      throw new ConfigError('--tls-cert and --tls-key go together (VIDMESH_TLS_CERT, VIDMESH_TLS_KEY)');
+    }
+    const https =
+      config.tlsCert && config.tlsKey
+        ? { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) }
+        : undefined;
     app = await buildApp({
       store,
       dataDir: config.dataDir,
       publicUrl: () => publicUrl,
       version,
-      authenticators: [staticKeyAuthenticator(apiKey, { id: 'api_key:bootstrap', scopes: ['admin'] })],
+      authenticators: [
+        staticKeyAuthenticator(apiKey, { id: 'api_key:bootstrap', scopes: ['admin'] }),
+        apiKeyAuthenticator(keys),
+        uploadGrantAuthenticator(),
+      ],
+      keys,
+      signedAuth: didRequestAuthenticator({ nonceStore: nonces }),
+      registration: { policy: config.registrationPolicy, allowlist: config.encoderAllowlist },
+      secretBox: box,
+      ...(config.rateLimitPerKey > 0
+        ? {
+            rateLimit: {
+              perKey: config.rateLimitPerKey,
+              perIp: config.rateLimitPerIp,
+              windowMs: config.rateLimitWindowMs,
+            },
+          }
+        : {}),
+      apiCorsOrigins: config.apiCorsOrigins,
+      refusePrivateUrls: !config.allowPrivateNetworks,
+      ...(https ? { https, hsts: true } : {}),
       checkReady: async () => {
         await db.query('SELECT 1 FROM jobs LIMIT 1');
         return { ok: true, checks: { database: true, migrations: true } };
@@ -94,7 +145,8 @@ export async function startCoordinator(
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    if (!publicUrl) publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    if (!publicUrl)
+      publicUrl = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     await writeFile(
       clientConfigPath(config.dataDir),
       JSON.stringify({ url: publicUrl, apiKey }, null, 2) + '\n',
@@ -107,7 +159,7 @@ export async function startCoordinator(
     for (let i = 1; i <= config.encoders; i++) {
       encoders.push(
         startEncoderNode({
-          transport: createDbTransport(store),
+          transport: createDbTransport(openingStore(store, box)),
           dataDir: config.dataDir,
           storage,
           name: `${hostname()}-serve-${i}`,
@@ -137,6 +189,7 @@ export async function startCoordinator(
             encoders.map((e) => e.stop({ graceful: true, graceMs: o.graceMs ?? 10_000 })),
           );
           await running.close();
+          clearInterval(purgeTimer);
           await m.stop();
           await store.close();
           await db.close();
@@ -147,9 +200,24 @@ export async function startCoordinator(
   } catch (err) {
     await Promise.allSettled(encoders.map((e) => e.stop({ graceful: false })));
     await app?.close().catch(() => {});
+    clearInterval(purgeTimer);
     await maintenance?.stop().catch(() => {});
     await store.close().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * The job store as in-process encoders see it: claims hand out the spec with its sealed secrets
+ * opened (those encoders hold the lease; the REST claim route does the same for remote ones).
+ */
+function openingStore(store: JobStore, box: SecretBox): JobStore {
+  return {
+    ...store,
+    async claim(encoder, caps, opts) {
+      const claim = await store.claim(encoder, caps, opts);
+      return claim ? { ...claim, job: { ...claim.job, spec: openSpecSecrets(box, claim.job.spec) } } : claim;
+    },
+  };
 }

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { signUploadGrant } from '../coordinator/plugins/identity.js';
+import { type Identity, signRequest } from '../identity/index.js';
 import { CoordinatorRejectedError, CoordinatorUnavailableError, LeaseLostError } from './errors.js';
 import type {
   ClaimedJob,
@@ -35,6 +37,11 @@ export interface HttpTransportOptions {
   apiKey?: string;
   /** Replaces the default Bearer authenticator (did:key signed requests). */
   authenticate?: RequestAuthenticator;
+  /**
+   * did:key identity: every call is signed (`Authorization: DIDJWS`, docs/identity.md) instead of
+   * sending an API key, and streamed output PUTs carry a lease-bound upload grant (`DIDGRANT`).
+   */
+  identity?: Identity;
   /** fetch implementation; default the global (undici) fetch. */
   fetch?: typeof fetch;
   /** Time limit of one non-claim call in ms (default 15000); claims get `waitMs` + this. */
@@ -73,7 +80,15 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
   const timeoutMs = options.timeoutMs ?? 15_000;
   const apiKey = options.apiKey;
   const bearer = (): Record<string, string> => (apiKey ? { authorization: `Bearer ${apiKey}` } : {});
-  const authenticate: RequestAuthenticator = options.authenticate ?? bearer;
+  const identity = options.identity;
+  const authenticate: RequestAuthenticator =
+    options.authenticate ??
+    (identity
+      ? async (req) => signRequest(identity, { method: req.method, path: req.path, body: req.body })
+      : bearer);
+  // Upload grants signed at claim time (remoteOutputs is synchronous), by `jobId\nleaseToken`.
+  const grants = new Map<string, string>();
+  const grantKey = (lease: LeaseRef) => `${lease.jobId}\n${lease.leaseToken}`;
 
   // Every request is built here, so a signer sees exactly the bytes that go on the wire.
   async function call(
@@ -161,6 +176,14 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
         );
         if (status === 204 || json === undefined) return null;
         const a = parse(claimAnswer, json, 'claim');
+        if (identity) {
+          // Bounded: a node holds few leases; old entries are dropped first.
+          if (grants.size >= 64) grants.delete(grants.keys().next().value as string);
+          grants.set(
+            grantKey({ jobId: a.job.id, leaseToken: a.leaseToken }),
+            await signUploadGrant(identity, { jobId: a.job.id, leaseToken: a.leaseToken }),
+          );
+        }
         return {
           ...a.job,
           leaseToken: a.leaseToken,
@@ -178,19 +201,25 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
     },
     async complete(encoderId: string, lease: LeaseRef, result: CompletionResult) {
       await call('/api/v1/agent/complete', { ...leaseBody(encoderId, lease), result });
+      grants.delete(grantKey(lease));
     },
     async fail(encoderId: string, lease: LeaseRef, report: FailureReport) {
       await call('/api/v1/agent/fail', { ...leaseBody(encoderId, lease), ...report });
+      grants.delete(grantKey(lease));
     },
     async release(encoderId: string, lease: LeaseRef, reason: string) {
       await call('/api/v1/agent/release', { ...leaseBody(encoderId, lease), reason });
+      grants.delete(grantKey(lease));
     },
     remoteOutputs(lease: LeaseRef) {
       // Static auth headers only: a per-request signer cannot sign bodies streamed by the storage module,
       // so a signing node needs the coordinator to accept the lease token plus its key here.
       return {
         baseUrl: `${origin}${basePath}/api/v1/agent/outputs/${encodeURIComponent(lease.jobId)}/`,
-        headers: { ...bearer(), 'x-lease-token': lease.leaseToken },
+        headers: {
+          ...(identity ? { authorization: grants.get(grantKey(lease)) ?? '' } : bearer()),
+          'x-lease-token': lease.leaseToken,
+        },
       };
     },
     remoteUploads() {

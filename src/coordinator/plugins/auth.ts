@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import { ForbiddenError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
 
 /**
  * Scopes a credential grants: `submit` (create/cancel/retry jobs, upload), `read` (jobs, logs,
@@ -16,6 +17,11 @@ export interface Principal {
   scopes: readonly Scope[];
   tenant?: string;
   did?: string;
+  /**
+   * Set for an upload grant (`Authorization: DIDGRANT …`): the signer allowed streamed transfers for
+   * one job and lease only. Valid only on routes with `config.acceptsGrant`.
+   */
+  grant?: { jobId: string; leaseSha256: string };
 }
 
 /**
@@ -29,18 +35,37 @@ export interface Principal {
  */
 export type Authenticator = (req: FastifyRequest) => Promise<Principal | undefined> | Principal | undefined;
 
+/**
+ * A scheme that signs the request body (did:key `DIDJWS`): it cannot run in `onRequest`, where the body
+ * is not read yet. The auth hook defers it: a `preParsing` hook keeps the raw body bytes (bounded by the
+ * route's body limit), a `preValidation` hook verifies them before any handler runs.
+ */
+export interface SignedRequestAuthenticator {
+  /** True when the request uses this scheme (a header test, no I/O). */
+  matches(req: FastifyRequest): boolean;
+  /** Verifies the request against its raw body; throws 401 errors, resolves the principal. */
+  authenticate(req: FastifyRequest, rawBody: Buffer): Promise<Principal>;
+}
+
 export interface AuthOptions {
   /** Tried in order; the first that returns a principal wins. */
   authenticators: Authenticator[];
+  /** Body-signing schemes (did:key requests), tried before {@link authenticators} by header. */
+  signed?: SignedRequestAuthenticator;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** Raw body bytes of a body-signed request (kept only for those). */
+    signedRawBody?: Buffer;
+    signedAuthPending?: boolean;
   }
   interface FastifyContextConfig {
     /** Scope the route needs; `public` routes (health, media, docs) need no credentials. */
     scope?: Scope | 'public';
+    /** The route accepts lease-bound upload grants (streamed output PUTs, upload downloads). */
+    acceptsGrant?: boolean;
   }
 }
 
@@ -72,13 +97,27 @@ export function staticKeyAuthenticator(key: string, principal: Omit<Principal, '
 }
 
 /**
- * Registers the one auth hook: every route declares `config.scope` (missing = `admin`, so a route that
- * forgets fails closed). Credentials present but unknown to every authenticator → 401.
+ * Registers the auth hooks: every route declares `config.scope` (missing = `admin`, so a route that
+ * forgets fails closed). Credentials present but unknown to every authenticator → 401; a principal
+ * without the scope → 403. Body-signed requests ({@link AuthOptions.signed}) are verified after the raw
+ * body is read and before validation and the handler.
  */
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
+  const signed = options.signed;
+  const admit = (req: FastifyRequest, principal: Principal, scope: Scope) => {
+    if (!hasScope(principal.scopes, scope)) throw new ForbiddenError(`this key lacks the ${scope} scope`);
+    if (principal.grant && !req.routeOptions.config?.acceptsGrant) {
+      throw new UnauthorizedError('an upload grant is valid only for output and upload transfers');
+    }
+    req.principal = principal;
+  };
   app.addHook('onRequest', async (req) => {
     const scope = req.routeOptions.config?.scope ?? 'admin';
     if (scope === 'public') return;
+    if (signed?.matches(req)) {
+      req.signedAuthPending = true;
+      return;
+    }
     let principal: Principal | undefined;
     for (const auth of options.authenticators) {
       principal = await auth(req);
@@ -89,7 +128,31 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
         req.headers.authorization ? 'invalid credentials' : 'missing Authorization: Bearer <API key>',
       );
     }
-    if (!hasScope(principal.scopes, scope)) throw new ForbiddenError(`this key lacks the ${scope} scope`);
-    req.principal = principal;
+    admit(req, principal, scope);
+  });
+  if (!signed) return;
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    if (!req.signedAuthPending) return payload;
+    const limit = req.routeOptions.bodyLimit ?? 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of payload) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+      size += b.length;
+      if (size > limit) throw new PayloadTooLargeError(`a signed request body may be at most ${limit} bytes`);
+      chunks.push(b);
+    }
+    req.signedRawBody = Buffer.concat(chunks);
+    // Fastify's parsers read the replacement stream; `receivedEncodedLength` keeps its length check happy.
+    const replay = Readable.from([req.signedRawBody]) as Readable & { receivedEncodedLength?: number };
+    replay.receivedEncodedLength = size;
+    return replay;
+  });
+  app.addHook('preValidation', async (req) => {
+    if (!req.signedAuthPending) return;
+    const scope = req.routeOptions.config?.scope ?? 'admin';
+    if (scope === 'public') return;
+    const principal = await signed.authenticate(req, req.signedRawBody ?? Buffer.alloc(0));
+    admit(req, principal, scope);
   });
 }

@@ -8,8 +8,16 @@ import { z } from 'zod';
 import type { Encoder, JobStore } from '../../jobs/index.js';
 import { LeaseLostError } from '../../jobs/index.js';
 import { safeJoin } from '../../storage/index.js';
-import { ForbiddenError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
+import {
+  EncoderNotAllowedError,
+  EncoderPendingApprovalError,
+  ForbiddenError,
+  NotLeaseHolderError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+} from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
+import { leaseSha256 } from '../plugins/identity.js';
 import { capabilitiesSchema, encoderViewSchema, jobViewSchema } from '../schemas.js';
 import { encoderView, jobView } from '../views.js';
 
@@ -21,6 +29,14 @@ export interface AgentRouteOptions {
   mediaRoot: string;
   claimMaxWaitMs: number;
   maxUploadBytes: number;
+  /**
+   * Who may register (did:key encoders): `open` (anyone), `allowlist` (only `allowlist` DIDs, else 403
+   * `encoder_not_allowed`), `approval` (new DIDs wait as `pending` until `vidmesh encoders approve`).
+   * Default `open`. API-key encoders are the operator's own and always approved.
+   */
+  registration?: { policy: 'open' | 'allowlist' | 'approval'; allowlist?: readonly string[] };
+  /** Opens sealed secrets of a spec for the encoder that holds its lease (default: identity). */
+  openSpec?: (spec: unknown) => unknown;
 }
 
 const encoderId = z.string().min(1).max(128);
@@ -28,19 +44,37 @@ const leaseBody = { encoderId, jobId: z.string().min(1).max(64), leaseToken: z.s
 const logsSchema = z.array(z.string().max(4096)).max(500).optional();
 
 /**
- * A did:key principal may only act for the encoder registered with its DID; API-key principals with the
- * encoder scope act for any encoder (operator-run nodes). The identity issue tightens this seam.
+ * Who may act for an encoder: a did:key principal only for the encoder registered with its DID; an
+ * API-key principal only for encoders registered without a DID (operator nodes) and, for a tenant
+ * key, of its tenant. Banned encoders are refused; `pending` ones too unless `allowPending`
+ * (heartbeats). Throws 403 errors (`not_lease_holder`, `encoder_not_allowed`,
+ * `encoder_pending_approval`) or 404 when the encoder is unknown.
  */
 async function assertActsFor(
   store: JobStore,
   principal: Principal | undefined,
   id: string,
+  options: { allowPending?: boolean } = {},
 ): Promise<Encoder> {
   const encoder = await store.getEncoder(id);
-  if (principal?.scheme === 'did' && encoder.did !== principal.did) {
-    throw new ForbiddenError(`encoder ${id} belongs to another identity`);
+  if (principal?.scheme === 'did') {
+    if (encoder.did !== principal.did)
+      throw new NotLeaseHolderError(`encoder ${id} belongs to another identity`);
+  } else if (encoder.did !== null) {
+    throw new NotLeaseHolderError(
+      `encoder ${id} is a did:key encoder: only its own signed requests act for it`,
+    );
+  } else if (
+    principal?.tenant !== undefined &&
+    encoder.tenant !== null &&
+    encoder.tenant !== principal.tenant
+  ) {
+    throw new NotLeaseHolderError(`encoder ${id} belongs to another tenant`);
   }
-  if (encoder.approval === 'banned') throw new ForbiddenError(`encoder ${id} is banned`);
+  if (encoder.approval === 'banned') throw new EncoderNotAllowedError(`encoder ${id} is banned`);
+  if (encoder.approval === 'pending' && !options.allowPending) {
+    throw new EncoderPendingApprovalError(`encoder ${id} waits for an operator's approval`);
+  }
   return encoder;
 }
 
@@ -75,14 +109,28 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       if (req.body.did && p?.scheme === 'did' && p.did !== req.body.did) {
         throw new UnauthorizedError('did does not match the signing identity');
       }
+      if (req.body.did && p?.scheme !== 'did') {
+        // Claiming a DID needs its signature: an API key cannot register as someone's identity.
+        throw new ForbiddenError('register a did with requests signed by that did (Authorization: DIDJWS)');
+      }
+      const did = p?.scheme === 'did' ? p.did : undefined;
+      const reg = opts.registration ?? { policy: 'open' };
+      let approval: 'approved' | 'pending' = 'approved';
+      if (did !== undefined && reg.policy === 'allowlist' && !(reg.allowlist ?? []).includes(did)) {
+        throw new EncoderNotAllowedError('this identity is not on the operator allowlist');
+      }
+      if (did !== undefined && reg.policy === 'approval') approval = 'pending';
+      // A re-registration keeps the operator's decision (the store leaves `approval` of an existing row).
       const encoder = await store.registerEncoder({
         name: req.body.name,
         kind: req.body.kind,
         version: req.body.version,
         capabilities: req.body.capabilities,
-        did: req.body.did,
+        did,
         tenant: p?.tenant,
+        approval,
       });
+      if (encoder.approval === 'banned') throw new EncoderNotAllowedError(`encoder ${encoder.id} is banned`);
       return { encoder: encoderView(encoder) };
     },
   );
@@ -100,7 +148,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       },
     },
     async (req) => {
-      await assertActsFor(store, req.principal, req.body.encoderId);
+      await assertActsFor(store, req.principal, req.body.encoderId, { allowPending: true });
       await store.heartbeatEncoder(req.body.encoderId);
       return { ok: true as const };
     },
@@ -165,7 +213,8 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         return {
           job: {
             id: claim.job.id,
-            spec: claim.job.spec,
+            // Sealed secrets are opened only here, for the encoder that now holds the lease.
+            spec: opts.openSpec ? opts.openSpec(claim.job.spec) : claim.job.spec,
             renditions: partial ? pending : [],
             attempt: claim.attempt,
           },
@@ -322,7 +371,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
   app.put(
     '/agent/outputs/:jobId/*',
     {
-      config: { scope: 'encoder' },
+      config: { scope: 'encoder', acceptsGrant: true },
       schema: {
         operationId: 'putOutputFile',
         summary: 'Stream one output file of a leased job into coordinator storage (remote encoders)',
@@ -339,6 +388,13 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       // token and holder together (fenced) and keeps the lease alive during long uploads.
       const holder = (await store.get(jobId)).lease?.encoderId;
       if (!holder) throw new LeaseLostError(`no live lease on job ${jobId}`);
+      const grant = req.principal?.grant;
+      if (
+        grant &&
+        (grant.jobId !== jobId || grant.leaseSha256 !== leaseSha256(req.headers['x-lease-token']))
+      ) {
+        throw new NotLeaseHolderError('the upload grant names another job or lease');
+      }
       await assertActsFor(store, req.principal, holder);
       const renewed = await store.renew(jobId, req.headers['x-lease-token'], holder);
       if (renewed.cancelled) throw new LeaseLostError(`job ${jobId} was cancelled`);

@@ -2,9 +2,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import stringify from 'safe-stable-stringify';
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
-import type { Job, JobStatus, JobStore } from '../../jobs/index.js';
-import { jobSpecSchema, requestedRenditions } from '../../jobs/spec.js';
+import { type Job, JobNotFoundError, type JobStatus, type JobStore } from '../../jobs/index.js';
+import { type JobSpec, jobSpecSchema, redactSpec, requestedRenditions } from '../../jobs/spec.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
+import { assertNoPrivateUrlLiterals } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
 import { eventView, jobView } from '../views.js';
 import { uploadPath } from './uploads.js';
@@ -18,6 +19,26 @@ export interface JobRouteOptions {
   maxAttempts: number;
   /** ms between progress pushes of an SSE stream (progress is not a transition, so it is polled). */
   sseProgressMs?: number;
+  /** Seals the secrets of a spec before it is stored (default: stored as given). */
+  sealSpec?: (spec: JobSpec) => JobSpec;
+  /** Refuse specs whose URLs name private/loopback addresses literally (SSRF guard on). */
+  refusePrivateUrls?: boolean;
+}
+
+/**
+ * The job when `principal` may see it: a tenant key sees only its tenant's jobs, and another tenant's
+ * id answers 404 exactly like an unknown one (no existence oracle). Operator keys see all.
+ */
+export async function visibleJob(
+  store: Pick<JobStore, 'get'>,
+  id: string,
+  tenant: string | undefined,
+): Promise<Job> {
+  const job = await store.get(id);
+  if (tenant !== undefined && job.tenant !== tenant) {
+    throw new JobNotFoundError(`job ${id} not found`, { details: { jobId: id } });
+  }
+  return job;
 }
 
 const FINAL = new Set<JobStatus>(['completed', 'dead', 'cancelled']);
@@ -47,6 +68,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     },
     async (req, reply) => {
       const spec = req.body;
+      if (opts.refusePrivateUrls) assertNoPrivateUrlLiterals(spec);
       const source = spec.source;
       if (source.type === 'upload') {
         const id = source.id;
@@ -56,7 +78,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       }
       const job = await store.submit(
         {
-          spec,
+          spec: opts.sealSpec ? opts.sealSpec(spec) : spec,
           renditions: requestedRenditions(spec),
           tenant: req.principal?.tenant,
           owner: req.principal?.id,
@@ -70,7 +92,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       );
       // A key names one request (IETF draft-ietf-httpapi-idempotency-key-header §2): reusing it for a
       // different spec is a client bug, not a resubmit.
-      if (req.headers['idempotency-key'] && stringify(job.spec) !== stringify(spec)) {
+      if (
+        req.headers['idempotency-key'] &&
+        stringify(redactSpec(job.spec as JobSpec)) !== stringify(redactSpec(spec))
+      ) {
         throw new IdempotencyKeyReusedError('Idempotency-Key was already used for a different job spec', {
           details: { jobId: job.id },
         });
@@ -131,7 +156,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         response: { 200: jobEnvelope },
       },
     },
-    async (req) => ({ job: view(await store.get(req.params.id)) }),
+    async (req) => ({ job: view(await visibleJob(store, req.params.id, req.principal?.tenant)) }),
   );
 
   app.delete(
@@ -146,7 +171,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         response: { 200: jobEnvelope },
       },
     },
-    async (req) => ({ job: view(await store.cancel(req.params.id, { actor: req.principal?.id ?? 'api' })) }),
+    async (req) => {
+      await visibleJob(store, req.params.id, req.principal?.tenant);
+      return { job: view(await store.cancel(req.params.id, { actor: req.principal?.id ?? 'api' })) };
+    },
   );
 
   app.post(
@@ -163,6 +191,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       },
     },
     async (req, reply) => {
+      await visibleJob(store, req.params.id, req.principal?.tenant);
       const job = await store.retry(req.params.id, {
         renditions: req.body?.renditions,
         actor: req.principal?.id ?? 'api',
@@ -188,7 +217,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       },
     },
     async (req) => {
-      const job = await store.get(req.params.id);
+      const job = await visibleJob(store, req.params.id, req.principal?.tenant);
       const lines = await store.getLogs(job.id, { afterSeq: req.query.afterSeq, limit: req.query.limit });
       return {
         lines: lines.map((l) => ({ seq: l.seq, stream: l.stream, line: l.line, at: l.at.toISOString() })),
@@ -210,7 +239,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       },
     },
     async (req) => {
-      const job = await store.get(req.params.id);
+      const job = await visibleJob(store, req.params.id, req.principal?.tenant);
       return { events: (await store.listEvents(job.id)).map(eventView) };
     },
   );
@@ -228,7 +257,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       },
     },
     async (req, reply) => {
-      let job = await store.get(req.params.id);
+      let job = await visibleJob(store, req.params.id, req.principal?.tenant);
       const raw = reply.raw;
       reply.hijack();
       raw.writeHead(200, {
