@@ -1,0 +1,531 @@
+/**
+ * The coordinator as a 3Speak gateway: `/api/v0/gateway/*` with the legacy request and response
+ * shapes (spknetwork/video-encoder `src/api/gateway.controller.ts`, and the modern encoder's client
+ * Mantequilla-Soft/3speakencoder fdf0111 `src/services/GatewayClient.ts`), on vidmesh's lease store.
+ *
+ * POST bodies are `{"jws": <General JWS>}` signed by the node's did:key (dids + key-did-provider-ed25519
+ * stack); the DID in the `kid` is the node's identity. Legacy payloads carry no nonce, so replays are
+ * limited by idempotence (accept/ping/finish repeated by the holder change nothing new) and, for the
+ * payloads that carry a `timestamp` (myJob, heartbeat), by a freshness window.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { ValidationError, VidmeshError } from '../../errors.js';
+import { verifyJws } from '../../identity/index.js';
+import {
+  type Encoder,
+  EncoderNotFoundError,
+  type Job,
+  JobNotFoundError,
+  type JobStore,
+  type Queryable,
+} from '../../jobs/index.js';
+import { ipfsPathRoute, kuboRpcRoutes, readIpfsFile, verifyDag } from './kubo.js';
+import {
+  type GatewayJob,
+  THREESPEAK_TAG,
+  threeSpeakMeta,
+  threeSpeakSubmitInput,
+  toGatewayJob,
+} from './legacy.js';
+import {
+  ACTIVE_BY_ENCODER,
+  CLAIM_3SPEAK,
+  HOLDER_LEASE,
+  OLDEST_QUEUED,
+  STATS,
+  UNACKED_BY_ENCODER,
+} from './sql.js';
+
+/** The job is held by another node (or none): the legacy client treats 409 as "taken". */
+export class NotJobHolderError extends VidmeshError {
+  override readonly code: string = 'not_job_holder';
+  override readonly status: number = 409;
+}
+
+/** A signed payload's `timestamp` is outside the freshness window (replay or clock skew). */
+export class StalePayloadError extends VidmeshError {
+  override readonly code: string = 'stale_payload';
+  override readonly status: number = 401;
+}
+
+/** The node is banned, or the DID is not allowed for this route. */
+export class NodeForbiddenError extends VidmeshError {
+  override readonly code: string = 'node_forbidden';
+  override readonly status: number = 403;
+}
+
+/** The CID given to `finishJob` is not (completely) in the embedded store or lacks `manifest.m3u8`. */
+export class ResultNotStoredError extends VidmeshError {
+  override readonly code: string = 'result_not_stored';
+  override readonly status: number = 422;
+}
+
+export interface ThreeSpeakGatewayOptions {
+  store: JobStore;
+  /** The job store's database (for the protocol-filtered claim and lease look-ups). */
+  db: Queryable;
+  /** Embedded IPFS blockstore directory (the kubo subset writes it; `finishJob` CIDs are checked in it). */
+  blockstoreDir: string;
+  version: string;
+  /** Lease granted at claim, ms (default 300 000: 3Speak reassigned after 5 min without a ping). Renewals use the store's lease. */
+  leaseMs?: number;
+  /** Jobs a legacy node holds at once (legacy nodes do not report it; default 1). */
+  capacity?: number;
+  /** A node that polled `myJob` within this window counts for fairness, ms (default 60 000). */
+  fairWindowMs?: number;
+  /** Accepted `timestamp` skew for myJob/heartbeat payloads, ms (default 300 000). */
+  maxSkewMs?: number;
+  /** DIDs allowed to `pushJob` and to cancel any job (3Speak `admin.controllers`). */
+  adminDids?: readonly string[];
+  /** Also verify every block of a `finishJob` CID (default true); false checks the playlists only. */
+  verifyFullDag?: boolean;
+  clock?: () => Date;
+}
+
+interface Signed {
+  did: string;
+  payload: Record<string, unknown>;
+}
+
+function jobIdOf(p: Record<string, unknown>): string {
+  const id = p.job_id;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 64) {
+    throw new ValidationError('payload.job_id is required');
+  }
+  return id;
+}
+
+/**
+ * Registers the 3Speak gateway routes, the kubo RPC subset and `GET /ipfs/*` on `app` (register it
+ * outside the `/api/v1` auth scope: legacy nodes authenticate by JWS, not API keys). Errors answer
+ * `{status: "error", message, code}` (legacy clients read `message`).
+ */
+export async function threeSpeakGatewayRoutes(
+  app: FastifyInstance,
+  opts: ThreeSpeakGatewayOptions,
+): Promise<void> {
+  const { store, db } = opts;
+  const clock = opts.clock ?? (() => new Date());
+  const leaseMs = opts.leaseMs ?? 300_000;
+  const capacity = opts.capacity ?? 1;
+  const fairWindowMs = opts.fairWindowMs ?? 60_000;
+  const maxSkewMs = opts.maxSkewMs ?? 300_000;
+  const admins = new Set(opts.adminDids ?? []);
+  const lastPoll = new Map<string, number>();
+  const didById = new Map<string, string>();
+
+  async function verifyBody(body: unknown): Promise<Signed> {
+    const jws = (body as { jws?: unknown } | null)?.jws;
+    if (jws === undefined || jws === null) throw new ValidationError('body must be {"jws": <General JWS>}');
+    const v = await verifyJws(jws as never);
+    const payload = v.payload;
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+      throw new ValidationError('JWS payload must be a JSON object');
+    }
+    return { did: v.did, payload: payload as Record<string, unknown> };
+  }
+
+  function checkFresh(p: Record<string, unknown>): void {
+    if (p.timestamp === undefined) return;
+    const t = typeof p.timestamp === 'string' ? Date.parse(p.timestamp) : Number.NaN;
+    if (!Number.isFinite(t) || Math.abs(clock().getTime() - t) > maxSkewMs) {
+      throw new StalePayloadError('payload timestamp outside the accepted window');
+    }
+  }
+
+  /** The node's encoder row, registered on first contact (legacy nodes may skip updateNode). */
+  async function nodeFor(did: string, name?: string, version?: string): Promise<Encoder> {
+    let enc: Encoder;
+    try {
+      enc = await store.getEncoder(did);
+      if (name !== undefined) enc = await register(did, name, version);
+      else enc = await store.heartbeatEncoder(enc.id);
+    } catch (err) {
+      if (!(err instanceof EncoderNotFoundError)) throw err;
+      enc = await register(did, name ?? `3speak-${did.slice(-8)}`, version);
+    }
+    if (enc.approval === 'banned') throw new NodeForbiddenError('this node is banned');
+    didById.set(enc.id, did);
+    return enc;
+  }
+
+  function register(did: string, name: string, version?: string): Promise<Encoder> {
+    return store.registerEncoder({
+      did,
+      name: name.slice(0, 128) || `3speak-${did.slice(-8)}`,
+      kind: 'community',
+      capabilities: {
+        codecs: ['h264', 'aac'],
+        hwaccel: [],
+        maxHeight: 1080,
+        concurrency: capacity,
+        tags: [THREESPEAK_TAG],
+      },
+      ...(version ? { version: version.slice(0, 64) } : {}),
+    });
+  }
+
+  async function didOfEncoder(id: string | null): Promise<string | null> {
+    if (!id) return null;
+    const known = didById.get(id);
+    if (known) return known;
+    try {
+      const did = (await store.getEncoder(id)).did;
+      if (did) didById.set(id, did);
+      return did;
+    } catch {
+      return null;
+    }
+  }
+
+  async function view(job: Job): Promise<GatewayJob> {
+    const meta = threeSpeakMeta(job);
+    if (!meta) throw new JobNotFoundError(`job ${job.id} is not a 3Speak job`);
+    const holder = job.lease?.encoderId ?? (job.status === 'completed' ? job.encoderId : null);
+    return toGatewayJob(job, meta, await didOfEncoder(holder));
+  }
+
+  async function get3speak(id: string): Promise<Job> {
+    const job = await store.get(id);
+    if (job.protocol !== '3speak') throw new JobNotFoundError(`job ${id} not found`);
+    return job;
+  }
+
+  async function holderToken(
+    jobId: string,
+    encoderId: string,
+  ): Promise<{ token: string; status: string } | null> {
+    const r = await db.query<{ lease_token: string; status: string }>(HOLDER_LEASE, [jobId, encoderId]);
+    const row = r.rows[0];
+    return row ? { token: row.lease_token, status: row.status } : null;
+  }
+
+  async function claim(encoderId: string, jobId: string | null): Promise<string | null> {
+    const now = clock();
+    const token = randomBytes(24).toString('base64url');
+    const r = await db.query<{ id: string }>(CLAIM_3SPEAK, [
+      now,
+      encoderId,
+      token,
+      new Date(now.getTime() + leaseMs),
+      jobId,
+      capacity,
+    ]);
+    return r.rows[0]?.id ?? null;
+  }
+
+  async function activeCounts(): Promise<Map<string, number>> {
+    const r = await db.query<{ encoder_id: string; n: number }>(ACTIVE_BY_ENCODER);
+    return new Map(r.rows.map((x) => [x.encoder_id, Number(x.n)]));
+  }
+
+  /**
+   * Round-robin fairness without a central assigner: a node may take another job only when no other
+   * node that polled recently and has free capacity holds fewer jobs (it gets the next one first).
+   */
+  function fairToGive(encoderId: string, active: Map<string, number>): boolean {
+    const mine = active.get(encoderId) ?? 0;
+    if (mine >= capacity) return false;
+    const now = clock().getTime();
+    for (const [id, at] of lastPoll) {
+      if (id === encoderId) continue;
+      if (now - at > fairWindowMs) {
+        lastPoll.delete(id);
+        continue;
+      }
+      const theirs = active.get(id) ?? 0;
+      if (theirs < capacity && theirs < mine) return false;
+    }
+    return true;
+  }
+
+  // Capacity is checked then claimed: serialise each node's claims so its own concurrent polls
+  // cannot both pass the check (one coordinator; the SQL guard narrows it across coordinators).
+  const nodeLocks = new Map<string, Promise<unknown>>();
+  function withNodeLock<T>(encoderId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = nodeLocks.get(encoderId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.catch(() => undefined);
+    nodeLocks.set(encoderId, settled);
+    void settled.then(() => {
+      if (nodeLocks.get(encoderId) === settled) nodeLocks.delete(encoderId);
+    });
+    return next;
+  }
+
+  const ok = (message: string) => ({ status: 'success' as const, message });
+
+  await app.register(async (gw) => {
+    gw.setErrorHandler(async (err, _req, reply) => {
+      const known = err instanceof VidmeshError;
+      const status = known ? err.status : ((err as { statusCode?: number }).statusCode ?? 500);
+      const message = known || status < 500 ? (err as Error).message : 'internal error';
+      const code = known ? err.code : 'internal_error';
+      await reply.status(status).send({ status: 'error', success: false, message, code });
+    });
+
+    gw.get('/api/v0/gateway/stats', async () => {
+      const r = await db.query<Record<string, number>>(STATS, [new Date(clock().getTime() - 86_400_000)]);
+      const s = r.rows[0] ?? {};
+      return {
+        totalEncoded: Number(s.total_encoded ?? 0),
+        totalFailed: Number(s.total_failed ?? 0),
+        totalEncodedLastDay: Number(s.encoded_last_day ?? 0),
+        totalFailedLastDay: Number(s.failed_last_day ?? 0),
+        queued: Number(s.queued ?? 0),
+      };
+    });
+
+    gw.post('/api/v0/gateway/updateNode', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      const info = (payload.node_info ?? {}) as Record<string, unknown>;
+      const name = typeof info.name === 'string' ? info.name : '';
+      const commit = typeof info.commit_hash === 'string' ? info.commit_hash : undefined;
+      await nodeFor(did, name, commit);
+      return ok('node updated');
+    });
+
+    gw.post('/api/v0/gateway/heartbeat', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      checkFresh(payload);
+      await nodeFor(did);
+      return {
+        ...ok('heartbeat received'),
+        timestamp: clock().toISOString(),
+        needs_update: false,
+        latest_version: null,
+      };
+    });
+
+    gw.get('/api/v0/gateway/getJob', async (_req, reply) => {
+      const r = await db.query<{ id: string }>(OLDEST_QUEUED, [clock()]);
+      const id = r.rows[0]?.id;
+      if (!id) return reply.status(404).send({ status: 'error', message: 'no jobs available' });
+      return view(await store.get(id));
+    });
+
+    gw.post('/api/v0/gateway/myJob', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      checkFresh(payload);
+      const enc = await nodeFor(did);
+      lastPoll.set(enc.id, clock().getTime());
+      if (enc.approval !== 'approved') return { success: true, job: null };
+      // A job assigned but never acknowledged is answered again (the node may have lost the reply).
+      const id = await withNodeLock(enc.id, async () => {
+        const unacked = await db.query<{ id: string }>(UNACKED_BY_ENCODER, [enc.id]);
+        const again = unacked.rows[0]?.id;
+        if (again) return again;
+        if (!fairToGive(enc.id, await activeCounts())) return null;
+        return claim(enc.id, null);
+      });
+      return { success: true, job: id ? await view(await store.get(id)) : null };
+    });
+
+    gw.post('/api/v0/gateway/acceptJob', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      const jobId = jobIdOf(payload);
+      const enc = await nodeFor(did);
+      const job = await get3speak(jobId);
+      let lease = await holderToken(job.id, enc.id);
+      if (!lease && (job.status === 'queued' || job.status === 'failed')) {
+        // Old gateways' getJob flow: the node claims the job it was shown.
+        if (enc.approval !== 'approved') throw new NodeForbiddenError('node not approved');
+        const claimed = await withNodeLock(enc.id, async () => {
+          const active = await activeCounts();
+          if ((active.get(enc.id) ?? 0) >= capacity) throw new NotJobHolderError('node at capacity');
+          return claim(enc.id, job.id);
+        });
+        if (claimed) lease = await holderToken(job.id, enc.id);
+      }
+      if (!lease || lease.status === 'cancelled')
+        throw new NotJobHolderError('job not assigned to this node');
+      await store.renew(job.id, lease.token, enc.id, { stage: 'downloading', progress: 0 });
+      return ok('job accepted');
+    });
+
+    gw.post('/api/v0/gateway/pingJob', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      const jobId = jobIdOf(payload);
+      const enc = await nodeFor(did);
+      const lease = await holderToken(jobId, enc.id);
+      if (!lease) throw new NotJobHolderError('job not assigned to this node');
+      const pct = Number(payload.progressPct ?? payload.progress ?? 0);
+      const dl = Number(payload.download_pct ?? 0);
+      const progress = Number.isFinite(pct) ? Math.min(100, Math.max(0, pct)) : 0;
+      const stage = progress >= 100 ? 'uploading' : progress > 1 || dl >= 100 ? 'encoding' : 'downloading';
+      const r = await store.renew(jobId, lease.token, enc.id, { stage, progress });
+      if (r.cancelled) throw new NotJobHolderError('job cancelled');
+      return ok('ping received');
+    });
+
+    gw.post('/api/v0/gateway/finishJob', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      const jobId = jobIdOf(payload);
+      const cid = (payload.output as { cid?: unknown } | undefined)?.cid;
+      if (typeof cid !== 'string' || cid.length > 128)
+        throw new ValidationError('payload.output.cid is required');
+      const enc = await nodeFor(did);
+      const job = await get3speak(jobId);
+      if (job.status === 'completed') {
+        const same = job.encoderId === enc.id && (job.result as { cid?: string } | null)?.cid === cid;
+        if (same) return ok('job already finished');
+        throw new NotJobHolderError('job already completed by another node');
+      }
+      const lease = await holderToken(job.id, enc.id);
+      if (!lease || lease.status === 'cancelled')
+        throw new NotJobHolderError('job not assigned to this node');
+      const renditions = await checkResult(cid);
+      await store.complete(job.id, lease.token, enc.id, {
+        result: { cid, manifest: 'manifest.m3u8', url: `ipfs://${cid}/manifest.m3u8`, protocol: '3speak' },
+        renditions: job.renditions.map((r) =>
+          renditions.includes(r.name)
+            ? { name: r.name, status: 'completed' as const, result: { playlist: `${r.name}/index.m3u8` } }
+            : {
+                name: r.name,
+                status: 'completed' as const,
+                result: { skipped: 'not produced (source smaller)' },
+              },
+        ),
+      });
+      return ok('Job finished successfully');
+    });
+
+    gw.post('/api/v0/gateway/failJob', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      const jobId = jobIdOf(payload);
+      const enc = await nodeFor(did);
+      const lease = await holderToken(jobId, enc.id);
+      if (!lease) throw new NotJobHolderError('job not assigned to this node');
+      const e = payload.error;
+      const message =
+        typeof e === 'string'
+          ? e
+          : typeof (e as { message?: unknown })?.message === 'string'
+            ? String((e as { message: string }).message)
+            : 'failed on a 3Speak node';
+      await store.fail(
+        jobId,
+        lease.token,
+        enc.id,
+        { message: message.slice(0, 2000), code: '3speak_node_failed' },
+        {
+          retryable: payload.retryable !== false,
+        },
+      );
+      return ok('job failed');
+    });
+
+    gw.post('/api/v0/gateway/rejectJob', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      const jobId = jobIdOf(payload);
+      const enc = await nodeFor(did);
+      const lease = await holderToken(jobId, enc.id);
+      if (!lease) throw new NotJobHolderError('job not assigned to this node');
+      await store.release(jobId, lease.token, enc.id, 'rejected by 3Speak node');
+      return ok('job rejected');
+    });
+
+    gw.post('/api/v0/gateway/cancelJob', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      const jobId = jobIdOf(payload);
+      if (admins.has(did)) {
+        await store.cancel(jobId, { actor: did, reason: 'cancelled via 3Speak gateway' });
+        return ok('job cancelled');
+      }
+      const enc = await nodeFor(did);
+      const lease = await holderToken(jobId, enc.id);
+      if (!lease) throw new NotJobHolderError('job not assigned to this node');
+      // A node cannot cancel a user's job; it hands it back.
+      await store.release(jobId, lease.token, enc.id, 'cancelled by 3Speak node');
+      return ok('job released');
+    });
+
+    gw.post('/api/v0/gateway/pushJob', async (req) => {
+      const { did, payload } = await verifyBody(req.body);
+      if (!admins.has(did)) throw new NodeForbiddenError('Unauthorized');
+      const job = await store.submit(
+        threeSpeakSubmitInput({
+          input: { uri: String(payload.url ?? ''), size: Number(payload.size ?? 0) },
+          metadata: payload.metadata as never,
+          storageMetadata: (payload.storageMetadata ?? {}) as Record<string, unknown>,
+        }),
+        { actor: did },
+      );
+      return view(job);
+    });
+
+    gw.get('/api/v0/gateway/jobstatus/:id', async (req) => {
+      return view(await get3speak((req.params as { id: string }).id));
+    });
+
+    gw.get('/api/v0/gateway/nodestats/:id', async (req) => {
+      const enc = await store.getEncoder((req.params as { id: string }).id);
+      return {
+        id: enc.did ?? enc.id,
+        name: enc.name,
+        last_seen: enc.lastSeenAt.toISOString(),
+        first_seen: enc.registeredAt.toISOString(),
+        banned: enc.approval === 'banned',
+        jobs_completed: enc.jobsCompleted,
+        jobs_failed: enc.jobsFailed,
+        active_jobs: enc.activeJobs,
+        encode_seconds: enc.encodeSeconds,
+      };
+    });
+
+    /** Gateway Monitor API (`GET /api/jobs/:id`, gateway-monitor.3speak.tv shape). */
+    gw.get('/api/jobs/:id', async (req) => {
+      const job = await get3speak((req.params as { id: string }).id);
+      const g = await view(job);
+      return {
+        success: true,
+        data: {
+          _id: g.id,
+          id: g.id,
+          status: g.status,
+          created_at: g.created_at,
+          last_pinged: g.last_pinged,
+          completed_at: g.completed_at,
+          assigned_to: g.assigned_to,
+          assigned_date: g.assigned_date,
+          metadata: g.metadata,
+          storageMetadata: g.storageMetadata,
+          input: g.input,
+          result: g.result ? { cid: g.result.cid } : null,
+          progress: { download_pct: job.stage === 'downloading' ? 0 : 100, pct: job.progress },
+        },
+      };
+    });
+  });
+
+  async function checkResult(cid: string): Promise<string[]> {
+    let manifest: string;
+    try {
+      if (opts.verifyFullDag !== false) await verifyDag(opts.blockstoreDir, cid);
+      manifest = (await readIpfsFile(opts.blockstoreDir, cid, 'manifest.m3u8')).toString('utf8');
+    } catch (err) {
+      throw new ResultNotStoredError(`result ${cid} is not complete in this coordinator's IPFS store`, {
+        cause: err,
+      });
+    }
+    const names: string[] = [];
+    for (const line of manifest.split('\n')) {
+      const m = /^([0-9]+p)\/index\.m3u8\s*$/.exec(line.trim());
+      if (!m?.[1]) continue;
+      try {
+        await readIpfsFile(opts.blockstoreDir, cid, `${m[1]}/index.m3u8`);
+      } catch (err) {
+        throw new ResultNotStoredError(`${cid}/${m[1]}/index.m3u8 is missing`, { cause: err });
+      }
+      names.push(m[1]);
+    }
+    if (names.length === 0) throw new ResultNotStoredError(`${cid}/manifest.m3u8 lists no 3Speak renditions`);
+    return names;
+  }
+
+  await app.register(async (k) =>
+    kuboRpcRoutes(k, { blockstoreDir: opts.blockstoreDir, version: opts.version }),
+  );
+  await app.register(async (i) => ipfsPathRoute(i, { blockstoreDir: opts.blockstoreDir }));
+}

@@ -1,0 +1,25 @@
+/**
+ * 3Speak network compatibility (issue 9), coordinator side: the legacy gateway API, the Gateway
+ * Monitor job view, a kubo RPC subset on the embedded IPFS store, and the 3Speak job mapping.
+ * See docs/3speak.md. Everything not exported here is internal.
+ */
+export {
+  NodeForbiddenError,
+  NotJobHolderError,
+  ResultNotStoredError,
+  StalePayloadError,
+  type ThreeSpeakGatewayOptions,
+  threeSpeakGatewayRoutes,
+} from './gateway.js';
+export { KuboAddTooLargeError, KuboRpcError, verifyDag } from './kubo.js';
+export {
+  type GatewayJob,
+  LEGACY_PROFILES,
+  type LegacyStatus,
+  legacyStatus,
+  THREESPEAK_TAG,
+  type ThreeSpeakJobInput,
+  type ThreeSpeakMeta,
+  threeSpeakSubmitInput,
+  toGatewayJob,
+} from './legacy.js';

@@ -1,0 +1,303 @@
+/**
+ * A subset of kubo's RPC API (https://docs.ipfs.tech/reference/kubo/rpc/) on vidmesh's embedded
+ * blockstore, enough for a 3Speak encoder to upload its HLS output the way it does to a 3Speak
+ * supernode: `id`, `add` (multipart, `wrap-with-directory`), `cat`, `ls`, `pin/ls`, `pin/add`. Every
+ * block read is verified against its CID (FsBlockstore), so a CID reported later can be checked here.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import Busboy from 'busboy';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { exporter } from 'ipfs-unixfs-exporter';
+import { type ImportCandidate, importer } from 'ipfs-unixfs-importer';
+import { fixedSize } from 'ipfs-unixfs-importer/chunker';
+import { CID } from 'multiformats/cid';
+import { ValidationError, VidmeshError } from '../../errors.js';
+import { contentTypeFor, FsBlockstore, parseIpfsPath, safeSegments } from '../../storage/index.js';
+
+/** kubo answers RPC errors with HTTP 500 and `{Message, Code, Type: "error"}` (kubo RPC docs). */
+export class KuboRpcError extends VidmeshError {
+  override readonly code: string = 'kubo_rpc_error';
+  override readonly status: number = 500;
+}
+
+/** The upload is larger than the configured limit. */
+export class KuboAddTooLargeError extends VidmeshError {
+  override readonly code: string = 'payload_too_large';
+  override readonly status: number = 413;
+}
+
+export interface KuboRpcOptions {
+  blockstoreDir: string;
+  /** Largest `add` body, bytes (default 8 GiB). */
+  maxAddBytes?: number;
+  /** Peer id answered by `/api/v0/id` (any stable string; vidmesh has no libp2p host). */
+  peerId?: string;
+  version: string;
+}
+
+type AddEntry = { Name: string; Hash: string; Size: string };
+
+/**
+ * Walks the whole DAG under `cid` reading every block (each read is hash-verified). Resolves to the
+ * number of files. @throws NotFoundError (missing block), IntegrityError (tampered block)
+ */
+export async function verifyDag(blockstoreDir: string, cid: string): Promise<number> {
+  const bs = new FsBlockstore(blockstoreDir) as never;
+  let files = 0;
+  const walk = async (c: CID | string): Promise<void> => {
+    const entry = await exporter(c, bs);
+    if (entry.type === 'directory') {
+      for await (const child of entry.entries()) await walk(child.cid);
+    } else if (entry.type === 'file' || entry.type === 'raw' || entry.type === 'identity') {
+      files++;
+      for await (const _ of entry.content()) {
+        // reading is the check: every block is hash-verified on read
+      }
+    }
+  };
+  await walk(cid);
+  return files;
+}
+
+/** Reads `<cid>/<path>` of the embedded store fully (small files: playlists). */
+export async function readIpfsFile(blockstoreDir: string, cid: string, path: string): Promise<Buffer> {
+  const entry = await exporter(`${cid}/${path}`, new FsBlockstore(blockstoreDir) as never);
+  if (entry.type !== 'file' && entry.type !== 'raw') throw new KuboRpcError(`${cid}/${path} is not a file`);
+  const parts: Uint8Array[] = [];
+  for await (const p of entry.content()) parts.push(p as Uint8Array);
+  return Buffer.concat(parts);
+}
+
+function pinsPath(dir: string): string {
+  return join(dir, 'pins.json');
+}
+
+async function readPins(dir: string): Promise<Set<string>> {
+  try {
+    return new Set(JSON.parse(await readFile(pinsPath(dir), 'utf8')) as string[]);
+  } catch {
+    return new Set();
+  }
+}
+
+let pinWrite: Promise<void> = Promise.resolve();
+async function addPin(dir: string, cid: string): Promise<void> {
+  pinWrite = pinWrite.then(async () => {
+    const pins = await readPins(dir);
+    pins.add(cid);
+    await mkdir(dir, { recursive: true });
+    const tmp = `${pinsPath(dir)}.${randomUUID()}.tmp`;
+    await writeFile(tmp, JSON.stringify([...pins]));
+    await rename(tmp, pinsPath(dir));
+  });
+  return pinWrite;
+}
+
+function argOf(req: FastifyRequest): string {
+  const arg = (req.query as Record<string, unknown>).arg;
+  const v = Array.isArray(arg) ? arg[0] : arg;
+  if (typeof v !== 'string' || v === '') throw new KuboRpcError('argument "ipfs-path" is required');
+  return v;
+}
+
+function boolOpt(q: Record<string, unknown>, name: string, dflt: boolean): boolean {
+  const v = q[name];
+  if (v === undefined) return dflt;
+  return v === '' || v === 'true' || v === '1';
+}
+
+/** Parses the multipart body of `add` into `dir`; returns the relative file paths in upload order. */
+async function receiveParts(req: FastifyRequest, dir: string, maxBytes: number): Promise<string[]> {
+  const files: string[] = [];
+  let total = 0;
+  const bb = Busboy({ headers: req.headers, preservePath: true, limits: { fieldSize: 1024 } });
+  const writes: Promise<void>[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    bb.on('file', (_field, stream, info) => {
+      const raw = decodeURIComponent(info.filename ?? '').replace(/^\/+/, '');
+      if (info.mimeType === 'application/x-directory') {
+        stream.resume();
+        return;
+      }
+      let rel: string;
+      try {
+        rel = safeSegments(raw).join('/');
+      } catch (err) {
+        stream.resume();
+        reject(err);
+        return;
+      }
+      const target = join(dir, ...rel.split('/'));
+      files.push(rel);
+      // Counted inside the pipeline: a 'data' listener would start the flow before the file is open.
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          total += chunk.length;
+          if (total > maxBytes) cb(new KuboAddTooLargeError(`add body over ${maxBytes} bytes`));
+          else cb(null, chunk);
+        },
+      });
+      const write = mkdir(dirname(target), { recursive: true }).then(() =>
+        pipeline(stream, counter, createWriteStream(target)),
+      );
+      write.catch((err: unknown) => {
+        req.raw.unpipe(bb);
+        bb.destroy();
+        reject(err);
+      });
+      writes.push(write);
+    });
+    bb.on('error', reject);
+    bb.on('close', resolve);
+  });
+  req.raw.pipe(bb);
+  await done;
+  await Promise.all(writes);
+  return files;
+}
+
+async function handleAdd(req: FastifyRequest, reply: FastifyReply, opts: KuboRpcOptions): Promise<void> {
+  const q = req.query as Record<string, unknown>;
+  const cidVersion = Number(q['cid-version'] ?? 0);
+  if (cidVersion !== 0 && cidVersion !== 1) throw new KuboRpcError('cid-version must be 0 or 1');
+  const rawLeaves = boolOpt(q, 'raw-leaves', cidVersion === 1);
+  const chunker = typeof q.chunker === 'string' ? q.chunker : 'size-262144';
+  const m = /^size-(\d+)$/.exec(chunker);
+  const chunkSize = m ? Number(m[1]) : Number.NaN;
+  if (!(chunkSize >= 1024 && chunkSize <= 1024 * 1024))
+    throw new KuboRpcError(`unsupported chunker ${chunker}`);
+  const wrap = boolOpt(q, 'wrap-with-directory', false);
+  const pin = boolOpt(q, 'pin', true);
+  const dir = await mkdtemp(join(tmpdir(), 'vidmesh-kubo-add-'));
+  try {
+    const files = await receiveParts(req, dir, opts.maxAddBytes ?? 8 * 1024 ** 3);
+    if (files.length === 0) throw new ValidationError('add: no files in the request');
+    const candidates: ImportCandidate[] = [...files].sort().map((rel) => ({
+      path: rel,
+      content: createReadStream(join(dir, ...rel.split('/'))) as AsyncIterable<Uint8Array>,
+    }));
+    const lines: AddEntry[] = [];
+    const bs = new FsBlockstore(opts.blockstoreDir);
+    for await (const e of importer(
+      candidates,
+      bs as never,
+      {
+        profile: 'unixfs-v0-2015',
+        cidVersion,
+        rawLeaves,
+        chunker: fixedSize({ chunkSize }),
+        wrapWithDirectory: wrap,
+      } as never,
+    )) {
+      lines.push({ Name: e.path ?? '', Hash: e.cid.toString(), Size: String(e.size) });
+    }
+    const root = lines.at(-1);
+    if (pin && root) await addPin(opts.blockstoreDir, root.Hash);
+    reply.header('content-type', 'application/json');
+    reply.header('x-chunked-output', '1');
+    await reply.send(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Registers the kubo RPC subset under `/api/v0`. All methods are POST as in kubo (GET is refused by
+ * kubo too since 0.5). Errors answer kubo's shape `{Message, Code, Type}`.
+ */
+export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions): Promise<void> {
+  app.addContentTypeParser('multipart/form-data', (_req, payload, done) => done(null, payload));
+  app.setErrorHandler(async (err, _req, reply) => {
+    const status = err instanceof VidmeshError ? err.status : 500;
+    const message = err instanceof Error ? err.message : String(err);
+    await reply.status(status === 404 ? 500 : status).send({ Message: message, Code: 0, Type: 'error' });
+  });
+
+  app.post('/api/v0/id', async () => ({
+    ID: opts.peerId ?? 'vidmesh-embedded',
+    PublicKey: '',
+    Addresses: [],
+    AgentVersion: `vidmesh/${opts.version}`,
+    ProtocolVersion: 'ipfs/0.1.0',
+  }));
+
+  app.post('/api/v0/version', async () => ({ Version: opts.version, System: 'vidmesh' }));
+
+  app.post('/api/v0/add', (req, reply) => handleAdd(req, reply, opts));
+
+  app.post('/api/v0/cat', async (req, reply) => {
+    const parsed = parseIpfsPath(argOf(req));
+    const target = parsed.path ? `${parsed.cid}/${parsed.path}` : parsed.cid.toString();
+    const entry = await exporter(target, new FsBlockstore(opts.blockstoreDir) as never);
+    if (entry.type !== 'file' && entry.type !== 'raw') throw new KuboRpcError('this dag node is a directory');
+    reply.header('content-type', 'text/plain');
+    return reply.send(Readable.from(entry.content() as AsyncIterable<Uint8Array>));
+  });
+
+  app.post('/api/v0/ls', async (req) => {
+    const parsed = parseIpfsPath(argOf(req));
+    const target = parsed.path ? `${parsed.cid}/${parsed.path}` : parsed.cid.toString();
+    const entry = await exporter(target, new FsBlockstore(opts.blockstoreDir) as never);
+    const links: Array<{ Name: string; Hash: string; Size: number; Type: number; Target: string }> = [];
+    if (entry.type === 'directory') {
+      for await (const child of entry.entries()) {
+        const kind = (await exporter(child.cid, new FsBlockstore(opts.blockstoreDir) as never)).type;
+        links.push({
+          Name: child.name,
+          Hash: child.cid.toString(),
+          Size: Number(child.size),
+          Type: kind === 'directory' ? 1 : 2,
+          Target: '',
+        });
+      }
+    }
+    return { Objects: [{ Hash: target, Links: links }] };
+  });
+
+  app.post('/api/v0/pin/add', async (req) => {
+    const cid = CID.parse(argOf(req).replace(/^\/?ipfs\//, '')).toString();
+    await verifyDag(opts.blockstoreDir, cid);
+    await addPin(opts.blockstoreDir, cid);
+    return { Pins: [cid] };
+  });
+
+  app.post('/api/v0/pin/ls', async (req) => {
+    const pins = await readPins(opts.blockstoreDir);
+    const q = req.query as Record<string, unknown>;
+    if (q.arg === undefined) {
+      return { Keys: Object.fromEntries([...pins].map((c) => [c, { Type: 'recursive' }])) };
+    }
+    const cid = CID.parse(argOf(req).replace(/^\/?ipfs\//, '')).toString();
+    if (!pins.has(cid)) throw new KuboRpcError(`path '${cid}' is not pinned`);
+    return { Keys: { [cid]: { Type: 'recursive' } } };
+  });
+}
+
+/** `GET /ipfs/<cid>/<path>`: a file of the embedded store (path-gateway style, verified blocks). */
+export async function ipfsPathRoute(app: FastifyInstance, opts: { blockstoreDir: string }): Promise<void> {
+  app.get('/ipfs/*', async (req, reply) => {
+    const rest = (req.params as { '*': string })['*'];
+    const parsed = parseIpfsPath(rest);
+    const target = parsed.path ? `${parsed.cid}/${parsed.path}` : parsed.cid.toString();
+    let entry: Awaited<ReturnType<typeof exporter>>;
+    try {
+      entry = await exporter(target, new FsBlockstore(opts.blockstoreDir) as never);
+    } catch {
+      return reply.status(404).send({ status: 'error', message: `not found: /ipfs/${target}` });
+    }
+    if (entry.type !== 'file' && entry.type !== 'raw') {
+      return reply.status(404).send({ status: 'error', message: `/ipfs/${target} is not a file` });
+    }
+    reply.header('content-type', contentTypeFor(parsed.path || 'file'));
+    reply.header('content-length', String(entry.size));
+    reply.header('cache-control', 'public, max-age=31536000, immutable');
+    reply.header('access-control-allow-origin', '*');
+    return reply.send(Readable.from(entry.content() as AsyncIterable<Uint8Array>));
+  });
+}

@@ -1,0 +1,296 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  type GatewayJob,
+  type ThreeSpeakGatewayOptions,
+  threeSpeakGatewayRoutes,
+  threeSpeakSubmitInput,
+} from '../../src/compat/threespeak/index.js';
+import { createJobStore, type JobStore } from '../../src/jobs/index.js';
+import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
+import { mediaDir } from '../../src/paths.js';
+import { addDirectory } from '../../src/storage/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { LegacyClient } from './legacy-client.js';
+
+const run = promisify(execFile);
+
+interface Gateway {
+  app: FastifyInstance;
+  url: string;
+  store: JobStore;
+  tdb: TestDatabase;
+  dir: string;
+  close(): Promise<void>;
+}
+
+async function startGateway(options: Partial<ThreeSpeakGatewayOptions> = {}): Promise<Gateway> {
+  const tdb = await createTestDatabase();
+  const dir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-gw-'));
+  const store = createJobStore(tdb.db, { leaseMs: 60_000 });
+  const app = Fastify();
+  await app.register(threeSpeakGatewayRoutes, {
+    store,
+    db: tdb.db,
+    blockstoreDir: join(dir, 'ipfs'),
+    version: 'test',
+    ...options,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  return {
+    app,
+    url,
+    store,
+    tdb,
+    dir,
+    close: async () => {
+      await app.close();
+      await store.close();
+      await tdb.drop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function submit(store: JobStore, permlink: string) {
+  return store.submit(
+    threeSpeakSubmitInput({
+      input: { uri: 'ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG', size: 1234 },
+      metadata: { video_owner: 'alice', video_permlink: permlink },
+      storageMetadata: { app: '3speak', key: `alice/${permlink}`, type: 'legacy' },
+    }),
+  );
+}
+
+const jobOf = (r: { body: unknown }) => (r.body as { job: GatewayJob | null }).job;
+
+describe('vidmesh coordinator as a 3Speak gateway', () => {
+  let gw: Gateway;
+  let work: string;
+  let out: string;
+  before(async () => {
+    gw = await startGateway();
+    work = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-enc-'));
+    const clip = join(work, 'clip.mp4');
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-t',
+      '2',
+      '-i',
+      join(mediaDir(), 'big_buck_bunny_10s.mp4'),
+      '-c',
+      'copy',
+      clip,
+    ]);
+    out = join(work, 'out');
+    const plan = planLadder(await probe(clip), {
+      layout: '3speak',
+      speed: 'ultrafast',
+      segmentDuration: 1,
+      only: ['480p'],
+      poster: false,
+      thumbnail: false,
+    });
+    await encodeLadder(plan, out);
+  });
+  after(async () => {
+    await gw?.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('runs a job end to end with a legacy client: myJob, acceptJob, pingJob, kubo add, finishJob', async () => {
+    const submitted = await submit(gw.store, 'e2e');
+    const node = await LegacyClient.create(gw.url);
+    assert.equal((await node.get('/api/v0/gateway/stats')).status, 200);
+    assert.equal((await node.updateNode('legacy-1')).status, 200);
+
+    const mine = await node.myJob();
+    assert.equal(mine.status, 200);
+    const job = jobOf(mine);
+    assert.ok(job, 'a job is assigned');
+    assert.equal(job.id, submitted.id);
+    assert.equal(job.type, 'gateway');
+    assert.equal(job.status, 'assigned');
+    assert.equal(job.assigned_to, node.id);
+    assert.deepEqual(job.metadata, { video_owner: 'alice', video_permlink: 'e2e' });
+    assert.equal(job.input.uri, 'ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG');
+    assert.deepEqual(
+      job.profiles.map((p) => p.name),
+      ['1080p', '720p', '480p'],
+    );
+
+    assert.equal((await node.acceptJob(job.id)).status, 200);
+    assert.equal((await node.acceptJob(job.id)).status, 200, 'accept is idempotent for the holder');
+    assert.equal((await node.pingJob(job.id, 42, 100)).status, 200);
+    const status = await node.get(`/api/v0/gateway/jobstatus/${job.id}`);
+    assert.equal((status.body as GatewayJob).status, 'running');
+    assert.equal((status.body as GatewayJob).progress, 42);
+
+    const added = await node.addDirectory(out);
+    const expected = await addDirectory(out, { put: async (c) => c });
+    const fileLines = added.lines.filter((l) => expected.files.has(l.Name)).map((l) => [l.Name, l.Hash]);
+    assert.deepEqual(fileLines.sort(), [...expected.files].sort(), 'every file has the CID kubo computes');
+    assert.equal(added.cid, expected.cid.toString(), 'kubo add gives the CID kubo would compute');
+    assert.ok(added.lines.some((l) => l.Name === '480p/480p_0.ts'));
+    const pinned = await fetch(`${gw.url}/api/v0/pin/ls?arg=${added.cid}`, { method: 'POST' });
+    assert.equal(pinned.status, 200);
+
+    const other = await LegacyClient.create(gw.url);
+    assert.equal((await other.finishJob(job.id, added.cid)).status, 409, 'a non-holder cannot finish');
+    const fin = await node.finishJob(job.id, added.cid);
+    assert.equal(fin.status, 200);
+    assert.equal((fin.body as { status: string }).status, 'success');
+    const again = await node.finishJob(job.id, added.cid);
+    assert.equal((again.body as { status: string }).status, 'success', 'duplicate finish by the holder');
+    assert.equal((await other.finishJob(job.id, added.cid)).status, 409);
+
+    const stored = await gw.store.get(job.id);
+    assert.equal(stored.status, 'completed');
+    assert.equal((stored.result as { cid: string }).cid, added.cid);
+    const monitor = await node.get(`/api/jobs/${job.id}`);
+    const data = (monitor.body as { success: boolean; data: Record<string, unknown> }).data;
+    assert.equal((monitor.body as { success: boolean }).success, true);
+    assert.equal(data.status, 'complete');
+    assert.deepEqual(data.result, { cid: added.cid });
+    assert.equal(data.assigned_to, node.id);
+
+    const manifestUrl = `${gw.url}/ipfs/${added.cid}/manifest.m3u8`;
+    const manifest = await fetch(manifestUrl);
+    assert.equal(manifest.status, 200);
+    assert.match(await manifest.text(), /480p\/index\.m3u8/);
+    // It plays: ffprobe follows the master, the media playlist and the segments over HTTP.
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'stream=codec_type,height',
+      '-of',
+      'json',
+      manifestUrl,
+    ]);
+    const streams = (JSON.parse(stdout) as { streams: Array<{ codec_type: string; height?: number }> })
+      .streams;
+    assert.ok(streams.some((s) => s.codec_type === 'video' && s.height === 480));
+    assert.ok(streams.some((s) => s.codec_type === 'audio'));
+  });
+
+  it('refuses a finishJob whose CID is not in the store, and unsigned or forged bodies', async () => {
+    const submitted = await submit(gw.store, 'bad-cid');
+    const node = await LegacyClient.create(gw.url);
+    const job = jobOf(await node.myJob());
+    assert.equal(job?.id, submitted.id);
+    const missing = await node.finishJob(submitted.id, 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG');
+    assert.equal(missing.status, 422);
+    assert.equal((missing.body as { code: string }).code, 'result_not_stored');
+
+    const res = await fetch(`${gw.url}/api/v0/gateway/acceptJob`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ job_id: submitted.id }),
+    });
+    assert.equal(res.status, 400);
+    const jws = await node.did.createJWS({ job_id: submitted.id });
+    const forged = { ...jws, payload: Buffer.from(JSON.stringify({ job_id: 'x' })).toString('base64url') };
+    const res2 = await fetch(`${gw.url}/api/v0/gateway/acceptJob`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jws: forged }),
+    });
+    assert.equal(res2.status, 401);
+    await gw.store.cancel(submitted.id);
+  });
+});
+
+describe('3Speak gateway leasing', () => {
+  it('two racing legacy clients never both hold a job; fairness; 409 for the non-holder', async () => {
+    const gw = await startGateway({ capacity: 1 });
+    try {
+      const a = await LegacyClient.create(gw.url);
+      const b = await LegacyClient.create(gw.url);
+      // Both poll while nothing is queued, so both count as waiting nodes.
+      assert.equal(jobOf(await a.myJob()), null);
+      assert.equal(jobOf(await b.myJob()), null);
+      const j1 = await submit(gw.store, 'r1');
+      const j2 = await submit(gw.store, 'r2');
+      await submit(gw.store, 'r3');
+      const polls = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).myJob()));
+      const byA = new Set(
+        polls
+          .filter((_, i) => i % 2)
+          .map((r) => jobOf(r)?.id)
+          .filter(Boolean),
+      );
+      const byB = new Set(
+        polls
+          .filter((_, i) => i % 2 === 0)
+          .map((r) => jobOf(r)?.id)
+          .filter(Boolean),
+      );
+      assert.equal(byA.size, 1, 'capacity 1: one job for A');
+      assert.equal(byB.size, 1, 'capacity 1: one job for B');
+      const [ja] = [...byA] as string[];
+      const [jb] = [...byB] as string[];
+      assert.notEqual(ja, jb);
+      assert.deepEqual(new Set([ja, jb]), new Set([j1.id, j2.id]), 'oldest first');
+      assert.equal((await a.acceptJob(ja!)).status, 200);
+      const stolen = await a.acceptJob(jb!);
+      assert.equal(stolen.status, 409, 'a clean 409, not a 500');
+      assert.equal((await a.pingJob(jb!, 10, 100)).status, 409);
+      const jobs = await Promise.all([gw.store.get(ja!), gw.store.get(jb!)]);
+      assert.notEqual(jobs[0].lease?.encoderId, jobs[1].lease?.encoderId);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('gives the next job to the waiting node first (round-robin across live nodes)', async () => {
+    const gw = await startGateway({ capacity: 2 });
+    try {
+      const a = await LegacyClient.create(gw.url);
+      const b = await LegacyClient.create(gw.url);
+      assert.equal(jobOf(await b.myJob()), null);
+      await submit(gw.store, 'f1');
+      await submit(gw.store, 'f2');
+      const first = jobOf(await a.myJob());
+      assert.ok(first);
+      assert.equal((await a.acceptJob(first.id)).status, 200);
+      assert.equal(jobOf(await a.myJob()), null, 'B polled recently and holds fewer: B goes first');
+      assert.ok(jobOf(await b.myJob()));
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("rescues a silent client's job after the lease expires", async () => {
+    const gw = await startGateway({ leaseMs: 300 });
+    try {
+      const silent = await LegacyClient.create(gw.url);
+      const alive = await LegacyClient.create(gw.url);
+      const job = await submit(gw.store, 'rescue');
+      assert.equal(jobOf(await silent.myJob())?.id, job.id);
+      await new Promise((r) => setTimeout(r, 450));
+      const rescued = await gw.store.rescueExpired();
+      assert.deepEqual(
+        rescued.map((r) => r.id),
+        [job.id],
+      );
+      const taken = jobOf(await alive.myJob());
+      assert.equal(taken?.id, job.id, 'the rescued job goes to a live node');
+      assert.equal(taken?.assigned_to, alive.id);
+      assert.equal((await silent.pingJob(job.id, 50, 100)).status, 409, 'the silent node lost it');
+      assert.equal((await silent.acceptJob(job.id)).status, 409);
+      assert.equal((await alive.acceptJob(job.id)).status, 200);
+    } finally {
+      await gw.close();
+    }
+  });
+});
