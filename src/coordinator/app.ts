@@ -18,14 +18,18 @@ import { RateLimitedError } from './errors.js';
 import { type Authenticator, registerAuth, type SignedRequestAuthenticator } from './plugins/auth.js';
 import { registerProblemHandler } from './plugins/problem.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
-import { keyRoutes } from './routes/keys.js';
-import { openSpecSecrets, sealSpecSecrets } from './spec-secrets.js';
+import { createSessionManager } from './plugins/session.js';
 import { agentRoutes } from './routes/agent.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { keyRoutes } from './routes/keys.js';
 import { mediaRoutes } from './routes/media.js';
 import { monitorRoutes } from './routes/monitor.js';
+import { sessionRoutes } from './routes/session.js';
 import { uploadRoutes } from './routes/uploads.js';
+import { webRoutes } from './routes/web.js';
+import { openSpecSecrets, sealSpecSecrets } from './spec-secrets.js';
 
 /** Everything the HTTP layer needs, passed in (no globals, no I/O at import time). */
 export interface AppDeps {
@@ -42,6 +46,10 @@ export interface AppDeps {
   corsOrigin: string;
   /** Pino logger for request logs; default: none (tests). */
   log?: Logger;
+  /** Secret dashboard session cookies are sealed with; default random per process (plugins/session.ts). */
+  sessionSecret?: Uint8Array;
+  /** Folder of the built dashboard; default `<package>/web/dist`. */
+  webRoot?: string;
   /** Hashed API keys: enables the `/api/v1/keys` admin routes (add its authenticator to `authenticators`). */
   keys?: ApiKeyStore;
   /** did:key signed requests (`Authorization: DIDJWS`), verified against the raw body. */
@@ -106,6 +114,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { checkReady: deps.checkReady, version: deps.version });
   await app.register(mediaRoutes, { root: join(deps.dataDir, 'media'), corsOrigin: deps.corsOrigin });
 
+  // Dashboard sessions: an httpOnly cookie that stands for an API key, checked after every key scheme.
+  const sessions = createSessionManager({
+    keyAuthenticators: deps.authenticators,
+    secret: deps.sessionSecret,
+  });
   await app.register(
     async (api) => {
       if (deps.apiCorsOrigins?.length) {
@@ -117,7 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         });
       }
       registerAuth(api, {
-        authenticators: deps.authenticators,
+        authenticators: [...deps.authenticators, sessions.authenticator],
         ...(deps.signedAuth ? { signed: deps.signedAuth } : {}),
       });
       if (deps.rateLimit) {
@@ -149,6 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       });
       if (deps.keys) await api.register(keyRoutes, { keys: deps.keys, store });
       await api.register(monitorRoutes, { store });
+      await api.register(dashboardRoutes, { store, publicUrl });
       // Own context: its catch-all content-type parser (streamed output PUTs) must not leak to other routes.
       await api.register(agentRoutes, {
         store,
@@ -162,5 +176,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { prefix: '/api/v1' },
   );
+  await app.register(webRoutes, { root: deps.webRoot });
   return base;
 }

@@ -1,0 +1,94 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { CSRF_HEADER, CsrfError, type SessionManager } from '../plugins/session.js';
+
+export interface SessionRouteOptions {
+  sessions: SessionManager;
+}
+
+const principalSchema = z.object({
+  id: z.string(),
+  scopes: z.array(z.string()),
+  tenant: z.string().nullable(),
+});
+const sessionSchema = z.object({ principal: principalSchema.nullable(), expiresAt: z.string().nullable() });
+
+/**
+ * Dashboard sign-in: `POST /session` with `{ apiKey }` sets the httpOnly session cookie, `GET /session`
+ * says who the cookie belongs to (`principal: null` when signed out), `DELETE /session` signs out.
+ * Sign-in and sign-out carry the CSRF header too (no login CSRF). Cookie format: plugins/session.ts.
+ */
+export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteOptions> = async (app, { sessions }) => {
+  const requireCsrf = (headers: Record<string, unknown>) => {
+    const v = headers[CSRF_HEADER];
+    if (typeof v !== 'string' || v === '') throw new CsrfError(`send the ${CSRF_HEADER} header`);
+  };
+
+  app.post(
+    '/session',
+    {
+      config: { scope: 'public' },
+      schema: {
+        operationId: 'signIn',
+        summary: 'Sign in with an API key (sets an httpOnly, SameSite=Strict session cookie)',
+        tags: ['session'],
+        body: z.object({ apiKey: z.string().min(1).max(512) }),
+        response: { 200: sessionSchema },
+      },
+    },
+    async (req, reply) => {
+      requireCsrf(req.headers);
+      const s = await sessions.signIn(req, req.body.apiKey);
+      reply.header('set-cookie', sessions.cookie(s.value, sessions.ttlS, req.protocol === 'https'));
+      reply.header('cache-control', 'no-store');
+      return {
+        principal: {
+          id: s.principal.id,
+          scopes: [...s.principal.scopes],
+          tenant: s.principal.tenant ?? null,
+        },
+        expiresAt: s.expiresAt.toISOString(),
+      };
+    },
+  );
+
+  app.get(
+    '/session',
+    {
+      config: { scope: 'public' },
+      schema: {
+        operationId: 'getSession',
+        summary: 'The signed-in principal of this session cookie, or null',
+        tags: ['session'],
+        response: { 200: sessionSchema },
+      },
+    },
+    async (req, reply) => {
+      reply.header('cache-control', 'no-store');
+      const p = await sessions.principalOf(req);
+      return {
+        principal: p ? { id: p.id, scopes: [...p.scopes], tenant: p.tenant ?? null } : null,
+        expiresAt: null,
+      };
+    },
+  );
+
+  app.delete(
+    '/session',
+    {
+      config: { scope: 'public' },
+      schema: {
+        operationId: 'signOut',
+        summary: 'Sign out (ends the session and clears the cookie)',
+        tags: ['session'],
+        response: { 204: z.null() },
+      },
+    },
+    async (req, reply) => {
+      requireCsrf(req.headers);
+      sessions.signOut(req);
+      reply.header('set-cookie', sessions.cookie('', 0, req.protocol === 'https'));
+      return reply.status(204).send(null);
+    },
+  );
+};

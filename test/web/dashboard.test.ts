@@ -1,0 +1,321 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { loadConfig, storageContextFor } from '../../src/config.js';
+import { buildApp } from '../../src/coordinator/app.js';
+import { staticKeyAuthenticator } from '../../src/coordinator/plugins/auth.js';
+import { createDbTransport, type EncoderNode, startEncoderNode } from '../../src/encoder/index.js';
+import { createDatabase, createJobStore, type Database, type JobStore } from '../../src/jobs/index.js';
+import { mediaDir, packageRoot } from '../../src/paths.js';
+
+/**
+ * The dashboard in a real browser (Debian's Chromium via playwright-core) against a real coordinator
+ * app in-process: PGlite, one in-process encoder running real ffmpeg, the built web/dist. Covers
+ * sign-in (httpOnly session cookie), upload via the Submit page, live progress in the Jobs table over
+ * the dashboard SSE stream, playback with a manual quality switch, a failing job's reason and log with
+ * retry from the page, a read-only key (no controls, API refuses), CSRF and sign-out.
+ * Screenshots of every page go to test-artifacts/dashboard/.
+ */
+
+const ADMIN_KEY = `vmk_admin_${randomBytes(24).toString('base64url')}`;
+const READ_KEY = `vmk_read_${randomBytes(24).toString('base64url')}`;
+const ARTIFACTS = join(packageRoot(), 'test-artifacts', 'dashboard');
+const WEB_ROOT = join(packageRoot(), 'web', 'dist');
+/** Page-side expression (this project compiles without DOM types, so page code is passed as strings). */
+const VIDEO = "document.querySelector('video')";
+
+/**
+ * Polls a page expression until it is truthy. Not `page.waitForFunction`: its string predicates run
+ * through `eval` in the page, which the dashboard's CSP (no 'unsafe-eval') rightly refuses.
+ */
+async function until(page: Page, expression: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${expression}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => {
+  let dir: string;
+  let db: Database;
+  let store: JobStore;
+  let app: FastifyInstance;
+  let encoder: EncoderNode;
+  let url = '';
+  let browser: Browser;
+  let clip: string;
+  let broken: string;
+
+  before(async () => {
+    assert.ok(existsSync(join(WEB_ROOT, 'index.html')), 'web/dist missing: run `npm run build` first');
+    dir = await mkdtemp(join(tmpdir(), 'vidmesh-web-'));
+    await mkdir(ARTIFACTS, { recursive: true });
+    // 4 s of the real 720p clip (stream copy: no CPU spent) and a file that is not a video at all.
+    clip = join(dir, 'bbb-4s.mp4');
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      join(mediaDir(), 'big_buck_bunny_10s.mp4'),
+      '-t',
+      '4',
+      '-c',
+      'copy',
+      clip,
+    ]);
+    broken = join(dir, 'broken.mp4');
+    await writeFile(broken, randomBytes(64 * 1024));
+
+    const config = loadConfig({ env: {}, flags: { port: 0, dataDir: dir, logLevel: 'silent' } });
+    db = await createDatabase({ dataDir: 'memory://' });
+    store = createJobStore(db, { leaseMs: 30_000, maxAttempts: 1 });
+    app = await buildApp({
+      store,
+      dataDir: dir,
+      publicUrl: () => url,
+      version: 'test',
+      authenticators: [
+        staticKeyAuthenticator(ADMIN_KEY, { id: 'api_key:admin', scopes: ['admin'] }),
+        staticKeyAuthenticator(READ_KEY, { id: 'api_key:reader', scopes: ['read'] }),
+      ],
+      checkReady: async () => ({ ok: true, checks: {} }),
+      limits: { maxUploadBytes: 100 << 20, maxJsonBodyBytes: 1 << 20, claimMaxWaitMs: 5000, maxAttempts: 1 },
+      corsOrigin: '*',
+      webRoot: WEB_ROOT,
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const addr = app.server.address();
+    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    encoder = startEncoderNode({
+      transport: createDbTransport(store),
+      dataDir: dir,
+      storage: storageContextFor(config, { publicUrl: url }),
+      name: 'web-test-encoder',
+      kind: 'infrastructure',
+      version: 'test',
+      concurrency: 1,
+      progressIntervalMs: 500,
+      heartbeatIntervalMs: 1000,
+    });
+    browser = await chromium.launch({
+      executablePath: process.env.VIDMESH_CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--autoplay-policy=no-user-gesture-required',
+      ],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await encoder?.stop({ graceful: false });
+    await app?.close();
+    await store?.close();
+    await db?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const shot = (page: Page, name: string) =>
+    page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  async function signIn(page: Page, key: string) {
+    await page.goto(url);
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  }
+
+  let doneJobId = '';
+  let deadJobId = '';
+
+  test('sign in, upload, live progress to 100 %, play and switch quality', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    try {
+      await page.goto(url);
+      await shot(page, '0-signin');
+      await page.getByLabel('API key').fill('vmk_wrong_key');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').filter({ hasText: 'invalid API key' }).waitFor();
+      await signIn(page, ADMIN_KEY);
+
+      const cookies = await context.cookies();
+      const session = cookies.find((c) => c.name === 'vidmesh_session');
+      assert.ok(session, 'session cookie set');
+      assert.equal(session.httpOnly, true);
+      assert.equal(session.sameSite, 'Strict');
+      assert.ok(!session.value.includes(ADMIN_KEY), 'the key is sealed, not stored in clear');
+      assert.equal(await page.evaluate('document.cookie'), '', 'page JS cannot read the session');
+      assert.equal(await page.evaluate('localStorage.length'), 0);
+
+      await page.getByRole('link', { name: 'Submit' }).click();
+      await page.getByLabel('Video file').setInputFiles(clip);
+      await page.getByLabel('Ladder preset').selectOption('fast');
+      await page.getByLabel('Title (optional)').fill('bunny 4 s');
+      await shot(page, '1-submit');
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      await page.waitForURL(/\/jobs\/[\w-]+$/);
+      doneJobId = page.url().split('/').pop() ?? '';
+
+      // Watch the Jobs table: progress arrives over the one dashboard SSE stream, not per-row polling.
+      let listRequests = 0;
+      page.on('request', (r) => {
+        if (/\/api\/v1\/jobs(\?|$)/.test(r.url())) listRequests++;
+      });
+      await page.getByRole('link', { name: 'Jobs' }).click();
+      const row = page.locator(`tr[data-job="${doneJobId}"]`);
+      await row.waitFor();
+      const seen = new Set<number>();
+      const bar = row.getByRole('progressbar');
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        seen.add(Number(await bar.getAttribute('aria-valuenow')));
+        if ((await row.getAttribute('data-status')) === 'completed') break;
+        assert.ok(Date.now() < deadline, `job did not complete; progress seen ${[...seen]}`);
+        await page.waitForTimeout(150);
+      }
+      assert.equal(await bar.getAttribute('aria-valuenow'), '100');
+      assert.ok(listRequests <= 1, `the table fetched the job list ${listRequests} times`);
+      await row.locator('img').waitFor();
+      await shot(page, '2-jobs');
+
+      await row.getByRole('link').first().click();
+      await page.locator('video').waitFor();
+      assert.equal(
+        await page.getByRole('progressbar', { name: 'job progress' }).getAttribute('aria-valuenow'),
+        '100',
+      );
+      const quality = page.getByLabel('Quality');
+      await until(
+        page,
+        `document.querySelectorAll('select[aria-label="Quality"] option').length >= 3`,
+        20_000,
+      );
+      await page.evaluate(`${VIDEO}.play().then(() => true)`);
+      await until(page, `${VIDEO}.currentTime > 1`, 20_000);
+      const playing = Number(await page.locator('.player').getAttribute('data-level'));
+      const target = playing === 0 ? 1 : 0;
+      await quality.selectOption(String(target));
+      await page.waitForSelector(`.player[data-level="${target}"]`, { timeout: 20_000 });
+      const t0 = Number(await page.evaluate(`${VIDEO}.currentTime`));
+      await until(page, `${VIDEO}.currentTime > ${t0 + 0.5}`, 20_000);
+      await page.getByRole('cell', { name: '1280×720' }).waitFor();
+      await page.locator('.timeline li').filter({ hasText: 'running → completed' }).waitFor();
+      await shot(page, '3-job-detail');
+
+      await page.getByRole('link', { name: 'Overview' }).click();
+      await page.getByRole('heading', { name: 'Recent failures and rescues' }).waitFor();
+      assert.match((await page.locator('.tile').filter({ hasText: 'completed' }).textContent()) ?? '', /^1/);
+      await shot(page, '4-overview');
+      await page.getByRole('link', { name: 'Encoders' }).click();
+      await page.getByRole('cell', { name: 'web-test-encoder' }).waitFor();
+      await shot(page, '5-encoders');
+
+      // Phone width: the Jobs table still fits (poster column hidden, table scrolls inside its box).
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.getByRole('link', { name: 'Jobs' }).click();
+      await page.locator(`tr[data-job="${doneJobId}"]`).waitFor();
+      assert.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'));
+      await shot(page, '6-jobs-phone');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a failing job shows its reason and log; retry from the page re-runs it', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
+    const page = await context.newPage();
+    try {
+      await signIn(page, ADMIN_KEY);
+      await page.getByRole('link', { name: 'Submit' }).click();
+      await page.getByLabel('Video file').setInputFiles(broken);
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      await page.waitForURL(/\/jobs\/[\w-]+$/);
+      deadJobId = page.url().split('/').pop() ?? '';
+      const reason = page.locator('.failure .reason');
+      await reason.waitFor({ timeout: 30_000 });
+      assert.ok(((await reason.textContent()) ?? '').length > 0);
+      await until(
+        page,
+        `!document.querySelector('pre.log').textContent.includes('no log lines yet')`,
+        10_000,
+      );
+      const before = await store.get(deadJobId);
+      assert.equal(before.status, 'dead');
+      await shot(page, '7-failed-job');
+
+      await page.getByRole('button', { name: 'Retry job' }).click();
+      await page.locator('.timeline li').filter({ hasText: 'dead → queued' }).waitFor();
+      const events = await store.listEvents(deadJobId);
+      const retry = events.find((e) => e.from === 'dead' && e.to === 'queued');
+      assert.ok(retry, 'retry transition recorded');
+      assert.equal(retry.actor, 'api_key:admin', 'retried by the signed-in principal');
+      // It fails again (same bytes) and the page follows it back to dead over the re-opened stream.
+      await page.locator('.timeline li').filter({ hasText: '→ dead' }).nth(1).waitFor({ timeout: 30_000 });
+      await page.getByRole('button', { name: 'Retry job' }).waitFor();
+      await shot(page, '8-failed-job-retried-dark');
+
+      // CSRF: the cookie alone does not authorise a mutation.
+      const csrf = await page.evaluate(
+        async (id) => (await fetch(`/api/v1/jobs/${id}/retry`, { method: 'POST' })).status,
+        deadJobId,
+      );
+      assert.equal(csrf, 403);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a read-only key sees no cancel/retry controls and the API refuses them; sign-out ends the session', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    try {
+      await signIn(page, READ_KEY);
+      assert.equal(await page.getByRole('link', { name: 'Submit' }).count(), 0);
+      await page.getByRole('link', { name: 'Jobs' }).click();
+      await page.locator(`tr[data-job="${deadJobId}"]`).waitFor();
+      assert.equal(await page.getByRole('button', { name: /cancel|retry/i }).count(), 0);
+      await shot(page, '9-jobs-read-only');
+      await page.goto(`${url}/jobs/${deadJobId}`);
+      await page.locator('.failure .reason').waitFor();
+      assert.equal(await page.getByRole('button', { name: /cancel|retry/i }).count(), 0);
+
+      const refused = await page.evaluate(async (id) => {
+        const h = { 'x-vidmesh-csrf': '1', 'content-type': 'application/json' };
+        const retry = await fetch(`/api/v1/jobs/${id}/retry`, { method: 'POST', headers: h, body: '{}' });
+        const cancel = await fetch(`/api/v1/jobs/${id}`, { method: 'DELETE', headers: h });
+        return [retry.status, ((await retry.json()) as { code: string }).code, cancel.status];
+      }, deadJobId);
+      assert.deepEqual(refused, [403, 'forbidden', 403]);
+      assert.equal((await store.get(deadJobId)).status, 'dead', 'nothing changed');
+
+      const cookie = (await context.cookies()).find((c) => c.name === 'vidmesh_session');
+      assert.ok(cookie);
+      const headers = { cookie: `vidmesh_session=${cookie.value}` };
+      assert.equal((await fetch(`${url}/api/v1/jobs`, { headers })).status, 200);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('API key').waitFor();
+      assert.equal(
+        (await fetch(`${url}/api/v1/jobs`, { headers })).status,
+        401,
+        'signed-out session is dead',
+      );
+    } finally {
+      await context.close();
+    }
+  });
+});

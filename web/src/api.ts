@@ -1,0 +1,210 @@
+/**
+ * The dashboard's view of the coordinator REST API (docs/api.md). Credentials: the httpOnly session
+ * cookie set by `POST /api/v1/session`; every request carries the CSRF header the session requires for
+ * mutations. Errors are RFC 9457 problem details, thrown as {@link ApiError}.
+ */
+
+export const CSRF_HEADER = 'x-vidmesh-csrf';
+
+export type JobStatus = 'queued' | 'leased' | 'running' | 'completed' | 'failed' | 'dead' | 'cancelled';
+export const JOB_STATUSES: JobStatus[] = [
+  'queued',
+  'leased',
+  'running',
+  'completed',
+  'failed',
+  'dead',
+  'cancelled',
+];
+export const FINAL: JobStatus[] = ['completed', 'dead', 'cancelled'];
+
+export interface RenditionResult {
+  name: string;
+  width?: number;
+  height?: number;
+  bandwidth?: number;
+  averageBandwidth?: number;
+  codecs?: string;
+  frameRate?: number;
+  durationS?: number;
+  bytes?: number;
+  url?: string;
+}
+
+/** `jobViewSchema` of src/coordinator/schemas.ts (progress percent, durations seconds, bitrates bit/s). */
+export interface Job {
+  id: string;
+  status: JobStatus;
+  stage: string | null;
+  progress: number;
+  etaS: number | null;
+  queue: string;
+  priority: string;
+  attempts: number;
+  maxAttempts: number;
+  encoderId: string | null;
+  metadata: Record<string, string>;
+  source: { type: string };
+  destination: { type: string };
+  renditions: Array<{ name: string; status: string; progress: number }>;
+  result: {
+    masterUrl: string;
+    posterUrl?: string;
+    renditions: RenditionResult[];
+    ipfsCid?: string;
+    encode?: { backend?: string; wallS?: number; speed?: number };
+  } | null;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface JobEvent {
+  id: number;
+  from: string | null;
+  to: string;
+  actor: string;
+  reason: string | null;
+  at: string;
+}
+
+export interface LogLine {
+  seq: number;
+  stream: string;
+  line: string;
+  at: string;
+}
+
+export interface Encoder {
+  id: string;
+  name: string;
+  kind: string;
+  did: string | null;
+  version: string | null;
+  status: string;
+  approval: string;
+  capabilities: {
+    codecs: string[];
+    hwaccel: string[];
+    maxHeight: number;
+    concurrency: number;
+    tags: string[];
+  };
+  lastSeenAt: string;
+  jobsCompleted: number;
+  jobsFailed: number;
+  encodeSeconds: number;
+  activeJobs?: number;
+}
+
+export interface Overview {
+  byStatus: Record<string, number>;
+  queues: Array<{ queue: string; priority: string; count: number; oldestAgeS: number }>;
+  running: number;
+  encoders: { online: Record<string, number>; offline: Record<string, number> };
+  throughput: Array<{ at: string; completed: number; failed: number; speed: number | null }>;
+  recentProblems: Array<{
+    id: string;
+    status: string;
+    kind: 'failure' | 'rescue';
+    code: string;
+    message: string;
+    at: string;
+  }>;
+  generatedAt: string;
+}
+
+export interface Principal {
+  id: string;
+  scopes: string[];
+  tenant: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+async function problemOf(res: Response): Promise<ApiError> {
+  try {
+    const p = (await res.json()) as { detail?: string; title?: string; code?: string };
+    return new ApiError(p.detail ?? p.title ?? `HTTP ${res.status}`, res.status, p.code ?? 'request_failed');
+  } catch {
+    return new ApiError(`HTTP ${res.status}`, res.status, 'request_failed');
+  }
+}
+
+/** `fetch` of `/api/v1<path>` with the session cookie and CSRF header; JSON in and out. */
+export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  const headers: Record<string, string> = { [CSRF_HEADER]: '1', accept: 'application/json' };
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`/api/v1${path}`, {
+    method: init.method ?? 'GET',
+    credentials: 'same-origin',
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  if (!res.ok) throw await problemOf(res);
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+/** True when `p` may use `scope` (admin implies all), mirroring the server's `hasScope`. */
+export function can(p: Principal | null, scope: 'read' | 'submit' | 'admin'): boolean {
+  return !!p && (p.scopes.includes('admin') || p.scopes.includes(scope));
+}
+
+/**
+ * Uploads `file` as a raw streamed body (`POST /api/v1/uploads`, application/octet-stream) with XHR so
+ * upload progress is observable; `onProgress` gets bytes sent and total. Resolves the upload source.
+ */
+export function uploadFile(
+  file: File,
+  onProgress: (sent: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<{ type: 'upload'; id: string }> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/v1/uploads?filename=${encodeURIComponent(file.name)}`);
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
+    xhr.setRequestHeader(CSRF_HEADER, '1');
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onload = () => {
+      if (xhr.status === 201) {
+        resolve((JSON.parse(xhr.responseText) as { source: { type: 'upload'; id: string } }).source);
+        return;
+      }
+      let detail = `upload failed: HTTP ${xhr.status}`;
+      try {
+        detail = (JSON.parse(xhr.responseText) as { detail?: string }).detail ?? detail;
+      } catch {}
+      reject(new ApiError(detail, xhr.status, 'upload_failed'));
+    };
+    xhr.onerror = () => reject(new ApiError('upload failed: network error', 0, 'network_error'));
+    signal?.addEventListener('abort', () => xhr.abort());
+    xhr.send(file);
+  });
+}
+
+export const fmtAge = (iso: string, now = Date.now()): string => {
+  const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+};
+
+export const fmtSeconds = (s: number): string =>
+  s < 60 ? `${Math.round(s)} s` : s < 3600 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+
+export const fmtBits = (b?: number): string =>
+  b === undefined ? '—' : b >= 1e6 ? `${(b / 1e6).toFixed(2)} Mbit/s` : `${Math.round(b / 1e3)} kbit/s`;
+
+export const fmtBytes = (b?: number): string =>
+  b === undefined ? '—' : b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${Math.round(b / 1024)} KiB`;

@@ -1,0 +1,38 @@
+import type { JobStatus } from './api.js';
+
+/**
+ * A progress bar whose size never depends on its value: the fill is a scaleX transform inside a fixed
+ * box and the label uses tabular digits in a fixed-width slot, so moving progress causes no layout shift.
+ */
+export function Progress(props: { value: number; label?: string }) {
+  const v = Math.max(0, Math.min(100, props.value));
+  return (
+    <div className="progress">
+      <div
+        className="bar"
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={Math.round(v)}
+        aria-label={props.label ?? 'progress'}
+      >
+        <div className="fill" style={{ transform: `scaleX(${v / 100})` }} />
+      </div>
+      <span className="pct">{Math.floor(v)} %</span>
+    </div>
+  );
+}
+
+export function StatusBadge(props: { status: JobStatus | string }) {
+  return <span className={`badge s-${props.status}`}>{props.status}</span>;
+}
+
+export function ErrorNote(props: { error: unknown }) {
+  if (!props.error) return null;
+  const msg = props.error instanceof Error ? props.error.message : String(props.error);
+  return (
+    <p className="error" role="alert">
+      {msg}
+    </p>
+  );
+}

@@ -1,0 +1,312 @@
+import Hls from 'hls.js';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import {
+  api,
+  can,
+  FINAL,
+  fmtBits,
+  fmtBytes,
+  fmtSeconds,
+  type Job,
+  type JobEvent,
+  type LogLine,
+  type Principal,
+} from '../api.js';
+import { ErrorNote, Progress, StatusBadge } from '../components.js';
+
+/** hls.js player with a manual quality switch ("Auto" = hls.js ABR, else a fixed level). */
+function Player(props: { src: string; poster?: string }) {
+  const video = useRef<HTMLVideoElement>(null);
+  const hls = useRef<Hls | null>(null);
+  const [levels, setLevels] = useState<Array<{ height: number; bitrate: number }>>([]);
+  const [chosen, setChosen] = useState(-1);
+  const [playing, setPlaying] = useState(-1);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    const el = video.current;
+    if (!el) return;
+    if (!Hls.isSupported()) {
+      // Safari plays HLS natively (no manual switch there).
+      el.src = props.src;
+      return;
+    }
+    const h = new Hls({ capLevelToPlayerSize: false });
+    hls.current = h;
+    h.on(Hls.Events.MANIFEST_PARSED, (_e, d) =>
+      setLevels(d.levels.map((l) => ({ height: l.height, bitrate: l.bitrate }))),
+    );
+    h.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => setPlaying(d.level));
+    h.on(Hls.Events.ERROR, (_e, d) => d.fatal && setError(`${d.type}: ${d.details}`));
+    h.loadSource(props.src);
+    h.attachMedia(el);
+    return () => {
+      h.destroy();
+      hls.current = null;
+    };
+  }, [props.src]);
+
+  const choose = (level: number) => {
+    setChosen(level);
+    if (hls.current) hls.current.currentLevel = level;
+  };
+  return (
+    <div className="player" data-level={playing} data-chosen={chosen}>
+      <video ref={video} controls playsInline muted poster={props.poster} aria-label="Rendition player" />
+      <div className="player-bar">
+        <label>
+          Quality{' '}
+          <select aria-label="Quality" value={chosen} onChange={(e) => choose(Number(e.target.value))}>
+            <option value={-1}>Auto</option>
+            {levels.map((l, i) => (
+              <option key={`${l.height}-${l.bitrate}`} value={i}>
+                {l.height}p · {fmtBits(l.bitrate)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <span className="muted">
+          playing: {playing >= 0 && levels[playing] ? `${levels[playing].height}p` : '—'}
+        </span>
+      </div>
+      {error && <p className="error">{error}</p>}
+    </div>
+  );
+}
+
+export function JobDetailPage(props: { id: string; principal: Principal }) {
+  const { id } = props;
+  const [job, setJob] = useState<Job | null>(null);
+  const [events, setEvents] = useState<JobEvent[]>([]);
+  const [logs, setLogs] = useState<LogLine[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [generation, setGeneration] = useState(0);
+  const nextSeq = useRef(0);
+  const mayAct = can(props.principal, 'submit');
+
+  const loadHistory = useCallback(
+    () =>
+      api<{ events: JobEvent[] }>(`/jobs/${id}/history`)
+        .then((r) => setEvents(r.events))
+        .catch(setError),
+    [id],
+  );
+
+  // Live state: the job's own SSE stream (snapshot, progress, transitions, end). `generation` re-opens
+  // it after a retry (the stream closed itself at the final state).
+  // biome-ignore lint/correctness/useExhaustiveDependencies: generation is the re-open trigger
+  useEffect(() => {
+    const es = new EventSource(`/api/v1/jobs/${id}/events`);
+    const on = (e: MessageEvent<string>) => setJob((JSON.parse(e.data) as { job: Job }).job);
+    for (const type of ['snapshot', 'progress', 'transition', 'end']) es.addEventListener(type, on);
+    es.addEventListener('transition', () => void loadHistory());
+    es.addEventListener('end', () => {
+      void loadHistory();
+      es.close();
+    });
+    es.onerror = () => {
+      // Not found or signed out: one plain request names the reason.
+      if (es.readyState === EventSource.CLOSED)
+        api<{ job: Job }>(`/jobs/${id}`).then((r) => setJob(r.job), setError);
+    };
+    void loadHistory();
+    return () => es.close();
+  }, [id, loadHistory, generation]);
+
+  // Log tail: one request every 2 s while the job is live, one final read when it ends.
+  const live = job ? !FINAL.includes(job.status) : true;
+  useEffect(() => {
+    let stop = false;
+    const read = async () => {
+      try {
+        const r = await api<{ lines: LogLine[]; nextSeq: number }>(
+          `/jobs/${id}/logs?afterSeq=${nextSeq.current}&limit=500`,
+        );
+        if (stop) return;
+        if (r.lines.length) {
+          nextSeq.current = r.nextSeq;
+          setLogs((l) => [...l, ...r.lines].slice(-1000));
+        }
+      } catch {
+        // The job stream reports access problems.
+      }
+    };
+    void read();
+    const t = live ? setInterval(read, 2000) : undefined;
+    return () => {
+      stop = true;
+      clearInterval(t);
+    };
+  }, [id, live]);
+
+  const logBox = useRef<HTMLPreElement>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: scroll to the newest line whenever lines arrive
+  useEffect(() => {
+    const el = logBox.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [logs]);
+
+  const act = async (action: 'cancel' | 'retry') => {
+    setError(null);
+    try {
+      const r =
+        action === 'cancel'
+          ? await api<{ job: Job }>(`/jobs/${id}`, { method: 'DELETE' })
+          : await api<{ job: Job }>(`/jobs/${id}/retry`, { method: 'POST', body: {} });
+      setJob(r.job);
+      if (action === 'retry') setGeneration((g) => g + 1);
+      void loadHistory();
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  if (!job) {
+    return (
+      <section>
+        <h1>Job {id.slice(0, 8)}</h1>
+        {error ? <ErrorNote error={error} /> : <p className="loading">Loading…</p>}
+      </section>
+    );
+  }
+  const results = job.result?.renditions ?? [];
+  return (
+    <section className="job-detail">
+      <h1>
+        Job <code>{job.id.slice(0, 8)}</code> <StatusBadge status={job.status} />
+      </h1>
+      <div className="job-head card">
+        <Progress value={job.progress} label="job progress" />
+        <dl className="facts">
+          <dt>Stage</dt>
+          <dd>{job.stage ?? '—'}</dd>
+          <dt>ETA</dt>
+          <dd>{job.etaS !== null ? fmtSeconds(job.etaS) : '—'}</dd>
+          <dt>Queue</dt>
+          <dd>
+            {job.queue} / {job.priority}
+          </dd>
+          <dt>Attempts</dt>
+          <dd>
+            {job.attempts} of {job.maxAttempts}
+          </dd>
+          <dt>Encoder</dt>
+          <dd>
+            <code>{job.encoderId ?? '—'}</code>
+          </dd>
+          <dt>Source</dt>
+          <dd>{job.source.type} (location redacted)</dd>
+          <dt>Output</dt>
+          <dd>
+            {job.destination.type}
+            {job.result?.masterUrl && job.destination.type === 'local' ? (
+              <>
+                {' '}
+                · <a href={job.result.masterUrl}>master.m3u8</a>
+              </>
+            ) : (
+              ' (location redacted)'
+            )}
+          </dd>
+          {job.result?.encode?.speed !== undefined && (
+            <>
+              <dt>Speed</dt>
+              <dd>
+                {job.result.encode.speed.toFixed(2)}× realtime ({job.result.encode.backend})
+              </dd>
+            </>
+          )}
+        </dl>
+        {mayAct && (
+          <div className="actions">
+            {!FINAL.includes(job.status) && job.status !== 'failed' && (
+              <button type="button" onClick={() => act('cancel')}>
+                Cancel job
+              </button>
+            )}
+            {['dead', 'failed', 'cancelled'].includes(job.status) && (
+              <button type="button" onClick={() => act('retry')}>
+                Retry job
+              </button>
+            )}
+          </div>
+        )}
+      </div>
+      <ErrorNote error={error} />
+      {job.error && (
+        <div className="card failure" role="status">
+          <h2>Failure</h2>
+          <p>
+            <code>{job.error.code}</code>: <span className="reason">{job.error.message}</span>
+          </p>
+        </div>
+      )}
+      {job.status === 'completed' && job.result && (
+        <div className="card">
+          <h2>Playback</h2>
+          <Player src={job.result.masterUrl} poster={job.result.posterUrl} />
+        </div>
+      )}
+      <div className="card">
+        <h2>Renditions</h2>
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">State</th>
+                <th scope="col">Resolution</th>
+                <th scope="col">Bandwidth</th>
+                <th scope="col">Codecs</th>
+                <th scope="col">Size</th>
+              </tr>
+            </thead>
+            <tbody>
+              {job.renditions.map((r) => {
+                const res = results.find((x) => x.name === r.name);
+                return (
+                  <tr key={r.name}>
+                    <td>{r.name}</td>
+                    <td>
+                      <StatusBadge status={r.status} />{' '}
+                      <span className="num">{Math.floor(r.progress)} %</span>
+                    </td>
+                    <td className="num">{res?.width ? `${res.width}×${res.height}` : '—'}</td>
+                    <td className="num">{fmtBits(res?.bandwidth)}</td>
+                    <td>
+                      <code>{res?.codecs ?? '—'}</code>
+                    </td>
+                    <td className="num">{fmtBytes(res?.bytes)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      </div>
+      <div className="grid2">
+        <div className="card">
+          <h2>Events</h2>
+          <ol className="timeline">
+            {events.map((e) => (
+              <li key={e.id}>
+                <time dateTime={e.at}>{new Date(e.at).toLocaleTimeString()}</time>{' '}
+                <strong>
+                  {e.from ?? '∅'} → {e.to}
+                </strong>{' '}
+                <span className="muted">by {e.actor}</span>
+                {e.reason && <div className="reason">{e.reason}</div>}
+              </li>
+            ))}
+          </ol>
+        </div>
+        <div className="card">
+          <h2>Log</h2>
+          <pre className="log" ref={logBox}>
+            {logs.map((l) => `${l.stream.padEnd(6)} ${l.line}`).join('\n') || 'no log lines yet'}
+          </pre>
+        </div>
+      </div>
+    </section>
+  );
+}
