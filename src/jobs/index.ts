@@ -28,3 +28,15 @@ export { MIGRATION_LOCK_KEY, migrationsDir, runMigrations } from './migrate.js';
 export * as schema from './schema.js';
 export { createJobStore, type JobStore, type JobStoreOptions, MAX_LOG_LINE_CHARS } from './store.js';
 export * from './types.js';
+export {
+  type AttemptRecord,
+  createWebhookQueue,
+  type DeliveryFilter,
+  type DeliveryStatus,
+  WEBHOOK_EVENTS,
+  type WebhookAttempt,
+  type WebhookDelivery,
+  type WebhookEvent,
+  type WebhookQueue,
+  type WebhookSubscription,
+} from './webhooks.js';

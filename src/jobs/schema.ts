@@ -244,11 +244,53 @@ export const webhookDeliveries = pgTable(
     lastLatencyMs: integer('last_latency_ms'),
     createdAt: tz('created_at').notNull().defaultNow(),
     deliveredAt: tz('delivered_at'),
+    /** Where the signing secret lives: the job's spec (`job`) or a tenant subscription (its id). */
+    subscriptionId: text('subscription_id'),
+    /** The job event that caused it (null for progress deliveries). */
+    eventId: bigint('event_id', { mode: 'number' }),
+    /** First bytes of the last response body (delivery log). */
+    lastResponse: text('last_response'),
   },
   (t) => [
     index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`status = 'pending'`),
     index('webhook_deliveries_job_idx').on(t.jobId),
+    // Per-endpoint order of one job: the sender skips a delivery while an older one is pending.
+    index('webhook_deliveries_order_idx').on(t.jobId, t.url, t.id).where(sql`status = 'pending'`),
+    check('webhook_deliveries_status_check', sql`${t.status} IN ('pending', 'delivered', 'failed')`),
   ],
+);
+
+/** One row per delivery attempt (the delivery log shown by the API and `vidmesh webhooks deliveries`). */
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    deliveryId: bigint('delivery_id', { mode: 'number' })
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    at: tz('at').notNull(),
+    statusCode: integer('status_code'),
+    latencyMs: integer('latency_ms').notNull(),
+    error: text('error'),
+    response: text('response'),
+  },
+  (t) => [index('webhook_attempts_delivery_idx').on(t.deliveryId, t.id)],
+);
+
+/** Per-tenant webhook subscriptions (every job of the tenant); the secret is sealed at rest. */
+export const webhookSubscriptions = pgTable(
+  'webhook_subscriptions',
+  {
+    id: text('id').primaryKey(),
+    tenant: text('tenant').notNull(),
+    url: text('url').notNull(),
+    /** Event names; empty: every event. */
+    events: text('events').array().notNull().default(sql`'{}'::text[]`),
+    secret: text('secret'),
+    description: text('description'),
+    createdAt: tz('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('webhook_subscriptions_tenant_idx').on(t.tenant)],
 );
 
 /** Files uploaded to the coordinator's upload endpoint. */

@@ -27,7 +27,18 @@ export const jobSpecSchema = z.strictObject({
         .url()
         .refine((u) => /^https?:\/\//i.test(u), 'webhook URL must be http(s)'),
       events: z
-        .array(z.enum(['job.completed', 'job.failed', 'job.progress', 'job.cancelled', 'job.dead']))
+        .array(
+          z.enum([
+            'job.queued',
+            'job.started',
+            'job.progress',
+            'rendition.completed',
+            'job.completed',
+            'job.failed',
+            'job.cancelled',
+            'job.dead',
+          ]),
+        )
         .optional(),
       secret: z.string().min(16).max(256).optional(),
     })
