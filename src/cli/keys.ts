@@ -1,8 +1,15 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { loadConfig } from '../config.js';
+import { loadConfig, readClientFile } from '../config.js';
+import { ApiError, CoordinatorUnreachableError } from '../coordinator/errors.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { type ApiKeyInfo, createSqlApiKeyStore, parseScopes, validTenant } from '../identity/index.js';
+import {
+  type ApiKeyInfo,
+  type ApiKeyStore,
+  createSqlApiKeyStore,
+  parseScopes,
+  validTenant,
+} from '../identity/index.js';
 import { createDatabase } from '../jobs/index.js';
 
 /** Where the command writes (stdout by default; tests capture it). */
@@ -13,7 +20,100 @@ export interface KeysIo {
 interface DbFlags {
   databaseUrl?: string;
   dataDir?: string;
+  url?: string;
+  apiKey?: string;
   json?: boolean;
+}
+
+/**
+ * One JSON call to the coordinator's REST API with an admin key (`Authorization: Bearer`). Resolves
+ * the parsed answer; throws `ApiError` with the problem's code and status, or
+ * `CoordinatorUnreachableError`.
+ */
+export async function adminApiCall<T>(
+  target: { url: string; apiKey?: string | undefined },
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(target.url.replace(/\/+$/, '') + path, {
+      method,
+      headers: {
+        accept: 'application/json',
+        ...(target.apiKey ? { authorization: `Bearer ${target.apiKey}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (err) {
+    throw new CoordinatorUnreachableError(`cannot reach the coordinator at ${target.url}`, { cause: err });
+  }
+  const text = await res.text();
+  const json = text ? (JSON.parse(text) as unknown) : undefined;
+  if (!res.ok) throw new ApiError({ status: res.status, ...(json as object) });
+  return json as T;
+}
+
+interface KeyJson {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: ApiKeyInfo['scopes'];
+  tenant: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+const fromJson = (k: KeyJson): ApiKeyInfo => ({
+  ...k,
+  createdAt: new Date(k.createdAt),
+  expiresAt: k.expiresAt ? new Date(k.expiresAt) : null,
+  revokedAt: k.revokedAt ? new Date(k.revokedAt) : null,
+  lastUsedAt: k.lastUsedAt ? new Date(k.lastUsedAt) : null,
+});
+
+/** The key store through `/api/v1/keys` (what `keys` uses while a coordinator runs: PGlite is one process). */
+function apiKeyStoreOver(target: {
+  url: string;
+  apiKey?: string | undefined;
+}): Pick<ApiKeyStore, 'create' | 'list' | 'revoke'> {
+  return {
+    async create(input) {
+      const r = await adminApiCall<{ key: KeyJson; plaintext: string }>(target, 'POST', '/api/v1/keys', {
+        scopes: input.scopes,
+        ...(input.tenant === undefined ? {} : { tenant: input.tenant }),
+        ...(input.name === undefined ? {} : { name: input.name }),
+        ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}),
+      });
+      return { key: fromJson(r.key), plaintext: r.plaintext };
+    },
+    async list(filter = {}) {
+      const q = new URLSearchParams();
+      if (filter.tenant !== undefined) q.set('tenant', filter.tenant);
+      if (filter.includeRevoked) q.set('all', 'true');
+      const r = await adminApiCall<{ keys: KeyJson[] }>(target, 'GET', `/api/v1/keys?${q}`);
+      return r.keys.map(fromJson);
+    },
+    async revoke(idOrPrefix, options = {}) {
+      if (options.tenant !== undefined) {
+        const owned = (await this.list({ tenant: options.tenant })).some(
+          (k) => k.id === idOrPrefix || k.prefix === idOrPrefix,
+        );
+        if (!owned) return false;
+      }
+      try {
+        await adminApiCall(target, 'DELETE', `/api/v1/keys/${encodeURIComponent(idOrPrefix)}`);
+        return true;
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return false;
+        throw err;
+      }
+    },
+  };
 }
 
 const UNITS_S: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
@@ -54,16 +154,26 @@ function line(k: ApiKeyInfo): string {
 }
 
 /**
- * `vidmesh keys create|list|revoke`: API key administration straight on the database (operator tool:
- * run where `DATABASE_URL` or the data directory is reachable). With the embedded PGlite database,
- * stop `vidmesh serve` first (PGlite is one process). The plaintext key is printed once by `create`.
+ * `vidmesh keys create|list|revoke`: API key administration. When a coordinator is known (`--url`,
+ * `VIDMESH_URL`, or `<dataDir>/client.json`) and no `--database-url` is given, through its admin API
+ * (`/api/v1/keys`, admin key from `--api-key`/env/client.json): a running `vidmesh serve` holds the
+ * embedded PGlite database. Otherwise straight on the database. The plaintext is printed once.
  */
 export function createKeysCommand(io: KeysIo = { out: (t) => process.stdout.write(t) }): Command {
   const withDb = async <T>(
     flags: DbFlags,
-    fn: (store: ReturnType<typeof createSqlApiKeyStore>) => Promise<T>,
+    fn: (store: Pick<ApiKeyStore, 'create' | 'list' | 'revoke'>) => Promise<T>,
   ) => {
-    const config = loadConfig({ flags: { databaseUrl: flags.databaseUrl, dataDir: flags.dataDir } });
+    const config = loadConfig({
+      flags: { databaseUrl: flags.databaseUrl, dataDir: flags.dataDir, url: flags.url, apiKey: flags.apiKey },
+    });
+    // A known coordinator (flag, env or client.json) is asked over the API unless a database is named.
+    const file = readClientFile(config.dataDir);
+    const url = flags.databaseUrl === undefined ? (config.url ?? file?.url) : undefined;
+    if (url !== undefined) {
+      const apiKey = config.apiKey ?? (file && file.url === url ? file.apiKey : undefined);
+      return fn(apiKeyStoreOver({ url, apiKey }));
+    }
     const db = await createDatabase(
       config.databaseUrl ? { url: config.databaseUrl, poolSize: 2 } : { dataDir: join(config.dataDir, 'db') },
     );
@@ -77,6 +187,8 @@ export function createKeysCommand(io: KeysIo = { out: (t) => process.stdout.writ
     cmd
       .option('--database-url <url>', 'PostgreSQL URL (env DATABASE_URL; unset: PGlite in <data-dir>/db)')
       .option('--data-dir <dir>', 'data directory (env VIDMESH_DATA_DIR, default ./.vidmesh)')
+      .option('--url <url>', 'coordinator URL: manage keys over its API (env VIDMESH_URL, else client.json)')
+      .option('--api-key <key>', 'admin API key for --url (env VIDMESH_API_KEY, else client.json)')
       .option('--json', 'machine-readable JSON on stdout');
 
   const keys = new Command('keys').description('create, list and revoke API keys (stored hashed)');

@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { loadConfig, resolveClientTarget } from '../../config.js';
+import type { EncoderView } from '../../coordinator/index.js';
+import { adminApiCall } from '../keys.js';
 import { type ClientFlags, clientFrom, output, withClientOptions } from './common.js';
 
 /** `vidmesh encoders list`: registered encoder nodes with status, capabilities and counters. */
@@ -22,4 +25,21 @@ export function register(program: Command): void {
       );
     },
   );
+  // Operator decisions on did:key encoders (registration policy `approval`, docs/identity.md).
+  for (const [action, what] of [
+    ['approve', 'let a pending encoder claim jobs'],
+    ['ban', 'refuse an encoder from now on (re-registering does not lift it)'],
+  ] as const) {
+    withClientOptions(
+      encoders.command(`${action} <id>`).description(`${what}; <id> is its id or DID`),
+    ).action(async (id: string, flags: ClientFlags) => {
+      const config = loadConfig({ flags: { url: flags.url, apiKey: flags.apiKey, dataDir: flags.dataDir } });
+      const r = await adminApiCall<{ encoder: EncoderView }>(
+        resolveClientTarget(config),
+        'POST',
+        `/api/v1/encoders/${encodeURIComponent(id)}/${action}`,
+      );
+      output(flags, r, () => `${r.encoder.id}  ${r.encoder.did ?? '-'}  ${r.encoder.approval}`);
+    });
+  }
 }

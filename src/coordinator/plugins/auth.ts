@@ -105,10 +105,10 @@ export function staticKeyAuthenticator(key: string, principal: Omit<Principal, '
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   const signed = options.signed;
   const admit = (req: FastifyRequest, principal: Principal, scope: Scope) => {
-    if (!hasScope(principal.scopes, scope)) throw new ForbiddenError(`this key lacks the ${scope} scope`);
     if (principal.grant && !req.routeOptions.config?.acceptsGrant) {
       throw new UnauthorizedError('an upload grant is valid only for output and upload transfers');
     }
+    if (!hasScope(principal.scopes, scope)) throw new ForbiddenError(`this key lacks the ${scope} scope`);
     req.principal = principal;
   };
   app.addHook('onRequest', async (req) => {
