@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { VidmeshError } from './errors.js';
 import type { Logger } from './log.js';
-import type { StorageContext } from './storage/index.js';
+import type { SsrfPolicy, StorageContext } from './storage/index.js';
 
 /**
  * Configuration of every vidmesh process (`serve`, `encoder`, CLI clients), parsed once at start-up
@@ -126,6 +127,13 @@ export const settings = {
     default: 5_000,
     doc: 'Interval in ms of the maintenance loop (lease rescue, offline encoders).',
   },
+  rescueGraceMs: {
+    env: 'VIDMESH_RESCUE_GRACE_MS',
+    flag: 'rescueGraceMs',
+    schema: int(0, 3_600_000).optional(),
+    default: undefined,
+    doc: 'After a coordinator starts, ms during which it rescues no lease (encoders could not renew while it was down). Default: one lease (`VIDMESH_LEASE_MS`); 0 = none.',
+  },
   claimMaxWaitMs: {
     env: 'VIDMESH_CLAIM_MAX_WAIT_MS',
     flag: 'claimMaxWaitMs',
@@ -174,6 +182,30 @@ export const settings = {
     schema: bool,
     default: false,
     doc: 'Let sources, destinations and webhooks reach loopback/private addresses (SSRF guard off). Only for closed networks and tests.',
+  },
+  ssrfAllow: {
+    env: 'VIDMESH_SSRF_ALLOW',
+    flag: 'ssrfAllow',
+    schema: z.string().transform((s, ctx) => {
+      const items = s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      for (const item of items) {
+        const [addr, bits, extra] = item.split('/');
+        const fam = isIP(addr ?? '');
+        const maxBits = fam === 6 ? 128 : 32;
+        const badCidr =
+          bits !== undefined &&
+          (fam === 0 || extra !== undefined || !/^\d+$/.test(bits) || Number(bits) > maxBits);
+        if (badCidr || (bits === undefined && fam === 0 && !/^[a-z0-9.-]+$/i.test(item))) {
+          ctx.addIssue({ code: 'custom', message: `not a host name, IP address or CIDR: ${item}` });
+        }
+      }
+      return items;
+    }),
+    default: '',
+    doc: 'Comma-separated hosts, IP addresses and CIDRs (`minio.internal,10.1.0.0/16`) that job sources and destinations may reach although they are private or loopback (SSRF allowlist; empty: none).',
   },
   fileRoots: {
     env: 'VIDMESH_FILE_ROOTS',
@@ -267,6 +299,28 @@ export const settings = {
     default: '',
     doc: 'Comma-separated origins (`https://app.example`) allowed to call `/api/v1` from browsers; empty: no CORS on the API.',
   },
+  threeSpeakGateway: {
+    env: 'VIDMESH_3SPEAK_GATEWAY',
+    flag: 'threespeakGateway',
+    schema: bool,
+    default: false,
+    doc: 'Serve the 3Speak legacy gateway (`/api/v0/gateway/*`, Gateway Monitor `/api/jobs/:id`, a kubo RPC subset on the embedded IPFS store, `/ipfs/*`) so unchanged 3Speak encoders work for this coordinator (docs/3speak.md).',
+  },
+  threeSpeakAdminDids: {
+    env: 'VIDMESH_3SPEAK_ADMIN_DIDS',
+    flag: 'threespeakAdminDids',
+    schema: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'must be did:key DIDs'))),
+    default: '',
+    doc: 'Comma-separated did:key DIDs allowed to push and cancel jobs through the 3Speak gateway (3Speak `admin.controllers`).',
+  },
   logLevel: {
     env: 'LOG_LEVEL',
     flag: 'logLevel',
@@ -353,6 +407,17 @@ export function resolveClientTarget(config: Config): { url: string; apiKey: stri
 }
 
 /**
+ * The SSRF allowlist of `VIDMESH_SSRF_ALLOW` as the storage module's policy: entries with a `/` are
+ * CIDRs, the rest host names or IP literals (matched exactly).
+ */
+export function ssrfPolicyOf(config: Pick<Config, 'ssrfAllow'>): SsrfPolicy {
+  return {
+    allowHosts: config.ssrfAllow.filter((x) => !x.includes('/')),
+    allowCidrs: config.ssrfAllow.filter((x) => x.includes('/')),
+  };
+}
+
+/**
  * The storage context (src/storage) of the processes on this data dir: `local` outputs in
  * `<dataDir>/media` published as `<publicUrl>/media/<jobId>/…`, uploads read from `<dataDir>/uploads`,
  * `file` sources only under `fileRoots`, the SSRF guard on unless `allowPrivateNetworks`.
@@ -366,7 +431,7 @@ export function storageContextFor(
     ...(options.publicUrl ? { localUrlBase: `${options.publicUrl}/media` } : {}),
     uploads: { kind: 'dir', dir: join(config.dataDir, 'uploads') },
     fileRoots: config.fileRoots,
-    ssrf: config.allowPrivateNetworks ? { allowCidrs: ['0.0.0.0/0', '::/0'] } : {},
+    ssrf: config.allowPrivateNetworks ? { allowCidrs: ['0.0.0.0/0', '::/0'] } : ssrfPolicyOf(config),
     ipfs: { blockstoreDir: join(config.dataDir, 'ipfs') },
     limits: { maxSourceBytes: config.maxSourceBytes },
     ...(options.log ? { log: options.log } : {}),

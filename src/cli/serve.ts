@@ -40,6 +40,14 @@ export function register(program: Command): void {
     )
     .option('--data-dir <dir>', 'data directory (env VIDMESH_DATA_DIR, default ./.vidmesh)')
     .option('--encoders <n>', 'in-process encoders (env VIDMESH_ENCODERS, default 1; 0 = coordinator only)')
+    .option(
+      '--threespeak-gateway',
+      'serve the 3Speak legacy gateway (env VIDMESH_3SPEAK_GATEWAY; docs/3speak.md)',
+    )
+    .option(
+      '--threespeak-admin-dids <dids>',
+      'did:key DIDs that may push jobs (env VIDMESH_3SPEAK_ADMIN_DIDS)',
+    )
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({ flags: { ...flags } });
       const log = createLogger({ level: config.logLevel });

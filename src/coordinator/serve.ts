@@ -22,6 +22,7 @@ import {
 } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
+import { threeSpeakGatewayRoutes } from '../compat/threespeak/index.js';
 import { buildApp } from './app.js';
 import { staticKeyAuthenticator } from './plugins/auth.js';
 import {
@@ -141,6 +142,15 @@ export async function startCoordinator(
       corsOrigin: config.corsOrigin,
       log,
     });
+    if (config.threeSpeakGateway) {
+      await app.register(threeSpeakGatewayRoutes, {
+        store,
+        db,
+        blockstoreDir: join(config.dataDir, 'ipfs'),
+        version,
+        adminDids: config.threeSpeakAdminDids,
+      });
+    }
     await app.listen({ port: config.port, host: config.host });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;

@@ -12,6 +12,8 @@ import {
   threeSpeakGatewayRoutes,
   threeSpeakSubmitInput,
 } from '../../src/compat/threespeak/index.js';
+import { loadConfig } from '../../src/config.js';
+import { startCoordinator } from '../../src/coordinator/index.js';
 import { createJobStore, type JobStore } from '../../src/jobs/index.js';
 import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
 import { mediaDir } from '../../src/paths.js';
@@ -72,39 +74,44 @@ function submit(store: JobStore, permlink: string) {
 
 const jobOf = (r: { body: unknown }) => (r.body as { job: GatewayJob | null }).job;
 
+let work: string;
+let out: string;
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-enc-'));
+  const clip = join(work, 'clip.mp4');
+  await run('ffmpeg', [
+    '-v',
+    'error',
+    '-t',
+    '2',
+    '-i',
+    join(mediaDir(), 'big_buck_bunny_10s.mp4'),
+    '-c',
+    'copy',
+    clip,
+  ]);
+  out = join(work, 'out');
+  const plan = planLadder(await probe(clip), {
+    layout: '3speak',
+    speed: 'ultrafast',
+    segmentDuration: 1,
+    only: ['480p'],
+    poster: false,
+    thumbnail: false,
+  });
+  await encodeLadder(plan, out);
+});
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
 describe('vidmesh coordinator as a 3Speak gateway', () => {
   let gw: Gateway;
-  let work: string;
-  let out: string;
   before(async () => {
     gw = await startGateway();
-    work = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-enc-'));
-    const clip = join(work, 'clip.mp4');
-    await run('ffmpeg', [
-      '-v',
-      'error',
-      '-t',
-      '2',
-      '-i',
-      join(mediaDir(), 'big_buck_bunny_10s.mp4'),
-      '-c',
-      'copy',
-      clip,
-    ]);
-    out = join(work, 'out');
-    const plan = planLadder(await probe(clip), {
-      layout: '3speak',
-      speed: 'ultrafast',
-      segmentDuration: 1,
-      only: ['480p'],
-      poster: false,
-      thumbnail: false,
-    });
-    await encodeLadder(plan, out);
   });
   after(async () => {
     await gw?.close();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('runs a job end to end with a legacy client: myJob, acceptJob, pingJob, kubo add, finishJob', async () => {
@@ -291,6 +298,46 @@ describe('3Speak gateway leasing', () => {
       assert.equal((await alive.acceptJob(job.id)).status, 200);
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe('vidmesh serve --threespeak-gateway', () => {
+  it('serves a job submitted as protocol 3speak to an unchanged legacy client', async () => {
+    const tdb = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-serve-'));
+    const config = loadConfig({
+      flags: {
+        port: '0',
+        dataDir,
+        encoders: '0',
+        databaseUrl: tdb.url,
+        threespeakGateway: true,
+      },
+      env: {},
+    });
+    const server = await startCoordinator(config);
+    try {
+      const job = await submit(server.store, 'serve');
+      const node = await LegacyClient.create(server.url);
+      assert.equal((await node.updateNode('legacy-serve')).status, 200);
+      const mine = jobOf(await node.myJob());
+      assert.equal(mine?.id, job.id);
+      assert.equal((await node.acceptJob(job.id)).status, 200);
+      assert.equal((await node.pingJob(job.id, 60, 100)).status, 200);
+      const { cid } = await node.addDirectory(out);
+      assert.equal((await node.finishJob(job.id, cid)).status, 200);
+      assert.equal((await server.store.get(job.id)).status, 'completed');
+      const manifest = await fetch(`${server.url}/ipfs/${cid}/manifest.m3u8`);
+      assert.equal(manifest.status, 200);
+      assert.match(await manifest.text(), /#EXTM3U/);
+      const enc = await server.store.getEncoder(node.id);
+      assert.equal(enc.name, 'legacy-serve');
+      assert.equal(enc.jobsCompleted, 1);
+    } finally {
+      await server.stop();
+      await tdb.drop();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
