@@ -32,6 +32,7 @@ import {
   ACTIVE_BY_ENCODER,
   CLAIM_3SPEAK,
   HOLDER_LEASE,
+  LIST_QUEUED,
   OLDEST_QUEUED,
   STATS,
   UNACKED_BY_ENCODER,
@@ -76,6 +77,8 @@ export interface ThreeSpeakGatewayOptions {
   fairWindowMs?: number;
   /** Accepted `timestamp` skew for myJob/heartbeat payloads, ms (default 300 000). */
   maxSkewMs?: number;
+  /** DIDs allowed to use Gateway Aid (`/aid/v1/*`); empty: Aid answers only `health`. */
+  aidDids?: readonly string[];
   /** DIDs allowed to `pushJob` and to cancel any job (3Speak `admin.controllers`). */
   adminDids?: readonly string[];
   /** Also verify every block of a `finishJob` CID (default true); false checks the playlists only. */
@@ -112,6 +115,7 @@ export async function threeSpeakGatewayRoutes(
   const fairWindowMs = opts.fairWindowMs ?? 60_000;
   const maxSkewMs = opts.maxSkewMs ?? 300_000;
   const admins = new Set(opts.adminDids ?? []);
+  const aidAllowed = new Set(opts.aidDids ?? []);
   const lastPoll = new Map<string, number>();
   const didById = new Map<string, string>();
 
@@ -254,6 +258,82 @@ export async function threeSpeakGatewayRoutes(
     return next;
   }
 
+  /** Acknowledges a job the node holds, or claims a queued one it names (getJob / Gateway Aid flow). */
+  async function accept(enc: Encoder, jobId: string): Promise<Job> {
+    const job = await get3speak(jobId);
+    let lease = await holderToken(job.id, enc.id);
+    if (!lease && (job.status === 'queued' || job.status === 'failed')) {
+      if (enc.approval !== 'approved') throw new NodeForbiddenError('node not approved');
+      const claimed = await withNodeLock(enc.id, async () => {
+        const active = await activeCounts();
+        if ((active.get(enc.id) ?? 0) >= capacity) throw new NotJobHolderError('node at capacity');
+        return claim(enc.id, job.id);
+      });
+      if (claimed) lease = await holderToken(job.id, enc.id);
+    }
+    if (!lease || lease.status === 'cancelled') throw new NotJobHolderError('job not assigned to this node');
+    if (lease.status === 'leased') {
+      await store.renew(job.id, lease.token, enc.id, { stage: 'downloading', progress: 0 });
+    }
+    return store.get(job.id);
+  }
+
+  /** Renews the holder's lease with progress (percent); 409 when not the holder or cancelled. */
+  async function ping(enc: Encoder, jobId: string, pct: number, downloadPct: number): Promise<void> {
+    const lease = await holderToken(jobId, enc.id);
+    if (!lease) throw new NotJobHolderError('job not assigned to this node');
+    const progress = Number.isFinite(pct) ? Math.min(100, Math.max(0, pct)) : 0;
+    const stage =
+      progress >= 100 ? 'uploading' : progress > 1 || downloadPct >= 100 ? 'encoding' : 'downloading';
+    const r = await store.renew(jobId, lease.token, enc.id, { stage, progress });
+    if (r.cancelled) throw new NotJobHolderError('job cancelled');
+  }
+
+  /** Completes the job with `cid` once; true when it was already completed by this node with it. */
+  async function finish(enc: Encoder, jobId: string, cid: unknown): Promise<boolean> {
+    if (typeof cid !== 'string' || cid.length === 0 || cid.length > 128) {
+      throw new ValidationError('the result CID is required');
+    }
+    const job = await get3speak(jobId);
+    if (job.status === 'completed') {
+      const same = job.encoderId === enc.id && (job.result as { cid?: string } | null)?.cid === cid;
+      if (same) return true;
+      throw new NotJobHolderError('job already completed by another node');
+    }
+    const lease = await holderToken(job.id, enc.id);
+    if (!lease || lease.status === 'cancelled') throw new NotJobHolderError('job not assigned to this node');
+    const made = await checkResult(cid);
+    await store.complete(job.id, lease.token, enc.id, {
+      result: { cid, manifest: 'manifest.m3u8', url: `ipfs://${cid}/manifest.m3u8`, protocol: '3speak' },
+      renditions: job.renditions.map((r) =>
+        made.includes(r.name)
+          ? { name: r.name, status: 'completed' as const, result: { playlist: `${r.name}/index.m3u8` } }
+          : {
+              name: r.name,
+              status: 'completed' as const,
+              result: { skipped: 'not produced (source smaller)' },
+            },
+      ),
+    });
+    return false;
+  }
+
+  async function fail(enc: Encoder, jobId: string, error: unknown, retryable: boolean): Promise<void> {
+    const lease = await holderToken(jobId, enc.id);
+    if (!lease) throw new NotJobHolderError('job not assigned to this node');
+    const m = (error as { message?: unknown } | null)?.message;
+    const message = typeof error === 'string' ? error : typeof m === 'string' ? m : 'failed on a 3Speak node';
+    await store.fail(
+      jobId,
+      lease.token,
+      enc.id,
+      { message: message.slice(0, 2000), code: '3speak_node_failed' },
+      {
+        retryable,
+      },
+    );
+  }
+
   const ok = (message: string) => ({ status: 'success' as const, message });
 
   await app.register(async (gw) => {
@@ -324,38 +404,14 @@ export async function threeSpeakGatewayRoutes(
 
     gw.post('/api/v0/gateway/acceptJob', async (req) => {
       const { did, payload } = await verifyBody(req.body);
-      const jobId = jobIdOf(payload);
-      const enc = await nodeFor(did);
-      const job = await get3speak(jobId);
-      let lease = await holderToken(job.id, enc.id);
-      if (!lease && (job.status === 'queued' || job.status === 'failed')) {
-        // Old gateways' getJob flow: the node claims the job it was shown.
-        if (enc.approval !== 'approved') throw new NodeForbiddenError('node not approved');
-        const claimed = await withNodeLock(enc.id, async () => {
-          const active = await activeCounts();
-          if ((active.get(enc.id) ?? 0) >= capacity) throw new NotJobHolderError('node at capacity');
-          return claim(enc.id, job.id);
-        });
-        if (claimed) lease = await holderToken(job.id, enc.id);
-      }
-      if (!lease || lease.status === 'cancelled')
-        throw new NotJobHolderError('job not assigned to this node');
-      await store.renew(job.id, lease.token, enc.id, { stage: 'downloading', progress: 0 });
+      await accept(await nodeFor(did), jobIdOf(payload));
       return ok('job accepted');
     });
 
     gw.post('/api/v0/gateway/pingJob', async (req) => {
       const { did, payload } = await verifyBody(req.body);
-      const jobId = jobIdOf(payload);
-      const enc = await nodeFor(did);
-      const lease = await holderToken(jobId, enc.id);
-      if (!lease) throw new NotJobHolderError('job not assigned to this node');
       const pct = Number(payload.progressPct ?? payload.progress ?? 0);
-      const dl = Number(payload.download_pct ?? 0);
-      const progress = Number.isFinite(pct) ? Math.min(100, Math.max(0, pct)) : 0;
-      const stage = progress >= 100 ? 'uploading' : progress > 1 || dl >= 100 ? 'encoding' : 'downloading';
-      const r = await store.renew(jobId, lease.token, enc.id, { stage, progress });
-      if (r.cancelled) throw new NotJobHolderError('job cancelled');
+      await ping(await nodeFor(did), jobIdOf(payload), pct, Number(payload.download_pct ?? 0));
       return ok('ping received');
     });
 
@@ -363,56 +419,13 @@ export async function threeSpeakGatewayRoutes(
       const { did, payload } = await verifyBody(req.body);
       const jobId = jobIdOf(payload);
       const cid = (payload.output as { cid?: unknown } | undefined)?.cid;
-      if (typeof cid !== 'string' || cid.length > 128)
-        throw new ValidationError('payload.output.cid is required');
-      const enc = await nodeFor(did);
-      const job = await get3speak(jobId);
-      if (job.status === 'completed') {
-        const same = job.encoderId === enc.id && (job.result as { cid?: string } | null)?.cid === cid;
-        if (same) return ok('job already finished');
-        throw new NotJobHolderError('job already completed by another node');
-      }
-      const lease = await holderToken(job.id, enc.id);
-      if (!lease || lease.status === 'cancelled')
-        throw new NotJobHolderError('job not assigned to this node');
-      const renditions = await checkResult(cid);
-      await store.complete(job.id, lease.token, enc.id, {
-        result: { cid, manifest: 'manifest.m3u8', url: `ipfs://${cid}/manifest.m3u8`, protocol: '3speak' },
-        renditions: job.renditions.map((r) =>
-          renditions.includes(r.name)
-            ? { name: r.name, status: 'completed' as const, result: { playlist: `${r.name}/index.m3u8` } }
-            : {
-                name: r.name,
-                status: 'completed' as const,
-                result: { skipped: 'not produced (source smaller)' },
-              },
-        ),
-      });
-      return ok('Job finished successfully');
+      const again = await finish(await nodeFor(did), jobId, cid);
+      return ok(again ? 'job already finished' : 'Job finished successfully');
     });
 
     gw.post('/api/v0/gateway/failJob', async (req) => {
       const { did, payload } = await verifyBody(req.body);
-      const jobId = jobIdOf(payload);
-      const enc = await nodeFor(did);
-      const lease = await holderToken(jobId, enc.id);
-      if (!lease) throw new NotJobHolderError('job not assigned to this node');
-      const e = payload.error;
-      const message =
-        typeof e === 'string'
-          ? e
-          : typeof (e as { message?: unknown })?.message === 'string'
-            ? String((e as { message: string }).message)
-            : 'failed on a 3Speak node';
-      await store.fail(
-        jobId,
-        lease.token,
-        enc.id,
-        { message: message.slice(0, 2000), code: '3speak_node_failed' },
-        {
-          retryable: payload.retryable !== false,
-        },
-      );
+      await fail(await nodeFor(did), jobIdOf(payload), payload.error, payload.retryable !== false);
       return ok('job failed');
     });
 
@@ -496,6 +509,77 @@ export async function threeSpeakGatewayRoutes(
           progress: { download_pct: job.stage === 'downloading' ? 0 : 100, pct: job.progress },
         },
       };
+    });
+  });
+
+  /**
+   * Gateway Aid (3Speak's REST fallback when the gateway is unreachable): `health`, `list-jobs`,
+   * `claim-job`, `update-job`, `complete-job`, shapes of the modern encoder's GatewayAidService.
+   * Unlike 3Speak's (an unsigned `X-Encoder-DID` header), every POST must be a `{"jws": …}` body
+   * whose payload carries a fresh `timestamp`, signed by an allowlisted DID.
+   */
+  await app.register(async (aid) => {
+    aid.setErrorHandler(async (err, _req, reply) => {
+      const known = err instanceof VidmeshError;
+      const status = known ? err.status : ((err as { statusCode?: number }).statusCode ?? 500);
+      const message = known || status < 500 ? (err as Error).message : 'internal error';
+      const code =
+        status === 401 || status === 403 ? 'ENCODER_NOT_AUTHORIZED' : known ? err.code : 'internal_error';
+      await reply
+        .status(status === 403 ? 401 : status)
+        .send({ success: false, error: message, data: { code } });
+    });
+
+    async function aidNode(req: { body: unknown; headers: Record<string, unknown> }): Promise<{
+      enc: Encoder;
+      payload: Record<string, unknown>;
+    }> {
+      const { did, payload } = await verifyBody(req.body);
+      if (typeof payload.timestamp !== 'string') throw new StalePayloadError('payload.timestamp is required');
+      checkFresh(payload);
+      const header = req.headers['x-encoder-did'];
+      if (!aidAllowed.has(did) || (typeof header === 'string' && header !== did)) {
+        throw new NodeForbiddenError('encoder not authorized for Gateway Aid');
+      }
+      return { enc: await nodeFor(did), payload };
+    }
+
+    aid.get('/aid/v1/health', async () => ({
+      status: 'healthy',
+      service: 'vidmesh-gateway-aid',
+      timestamp: clock().toISOString(),
+    }));
+
+    aid.post('/aid/v1/list-jobs', async (req) => {
+      await aidNode(req);
+      const r = await db.query<{ id: string }>(LIST_QUEUED, [clock(), 50]);
+      const jobs = await Promise.all(r.rows.map(async (x) => view(await store.get(x.id))));
+      return { success: true, jobs, total: jobs.length };
+    });
+
+    aid.post('/aid/v1/claim-job', async (req) => {
+      const { enc, payload } = await aidNode(req);
+      const job = await accept(enc, jobIdOf(payload));
+      return { success: true, job: await view(job) };
+    });
+
+    aid.post('/aid/v1/update-job', async (req) => {
+      const { enc, payload } = await aidNode(req);
+      const jobId = jobIdOf(payload);
+      const progress = (payload.progress ?? {}) as { pct?: unknown; download_pct?: unknown };
+      if (payload.status === 'failed') {
+        await fail(enc, jobId, payload.error, payload.retryable !== false);
+        return { success: true, message: 'job failed' };
+      }
+      await ping(enc, jobId, Number(progress.pct ?? 0), Number(progress.download_pct ?? 0));
+      return { success: true, message: 'progress updated' };
+    });
+
+    aid.post('/aid/v1/complete-job', async (req) => {
+      const { enc, payload } = await aidNode(req);
+      const cid = (payload.result as { cid?: unknown } | undefined)?.cid;
+      const again = await finish(enc, jobIdOf(payload), cid);
+      return { success: true, message: again ? 'job already completed' : 'job completed' };
     });
   });
 

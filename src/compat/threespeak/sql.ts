@@ -61,3 +61,8 @@ SELECT count(*) FILTER (WHERE status = 'completed')::int AS total_encoded,
   count(*) FILTER (WHERE status = 'dead' AND finished_at >= $1)::int AS failed_last_day,
   count(*) FILTER (WHERE status IN ('queued', 'failed'))::int AS queued
 FROM jobs WHERE protocol = '3speak'`;
+
+/** Claimable 3Speak-family job ids, oldest first. $1 now, $2 limit. */
+export const LIST_QUEUED = `
+SELECT id FROM jobs WHERE protocol = '3speak' AND status IN ('queued', 'failed') AND run_after <= $1
+ORDER BY created_at, id LIMIT $2`;
