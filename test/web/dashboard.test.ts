@@ -6,26 +6,23 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { loadConfig, storageContextFor } from '../../src/config.js';
-import { buildApp } from '../../src/coordinator/app.js';
-import { staticKeyAuthenticator } from '../../src/coordinator/plugins/auth.js';
-import { createDbTransport, type EncoderNode, startEncoderNode } from '../../src/encoder/index.js';
-import { createDatabase, createJobStore, type Database, type JobStore } from '../../src/jobs/index.js';
+import { loadConfig } from '../../src/config.js';
+import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
+import { createSqlApiKeyStore } from '../../src/identity/index.js';
+import type { JobStore } from '../../src/jobs/index.js';
 import { mediaDir, packageRoot } from '../../src/paths.js';
 
 /**
- * The dashboard in a real browser (Debian's Chromium via playwright-core) against a real coordinator
- * app in-process: PGlite, one in-process encoder running real ffmpeg, the built web/dist. Covers
+ * The dashboard in a real browser (Debian's Chromium via playwright-core) against `startCoordinator`
+ * (what `vidmesh serve` runs) in-process: PGlite, one in-process encoder running real ffmpeg, the built
+ * web/dist, the bootstrap admin key and a hashed read-only key. Covers
  * sign-in (httpOnly session cookie), upload via the Submit page, live progress in the Jobs table over
  * the dashboard SSE stream, playback with a manual quality switch, a failing job's reason and log with
  * retry from the page, a read-only key (no controls, API refuses), CSRF and sign-out.
  * Screenshots of every page go to test-artifacts/dashboard/.
  */
 
-const ADMIN_KEY = `vmk_admin_${randomBytes(24).toString('base64url')}`;
-const READ_KEY = `vmk_read_${randomBytes(24).toString('base64url')}`;
 const ARTIFACTS = join(packageRoot(), 'test-artifacts', 'dashboard');
 const WEB_ROOT = join(packageRoot(), 'web', 'dist');
 /** Page-side expression (this project compiles without DOM types, so page code is passed as strings). */
@@ -45,11 +42,11 @@ async function until(page: Page, expression: string, timeoutMs: number): Promise
 
 describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => {
   let dir: string;
-  let db: Database;
+  let server: RunningCoordinator;
   let store: JobStore;
-  let app: FastifyInstance;
-  let encoder: EncoderNode;
   let url = '';
+  let ADMIN_KEY = '';
+  let READ_KEY = '';
   let browser: Browser;
   let clip: string;
   let broken: string;
@@ -75,37 +72,23 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
     broken = join(dir, 'broken.mp4');
     await writeFile(broken, randomBytes(64 * 1024));
 
-    const config = loadConfig({ env: {}, flags: { port: 0, dataDir: dir, logLevel: 'silent' } });
-    db = await createDatabase({ dataDir: 'memory://' });
-    store = createJobStore(db, { leaseMs: 30_000, maxAttempts: 1 });
-    app = await buildApp({
-      store,
-      dataDir: dir,
-      publicUrl: () => url,
-      version: 'test',
-      authenticators: [
-        staticKeyAuthenticator(ADMIN_KEY, { id: 'api_key:admin', scopes: ['admin'] }),
-        staticKeyAuthenticator(READ_KEY, { id: 'api_key:reader', scopes: ['read'] }),
-      ],
-      checkReady: async () => ({ ok: true, checks: {} }),
-      limits: { maxUploadBytes: 100 << 20, maxJsonBodyBytes: 1 << 20, claimMaxWaitMs: 5000, maxAttempts: 1 },
-      corsOrigin: '*',
-      webRoot: WEB_ROOT,
+    const config = loadConfig({
+      env: {},
+      flags: {
+        port: 0,
+        dataDir: dir,
+        heartbeatMs: 1000,
+        maintenanceMs: 500,
+        maxAttempts: 1,
+        logLevel: 'silent',
+      },
     });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const addr = app.server.address();
-    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    encoder = startEncoderNode({
-      transport: createDbTransport(store),
-      dataDir: dir,
-      storage: storageContextFor(config, { publicUrl: url }),
-      name: 'web-test-encoder',
-      kind: 'infrastructure',
-      version: 'test',
-      concurrency: 1,
-      progressIntervalMs: 500,
-      heartbeatIntervalMs: 1000,
-    });
+    server = await startCoordinator(config);
+    store = server.store;
+    url = server.url;
+    ADMIN_KEY = server.apiKey;
+    READ_KEY = (await createSqlApiKeyStore(server.db).create({ name: 'dashboard-reader', scopes: ['read'] }))
+      .plaintext;
     browser = await chromium.launch({
       executablePath: process.env.VIDMESH_CHROMIUM ?? '/usr/bin/chromium',
       headless: true,
@@ -122,10 +105,7 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
 
   after(async () => {
     await browser?.close();
-    await encoder?.stop({ graceful: false });
-    await app?.close();
-    await store?.close();
-    await db?.close();
+    await server?.stop({ graceMs: 500 });
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -222,8 +202,17 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       assert.match((await page.locator('.tile').filter({ hasText: 'completed' }).textContent()) ?? '', /^1/);
       await shot(page, '4-overview');
       await page.getByRole('link', { name: 'Encoders' }).click();
-      await page.getByRole('cell', { name: 'web-test-encoder' }).waitFor();
+      const enc = page.locator('tr[data-encoder$="-serve-1"]');
+      await enc.waitFor();
       await shot(page, '5-encoders');
+      // Ban then approve again (the issue-6 routes): the operator's decision lands in the store.
+      const encoderId = server.encoders[0].encoderId ?? '';
+      await enc.getByRole('button', { name: 'Ban' }).click();
+      await enc.getByText('banned').waitFor();
+      assert.equal((await store.getEncoder(encoderId)).approval, 'banned');
+      await enc.getByRole('button', { name: 'Approve' }).click();
+      await enc.getByRole('button', { name: 'Ban' }).waitFor();
+      assert.equal((await store.getEncoder(encoderId)).approval, 'approved');
 
       // Phone width: the Jobs table still fits (poster column hidden, table scrolls inside its box).
       await page.setViewportSize({ width: 390, height: 844 });
@@ -263,7 +252,7 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       const events = await store.listEvents(deadJobId);
       const retry = events.find((e) => e.from === 'dead' && e.to === 'queued');
       assert.ok(retry, 'retry transition recorded');
-      assert.equal(retry.actor, 'api_key:admin', 'retried by the signed-in principal');
+      assert.equal(retry.actor, 'api_key:bootstrap', 'retried by the signed-in principal');
       // It fails again (same bytes) and the page follows it back to dead over the re-opened stream.
       await page.locator('.timeline li').filter({ hasText: '→ dead' }).nth(1).waitFor({ timeout: 30_000 });
       await page.getByRole('button', { name: 'Retry job' }).waitFor();
@@ -293,14 +282,20 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       await page.goto(`${url}/jobs/${deadJobId}`);
       await page.locator('.failure .reason').waitFor();
       assert.equal(await page.getByRole('button', { name: /cancel|retry/i }).count(), 0);
+      await page.getByRole('link', { name: 'Encoders' }).click();
+      await page.locator('tr[data-encoder$="-serve-1"]').waitFor();
+      assert.equal(await page.getByRole('button', { name: /approve|ban/i }).count(), 0);
+      await page.goto(`${url}/jobs/${deadJobId}`);
+      await page.locator('.failure .reason').waitFor();
 
       const refused = await page.evaluate(async (id) => {
         const h = { 'x-vidmesh-csrf': '1', 'content-type': 'application/json' };
         const retry = await fetch(`/api/v1/jobs/${id}/retry`, { method: 'POST', headers: h, body: '{}' });
         const cancel = await fetch(`/api/v1/jobs/${id}`, { method: 'DELETE', headers: h });
-        return [retry.status, ((await retry.json()) as { code: string }).code, cancel.status];
+        const ban = await fetch('/api/v1/encoders/x/ban', { method: 'POST', headers: h });
+        return [retry.status, ((await retry.json()) as { code: string }).code, cancel.status, ban.status];
       }, deadJobId);
-      assert.deepEqual(refused, [403, 'forbidden', 403]);
+      assert.deepEqual(refused, [403, 'forbidden', 403, 403]);
       assert.equal((await store.get(deadJobId)).status, 'dead', 'nothing changed');
 
       const cookie = (await context.cookies()).find((c) => c.name === 'vidmesh_session');

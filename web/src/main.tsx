@@ -53,7 +53,7 @@ function App() {
   if (jobMatch) page = <JobDetailPage id={jobMatch[1]} principal={principal} />;
   else if (path === '/jobs') page = <JobsPage principal={principal} query={query} />;
   else if (path === '/submit' && canSubmit) page = <SubmitPage />;
-  else if (path === '/encoders') page = <EncodersPage />;
+  else if (path === '/encoders') page = <EncodersPage principal={principal} />;
   else page = <OverviewPage />;
 
   return (

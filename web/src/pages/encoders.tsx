@@ -1,10 +1,26 @@
 import { useEffect, useState } from 'react';
-import { api, type Encoder, fmtAge } from '../api.js';
+import { api, can, type Encoder, fmtAge, type Principal } from '../api.js';
 import { ErrorNote } from '../components.js';
 
-export function EncodersPage() {
+/**
+ * Encoders with capabilities and counters. Admins get approve/ban (`POST /encoders/:id/approve|ban`,
+ * registered when the coordinator has an API key store); the server refuses them to anyone else anyway.
+ */
+export function EncodersPage(props: { principal: Principal }) {
   const [encoders, setEncoders] = useState<Encoder[] | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const isAdmin = can(props.principal, 'admin');
+  const setApproval = async (e: Encoder, action: 'approve' | 'ban') => {
+    setError(null);
+    try {
+      const r = await api<{ encoder: Encoder }>(`/encoders/${encodeURIComponent(e.id)}/${action}`, {
+        method: 'POST',
+      });
+      setEncoders((list) => list?.map((x) => (x.id === e.id ? { ...x, ...r.encoder } : x)) ?? null);
+    } catch (err) {
+      setError(err);
+    }
+  };
   useEffect(() => {
     let stop = false;
     const load = () =>
@@ -23,6 +39,7 @@ export function EncodersPage() {
   return (
     <section>
       <h1>Encoders</h1>
+      <ErrorNote error={error} />
       <div className="table-wrap">
         <table className="encoders">
           <thead>
@@ -37,13 +54,14 @@ export function EncodersPage() {
               <th scope="col">Success</th>
               <th scope="col">Busy</th>
               <th scope="col">Last seen</th>
+              {isAdmin && <th scope="col">Approval</th>}
             </tr>
           </thead>
           <tbody>
             {encoders.map((e) => {
               const done = e.jobsCompleted + e.jobsFailed;
               return (
-                <tr key={e.id}>
+                <tr key={e.id} data-encoder={e.name}>
                   <td>{e.name}</td>
                   <td>{e.kind}</td>
                   <td>
@@ -67,6 +85,22 @@ export function EncodersPage() {
                   </td>
                   <td className="num">{Math.round(e.encodeSeconds)} s</td>
                   <td className="num">{fmtAge(e.lastSeenAt)} ago</td>
+                  {isAdmin && (
+                    <td>
+                      <div className="actions">
+                        {e.approval !== 'approved' && (
+                          <button type="button" onClick={() => setApproval(e, 'approve')}>
+                            Approve
+                          </button>
+                        )}
+                        {e.approval !== 'banned' && (
+                          <button type="button" onClick={() => setApproval(e, 'ban')}>
+                            Ban
+                          </button>
+                        )}
+                      </div>
+                    </td>
+                  )}
                 </tr>
               );
             })}

@@ -168,17 +168,19 @@ export function JobsPage(props: { principal: Principal; query: URLSearchParams }
                 </td>
                 <td className="num">{fmtAge(job.createdAt)}</td>
                 {mayAct && (
-                  <td className="actions">
-                    {!FINAL.includes(job.status) && job.status !== 'failed' ? (
-                      <button type="button" onClick={() => act(job, 'cancel')}>
-                        Cancel
-                      </button>
-                    ) : null}
-                    {['dead', 'failed', 'cancelled'].includes(job.status) ? (
-                      <button type="button" onClick={() => act(job, 'retry')}>
-                        Retry
-                      </button>
-                    ) : null}
+                  <td>
+                    <div className="actions">
+                      {!FINAL.includes(job.status) && job.status !== 'failed' ? (
+                        <button type="button" onClick={() => act(job, 'cancel')}>
+                          Cancel
+                        </button>
+                      ) : null}
+                      {['dead', 'failed', 'cancelled'].includes(job.status) ? (
+                        <button type="button" onClick={() => act(job, 'retry')}>
+                          Retry
+                        </button>
+                      ) : null}
+                    </div>
                   </td>
                 )}
               </tr>

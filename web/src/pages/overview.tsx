@@ -5,8 +5,9 @@ import { Link } from '../router.js';
 
 /** Completed jobs per 5-minute bucket as bars, mean encode speed (× realtime) as a line. */
 function ThroughputChart(props: { data: Overview['throughput'] }) {
-  const w = 600;
-  const h = 160;
+  // Wide viewBox: at typical card widths the 11-unit labels render at about 11-14 px.
+  const w = 1100;
+  const h = 220;
   const pad = 24;
   const n = props.data.length;
   const maxJobs = Math.max(1, ...props.data.map((b) => b.completed + b.failed));
@@ -49,11 +50,22 @@ function ThroughputChart(props: { data: Overview['throughput'] }) {
           </g>
         ))}
         {line && <polyline points={line} className="speed" />}
+        {props.data.map((b, i) =>
+          b.speed === null ? null : (
+            <circle
+              key={`s-${b.at}`}
+              cx={pad + bw * i + bw / 2}
+              cy={y(b.speed, maxSpeed)}
+              r={4}
+              className="speed-dot"
+            />
+          ),
+        )}
         <text x={pad} y={14} className="label">
           max {maxJobs} jobs / 5 min
         </text>
         <text x={w - pad} y={14} className="label" textAnchor="end">
-          speed max {maxSpeed.toFixed(1)}×
+          speed scale 0–{maxSpeed.toFixed(1)}× realtime
         </text>
         <text x={pad} y={h - 6} className="label">
           −60 min
