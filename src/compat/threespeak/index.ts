@@ -3,6 +3,26 @@
  * Monitor job view, a kubo RPC subset on the embedded IPFS store, and the 3Speak job mapping.
  * See docs/3speak.md. Everything not exported here is internal.
  */
+
+export {
+  createGatewayClient,
+  createMonitorClient,
+  type GatewayClient,
+  type GatewayClientOptions,
+  GatewayRejectedError,
+  GatewayUnavailableError,
+  type MonitorJob,
+  type NodeInfo,
+  sameDid,
+} from './client.js';
+export {
+  legacyRenditions,
+  sourceOf,
+  startThreeSpeakEncoder,
+  type ThreeSpeakEncoder,
+  type ThreeSpeakEncoderEvent,
+  type ThreeSpeakEncoderOptions,
+} from './encoder.js';
 export {
   NodeForbiddenError,
   NotJobHolderError,
@@ -11,7 +31,7 @@ export {
   type ThreeSpeakGatewayOptions,
   threeSpeakGatewayRoutes,
 } from './gateway.js';
-export { KuboAddTooLargeError, KuboRpcError, verifyDag } from './kubo.js';
+export { KuboAddTooLargeError, KuboRpcError, kuboRpcRoutes, readIpfsFile, verifyDag } from './kubo.js';
 export {
   type GatewayJob,
   LEGACY_PROFILES,
