@@ -109,6 +109,8 @@ describe('distributed: PostgreSQL coordinator + 3 HTTP encoder processes', { tim
         dataDir: join(dir, 'coordinator'),
         databaseUrl: tdb.url,
         apiKey: KEY,
+        // The sink is on loopback: the coordinator refuses private URLs at submit unless allowed.
+        allowPrivateNetworks: true,
         encoders: 0,
         leaseMs: LEASE_MS,
         maintenanceMs: 500,

@@ -48,6 +48,8 @@ function startTestCoordinator() {
         apiKey: KEY,
         logLevel: 'silent',
         databaseUrl: tdb.current.url,
+        // Sources are on loopback: the coordinator refuses private URLs at submit unless allowed.
+        allowPrivateNetworks: true,
       },
       env: {},
     }),

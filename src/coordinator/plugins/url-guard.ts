@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { isForbiddenAddress } from '../../storage/index.js';
+import { ValidationError } from '../../errors.js';
+import { isForbiddenAddress, safeSegments } from '../../storage/index.js';
 import { UrlForbiddenError } from '../errors.js';
 
 const URL_KEYS = new Set(['url', 'baseUrl', 'endpoint', 'apiUrl', 'publicBaseUrl']);
@@ -32,5 +33,37 @@ export function assertNoPrivateUrlLiterals(spec: unknown, path = ''): void {
     } else if (typeof v === 'object') {
       assertNoPrivateUrlLiterals(v, here);
     }
+  }
+}
+
+/**
+ * Refuses NUL characters anywhere in a request value (PostgreSQL text and jsonb cannot hold them, and
+ * they cut C strings short downstream) and destination `prefix`es that could leave their folder or
+ * bucket prefix (`..`, absolute, backslash, control characters, percent-encoded forms: storage
+ * `safeSegments`). Throws `ValidationError` (400) or the storage module's `UnsafePathError` (400).
+ */
+export function assertSafeSpecStrings(spec: unknown): void {
+  const walk = (v: unknown, path: string, depth: number): void => {
+    if (depth > 32) return;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000'))
+        throw new ValidationError(`${path || 'body'}: NUL characters are not allowed`);
+      // URL parsers drop CR/LF/TAB silently; refuse them so a stored URL is the URL that is used.
+      if (URL_KEYS.has(path.split('.').pop() ?? '') && /[\u0000-\u001f\u007f]/.test(v)) {
+        throw new ValidationError(`${path}: control characters are not allowed in URLs`);
+      }
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        if (k.includes('\u0000'))
+          throw new ValidationError(`${path || 'body'}: NUL characters are not allowed`);
+        walk(x, path ? `${path}.${k}` : k, depth + 1);
+      }
+    }
+  };
+  walk(spec, '', 0);
+  const dest = (spec as { destination?: { prefix?: unknown } } | null)?.destination;
+  if (typeof dest?.prefix === 'string') {
+    const trimmed = dest.prefix.replace(/^\/+|\/+$/g, '');
+    if (trimmed !== '') safeSegments(trimmed);
   }
 }

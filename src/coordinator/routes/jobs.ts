@@ -5,7 +5,7 @@ import { ValidationError } from '../../errors.js';
 import { type Job, JobNotFoundError, type JobStatus, type JobStore } from '../../jobs/index.js';
 import { type JobSpec, jobSpecSchema, redactSpec, requestedRenditions } from '../../jobs/spec.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
-import { assertNoPrivateUrlLiterals } from '../plugins/url-guard.js';
+import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
 import { eventView, jobView } from '../views.js';
 import { uploadPath } from './uploads.js';
@@ -68,6 +68,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     },
     async (req, reply) => {
       const spec = req.body;
+      assertSafeSpecStrings(spec);
       if (opts.refusePrivateUrls) assertNoPrivateUrlLiterals(spec);
       const source = spec.source;
       if (source.type === 'upload') {
