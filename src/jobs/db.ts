@@ -94,6 +94,15 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client killed by the server emits here; without a handler the process would crash.
   pool.on('error', (err) => log?.warn({ err: err.message }, 'database: idle connection error'));
+  // pg-pool listens for 'error' only while a client is idle. A checked-out client has a gap: pg-pool
+  // hands a new client over from inside the parser loop that read its ReadyForQuery, so when the backend
+  // was killed right after start-up the FATAL 57P01 in the same TCP chunk is emitted before any caller
+  // can add a listener (seen in test/jobs/race.test.ts as an uncaught exception). So every client keeps
+  // a listener for its whole life; the failed query still rejects, and the pool drops the client on
+  // release because it is no longer queryable.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log?.warn({ err: err.message }, 'database: connection lost during use'));
+  });
 
   /**
    * A prepared statement whose result columns changed under it (another process migrated the schema)
@@ -115,17 +124,13 @@ function createPostgresDatabase(url: string, poolSize: number, log?: Logger): Da
   };
 
   /**
-   * A pooled client held by this module. pg-pool listens for 'error' only on idle clients; a checked-out
-   * client whose backend is killed (pg_terminate_backend, failover) would otherwise emit an unhandled
-   * 'error' and crash the process. The failed query itself still rejects.
+   * A pooled client held by this module; `done(err)` returns it (an error drops it). Killed backends
+   * cannot crash the process: every pooled client has a lifelong 'error' listener (see 'connect' above).
    */
   const checkout = async () => {
     const client = await pool.connect();
-    const onError = (err: Error) => log?.warn({ err: err.message }, 'database: connection lost during use');
-    client.on('error', onError);
     return Object.assign(client, {
       done(err?: Error) {
-        client.off('error', onError);
         client.release(err);
       },
     });
