@@ -56,9 +56,10 @@ export async function packageVersion(): Promise<string> {
 
 /**
  * Starts a coordinator from a parsed config: database (PostgreSQL at `databaseUrl`, else PGlite in
- * `<dataDir>/db`) with migrations, the maintenance loop (lease rescue, leader-only), the HTTP server on
- * `host:port`, `client.json` (mode 0600) for local CLI clients, and `config.encoders` in-process
- * encoders on the direct job-store transport.
+ * `<dataDir>/db`) with migrations, the HTTP server on `host:port`, then the maintenance loop (lease
+ * rescue, leader-only; no rescue for `rescueGraceMs`, default one lease, after listening), `client.json`
+ * (mode 0600) for local CLI clients, and `config.encoders` in-process encoders on the direct job-store
+ * transport.
  */
 export async function startCoordinator(
   config: Config,
@@ -78,11 +79,6 @@ export async function startCoordinator(
   let app: FastifyInstance | undefined;
   const encoders: EncoderNode[] = [];
   try {
-    maintenance = startMaintenance(db, store, {
-      intervalMs: config.maintenanceIntervalMs,
-      encoderOfflineAfterMs: Math.max(3 * config.heartbeatMs, 30_000),
-      log,
-    });
     const saved = readClientFile(config.dataDir);
     const apiKey = config.apiKey ?? saved?.apiKey ?? `vmk_admin_${randomBytes(32).toString('base64url')}`;
     let publicUrl = config.publicUrl ?? '';
@@ -152,6 +148,15 @@ export async function startCoordinator(
       });
     }
     await app.listen({ port: config.port, host: config.host });
+    // Rescue only once encoders can be heard, and not before they had one lease to renew: after a
+    // restart that outlasted a lease, the holder is likely still encoding (or about to report a cached
+    // result), and rescuing at once would encode the job twice.
+    maintenance = startMaintenance(db, store, {
+      intervalMs: config.maintenanceIntervalMs,
+      encoderOfflineAfterMs: Math.max(3 * config.heartbeatMs, 30_000),
+      rescueGraceMs: config.rescueGraceMs ?? config.leaseMs,
+      log,
+    });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;

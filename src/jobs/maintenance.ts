@@ -15,10 +15,20 @@ export interface MaintenanceOptions {
   log?: Logger;
   /** Called when this process gains or loses leadership. */
   onLeadershipChange?: (isLeader: boolean) => void;
+  /**
+   * Milliseconds after start during which this process rescues no lease and marks no encoder offline
+   * (default 0). A coordinator that was down could not hear renewals or heartbeats: a lease that expired
+   * meanwhile may belong to an encoder that is still working, or about to report its cached result.
+   * With one lease duration here, expiry effectively counts from when this process could listen.
+   * Other processes sharing the database keep their own schedule.
+   */
+  rescueGraceMs?: number;
 }
 
 export interface MaintenanceReport {
   leader: boolean;
+  /** True while the start-up grace period ({@link MaintenanceOptions.rescueGraceMs}) held sweeps back. */
+  inGrace: boolean;
   rescued: number;
   offline: number;
   purged: number;
@@ -47,6 +57,7 @@ export function startMaintenance(
   const intervalMs = options.intervalMs ?? 5000;
   const offlineAfterMs = options.encoderOfflineAfterMs ?? 90_000;
   const log = options.log;
+  const graceUntil = Date.now() + Math.max(0, options.rescueGraceMs ?? 0);
   let conn: DedicatedConnection | null = null;
   let leader = false;
   let stopped = false;
@@ -99,12 +110,15 @@ export function startMaintenance(
   };
 
   const tick = async (): Promise<MaintenanceReport> => {
-    const report: MaintenanceReport = { leader: false, rescued: 0, offline: 0, purged: 0 };
+    const report: MaintenanceReport = { leader: false, inGrace: false, rescued: 0, offline: 0, purged: 0 };
     if (!(await ensureLeadership()) || stopped) return report;
     report.leader = true;
+    report.inGrace = Date.now() < graceUntil;
     try {
-      report.rescued = (await store.rescueExpired()).length;
-      report.offline = (await store.markSilentEncodersOffline(offlineAfterMs)).length;
+      if (!report.inGrace) {
+        report.rescued = (await store.rescueExpired()).length;
+        report.offline = (await store.markSilentEncodersOffline(offlineAfterMs)).length;
+      }
       if (options.retentionDays !== undefined) {
         report.purged = await store.purgeFinished(options.retentionDays * 86_400_000);
       }
