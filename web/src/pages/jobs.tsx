@@ -135,7 +135,9 @@ export function JobsPage(props: { principal: Principal; query: URLSearchParams }
               <th scope="col">Job</th>
               <th scope="col">Status</th>
               <th scope="col">Progress</th>
-              <th scope="col">Encoder</th>
+              <th scope="col" className="wide-only">
+                Encoder
+              </th>
               <th scope="col">Age</th>
               {mayAct && <th scope="col">Actions</th>}
             </tr>
@@ -163,7 +165,7 @@ export function JobsPage(props: { principal: Principal; query: URLSearchParams }
                 <td>
                   <Progress value={job.progress} label={`progress of job ${job.id.slice(0, 8)}`} />
                 </td>
-                <td className="muted">
+                <td className="muted wide-only">
                   <code>{job.encoderId ? job.encoderId.slice(0, 18) : '—'}</code>
                 </td>
                 <td className="num">{fmtAge(job.createdAt)}</td>
