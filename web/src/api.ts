@@ -115,6 +115,31 @@ export interface Overview {
   generatedAt: string;
 }
 
+/** A webhook delivery (`GET /api/v1/webhooks/deliveries`, from the webhooks routes). */
+export interface WebhookDelivery {
+  id: number;
+  jobId: string | null;
+  url: string;
+  event: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  lastLatencyMs: number | null;
+  createdAt: string;
+  deliveredAt: string | null;
+}
+
+/** `url` without credentials, query or fragment (webhook URLs often carry tokens there). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}${u.search || u.hash ? ' [query redacted]' : ''}`;
+  } catch {
+    return '[invalid URL]';
+  }
+}
+
 export interface Principal {
   id: string;
   scopes: string[];

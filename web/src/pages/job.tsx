@@ -11,6 +11,8 @@ import {
   type JobEvent,
   type LogLine,
   type Principal,
+  redactUrl,
+  type WebhookDelivery,
 } from '../api.js';
 import { ErrorNote, Progress, StatusBadge } from '../components.js';
 
@@ -70,6 +72,86 @@ function Player(props: { src: string; poster?: string }) {
         </span>
       </div>
       {error && <p className="error">{error}</p>}
+    </div>
+  );
+}
+
+const DELIVERY_CLASS = { delivered: 'completed', pending: 'pending', failed: 'dead' } as const;
+
+/**
+ * Webhook deliveries of one job with re-send (`/api/v1/webhooks/deliveries`). Hidden when the
+ * coordinator has no webhook routes (404) or the job has no deliveries.
+ */
+function Deliveries(props: { jobId: string; mayAct: boolean; refresh: number }) {
+  const [list, setList] = useState<WebhookDelivery[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const load = useCallback(
+    () =>
+      api<{ deliveries: WebhookDelivery[] }>(
+        `/webhooks/deliveries?jobId=${encodeURIComponent(props.jobId)}`,
+      ).then(
+        (r) => setList(r.deliveries),
+        () => setList([]),
+      ),
+    [props.jobId],
+  );
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refresh is the reload trigger (job transitions)
+  useEffect(() => {
+    void load();
+  }, [load, props.refresh]);
+  if (!list || list.length === 0) return null;
+  const resend = async (d: WebhookDelivery) => {
+    setError(null);
+    try {
+      await api(`/webhooks/deliveries/${d.id}/resend`, { method: 'POST' });
+      await load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <div className="card">
+      <h2>Webhook deliveries</h2>
+      <ErrorNote error={error} />
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Event</th>
+              <th scope="col">URL</th>
+              <th scope="col">State</th>
+              <th scope="col">Attempts</th>
+              <th scope="col">Last answer</th>
+              {props.mayAct && <th scope="col">Actions</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((d) => (
+              <tr key={d.id}>
+                <td>{d.event}</td>
+                <td>
+                  <code>{redactUrl(d.url)}</code>
+                </td>
+                <td>
+                  <span className={`badge s-${DELIVERY_CLASS[d.status]}`}>{d.status}</span>
+                </td>
+                <td className="num">{d.attempts}</td>
+                <td className="num">
+                  {d.lastStatusCode ?? d.lastError ?? '—'}
+                  {d.lastLatencyMs !== null ? ` · ${d.lastLatencyMs} ms` : ''}
+                </td>
+                {props.mayAct && (
+                  <td>
+                    <button type="button" onClick={() => resend(d)}>
+                      Re-send
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }
@@ -284,6 +366,7 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
           </table>
         </div>
       </div>
+      <Deliveries jobId={job.id} mayAct={mayAct} refresh={events.length} />
       <div className="grid2">
         <div className="card">
           <h2>Events</h2>
