@@ -10,6 +10,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import type { SourceLimits } from '../encoder/source-limits.js';
 import type { ApiKeyStore, SecretBox } from '../identity/index.js';
 import type { JobStore } from '../jobs/index.js';
 import type { JobSpec } from '../jobs/spec.js';
@@ -62,6 +63,8 @@ export interface AppDeps {
   rateLimit?: { perKey: number; perIp: number; windowMs: number };
   /** Origins allowed to call `/api/v1` from browsers (CORS); empty/absent: no CORS headers. */
   apiCorsOrigins?: readonly string[];
+  /** Per-job source limits carried in claims (`VIDMESH_MAX_SOURCE_*`). */
+  sourceLimits?: SourceLimits;
   /** Refuse job specs naming private/loopback addresses (`VIDMESH_ALLOW_PRIVATE_NETWORKS` off). */
   refusePrivateUrls?: boolean;
   /** Served over TLS: adds `Strict-Transport-Security`. */
@@ -171,6 +174,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         claimMaxWaitMs: limits.claimMaxWaitMs,
         maxUploadBytes: limits.maxUploadBytes,
         ...(deps.registration ? { registration: deps.registration } : {}),
+        ...(deps.sourceLimits ? { sourceLimits: deps.sourceLimits } : {}),
         ...(box ? { openSpec: (spec: unknown) => openSpecSecrets(box, spec) } : {}),
       });
     },

@@ -4,7 +4,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type Config, ConfigError, clientConfigPath, readClientFile, storageContextFor } from '../config.js';
-import { createDbTransport, type EncoderNode, startEncoderNode } from '../encoder/index.js';
+import {
+  createDbTransport,
+  type EncoderNode,
+  type EncoderTransport,
+  startEncoderNode,
+} from '../encoder/index.js';
+import type { SourceLimits } from '../encoder/source-limits.js';
 import {
   createSecretBox,
   createSqlApiKeyStore,
@@ -82,6 +88,12 @@ export async function startCoordinator(
     const saved = readClientFile(config.dataDir);
     const apiKey = config.apiKey ?? saved?.apiKey ?? `vmk_admin_${randomBytes(32).toString('base64url')}`;
     let publicUrl = config.publicUrl ?? '';
+    const sourceLimits: SourceLimits = {
+      maxDimension: config.maxSourceDimension,
+      maxPixels: config.maxSourcePixels,
+      maxDurationS: config.maxSourceDurationS,
+      maxFrames: config.maxSourceFrames,
+    };
     const keys = createSqlApiKeyStore(db);
     const nonces = createSqlNonceStore(db);
     const box = createSecretBox(
@@ -112,6 +124,7 @@ export async function startCoordinator(
       keys,
       signedAuth: didRequestAuthenticator({ nonceStore: nonces }),
       registration: { policy: config.registrationPolicy, allowlist: config.encoderAllowlist },
+      sourceLimits,
       secretBox: box,
       ...(config.rateLimitPerKey > 0
         ? {
@@ -174,7 +187,7 @@ export async function startCoordinator(
     for (let i = 1; i <= config.encoders; i++) {
       encoders.push(
         startEncoderNode({
-          transport: createDbTransport(openingStore(store, box)),
+          transport: withSourceLimits(createDbTransport(openingStore(store, box)), sourceLimits),
           dataDir: config.dataDir,
           storage,
           name: `${hostname()}-serve-${i}`,
@@ -233,6 +246,17 @@ function openingStore(store: JobStore, box: SecretBox): JobStore {
     async claim(encoder, caps, opts) {
       const claim = await store.claim(encoder, caps, opts);
       return claim ? { ...claim, job: { ...claim.job, spec: openSpecSecrets(box, claim.job.spec) } } : claim;
+    },
+  };
+}
+
+/** In-process encoders get the coordinator's source limits with each claim, as remote ones do. */
+function withSourceLimits(transport: EncoderTransport, limits: SourceLimits): EncoderTransport {
+  return {
+    ...transport,
+    async claim(encoderId, waitMs, signal) {
+      const job = await transport.claim(encoderId, waitMs, signal);
+      return job ? { ...job, limits } : job;
     },
   };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { signUploadGrant } from '../coordinator/plugins/identity.js';
 import { type Identity, signRequest } from '../identity/index.js';
 import { CoordinatorRejectedError, CoordinatorUnavailableError, LeaseLostError } from './errors.js';
+import { sourceLimitsSchema } from './source-limits.js';
 import type {
   ClaimedJob,
   CompletionResult,
@@ -59,6 +60,7 @@ const claimAnswer = z.object({
   leaseToken: z.string().min(1),
   leaseExpiresAt: z.string(),
   traceparent: z.string().optional(),
+  limits: sourceLimitsSchema.optional(),
 });
 const progressAnswer = z.object({ cancelled: z.boolean(), leaseExpiresAt: z.string() });
 
@@ -189,6 +191,7 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
           leaseToken: a.leaseToken,
           leaseExpiresAt: a.leaseExpiresAt,
           traceparent: a.traceparent,
+          ...(a.limits ? { limits: a.limits } : {}),
         };
       } catch (err) {
         if (signal?.aborted) return null;

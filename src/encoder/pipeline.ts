@@ -6,6 +6,7 @@ import { encodeLadder, type HwaccelReport, planLadder, probe } from '../media/in
 import { type DestinationInput, fetchSource, publish, type StorageContext } from '../storage/index.js';
 import { InvalidJobSpecError } from './errors.js';
 import type { JobReporter } from './reporter.js';
+import { checkSourceLimits } from './source-limits.js';
 import type { ClaimedJob, CompletionResult, EncoderTransport, JobStage, LeaseRef } from './transport.js';
 
 /** Inputs of one pipeline run; built by the node for each claimed job. */
@@ -65,6 +66,8 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   step(`fetched ${fetched.bytes} bytes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   const info = await probe(fetched.path, { signal });
+  // Before anything decodes: a hostile header must cost one ffprobe run, not the machine's memory.
+  checkSourceLimits(info, job.limits);
   const v = info.video;
   step(
     `probed: ${info.container}, ${info.durationS.toFixed(2)} s` +

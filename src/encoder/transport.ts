@@ -1,3 +1,4 @@
+import type { SourceLimits } from './source-limits.js';
 /**
  * The encoder node's view of a coordinator: one interface, two implementations.
  *
@@ -59,6 +60,8 @@ export interface ClaimedJob {
   leaseExpiresAt: string;
   /** W3C trace context of the job, when the coordinator traces. */
   traceparent?: string;
+  /** The coordinator's per-job source limits (checked after probe); absent: the encoder's defaults. */
+  limits?: SourceLimits;
 }
 
 /** Names one lease: the job and the token the claim returned. */

@@ -12,6 +12,11 @@ import { LOCAL_ONLY, localUrl } from './input.js';
 import { runProcess, summarizeStderr } from './process.js';
 import type { AudioStreamInfo, HdrTransfer, ProbeResult, Rational, VideoStreamInfo } from './types.js';
 
+// ffprobe decodes a frame to find stream info: a header declaring a huge frame (16000x16000 PNG: ~800
+// MB of RSS) would cost that memory before any limit is checked. Beyond this many pixels (8192x8192)
+// the decoder refuses and the size reads 0, which the encoder's source limits then refuse.
+const PROBE_MAX_PIXELS = ['-max_pixels', String(8192 * 8192)];
+
 export interface ProbeOptions {
   signal?: AbortSignal;
   /** ffprobe binary (default `ffprobe` on PATH). */
@@ -41,7 +46,18 @@ export async function probe(input: string, options: ProbeOptions = {}): Promise<
 
   const head = await runProcess(
     ffprobe,
-    ['-v', 'error', ...LOCAL_ONLY, '-show_format', '-show_streams', '-of', 'json', '-i', localUrl(path)],
+    [
+      '-v',
+      'error',
+      ...LOCAL_ONLY,
+      ...PROBE_MAX_PIXELS,
+      '-show_format',
+      '-show_streams',
+      '-of',
+      'json',
+      '-i',
+      localUrl(path),
+    ],
     { signal: options.signal, captureStdout: true },
   );
   if (head.code !== 0) {
@@ -225,6 +241,7 @@ async function checkComplete(
       '-of',
       'csv=p=0',
       ...LOCAL_ONLY,
+      ...PROBE_MAX_PIXELS,
       '-i',
       localUrl(path),
     ],

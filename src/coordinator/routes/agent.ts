@@ -5,6 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { type SourceLimits, sourceLimitsSchema } from '../../encoder/source-limits.js';
 import type { Encoder, JobStore } from '../../jobs/index.js';
 import { LeaseLostError } from '../../jobs/index.js';
 import { safeJoin } from '../../storage/index.js';
@@ -35,6 +36,8 @@ export interface AgentRouteOptions {
    * Default `open`. API-key encoders are the operator's own and always approved.
    */
   registration?: { policy: 'open' | 'allowlist' | 'approval'; allowlist?: readonly string[] };
+  /** Per-job source limits handed out with each claim (checked by the encoder right after probe). */
+  sourceLimits?: SourceLimits;
   /** Opens sealed secrets of a spec for the encoder that holds its lease (default: identity). */
   openSpec?: (spec: unknown) => unknown;
 }
@@ -187,6 +190,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
             }),
             leaseToken: z.string(),
             leaseExpiresAt: z.string(),
+            limits: sourceLimitsSchema.optional(),
           }),
           204: z.null().describe('no job within waitMs'),
         },
@@ -220,6 +224,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
           },
           leaseToken: claim.leaseToken,
           leaseExpiresAt: claim.leaseExpiresAt.toISOString(),
+          ...(opts.sourceLimits ? { limits: opts.sourceLimits } : {}),
         };
       } finally {
         reply.raw.off('close', onClose);
