@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -29,6 +28,22 @@ const WEB_ROOT = join(packageRoot(), 'web', 'dist');
 const VIDEO = "document.querySelector('video')";
 
 /**
+ * Installed before any page script (through the DevTools protocol, so the page's CSP does not apply):
+ * sums layout shifts (CLS entries without recent input) and records the highest upload progress shown.
+ */
+const PROBES = `
+window.__probe = { cls: 0, uploadMax: -1 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (!e.hadRecentInput) window.__probe.cls += e.value;
+}).observe({ type: 'layout-shift', buffered: true });
+document.addEventListener('DOMContentLoaded', () => {
+  new MutationObserver(() => {
+    const el = document.querySelector('[aria-label="upload progress"]');
+    if (el) window.__probe.uploadMax = Math.max(window.__probe.uploadMax, Number(el.getAttribute('aria-valuenow')));
+  }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+});`;
+
+/**
  * Polls a page expression until it is truthy. Not `page.waitForFunction`: its string predicates run
  * through `eval` in the page, which the dashboard's CSP (no 'unsafe-eval') rightly refuses.
  */
@@ -49,13 +64,12 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
   let READ_KEY = '';
   let browser: Browser;
   let clip: string;
-  let broken: string;
 
   before(async () => {
     assert.ok(existsSync(join(WEB_ROOT, 'index.html')), 'web/dist missing: run `npm run build` first');
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-web-'));
     await mkdir(ARTIFACTS, { recursive: true });
-    // 4 s of the real 720p clip (stream copy: no CPU spent) and a file that is not a video at all.
+    // 4 s of the real 720p clip (stream copy: no CPU spent).
     clip = join(dir, 'bbb-4s.mp4');
     execFileSync('ffmpeg', [
       '-v',
@@ -69,8 +83,6 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       'copy',
       clip,
     ]);
-    broken = join(dir, 'broken.mp4');
-    await writeFile(broken, randomBytes(64 * 1024));
 
     const config = loadConfig({
       env: {},
@@ -124,6 +136,7 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
 
   test('sign in, upload, live progress to 100 %, play and switch quality', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.addInitScript(PROBES);
     const page = await context.newPage();
     try {
       await page.goto(url);
@@ -150,6 +163,7 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       await page.getByRole('button', { name: 'Submit job' }).click();
       await page.waitForURL(/\/jobs\/[\w-]+$/);
       doneJobId = page.url().split('/').pop() ?? '';
+      assert.equal(await page.evaluate('window.__probe.uploadMax'), 100, 'upload progress bar reached 100 %');
 
       // Watch the Jobs table: progress arrives over the one dashboard SSE stream, not per-row polling.
       let listRequests = 0;
@@ -159,6 +173,7 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       await page.getByRole('link', { name: 'Jobs' }).click();
       const row = page.locator(`tr[data-job="${doneJobId}"]`);
       await row.waitFor();
+      await page.evaluate('window.__probe.cls = 0');
       const seen = new Set<number>();
       const bar = row.getByRole('progressbar');
       const deadline = Date.now() + 60_000;
@@ -170,6 +185,8 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       }
       assert.equal(await bar.getAttribute('aria-valuenow'), '100');
       assert.ok(listRequests <= 1, `the table fetched the job list ${listRequests} times`);
+      const cls = Number(await page.evaluate('window.__probe.cls'));
+      assert.ok(cls < 0.01, `layout shift while progress moved: ${cls}`);
       await row.locator('img').waitFor();
       await shot(page, '2-jobs');
 
@@ -231,7 +248,14 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
     try {
       await signIn(page, ADMIN_KEY);
       await page.getByRole('link', { name: 'Submit' }).click();
-      await page.getByLabel('Video file').setInputFiles(broken);
+      // Drag and drop: a 64 KiB "video" of zeros dropped on the drop zone.
+      const dataTransfer = await page.evaluateHandle(`(() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(65536)], 'broken.mp4', { type: 'video/mp4' }));
+        return dt;
+      })()`);
+      await page.getByRole('region', { name: 'Drop zone' }).dispatchEvent('drop', { dataTransfer });
+      await page.getByText('broken.mp4 · 64 KiB').waitFor();
       await page.getByRole('button', { name: 'Submit job' }).click();
       await page.waitForURL(/\/jobs\/[\w-]+$/);
       deadJobId = page.url().split('/').pop() ?? '';
