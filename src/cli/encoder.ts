@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { runThreeSpeakEncoderCli } from '../compat/threespeak/index.js';
 import { loadConfig, resolveClientTarget, storageContextFor } from '../config.js';
 import {
   createDbTransport,
@@ -29,6 +30,8 @@ interface EncoderFlags {
   dataDir?: string;
   graceS?: string;
   auth?: string;
+  protocol?: string;
+  envFile?: string;
 }
 
 /** The encoder's identity: `ENCODER_PRIVATE_KEY`, else `<dataDir>/encoder-key` (0600, created once). */
@@ -64,7 +67,15 @@ export function register(program: Command): void {
       '--auth <scheme>',
       'did (sign requests with the encoder identity) | api-key; default: api-key when a key is known, else did',
     )
+    .option(
+      '--protocol <family>',
+      'vidmesh | 3speak: work for a 3Speak gateway with the legacy .env',
+      'vidmesh',
+    )
+    .option('--env-file <path>', 'with --protocol 3speak: the legacy .env file (default ./.env)')
     .action(async (flags: EncoderFlags) => {
+      if (flags.protocol === '3speak') return runThreeSpeak(flags);
+      if (flags.protocol !== 'vidmesh') throw new ValidationError('--protocol must be vidmesh or 3speak');
       await runEncoder(flags);
     });
   encoder
@@ -75,6 +86,19 @@ export function register(program: Command): void {
       const config = loadConfig({ flags: { dataDir: flags.dataDir } });
       process.stdout.write(`${(await encoderIdentity(config.dataDir)).did}\n`);
     });
+}
+
+/** `--protocol 3speak`: the legacy encoder's variables (docs/3speak.md); first signal stops it. */
+async function runThreeSpeak(flags: EncoderFlags): Promise<void> {
+  const log = createLogger({ name: 'vidmesh-encoder-3speak', level: process.env.LOG_LEVEL ?? 'info' });
+  const version = (
+    JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
+  ).version;
+  const until = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await runThreeSpeakEncoderCli({ envFile: flags.envFile, version, log, until });
 }
 
 async function runEncoder(flags: EncoderFlags): Promise<void> {

@@ -4,6 +4,7 @@
  * See docs/3speak.md. Everything not exported here is internal.
  */
 
+export { runThreeSpeakEncoderCli } from './cli.js';
 export {
   createGatewayClient,
   createMonitorClient,
@@ -43,3 +44,4 @@ export {
   threeSpeakSubmitInput,
   toGatewayJob,
 } from './legacy.js';
+export { kuboUrlFromAddr, type LegacyEncoderConfig, loadLegacyEncoderConfig } from './legacy-env.js';

@@ -1,7 +1,7 @@
 /**
  * A subset of kubo's RPC API (https://docs.ipfs.tech/reference/kubo/rpc/) on vidmesh's embedded
  * blockstore, enough for a 3Speak encoder to upload its HLS output the way it does to a 3Speak
- * supernode: `id`, `add` (multipart, `wrap-with-directory`), `cat`, `ls`, `pin/ls`, `pin/add`. Every
+ * supernode: `id`, `add` (multipart, `wrap-with-directory`), `cat`, `ls`, `block/get`, `pin/ls`, `pin/add`. Every
  * block read is verified against its CID (FsBlockstore), so a CID reported later can be checked here.
  */
 import { randomUUID } from 'node:crypto';
@@ -238,6 +238,15 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
     if (entry.type !== 'file' && entry.type !== 'raw') throw new KuboRpcError('this dag node is a directory');
     reply.header('content-type', 'text/plain');
     return reply.send(Readable.from(entry.content() as AsyncIterable<Uint8Array>));
+  });
+
+  // Raw block by CID: what vidmesh's own IPFS source fetch asks a kubo node for (verified on read).
+  app.post('/api/v0/block/get', async (req, reply) => {
+    const cid = CID.parse(argOf(req).replace(/^\/?ipfs\//, ''));
+    const parts: Uint8Array[] = [];
+    for await (const b of new FsBlockstore(opts.blockstoreDir).get(cid)) parts.push(b);
+    reply.header('content-type', 'application/octet-stream');
+    return reply.send(Buffer.concat(parts));
   });
 
   app.post('/api/v0/ls', async (req) => {
