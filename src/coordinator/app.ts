@@ -15,6 +15,7 @@ import type { ApiKeyStore, SecretBox } from '../identity/index.js';
 import type { JobStore } from '../jobs/index.js';
 import type { JobSpec } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
+import type { SsrfPolicy } from '../storage/index.js';
 import { RateLimitedError } from './errors.js';
 import { type Authenticator, registerAuth, type SignedRequestAuthenticator } from './plugins/auth.js';
 import { registerProblemHandler } from './plugins/problem.js';
@@ -23,6 +24,7 @@ import { createSessionManager } from './plugins/session.js';
 import { agentRoutes } from './routes/agent.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
+import { ipfsRoutes } from './routes/ipfs.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keyRoutes } from './routes/keys.js';
 import { mediaRoutes } from './routes/media.js';
@@ -67,6 +69,8 @@ export interface AppDeps {
   sourceLimits?: SourceLimits;
   /** Refuse job specs naming private/loopback addresses (`VIDMESH_ALLOW_PRIVATE_NETWORKS` off). */
   refusePrivateUrls?: boolean;
+  /** Private hosts/ranges job specs may still name (`VIDMESH_SSRF_ALLOW`). */
+  ssrfAllow?: SsrfPolicy;
   /** Served over TLS: adds `Strict-Transport-Security`. */
   hsts?: boolean;
   /** Passed to Fastify (`https: {cert, key}` for `vidmesh serve --tls-cert --tls-key`). */
@@ -116,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { checkReady: deps.checkReady, version: deps.version });
   await app.register(mediaRoutes, { root: join(deps.dataDir, 'media'), corsOrigin: deps.corsOrigin });
+  await app.register(ipfsRoutes, { blockstoreDir: join(deps.dataDir, 'ipfs'), corsOrigin: deps.corsOrigin });
 
   // Dashboard sessions: an httpOnly cookie that stands for an API key, checked after every key scheme.
   const sessions = createSessionManager({
@@ -161,6 +166,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         uploadsDir,
         maxAttempts: limits.maxAttempts,
         refusePrivateUrls: deps.refusePrivateUrls === true,
+        ...(deps.ssrfAllow ? { ssrfAllow: deps.ssrfAllow } : {}),
         ...(box ? { sealSpec: (spec: JobSpec) => sealSpecSecrets(box, spec) } : {}),
       });
       if (deps.keys) await api.register(keyRoutes, { keys: deps.keys, store });

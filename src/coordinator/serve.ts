@@ -3,7 +3,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type Config, ConfigError, clientConfigPath, readClientFile, storageContextFor } from '../config.js';
+import {
+  type Config,
+  ConfigError,
+  clientConfigPath,
+  readClientFile,
+  ssrfPolicyOf,
+  storageContextFor,
+} from '../config.js';
 import {
   createDbTransport,
   type EncoderNode,
@@ -137,6 +144,7 @@ export async function startCoordinator(
         : {}),
       apiCorsOrigins: config.apiCorsOrigins,
       refusePrivateUrls: !config.allowPrivateNetworks,
+      ssrfAllow: ssrfPolicyOf(config),
       ...(https ? { https, hsts: true } : {}),
       checkReady: async () => {
         await db.query('SELECT 1 FROM jobs LIMIT 1');

@@ -27,4 +27,10 @@ export { destinationSchema, REDACTED, redactSecrets, SECRET_FIELDS, sourceSchema
 export type { FetchedSource, FetchOptions } from './sources.js';
 export { fetchSource } from './sources.js';
 export type { SsrfPolicy } from './ssrf.js';
-export { assertPublicDestination, createGuardedAgents, guardedLookup, isForbiddenAddress } from './ssrf.js';
+export {
+  assertPublicDestination,
+  createGuardedAgents,
+  guardedLookup,
+  isAllowedByPolicy,
+  isForbiddenAddress,
+} from './ssrf.js';

@@ -137,6 +137,16 @@ function addressAllowed(address: string, allow: { list: BlockList }): boolean {
 }
 
 /**
+ * True when `policy` names `host` (a host name or IP literal, brackets allowed) itself: an exact host
+ * entry, or an address inside an allowed CIDR. No DNS: for checks on what a URL literally names.
+ */
+export function isAllowedByPolicy(host: string, policy: SsrfPolicy): boolean {
+  const h = stripBrackets(host.toLowerCase());
+  const allow = compileAllow(policy);
+  return allow.hosts.has(h) || addressAllowed(h, allow);
+}
+
+/**
  * Checks a set of resolved addresses for `host` and throws SsrfBlockedError when any is forbidden
  * and not allowlisted. Every address is checked (not only the first) because the socket layer may
  * try any of them (Happy Eyeballs).

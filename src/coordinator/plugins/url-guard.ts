@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { ValidationError } from '../../errors.js';
-import { isForbiddenAddress, safeSegments } from '../../storage/index.js';
+import { isAllowedByPolicy, isForbiddenAddress, type SsrfPolicy, safeSegments } from '../../storage/index.js';
 import { UrlForbiddenError } from '../errors.js';
 
 const URL_KEYS = new Set(['url', 'baseUrl', 'endpoint', 'apiUrl', 'publicBaseUrl']);
@@ -11,9 +11,11 @@ const URL_KEYS = new Set(['url', 'baseUrl', 'endpoint', 'apiUrl', 'publicBaseUrl
  * otherwise non-public address literally (`127.0.0.1`, `[::1]`, `169.254.169.254`, `localhost`;
  * the WHATWG URL parser has already turned `2130706433` and `0x7f.1` into dotted quads). Host names
  * are not resolved here: the storage module's guarded agents check every resolved address when
- * connecting (DNS rebinding included). Throws {@link UrlForbiddenError} (400 `url_forbidden`).
+ * connecting (DNS rebinding included). Hosts and ranges the operator allowlisted (`allow`, from
+ * `VIDMESH_SSRF_ALLOW`) pass, as they do in the storage module. Throws {@link UrlForbiddenError} (400
+ * `url_forbidden`).
  */
-export function assertNoPrivateUrlLiterals(spec: unknown, path = ''): void {
+export function assertNoPrivateUrlLiterals(spec: unknown, path = '', allow: SsrfPolicy = {}): void {
   if (spec === null || typeof spec !== 'object') return;
   for (const [k, v] of Object.entries(spec as Record<string, unknown>)) {
     const here = path ? `${path}.${k}` : k;
@@ -25,13 +27,13 @@ export function assertNoPrivateUrlLiterals(spec: unknown, path = ''): void {
         continue; // not a URL: the schema already judged its shape
       }
       const local = host === 'localhost' || host.endsWith('.localhost') || host === '';
-      if (local || (isIP(host) !== 0 && isForbiddenAddress(host))) {
+      if ((local || (isIP(host) !== 0 && isForbiddenAddress(host))) && !isAllowedByPolicy(host, allow)) {
         throw new UrlForbiddenError(`${here}: URLs may not point at private or loopback addresses`, {
           details: { field: here },
         });
       }
     } else if (typeof v === 'object') {
-      assertNoPrivateUrlLiterals(v, here);
+      assertNoPrivateUrlLiterals(v, here, allow);
     }
   }
 }

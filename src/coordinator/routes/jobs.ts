@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
 import { type Job, JobNotFoundError, type JobStatus, type JobStore } from '../../jobs/index.js';
 import { type JobSpec, jobSpecSchema, redactSpec, requestedRenditions } from '../../jobs/spec.js';
+import type { SsrfPolicy } from '../../storage/index.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
@@ -23,6 +24,8 @@ export interface JobRouteOptions {
   sealSpec?: (spec: JobSpec) => JobSpec;
   /** Refuse specs whose URLs name private/loopback addresses literally (SSRF guard on). */
   refusePrivateUrls?: boolean;
+  /** Private hosts/ranges the operator allowlisted (`VIDMESH_SSRF_ALLOW`): not refused. */
+  ssrfAllow?: SsrfPolicy;
 }
 
 /**
@@ -69,7 +72,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     async (req, reply) => {
       const spec = req.body;
       assertSafeSpecStrings(spec);
-      if (opts.refusePrivateUrls) assertNoPrivateUrlLiterals(spec);
+      if (opts.refusePrivateUrls) assertNoPrivateUrlLiterals(spec, '', opts.ssrfAllow);
       const source = spec.source;
       if (source.type === 'upload') {
         const id = source.id;
