@@ -12,13 +12,15 @@ import {
 } from 'fastify-type-provider-zod';
 import type { SourceLimits } from '../encoder/source-limits.js';
 import type { ApiKeyStore, SecretBox } from '../identity/index.js';
-import type { JobStore } from '../jobs/index.js';
+import type { JobStore, WebhookQueue } from '../jobs/index.js';
 import type { JobSpec } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
 import type { SsrfPolicy } from '../storage/index.js';
 import { RateLimitedError } from './errors.js';
+import { type CoordinatorMetrics, registerMetricsRoute } from './metrics.js';
 import { type Authenticator, registerAuth, type SignedRequestAuthenticator } from './plugins/auth.js';
 import { registerProblemHandler } from './plugins/problem.js';
+import { assertGrantCoversUpload } from './plugins/identity.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
 import { createSessionManager } from './plugins/session.js';
 import { agentRoutes } from './routes/agent.js';
@@ -32,6 +34,7 @@ import { monitorRoutes } from './routes/monitor.js';
 import { sessionRoutes } from './routes/session.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { webRoutes } from './routes/web.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { openSpecSecrets, sealSpecSecrets } from './spec-secrets.js';
 
 /** Everything the HTTP layer needs, passed in (no globals, no I/O at import time). */
@@ -75,6 +78,12 @@ export interface AppDeps {
   hsts?: boolean;
   /** Passed to Fastify (`https: {cert, key}` for `vidmesh serve --tls-cert --tls-key`). */
   https?: { cert: Buffer; key: Buffer };
+  /** Prometheus metrics: `GET /metrics` and HTTP request metrics (src/coordinator/metrics.ts). */
+  metrics?: CoordinatorMetrics;
+  /** When set, `GET /metrics` needs `Authorization: Bearer <token>`. */
+  metricsToken?: string;
+  /** Webhook subscriptions and the delivery log under `/api/v1/webhooks`. */
+  webhooks?: { queue: WebhookQueue; ssrf?: SsrfPolicy };
 }
 
 /**
@@ -98,6 +107,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandler(base);
   registerSecureHeaders(base, { hsts: deps.hsts === true });
+  // Before any route plugin: the HTTP metrics hook must reach every route.
+  if (deps.metrics) registerMetricsRoute(base, deps.metrics, { token: deps.metricsToken });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -158,7 +169,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(sessionRoutes, { sessions });
       const uploadsDir = join(deps.dataDir, 'uploads');
       const { store, publicUrl, limits } = deps;
-      await api.register(uploadRoutes, { dir: uploadsDir, maxBytes: limits.maxUploadBytes });
+      await api.register(uploadRoutes, {
+        dir: uploadsDir,
+        maxBytes: limits.maxUploadBytes,
+        checkGrant: (principal, uploadId, leaseToken) =>
+          assertGrantCoversUpload(store, principal, uploadId, leaseToken),
+      });
       const box = deps.secretBox;
       await api.register(jobRoutes, {
         store,
@@ -171,6 +187,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       });
       if (deps.keys) await api.register(keyRoutes, { keys: deps.keys, store });
       await api.register(monitorRoutes, { store });
+      if (deps.webhooks) {
+        await api.register(webhookRoutes, {
+          queue: deps.webhooks.queue,
+          ...(deps.webhooks.ssrf ? { ssrf: deps.webhooks.ssrf } : {}),
+          ...(box ? { secretBox: box } : {}),
+        });
+      }
       await api.register(dashboardRoutes, { store, publicUrl });
       // Own context: its catch-all content-type parser (streamed output PUTs) must not leak to other routes.
       await api.register(agentRoutes, {

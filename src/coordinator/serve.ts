@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { threeSpeakGatewayRoutes } from '../compat/threespeak/index.js';
 import {
   type Config,
   ConfigError,
@@ -28,6 +29,7 @@ import {
 import {
   createDatabase,
   createJobStore,
+  createWebhookQueue,
   type Database,
   type JobStore,
   type Maintenance,
@@ -35,8 +37,8 @@ import {
 } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
-import { threeSpeakGatewayRoutes } from '../compat/threespeak/index.js';
 import { buildApp } from './app.js';
+import { createCoordinatorMetrics } from './metrics.js';
 import { staticKeyAuthenticator } from './plugins/auth.js';
 import {
   apiKeyAuthenticator,
@@ -44,6 +46,7 @@ import {
   uploadGrantAuthenticator,
 } from './plugins/identity.js';
 import { openSpecSecrets } from './spec-secrets.js';
+import { startWebhookSender, type WebhookSender } from './webhooks/index.js';
 
 /** A running coordinator (`vidmesh serve`): its URL, bootstrap key, parts, and a stop function. */
 export interface RunningCoordinator {
@@ -89,6 +92,7 @@ export async function startCoordinator(
   const store = createJobStore(db, { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts, log });
   let purgeTimer: NodeJS.Timeout | undefined;
   let maintenance: Maintenance | undefined;
+  let webhookSender: WebhookSender | undefined;
   let app: FastifyInstance | undefined;
   const encoders: EncoderNode[] = [];
   try {
@@ -118,7 +122,16 @@ export async function startCoordinator(
       config.tlsCert && config.tlsKey
         ? { cert: await readFile(config.tlsCert), key: await readFile(config.tlsKey) }
         : undefined;
+    // Webhooks and transition metrics follow the maintenance leader: one sender, one count per job.
+    const isLeader = () => maintenance?.isLeader() ?? false;
+    const webhookQueue = createWebhookQueue(db);
+    const webhookSsrf = config.allowPrivateNetworks
+      ? { allowCidrs: ['0.0.0.0/0', '::/0'] }
+      : ssrfPolicyOf(config);
+    const metrics = createCoordinatorMetrics({ store, webhooks: webhookQueue, isLeader, log });
     app = await buildApp({
+      metrics,
+      webhooks: { queue: webhookQueue, ssrf: webhookSsrf },
       store,
       dataDir: config.dataDir,
       publicUrl: () => publicUrl,
@@ -178,6 +191,19 @@ export async function startCoordinator(
       rescueGraceMs: config.rescueGraceMs ?? config.leaseMs,
       log,
     });
+    await metrics.start();
+    webhookSender = startWebhookSender({
+      queue: webhookQueue,
+      store,
+      secretBox: box,
+      isLeader,
+      publicUrl: () => publicUrl,
+      ssrf: webhookSsrf,
+      userAgent: `vidmesh/${version}`,
+      log,
+      onAttempt: (outcome, latencyS) => metrics.onWebhookAttempt(outcome, latencyS),
+    });
+    const sender = webhookSender;
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -226,6 +252,8 @@ export async function startCoordinator(
           );
           await running.close();
           clearInterval(purgeTimer);
+          await sender.stop();
+          await metrics.stop();
           await m.stop();
           await store.close();
           await db.close();
@@ -237,6 +265,7 @@ export async function startCoordinator(
     await Promise.allSettled(encoders.map((e) => e.stop({ graceful: false })));
     await app?.close().catch(() => {});
     clearInterval(purgeTimer);
+    await webhookSender?.stop().catch(() => {});
     await maintenance?.stop().catch(() => {});
     await store.close().catch(() => {});
     await db.close().catch(() => {});

@@ -32,7 +32,7 @@ export type EncoderNodeEvent =
   | { type: 'registered'; encoderId: string }
   | { type: 'job-claimed'; jobId: string; attempt: number }
   | { type: 'job-stage'; jobId: string; stage: 'downloading' | 'encoding' | 'uploading' }
-  | { type: 'job-completed'; jobId: string }
+  | { type: 'job-completed'; jobId: string; result?: CachedResult['result'] }
   | { type: 'job-failed'; jobId: string; code: string; retryable: boolean }
   | { type: 'job-aborted'; jobId: string; reason: 'lease_lost' | 'cancelled' }
   | { type: 'job-released'; jobId: string }
@@ -415,7 +415,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
       jobLog?.error({ err: (err as Error).message }, 'could not cache the result; reporting it directly');
     }
     if (await reportOnce(entry)) {
-      emit({ type: 'job-completed', jobId: entry.jobId });
+      emit({ type: 'job-completed', jobId: entry.jobId, result: entry.result });
       return;
     }
     if (!stopController.signal.aborted) retryReport(entry);
