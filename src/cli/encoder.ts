@@ -6,9 +6,12 @@ import { runThreeSpeakEncoderCli } from '../compat/threespeak/index.js';
 import { loadConfig, resolveClientTarget, storageContextFor } from '../config.js';
 import {
   createDbTransport,
+  createEncoderMetrics,
   createHttpTransport,
+  type EncoderNodeEvent,
   type EncoderTransport,
   startEncoderNode,
+  startMetricsServer,
 } from '../encoder/index.js';
 import { ValidationError } from '../errors.js';
 import { resolveEncoderIdentity } from '../identity/index.js';
@@ -32,6 +35,8 @@ interface EncoderFlags {
   auth?: string;
   protocol?: string;
   envFile?: string;
+  metricsPort?: string;
+  metricsHost?: string;
 }
 
 /** The encoder's identity: `ENCODER_PRIVATE_KEY`, else `<dataDir>/encoder-key` (0600, created once). */
@@ -73,6 +78,8 @@ export function register(program: Command): void {
       'vidmesh',
     )
     .option('--env-file <path>', 'with --protocol 3speak: the legacy .env file (default ./.env)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics')
+    .option('--metrics-host <host>', 'address of the metrics endpoint', '127.0.0.1')
     .action(async (flags: EncoderFlags) => {
       if (flags.protocol === '3speak') return runThreeSpeak(flags);
       if (flags.protocol !== 'vidmesh') throw new ValidationError('--protocol must be vidmesh or 3speak');
@@ -160,7 +167,18 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
   // Remote nodes report `local` outputs at the coordinator's /media URLs.
   const storage = storageContextFor(config, { log, ...(remoteUrl ? { publicUrl: remoteUrl } : {}) });
 
+  const metricsPort = flags.metricsPort === undefined ? undefined : Number(flags.metricsPort);
+  if (
+    metricsPort !== undefined &&
+    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
+  ) {
+    throw new ValidationError(
+      `--metrics-port: expected a port 0..65535 (got ${JSON.stringify(flags.metricsPort)})`,
+    );
+  }
+  const metrics = metricsPort === undefined ? undefined : createEncoderMetrics();
   const node = startEncoderNode({
+    ...(metrics ? { onEvent: (e: EncoderNodeEvent) => metrics.onEvent(e) } : {}),
     transport,
     dataDir: config.dataDir,
     storage,
@@ -184,14 +202,21 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  const metricsServer =
+    metrics && metricsPort !== undefined
+      ? await startMetricsServer(metrics, { port: metricsPort, host: flags.metricsHost })
+      : undefined;
+  if (metricsServer) log.info({ url: metricsServer.url }, 'metrics endpoint listening');
   try {
     await node.ready;
   } catch (err) {
+    await metricsServer?.close();
     // Registration refused for good (bad key, explicit hwaccel missing): exit with the reason.
     await node.stop({ graceful: false });
     await closeDb?.();
     throw err;
   }
   await stopped;
+  await metricsServer?.close();
   await closeDb?.();
 }

@@ -21,6 +21,7 @@ export {
   type OutgoingRequest,
   type RequestAuthenticator,
 } from './http-transport.js';
+export { createEncoderMetrics, type EncoderMetrics, startMetricsServer } from './metrics.js';
 export {
   type EncoderNode,
   type EncoderNodeEvent,
