@@ -63,6 +63,7 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
   let ADMIN_KEY = '';
   let READ_KEY = '';
   let browser: Browser;
+  let launching: Promise<Browser> | undefined;
   let clip: string;
 
   before(async () => {
@@ -95,13 +96,8 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
         logLevel: 'silent',
       },
     });
-    server = await startCoordinator(config);
-    store = server.store;
-    url = server.url;
-    ADMIN_KEY = server.apiKey;
-    READ_KEY = (await createSqlApiKeyStore(server.db).create({ name: 'dashboard-reader', scopes: ['read'] }))
-      .plaintext;
-    browser = await chromium.launch({
+    // Chromium starts while PGlite initialises (both take seconds on a loaded 2-core box).
+    launching = chromium.launch({
       executablePath: process.env.VIDMESH_CHROMIUM ?? '/usr/bin/chromium',
       headless: true,
       args: [
@@ -113,10 +109,19 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
         '--autoplay-policy=no-user-gesture-required',
       ],
     });
+    launching.catch(() => {});
+    server = await startCoordinator(config);
+    store = server.store;
+    url = server.url;
+    ADMIN_KEY = server.apiKey;
+    READ_KEY = (await createSqlApiKeyStore(server.db).create({ name: 'dashboard-reader', scopes: ['read'] }))
+      .plaintext;
+    browser = await launching;
   });
 
   after(async () => {
-    await browser?.close();
+    // A failed `before` may leave a launched browser behind: close it too.
+    await (browser ?? (await launching?.catch(() => undefined)))?.close();
     await server?.stop({ graceMs: 500 });
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -299,7 +304,12 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
     try {
       await signIn(page, READ_KEY);
       assert.equal(await page.getByRole('link', { name: 'Submit' }).count(), 0);
-      await page.getByRole('link', { name: 'Jobs' }).click();
+      // Keyboard: the first Tab reaches the skip link; links work with Enter.
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate('document.activeElement.textContent'), 'Skip to content');
+      await page.getByRole('link', { name: 'Jobs' }).focus();
+      await page.keyboard.press('Enter');
+      await page.waitForURL(/\/jobs$/);
       await page.locator(`tr[data-job="${deadJobId}"]`).waitFor();
       assert.equal(await page.getByRole('button', { name: /cancel|retry/i }).count(), 0);
       await shot(page, '9-jobs-read-only');
