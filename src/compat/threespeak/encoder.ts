@@ -113,6 +113,61 @@ export function sourceOf(uri: string): SourceRef {
   throw new GatewayRejectedError(`unsupported input uri scheme: ${uri.slice(0, 40)}`, 400);
 }
 
+/** What {@link encodeToKubo} needs from the encoder options. */
+export type EncodeToKuboOptions = Pick<
+  ThreeSpeakEncoderOptions,
+  'storage' | 'kuboApiUrl' | 'speed' | 'hwaccel' | 'log'
+>;
+
+/**
+ * Downloads `uri`, encodes the 3Speak ladder in the 3Speak layout under `work/out` (`full`: every
+ * legacy rendition the source allows, else 480p only; `short`: 480p, first 60 s), computes the
+ * directory CID as kubo would and adds the folder to kubo (root CID checked). `onProgress(pct,
+ * downloadPct)` is called with percentages. Returns the CID and the renditions encoded.
+ */
+export async function encodeToKubo(
+  opts: EncodeToKuboOptions,
+  job: {
+    uri: string;
+    short: boolean;
+    full: boolean;
+    work: string;
+    signal: AbortSignal;
+    onProgress: (pct: number, downloadPct: number) => void;
+  },
+): Promise<{ cid: string; renditions: string[] }> {
+  const input = join(job.work, 'source');
+  await fetchSource(sourceOf(job.uri), input, opts.storage, {
+    signal: job.signal,
+    onProgress: (bytes, total) => job.onProgress(1, total ? Math.round((bytes / total) * 100) : 0),
+  });
+  const probed = await probe(input);
+  const speed = opts.speed ?? 'veryfast';
+  const full = planLadder(probed, { layout: '3speak', short: job.short, speed });
+  // The plan never upscales; keep the 3Speak names it contains (the legacy fixed ladder).
+  const legacy = job.full ? legacyRenditions(Number.POSITIVE_INFINITY, job.short) : ['480p'];
+  const names = full.renditions.map((r) => r.name).filter((n) => legacy.includes(n));
+  const plan = planLadder(probed, {
+    layout: '3speak',
+    short: job.short,
+    speed,
+    only: names.length > 0 ? names : full.encode,
+    poster: false,
+    thumbnail: false,
+  });
+  const out = join(job.work, 'out');
+  await encodeLadder(plan, out, {
+    signal: job.signal,
+    hwaccel: opts.hwaccel,
+    log: opts.log,
+    onProgress: (p) => job.onProgress(Math.min(99, Math.max(1, p.percent)), 100),
+  });
+  const computed = await addDirectory(out, { put: async (c) => c });
+  const cid = computed.cid.toString();
+  await pushToKubo(out, [...computed.files.keys()], opts.kuboApiUrl, cid, opts.storage, job.signal);
+  return { cid, renditions: plan.encode };
+}
+
 /** Starts the encoder loop(s). Call `stop()` to end them. */
 export function startThreeSpeakEncoder(opts: ThreeSpeakEncoderOptions): ThreeSpeakEncoder {
   const gw: GatewayClient = createGatewayClient({ baseUrl: opts.gatewayUrl, identity: opts.identity });
@@ -237,36 +292,15 @@ export function startThreeSpeakEncoder(opts: ThreeSpeakEncoderOptions): ThreeSpe
       // The first ping is awaited: it moves the job to running before any slow work starts.
       lastPing = Date.now();
       await gw.pingJob(job.id, 1, 0);
-      const input = join(work, 'source');
-      await fetchSource(sourceOf(job.input.uri), input, opts.storage, {
+      const { cid } = await encodeToKubo(opts, {
+        uri: job.input.uri,
+        short: (job as { short?: boolean }).short === true,
+        full: true,
+        work,
         signal: abort.signal,
-        onProgress: (bytes, total) => ping(1, total ? Math.round((bytes / total) * 100) : 0),
-      });
-      const probed = await probe(input);
-      const short = (job as { short?: boolean }).short === true;
-      const full = planLadder(probed, { layout: '3speak', short, speed: opts.speed ?? 'veryfast' });
-      // The plan never upscales; keep the 3Speak names it contains (the legacy fixed ladder).
-      const legacy = legacyRenditions(Number.POSITIVE_INFINITY, short);
-      const names = full.renditions.map((r) => r.name).filter((n) => legacy.includes(n));
-      const plan = planLadder(probed, {
-        layout: '3speak',
-        short,
-        speed: opts.speed ?? 'veryfast',
-        only: names.length > 0 ? names : full.encode,
-        poster: false,
-        thumbnail: false,
-      });
-      const out = join(work, 'out');
-      await encodeLadder(plan, out, {
-        signal: abort.signal,
-        hwaccel: opts.hwaccel,
-        log,
-        onProgress: (p) => ping(Math.min(99, Math.max(1, p.percent)), 100),
+        onProgress: ping,
       });
       if (lost) throw new OwnershipLostError(lost);
-      const computed = await addDirectory(out, { put: async (c) => c });
-      const cid = computed.cid.toString();
-      await pushToKubo(out, [...computed.files.keys()], opts.kuboApiUrl, cid, opts.storage, abort.signal);
       emit({ type: 'completed', jobId: job.id, cid });
       try {
         await gw.finishJob(job.id, cid);

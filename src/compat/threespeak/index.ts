@@ -17,6 +17,15 @@ export {
   sameDid,
 } from './client.js';
 export {
+  type DirectApi,
+  type DirectApiOptions,
+  DirectApiUnauthorizedError,
+  type DirectJobRequest,
+  startDirectApi,
+} from './direct-api.js';
+export {
+  type EncodeToKuboOptions,
+  encodeToKubo,
   legacyRenditions,
   sourceOf,
   startThreeSpeakEncoder,
