@@ -20,6 +20,7 @@ import { RateLimitedError } from './errors.js';
 import { type CoordinatorMetrics, registerMetricsRoute } from './metrics.js';
 import { type Authenticator, registerAuth, type SignedRequestAuthenticator } from './plugins/auth.js';
 import { registerProblemHandler } from './plugins/problem.js';
+import { assertGrantCoversUpload } from './plugins/identity.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
 import { createSessionManager } from './plugins/session.js';
 import { agentRoutes } from './routes/agent.js';
@@ -168,7 +169,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(sessionRoutes, { sessions });
       const uploadsDir = join(deps.dataDir, 'uploads');
       const { store, publicUrl, limits } = deps;
-      await api.register(uploadRoutes, { dir: uploadsDir, maxBytes: limits.maxUploadBytes });
+      await api.register(uploadRoutes, {
+        dir: uploadsDir,
+        maxBytes: limits.maxUploadBytes,
+        checkGrant: (principal, uploadId, leaseToken) =>
+          assertGrantCoversUpload(store, principal, uploadId, leaseToken),
+      });
       const box = deps.secretBox;
       await api.register(jobRoutes, {
         store,

@@ -225,8 +225,12 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
         },
       };
     },
-    remoteUploads() {
-      return { baseUrl: `${origin}${basePath}`, headers: bearer() };
+    remoteUploads(lease?: LeaseRef) {
+      // A signing node downloads an upload source with its job's grant and lease token.
+      const grant = identity && lease ? grants.get(grantKey(lease)) : undefined;
+      const headers: Record<string, string> =
+        identity && lease ? { authorization: grant ?? '', 'x-lease-token': lease.leaseToken } : bearer();
+      return { baseUrl: `${origin}${basePath}`, headers };
     },
   };
 }

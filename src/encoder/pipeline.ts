@@ -144,7 +144,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
 // Remote encoders cannot read the coordinator's upload folder: they download uploads over the agent
 // API, and the coordinator's host is exempt from the SSRF guard (it is operator configuration).
 function storageContextFor(input: PipelineInput): StorageContext {
-  const uploads = input.transport.remoteUploads?.();
+  const uploads = input.transport.remoteUploads?.(input.lease);
   if (!uploads) return input.storage;
   const host = new URL(uploads.baseUrl).hostname;
   return {

@@ -168,7 +168,7 @@ export interface EncoderTransport {
    */
   remoteOutputs?(lease: LeaseRef): RemoteOutputTarget;
   /** Remote encoders only: where `upload` sources are downloaded from. */
-  remoteUploads?(): RemoteUploads;
+  remoteUploads?(lease?: LeaseRef): RemoteUploads;
   /** Frees transport resources (HTTP keep-alive sockets); does not touch the coordinator. */
   close?(): Promise<void>;
 }

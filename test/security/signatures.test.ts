@@ -263,6 +263,57 @@ describe('did:key signed requests over HTTP', () => {
     assert.equal(done.body.job.status, 'completed');
     await t.close?.();
   });
+  test('a signing node downloads an upload source with its grant; other DIDs and uploads are refused', async () => {
+    const up = await http(s.url, 'POST', '/api/v1/uploads', {
+      body: Buffer.from('source bytes'),
+      headers: { ...bearer(ADMIN), 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(up.status, 201, up.text);
+    const other = await http(s.url, 'POST', '/api/v1/uploads', {
+      body: Buffer.from('someone else'),
+      headers: { ...bearer(ADMIN), 'content-type': 'application/octet-stream' },
+    });
+    // Only this job is queued, so the claim below gets it.
+    const queued = await http(s.url, 'GET', '/api/v1/jobs?status=queued', { headers: bearer(ADMIN) });
+    for (const j of queued.body.jobs as Array<{ id: string }>) {
+      await http(s.url, 'DELETE', `/api/v1/jobs/${j.id}`, { headers: bearer(ADMIN) });
+    }
+    const sub = await http(s.url, 'POST', '/api/v1/jobs', {
+      json: { source: { type: 'upload', id: up.body.upload.id } },
+      headers: bearer(ADMIN),
+    });
+    assert.equal(sub.status, 202, sub.text);
+    const d = generateIdentity();
+    const t = createHttpTransport({ url: s.url, identity: d });
+    const { encoderId } = await t.register({
+      name: 'dl-node',
+      kind: 'community',
+      version: '1',
+      capabilities: CAPS,
+    } as never);
+    const job = await t.claim(encoderId, 0);
+    assert.equal(job?.id, sub.body.job.id);
+    const lease = { jobId: job!.id, leaseToken: job!.leaseToken };
+    const u = t.remoteUploads?.(lease);
+    const get = (id: string, headers: Record<string, string>) =>
+      http(s.url, 'GET', `/api/v1/uploads/${id}/content`, { headers });
+    const ok = await get(up.body.upload.id, u!.headers);
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.text, 'source bytes');
+    assert.equal((await get(other.body.upload.id, u!.headers)).status, 403, 'another upload');
+    const foreign = await signUploadGrant(b, lease);
+    assert.equal(
+      (await get(up.body.upload.id, { ...u!.headers, authorization: foreign })).status,
+      403,
+      'another DID',
+    );
+    assert.equal(
+      (await get(up.body.upload.id, { 'x-lease-token': lease.leaseToken })).status,
+      401,
+      'token alone',
+    );
+    await t.release(encoderId, lease, 'test done');
+  });
 });
 
 describe('registration policies', () => {

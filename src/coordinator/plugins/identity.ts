@@ -15,6 +15,8 @@ import {
   verifyJws,
   verifySignedRequest,
 } from '../../identity/index.js';
+import type { JobStore } from '../../jobs/index.js';
+import { NotLeaseHolderError } from '../errors.js';
 import type { Authenticator, Principal, SignedRequestAuthenticator } from './auth.js';
 
 /**
@@ -158,4 +160,26 @@ export function uploadGrantAuthenticator(options: { maxSkewS?: number } = {}): A
     }
     return { ...didPrincipal(did), grant: { jobId: c.job, leaseSha256: c.lease } };
   };
+}
+
+/**
+ * Binds an upload grant to a download of upload `uploadId`: the grant names a job whose live lease is
+ * held by the encoder registered with the grant's DID, the request carries that lease's token, and the
+ * job's source is this upload. Throws `NotLeaseHolderError` (403) otherwise.
+ */
+export async function assertGrantCoversUpload(
+  store: Pick<JobStore, 'get' | 'getEncoder'>,
+  principal: Principal,
+  uploadId: string,
+  leaseToken: string | undefined,
+): Promise<void> {
+  const grant = principal.grant;
+  const refuse = () => new NotLeaseHolderError('the upload grant does not cover this upload');
+  if (!grant || leaseToken === undefined || leaseSha256(leaseToken) !== grant.leaseSha256) throw refuse();
+  const job = await store.get(grant.jobId).catch(() => undefined);
+  const holder = job?.lease?.encoderId;
+  if (!job || !holder) throw refuse();
+  const encoder = await store.getEncoder(holder).catch(() => undefined);
+  const source = (job.spec as { source?: { type?: unknown; id?: unknown } } | null)?.source;
+  if (encoder?.did !== principal.did || source?.type !== 'upload' || source.id !== uploadId) throw refuse();
 }

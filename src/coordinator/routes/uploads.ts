@@ -7,9 +7,15 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import { PayloadTooLargeError } from '../errors.js';
+import { PayloadTooLargeError, UnauthorizedError } from '../errors.js';
+import type { Principal } from '../plugins/auth.js';
 
 export interface UploadRouteOptions {
+  /**
+   * Checks an upload grant (`Authorization: DIDGRANT`) on `GET /uploads/:id/content`: the grant's DID
+   * must hold the live lease of a job whose source is this upload (see plugins/identity.ts).
+   */
+  checkGrant?: (principal: Principal, uploadId: string, leaseToken: string | undefined) => Promise<void>;
   /** `<dataDir>/uploads`: `<id>` holds the bytes, `<id>.json` the metadata. */
   dir: string;
   /** Largest upload in bytes. */
@@ -141,7 +147,7 @@ export const uploadRoutes: FastifyPluginAsyncZod<UploadRouteOptions> = async (ap
   app.get(
     '/uploads/:id/content',
     {
-      config: { scope: 'encoder' },
+      config: { scope: 'encoder', acceptsGrant: true },
       schema: {
         operationId: 'getUploadContent',
         summary: 'The uploaded bytes (for remote encoders)',
@@ -150,6 +156,12 @@ export const uploadRoutes: FastifyPluginAsyncZod<UploadRouteOptions> = async (ap
       },
     },
     async (req, reply) => {
+      const p = req.principal;
+      if (p?.grant) {
+        if (!opts.checkGrant) throw new UnauthorizedError('upload grants are not accepted here');
+        const token = req.headers['x-lease-token'];
+        await opts.checkGrant(p, req.params.id, typeof token === 'string' ? token : undefined);
+      }
       const path = await uploadPath(opts.dir, req.params.id);
       const { size } = await stat(path);
       reply.header('content-length', String(size));
