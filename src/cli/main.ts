@@ -15,6 +15,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./keys.js'),
   () => import('./quickstart.js'),
   () => import('./serve.js'),
+  () => import('./webhooks.js'),
 ];
 
 const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };

@@ -2,13 +2,15 @@
 // PostgreSQL), an encoder node on the direct transport with its own metrics endpoint, a real 2 s clip
 // encoded by ffmpeg. /metrics of both parse with a Prometheus text-format parser and the counters move.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { loadConfig, storageContextFor } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
@@ -18,6 +20,18 @@ import { verifyWebhookSignature } from '../../src/identity/index.js';
 import { mediaDir } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { parseMetrics } from './prom.js';
+
+/** Runs the vidmesh CLI: the compiled one beside this compiled test, else the sources through tsx. */
+async function cli(args: string[]): Promise<string> {
+  const here = fileURLToPath(import.meta.url);
+  const argv = here.includes('/dist/')
+    ? [join(here, '..', '..', '..', 'src', 'cli', 'main.js')]
+    : ['--import', 'tsx', join(here, '..', '..', '..', 'src', 'cli', 'main.ts')];
+  const { stdout } = await promisify(execFile)(process.execPath, [...argv, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'silent' },
+  });
+  return stdout;
+}
 
 const JOB_SECRET = 'whsec_metrics_test_0123456789';
 
@@ -160,6 +174,31 @@ describe('metrics and webhooks through vidmesh serve', () => {
       Array(3).fill(['delivered', 204]),
     );
 
+    // The same log and a re-send through the CLI.
+    const auth = ['--url', server.url, '--api-key', server.apiKey, '--json'];
+    const listed = JSON.parse(await cli(['webhooks', 'deliveries', '--job', job.id, ...auth])) as {
+      deliveries: Array<{ id: number; event: string }>;
+    };
+    assert.deepEqual(listed.deliveries.map((d) => d.event).sort(), [
+      'job.completed',
+      'job.completed',
+      'job.queued',
+    ]);
+    const queuedId = listed.deliveries.find((d) => d.event === 'job.queued')!.id;
+    await cli(['webhooks', 'resend', String(queuedId), ...auth]);
+    const resent = Date.now() + 15_000;
+    while (received.length < 4 && Date.now() < resent) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(received.length, 4);
+    assert.equal(
+      received[3]!.headers['vidmesh-delivery'],
+      `whd_${queuedId}`,
+      're-sent with the same delivery id',
+    );
+    const shown = JSON.parse(await cli(['webhooks', 'show', String(queuedId), ...auth])) as {
+      attempts: unknown[];
+    };
+    assert.equal(shown.attempts.length, 2);
+
     const m = await scrape(`${server.url}/metrics`);
     assert.equal(m.value('vidmesh_jobs_submitted_total'), 1);
     assert.equal(m.value('vidmesh_jobs_finished_total', { status: 'completed' }), 1);
@@ -167,7 +206,7 @@ describe('metrics and webhooks through vidmesh serve', () => {
     assert.equal(m.value('vidmesh_job_wait_seconds'), 1, 'one wait observation');
     assert.equal(m.value('vidmesh_job_duration_seconds', { status: 'completed' }), 1);
     assert.equal(m.value('vidmesh_encode_speed_ratio', { rendition: '480p', hwaccel: 'libx264' }), 1);
-    assert.equal(m.value('vidmesh_webhook_attempts_total', { outcome: 'delivered' }), 3);
+    assert.equal(m.value('vidmesh_webhook_attempts_total', { outcome: 'delivered' }), 4);
     assert.equal(m.value('vidmesh_webhook_deliveries', { status: 'delivered' }), 3);
     assert.ok(
       m.value('vidmesh_http_requests_total', { method: 'POST', route: '/api/v1/jobs', status_code: '202' }) >=
