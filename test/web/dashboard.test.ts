@@ -304,6 +304,10 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
     try {
       await signIn(page, READ_KEY);
       assert.equal(await page.getByRole('link', { name: 'Submit' }).count(), 0);
+      // A tenant key's Overview counts its tenant's jobs (the completed and the dead one above).
+      await page.locator('.tile').first().waitFor();
+      assert.match((await page.locator('.tile').filter({ hasText: 'completed' }).textContent()) ?? '', /^1/);
+      assert.match((await page.locator('.tile').filter({ hasText: 'dead' }).textContent()) ?? '', /^1/);
       // Keyboard: the first Tab reaches the skip link; links work with Enter.
       await page.keyboard.press('Tab');
       assert.equal(await page.evaluate('document.activeElement.textContent'), 'Skip to content');

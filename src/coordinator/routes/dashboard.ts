@@ -57,6 +57,34 @@ const speedOf = (job: Job): number | undefined => {
 /** A tenant-bound principal sees only its tenant's jobs (the bootstrap admin has none and sees all). */
 const visible = (p: Principal | undefined, job: Job) => !p?.tenant || job.tenant === p.tenant;
 
+/** Most jobs counted per status for a tenant key (the store counts globally only). */
+export const TENANT_COUNT_CAP = 200;
+
+/**
+ * One tenant's jobs per status and waiting jobs per queue/priority with the oldest age (seconds), from
+ * its job lists; counts stop at {@link TENANT_COUNT_CAP} per status.
+ */
+async function tenantStats(store: JobStore, tenant: string) {
+  const statuses = ['queued', 'leased', 'running', 'completed', 'failed', 'dead', 'cancelled'] as const;
+  const pages = await Promise.all(
+    statuses.map((status) => store.list({ status: [status], tenant, limit: TENANT_COUNT_CAP })),
+  );
+  const byStatus: Record<string, number> = {};
+  statuses.forEach((status, i) => {
+    byStatus[status] = pages[i].jobs.length;
+  });
+  const now = Date.now();
+  const depth = new Map<string, { queue: string; priority: string; count: number; oldestAgeS: number }>();
+  for (const job of [...pages[0].jobs, ...pages[4].jobs]) {
+    const key = `${job.queue}/${job.priority}`;
+    const d = depth.get(key) ?? { queue: job.queue, priority: job.priority, count: 0, oldestAgeS: 0 };
+    d.count++;
+    d.oldestAgeS = Math.max(d.oldestAgeS, (now - job.createdAt.getTime()) / 1000);
+    depth.set(key, d);
+  }
+  return { byStatus, queues: [...depth.values()] };
+}
+
 /**
  * Routes only the dashboard needs: `GET /dashboard/overview` (one round trip for the Overview page)
  * and `GET /dashboard/stream`, one Server-Sent Events stream per dashboard tab carrying `change`
@@ -125,11 +153,12 @@ export const dashboardRoutes: FastifyPluginAsyncZod<DashboardRouteOptions> = asy
           message: j.lastError?.message ?? '',
           at: j.updatedAt.toISOString(),
         }));
+      const own = tenant ? await tenantStats(store, tenant) : undefined;
       return {
-        // Queue stats are global; a tenant key sees only its own counts through the job lists instead.
-        byStatus: tenant ? {} : stats.byStatus,
-        queues: tenant ? [] : stats.depth,
-        running: tenant ? 0 : stats.running,
+        // Queue stats are global: a tenant key gets its own counts from its job lists instead.
+        byStatus: own ? own.byStatus : stats.byStatus,
+        queues: own ? own.queues : stats.depth,
+        running: own ? (own.byStatus.running ?? 0) : stats.running,
         encoders: { online, offline },
         throughput: buckets.map((b) => ({
           at: b.at,
