@@ -120,6 +120,7 @@ describe('vidmesh coordinator as a 3Speak gateway', () => {
     assert.equal((await node.get('/api/v0/gateway/stats')).status, 200);
     assert.equal((await node.updateNode('legacy-1')).status, 200);
 
+    await assert.rejects(node.addDirectory(out), /403/, 'no uploads from an address no job holder used');
     const mine = await node.myJob();
     assert.equal(mine.status, 200);
     const job = jobOf(mine);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/index.js';
 import { generateSeed, identityFromSeed } from '../../src/identity/index.js';
 import { mediaDir, packageRoot } from '../../src/paths.js';
+import { addDirectory, FsBlockstore } from '../../src/storage/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const run = promisify(execFile);
@@ -99,7 +100,9 @@ describe('vidmesh encoder --protocol 3speak against vidmesh serve --threespeak-g
 
   it('the CLI with a legacy .env completes a job whose source is on the coordinator IPFS store', async () => {
     // The source goes up through the coordinator's kubo subset, as a 3Speak upload would.
-    const clip = join(dir, 'clip.mp4');
+    // The source is already in the coordinator's IPFS store, as a 3Speak upload would leave it.
+    const srcDir = join(dir, 'src');
+    await mkdir(srcDir);
     await run('ffmpeg', [
       '-v',
       'error',
@@ -109,23 +112,12 @@ describe('vidmesh encoder --protocol 3speak against vidmesh serve --threespeak-g
       join(mediaDir(), 'big_buck_bunny_10s.mp4'),
       '-c',
       'copy',
-      clip,
+      join(srcDir, 'source.mp4'),
     ]);
-    const form = new FormData();
-    form.append('file', new Blob([await readFile(clip)]), 'source.mp4');
-    const added = await fetch(`${server.url}/api/v0/add?wrap-with-directory=true`, {
-      method: 'POST',
-      body: form,
-    });
-    const root = (await added.text())
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { Name: string; Hash: string })
-      .find((l) => l.Name === '');
-    assert.ok(root);
+    const root = await addDirectory(srcDir, new FsBlockstore(join(dir, 'coord', 'ipfs')));
     const job = await server.store.submit(
       threeSpeakSubmitInput({
-        input: { uri: `ipfs://${root.Hash}/source.mp4`, size: 1 },
+        input: { uri: `ipfs://${root.cid}/source.mp4`, size: 1 },
         metadata: { video_owner: 'dave', video_permlink: 'cli' },
       }),
     );

@@ -81,6 +81,12 @@ export interface ThreeSpeakGatewayOptions {
   aidDids?: readonly string[];
   /** DIDs allowed to `pushJob` and to cancel any job (3Speak `admin.controllers`). */
   adminDids?: readonly string[];
+  /**
+   * kubo `add`/`pin/add` accept uploads only from addresses a job holder accepted or pinged from within
+   * `uploadWindowMs` (default 6 h), since legacy nodes upload without credentials; `openUploads` lifts it.
+   */
+  uploadWindowMs?: number;
+  openUploads?: boolean;
   /** Also verify every block of a `finishJob` CID (default true); false checks the playlists only. */
   verifyFullDag?: boolean;
   clock?: () => Date;
@@ -119,6 +125,11 @@ export async function threeSpeakGatewayRoutes(
   const lastPoll = new Map<string, number>();
   const didById = new Map<string, string>();
 
+  // Addresses of nodes that recently accepted or renewed a job: legacy nodes upload with kubo `add`
+  // without credentials, so writes to the store are only taken from where a job holder spoke from.
+  const signedFrom = new Map<string, number>();
+  const uploadWindowMs = opts.uploadWindowMs ?? 6 * 3_600_000;
+
   async function verifyBody(body: unknown): Promise<Signed> {
     const jws = (body as { jws?: unknown } | null)?.jws;
     if (jws === undefined || jws === null) throw new ValidationError('body must be {"jws": <General JWS>}');
@@ -128,6 +139,14 @@ export async function threeSpeakGatewayRoutes(
       throw new ValidationError('JWS payload must be a JSON object');
     }
     return { did: v.did, payload: payload as Record<string, unknown> };
+  }
+
+  const holderSpokeFrom = (ip: string) => signedFrom.set(ip, clock().getTime());
+
+  function mayUpload(ip: string): boolean {
+    if (opts.openUploads) return true;
+    const at = signedFrom.get(ip);
+    return at !== undefined && clock().getTime() - at <= uploadWindowMs;
   }
 
   function checkFresh(p: Record<string, unknown>): void {
@@ -405,6 +424,7 @@ export async function threeSpeakGatewayRoutes(
     gw.post('/api/v0/gateway/acceptJob', async (req) => {
       const { did, payload } = await verifyBody(req.body);
       await accept(await nodeFor(did), jobIdOf(payload));
+      holderSpokeFrom(req.ip);
       return ok('job accepted');
     });
 
@@ -412,6 +432,7 @@ export async function threeSpeakGatewayRoutes(
       const { did, payload } = await verifyBody(req.body);
       const pct = Number(payload.progressPct ?? payload.progress ?? 0);
       await ping(await nodeFor(did), jobIdOf(payload), pct, Number(payload.download_pct ?? 0));
+      holderSpokeFrom(req.ip);
       return ok('ping received');
     });
 
@@ -560,6 +581,7 @@ export async function threeSpeakGatewayRoutes(
     aid.post('/aid/v1/claim-job', async (req) => {
       const { enc, payload } = await aidNode(req);
       const job = await accept(enc, jobIdOf(payload));
+      holderSpokeFrom(req.ip);
       return { success: true, job: await view(job) };
     });
 
@@ -609,7 +631,7 @@ export async function threeSpeakGatewayRoutes(
   }
 
   await app.register(async (k) =>
-    kuboRpcRoutes(k, { blockstoreDir: opts.blockstoreDir, version: opts.version }),
+    kuboRpcRoutes(k, { blockstoreDir: opts.blockstoreDir, version: opts.version, mayWrite: mayUpload }),
   );
   await app.register(async (i) => ipfsPathRoute(i, { blockstoreDir: opts.blockstoreDir }));
 }

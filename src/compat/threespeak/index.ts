@@ -41,7 +41,14 @@ export {
   type ThreeSpeakGatewayOptions,
   threeSpeakGatewayRoutes,
 } from './gateway.js';
-export { KuboAddTooLargeError, KuboRpcError, kuboRpcRoutes, readIpfsFile, verifyDag } from './kubo.js';
+export {
+  KuboAddTooLargeError,
+  KuboRpcError,
+  KuboWriteForbiddenError,
+  kuboRpcRoutes,
+  readIpfsFile,
+  verifyDag,
+} from './kubo.js';
 export {
   type GatewayJob,
   LEGACY_PROFILES,

@@ -26,6 +26,12 @@ export class KuboRpcError extends VidmeshError {
   override readonly status: number = 500;
 }
 
+/** `add`/`pin/add` from an address that may not write to this store. */
+export class KuboWriteForbiddenError extends VidmeshError {
+  override readonly code: string = 'forbidden';
+  override readonly status: number = 403;
+}
+
 /** The upload is larger than the configured limit. */
 export class KuboAddTooLargeError extends VidmeshError {
   override readonly code: string = 'payload_too_large';
@@ -39,6 +45,8 @@ export interface KuboRpcOptions {
   /** Peer id answered by `/api/v0/id` (any stable string; vidmesh has no libp2p host). */
   peerId?: string;
   version: string;
+  /** Whether a client address may write (`add`, `pin/add`); default: everyone. */
+  mayWrite?: (ip: string) => boolean;
 }
 
 type AddEntry = { Name: string; Hash: string; Size: string };
@@ -229,7 +237,12 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
 
   app.post('/api/v0/version', async () => ({ Version: opts.version, System: 'vidmesh' }));
 
-  app.post('/api/v0/add', (req, reply) => handleAdd(req, reply, opts));
+  const guardWrite = async (req: FastifyRequest) => {
+    if (opts.mayWrite && !opts.mayWrite(req.ip)) {
+      throw new KuboWriteForbiddenError('uploads are accepted only from encoder nodes known to this gateway');
+    }
+  };
+  app.post('/api/v0/add', { preHandler: guardWrite }, (req, reply) => handleAdd(req, reply, opts));
 
   app.post('/api/v0/cat', async (req, reply) => {
     const parsed = parseIpfsPath(argOf(req));
@@ -269,7 +282,7 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
     return { Objects: [{ Hash: target, Links: links }] };
   });
 
-  app.post('/api/v0/pin/add', async (req) => {
+  app.post('/api/v0/pin/add', { preHandler: guardWrite }, async (req) => {
     const cid = CID.parse(argOf(req).replace(/^\/?ipfs\//, '')).toString();
     await verifyDag(opts.blockstoreDir, cid);
     await addPin(opts.blockstoreDir, cid);
