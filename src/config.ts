@@ -255,6 +255,13 @@ export const settings = {
     default: 12 * 3600 * 120,
     doc: 'Most video frames in a source (duration × average fps).',
   },
+  bodyTimeoutMs: {
+    env: 'VIDMESH_BODY_TIMEOUT_MS',
+    flag: 'bodyTimeoutMs',
+    schema: int(1000, 600_000),
+    default: 30_000,
+    doc: 'ms a JSON request body may take to arrive (slow-drip clients get 408 `request_timeout`); long-polls, SSE and streamed uploads are not bounded by it.',
+  },
   registrationPolicy: {
     env: 'VIDMESH_REGISTRATION_POLICY',
     flag: 'registrationPolicy',

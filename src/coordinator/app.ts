@@ -21,6 +21,7 @@ import { type CoordinatorMetrics, registerMetricsRoute } from './metrics.js';
 import { type Authenticator, registerAuth, type SignedRequestAuthenticator } from './plugins/auth.js';
 import { registerProblemHandler } from './plugins/problem.js';
 import { assertGrantCoversUpload } from './plugins/identity.js';
+import { registerBodyTimeout } from './plugins/request-timeouts.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
 import { createSessionManager } from './plugins/session.js';
 import { agentRoutes } from './routes/agent.js';
@@ -74,6 +75,8 @@ export interface AppDeps {
   refusePrivateUrls?: boolean;
   /** Private hosts/ranges job specs may still name (`VIDMESH_SSRF_ALLOW`). */
   ssrfAllow?: SsrfPolicy;
+  /** ms a JSON request body may take to arrive (default 30000; 408 `request_timeout`). */
+  bodyTimeoutMs?: number;
   /** Served over TLS: adds `Strict-Transport-Security`. */
   hsts?: boolean;
   /** Passed to Fastify (`https: {cert, key}` for `vidmesh serve --tls-cert --tls-key`). */
@@ -107,6 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandler(base);
   registerSecureHeaders(base, { hsts: deps.hsts === true });
+  registerBodyTimeout(base, { bodyTimeoutMs: deps.bodyTimeoutMs ?? 30_000 });
   // Before any route plugin: the HTTP metrics hook must reach every route.
   if (deps.metrics) registerMetricsRoute(base, deps.metrics, { token: deps.metricsToken });
 

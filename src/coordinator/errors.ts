@@ -76,3 +76,9 @@ export class UrlForbiddenError extends VidmeshError {
   override readonly code: string = 'url_forbidden';
   override readonly status: number = 400;
 }
+
+/** A JSON request body did not arrive in time (slow-drip client). HTTP 408. */
+export class RequestTimeoutError extends VidmeshError {
+  override readonly code: string = 'request_timeout';
+  override readonly status: number = 408;
+}

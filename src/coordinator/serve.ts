@@ -145,6 +145,7 @@ export async function startCoordinator(
       signedAuth: didRequestAuthenticator({ nonceStore: nonces }),
       registration: { policy: config.registrationPolicy, allowlist: config.encoderAllowlist },
       sourceLimits,
+      bodyTimeoutMs: config.bodyTimeoutMs,
       secretBox: box,
       ...(config.rateLimitPerKey > 0
         ? {

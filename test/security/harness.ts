@@ -69,6 +69,7 @@ export async function startSecurityApp(
     secretBox: box,
     ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
     refusePrivateUrls: true,
+    bodyTimeoutMs: 1000,
     checkReady: async () => ({ ok: true, checks: { database: true } }),
     limits: {
       maxUploadBytes: 1 << 20,

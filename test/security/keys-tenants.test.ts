@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createKeysCommand } from '../../src/cli/keys.js';
 import { isSealed } from '../../src/identity/index.js';
@@ -223,6 +224,50 @@ describe('hardening: rate limits and secure headers', () => {
         'per key',
       );
       assert.equal((await http(s.url, 'GET', '/health')).status, 200, 'health is not limited');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a slow-drip JSON body gets 408 request_timeout; long-polls are not cut', async () => {
+    const s = await startSecurityApp(tdb.current.db);
+    try {
+      const { port } = new URL(s.url);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const sock = connect(Number(port), '127.0.0.1', () => {
+          sock.write(
+            `POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN}\r\n` +
+              'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"source":',
+          );
+        });
+        let got = '';
+        sock.on('data', (c) => {
+          got += c.toString();
+          if (got.includes('\r\n\r\n')) sock.destroy();
+        });
+        sock.on('close', () => resolve(got));
+        sock.on('error', reject);
+      });
+      assert.match(answer, /^HTTP\/1\.1 408/, answer.slice(0, 200));
+      assert.match(answer, /problem\+json/);
+      // A long-poll claim that waits longer than the body timeout still answers 204.
+      const { plaintext } = await s.keys.create({ scopes: ['encoder'] });
+      const reg = await http(s.url, 'POST', '/api/v1/encoders/register', {
+        json: {
+          name: 'poller',
+          kind: 'infrastructure',
+          version: '1',
+          capabilities: { ...CAPS, tags: ['nothing-matches'] },
+        },
+        headers: bearer(plaintext),
+      });
+      const started = Date.now();
+      const poll = await http(s.url, 'POST', '/api/v1/agent/claim', {
+        json: { encoderId: reg.body.encoder.id, waitMs: 1500 },
+        headers: bearer(plaintext),
+      });
+      assert.ok([200, 204].includes(poll.status), poll.text);
+      assert.ok(Date.now() - started >= 1000 || poll.status === 200);
     } finally {
       await s.close();
     }
