@@ -30,6 +30,7 @@ import { healthRoutes } from './routes/health.js';
 import { ipfsRoutes } from './routes/ipfs.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keyRoutes } from './routes/keys.js';
+import { logStreamRoutes } from './routes/logs.js';
 import { mediaRoutes } from './routes/media.js';
 import { monitorRoutes } from './routes/monitor.js';
 import { sessionRoutes } from './routes/session.js';
@@ -191,6 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       });
       if (deps.keys) await api.register(keyRoutes, { keys: deps.keys, store });
       await api.register(monitorRoutes, { store });
+      await api.register(logStreamRoutes, { store });
       if (deps.webhooks) {
         await api.register(webhookRoutes, {
           queue: deps.webhooks.queue,
