@@ -3,7 +3,7 @@
 // encoded by ffmpeg. /metrics of both parse with a Prometheus text-format parser and the counters move.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { type RunningCoordinator, startCoordinator } from '../../src/coordinator
 import { createDbTransport, type EncoderNode, startEncoderNode } from '../../src/encoder/index.js';
 import { createEncoderMetrics, startMetricsServer } from '../../src/encoder/metrics.js';
 import { verifyWebhookSignature } from '../../src/identity/index.js';
-import { mediaDir } from '../../src/paths.js';
+import { mediaDir, packageRoot } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { parseMetrics } from './prom.js';
 
@@ -131,6 +131,10 @@ describe('metrics and webhooks through vidmesh serve', () => {
       ladder: { speed: 'ultrafast', segmentDuration: 1, only: ['480p'] },
       webhook: { url: hookUrl, secret: JOB_SECRET, events: ['job.queued', 'job.completed'] },
     });
+    // Live tail of the job log, opened while the job runs; it ends by itself once the job is final.
+    const tail = fetch(`${server.url}/api/v1/jobs/${job.id}/logs/stream`, {
+      headers: { authorization: `Bearer ${server.apiKey}` },
+    }).then((r) => r.text());
     for await (const ev of client.followJob(job.id)) if (ev.type === 'end') break;
     assert.equal((await client.getJob(job.id)).status, 'completed');
 
@@ -174,6 +178,18 @@ describe('metrics and webhooks through vidmesh serve', () => {
       Array(3).fill(['delivered', 204]),
     );
 
+    const sse = (await tail).split('\n\n').filter((b) => b.startsWith('id:') || b.startsWith('event:'));
+    const logEvents = sse
+      .filter((b) => b.includes('event: log'))
+      .map((b) => JSON.parse(b.split('data: ')[1]!));
+    const stored = (await client.jobLogs(job.id, { limit: 5000 })).lines;
+    assert.ok(stored.length > 3, 'the pipeline logged its steps');
+    assert.deepEqual(
+      logEvents.map((l: { seq: number }) => l.seq),
+      stored.map((l) => l.seq),
+    );
+    assert.match(sse.at(-1)!, /event: end\ndata: \{"status":"completed"\}/);
+
     // The same log and a re-send through the CLI.
     const auth = ['--url', server.url, '--api-key', server.apiKey, '--json'];
     const listed = JSON.parse(await cli(['webhooks', 'deliveries', '--job', job.id, ...auth])) as {
@@ -193,6 +209,11 @@ describe('metrics and webhooks through vidmesh serve', () => {
       received[3]!.headers['vidmesh-delivery'],
       `whd_${queuedId}`,
       're-sent with the same delivery id',
+    );
+    const followed = (await cli(['jobs', 'logs', job.id, '--follow', ...auth])).trim().split('\n');
+    assert.deepEqual(
+      followed.map((l) => (JSON.parse(l) as { seq: number }).seq),
+      stored.map((l) => l.seq),
     );
     const shown = JSON.parse(await cli(['webhooks', 'show', String(queuedId), ...auth])) as {
       attempts: unknown[];
@@ -222,6 +243,17 @@ describe('metrics and webhooks through vidmesh serve', () => {
     assert.equal(e.value('vidmesh_encoder_stage_duration_seconds', { stage: 'encoding' }), 1);
     assert.equal(e.value('vidmesh_encoder_encode_speed_ratio', { rendition: '480p' }), 1);
     assert.ok(e.has('vidmesh_encoder_process_resident_memory_bytes'));
+
+    // The Grafana dashboard and the alert rules name only metrics that exist.
+    const deployDir = join(packageRoot(), 'deploy');
+    for (const file of ['grafana-dashboard.json', 'prometheus-alerts.yml']) {
+      const text = await readFile(join(deployDir, file), 'utf8');
+      // Wildcards in comments (`vidmesh_queue_*`) are skipped.
+      for (const name of new Set(text.match(/\bvidmesh_[a-z0-9_]+(?![a-z0-9_*])/g) ?? [])) {
+        const family = name.replace(/_(bucket|sum|count)$/, '');
+        assert.ok(m.has(family) || e.has(family), `${file} names ${name}, which neither endpoint exports`);
+      }
+    }
   });
 });
 

@@ -59,8 +59,10 @@ export function register(program: Command): void {
       .description("print a job's pipeline and ffmpeg log")
       .argument('<id>')
       .option('--after <seq>', 'only lines after this sequence number')
-      .option('--limit <n>', 'at most this many lines', '1000'),
-  ).action(async (id: string, flags: ClientFlags & { after?: string; limit: string }) => {
+      .option('--limit <n>', 'at most this many lines', '1000')
+      .option('--follow', 'keep printing new lines until the job is final (JSON: one line object per line)'),
+  ).action(async (id: string, flags: ClientFlags & { after?: string; limit: string; follow?: boolean }) => {
+    if (flags.follow) return followLogs(clientFrom(flags), id, flags);
     const logs = await clientFrom(flags).jobLogs(id, {
       afterSeq: flags.after === undefined ? undefined : Number(flags.after),
       limit: Number(flags.limit),
@@ -102,4 +104,31 @@ export function register(program: Command): void {
     const job = await clientFrom(flags).retryJob(id, renditions ? { renditions } : {});
     output(flags, { job }, () => jobLine(job));
   });
+}
+
+/**
+ * `jobs logs --follow`: prints lines as they are appended (read every second after `--after`) until the
+ * job is final and its last lines were printed. Human: `at [stream] line`; `--json`: one JSON object per
+ * line (NDJSON).
+ */
+async function followLogs(
+  client: ReturnType<typeof clientFrom>,
+  id: string,
+  flags: ClientFlags & { after?: string },
+): Promise<void> {
+  let after = flags.after === undefined ? 0 : Number(flags.after);
+  for (;;) {
+    // Status first: every line appended before a final status is read after it.
+    const { status } = await client.getJob(id);
+    for (;;) {
+      const { lines } = await client.jobLogs(id, { afterSeq: after, limit: 1000 });
+      for (const l of lines) {
+        process.stdout.write(flags.json ? JSON.stringify(l) + '\n' : `${l.at} [${l.stream}] ${l.line}\n`);
+        after = l.seq;
+      }
+      if (lines.length < 1000) break;
+    }
+    if (status === 'completed' || status === 'dead' || status === 'cancelled') return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
