@@ -48,6 +48,15 @@ export function register(program: Command): void {
       '--threespeak-admin-dids <dids>',
       'did:key DIDs that may push jobs (env VIDMESH_3SPEAK_ADMIN_DIDS)',
     )
+    .option(
+      '--tls-cert <file>',
+      'PEM certificate: serve HTTPS with HSTS (env VIDMESH_TLS_CERT; needs --tls-key)',
+    )
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (env VIDMESH_TLS_KEY)')
+    .option(
+      '--registration-policy <policy>',
+      'did:key encoders: open | allowlist | approval (env VIDMESH_REGISTRATION_POLICY, default open)',
+    )
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({ flags: { ...flags } });
       const log = createLogger({ level: config.logLevel });
