@@ -116,6 +116,32 @@ describe('API keys, scopes and tenants', () => {
     assert.equal(still.body.job.status, 'queued', 'the other tenant did not cancel it');
   });
 
+  test('tenants: another tenant’s upload is 404 to read and cannot be used as a source', async () => {
+    const up = await http(s.url, 'POST', '/api/v1/uploads', {
+      body: Buffer.from('acme bytes'),
+      headers: { ...bearer(key['a-submit']!), 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(up.status, 201, up.text);
+    assert.equal(up.body.upload.tenant, undefined, 'the tenant is not echoed');
+    const id = up.body.upload.id;
+    assert.equal(
+      (await http(s.url, 'GET', `/api/v1/uploads/${id}`, { headers: bearer(key['a-read']!) })).status,
+      200,
+    );
+    const other = await http(s.url, 'GET', `/api/v1/uploads/${id}`, { headers: bearer(key['b-submit']!) });
+    assert.equal(other.status, 404);
+    const steal = await http(s.url, 'POST', '/api/v1/jobs', {
+      json: { source: { type: 'upload', id } },
+      headers: bearer(key['b-submit']!),
+    });
+    assert.equal(steal.status, 400, steal.text);
+    const own = await http(s.url, 'POST', '/api/v1/jobs', {
+      json: { source: { type: 'upload', id } },
+      headers: bearer(key['a-submit']!),
+    });
+    assert.equal(own.status, 202, own.text);
+  });
+
   test('spec secrets are sealed at rest, redacted in views, opened for the lease holder only', async () => {
     const secretKey = 'AKIA-super-secret-value-123';
     const spec = {

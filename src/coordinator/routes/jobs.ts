@@ -9,7 +9,7 @@ import { IdempotencyKeyReusedError } from '../errors.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
 import { eventView, jobView } from '../views.js';
-import { uploadPath } from './uploads.js';
+import { assertUploadVisible } from './uploads.js';
 
 export interface JobRouteOptions {
   store: JobStore;
@@ -76,7 +76,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       const source = spec.source;
       if (source.type === 'upload') {
         const id = source.id;
-        await uploadPath(opts.uploadsDir, id).catch(() => {
+        await assertUploadVisible(opts.uploadsDir, id, req.principal?.tenant).catch(() => {
           throw new ValidationError(`source.id: upload ${id} not found`);
         });
       }

@@ -47,6 +47,27 @@ export async function uploadPath(dir: string, id: string): Promise<string> {
 }
 
 /**
+ * Throws `NotFoundError` (404, like an unknown id) when upload `id` belongs to a tenant other than
+ * `tenant`; `tenant` undefined (operator keys) sees all. Uploads without a recorded tenant are `default`'s.
+ */
+export async function assertUploadVisible(
+  dir: string,
+  id: string,
+  tenant: string | undefined,
+): Promise<void> {
+  await uploadPath(dir, id);
+  if (tenant === undefined) return;
+  let owner = 'default';
+  try {
+    const meta = JSON.parse(await readFile(join(dir, `${id}.json`), 'utf8')) as { tenant?: unknown };
+    if (typeof meta.tenant === 'string') owner = meta.tenant;
+  } catch {
+    // No sidecar: an upload from before tenants were recorded.
+  }
+  if (owner !== tenant) throw new NotFoundError(`upload ${id} not found`);
+}
+
+/**
  * `POST /uploads` streams the request body (`application/octet-stream`) to `<dir>/<id>.part`, counting
  * and hashing on the way, then renames it into place: never buffered in memory, refused with 413 as
  * soon as it passes `maxBytes` (or up front when Content-Length says so), removed when the client
@@ -117,7 +138,12 @@ export const uploadRoutes: FastifyPluginAsyncZod<UploadRouteOptions> = async (ap
         sha256: hash.digest('hex'),
         createdAt: new Date().toISOString(),
       };
-      await writeFile(join(opts.dir, `${id}.json`), JSON.stringify(upload), { mode: 0o600 });
+      // The tenant stays in the sidecar only: the response schema lists the public fields.
+      await writeFile(
+        join(opts.dir, `${id}.json`),
+        JSON.stringify({ ...upload, tenant: req.principal?.tenant ?? 'default' }),
+        { mode: 0o600 },
+      );
       await rename(part, join(opts.dir, id));
       return reply.status(201).send({ upload, source: { type: 'upload' as const, id } });
     },
@@ -136,7 +162,7 @@ export const uploadRoutes: FastifyPluginAsyncZod<UploadRouteOptions> = async (ap
       },
     },
     async (req) => {
-      await uploadPath(opts.dir, req.params.id);
+      await assertUploadVisible(opts.dir, req.params.id, req.principal?.tenant);
       const upload = uploadSchema.parse(
         JSON.parse(await readFile(join(opts.dir, `${req.params.id}.json`), 'utf8')),
       );
