@@ -116,7 +116,8 @@ interface ActiveJob {
  */
 export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
   const { transport } = options;
-  const log = options.log;
+  // Rebound to a child carrying `encoderId` once registered, so every later line names the node.
+  let log = options.log;
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const progressIntervalMs = options.progressIntervalMs ?? 3000;
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 10_000;
@@ -423,6 +424,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
 
   const ready = (async () => {
     encoderId = await register();
+    log = options.log?.child({ encoderId });
     emit({ type: 'registered', encoderId });
     await reportCachedResults();
     if (stopController.signal.aborted) return;

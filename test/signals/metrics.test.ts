@@ -76,6 +76,15 @@ describe('metrics and webhooks through vidmesh serve', () => {
     });
     server = await startCoordinator(config);
     client = createClient({ url: server.url, apiKey: server.apiKey });
+    // Transition counters count on the maintenance leader only: wait for its advisory lock.
+    for (let i = 0; ; i++) {
+      const { rows } = await database.db.query(
+        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted",
+      );
+      if (rows.length > 0) break;
+      if (i > 200) throw new Error('the coordinator never became the maintenance leader');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const metrics = createEncoderMetrics();
     encoderMetrics = await startMetricsServer(metrics, { port: 0 });
     node = startEncoderNode({
