@@ -74,7 +74,12 @@ for (const driver of ['postgres', 'pglite'] as TestDriver[]) {
         return e instanceof ApiKeyError && e.code === 'api_key_expired';
       });
       await assert.rejects(
-        authenticateApiKey(store, a.plaintext.replace(/.$/, 'x'), { now: at(5) }),
+        // A different last character (replacing it with a fixed one fails 1 time in 58).
+        authenticateApiKey(
+          store,
+          a.plaintext.replace(/.$/, (c) => (c === 'x' ? 'y' : 'x')),
+          { now: at(5) },
+        ),
         ApiKeyError,
       );
 
