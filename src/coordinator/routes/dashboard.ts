@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Job, JobStore } from '../../jobs/index.js';
 import type { Principal } from '../plugins/auth.js';
 import { jobViewSchema } from '../schemas.js';
+import { openEventStream } from '../sse.js';
 import { jobView } from '../views.js';
 
 export interface DashboardRouteOptions {
@@ -183,18 +184,8 @@ export const dashboardRoutes: FastifyPluginAsyncZod<DashboardRouteOptions> = asy
       },
     },
     async (req, reply) => {
-      const raw = reply.raw;
-      reply.hijack();
-      raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      let closed = false;
-      const send = (event: string, data: unknown) => {
-        if (!closed) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      };
+      const stream = openEventStream(req, reply, { keepAliveMs: 15_000 });
+      const send = stream.send;
       const view = (job: Job) => jobViewSchema.parse(jobView(job, opts.publicUrl()));
       const lastKey = new Map<string, string>();
       const keyOf = (j: Job) => `${j.status}|${j.stage}|${j.progress.toFixed(1)}`;
@@ -228,16 +219,10 @@ export const dashboardRoutes: FastifyPluginAsyncZod<DashboardRouteOptions> = asy
         });
       });
       const timer = setInterval(() => enqueue(tick), opts.progressMs ?? 1000);
-      const keepAlive = setInterval(() => !closed && raw.write(': keep-alive\n\n'), 15_000);
-      const finish = () => {
-        if (closed) return;
-        closed = true;
+      stream.onClose(() => {
         clearInterval(timer);
-        clearInterval(keepAlive);
         unsubscribe();
-        raw.end();
-      };
-      req.raw.on('close', finish);
+      });
       send('ready', {});
     },
   );

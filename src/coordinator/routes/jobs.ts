@@ -8,6 +8,7 @@ import type { SsrfPolicy } from '../../storage/index.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
+import { openEventStream } from '../sse.js';
 import { eventView, jobView } from '../views.js';
 import { assertUploadVisible } from './uploads.js';
 
@@ -262,33 +263,14 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     },
     async (req, reply) => {
       let job = await visibleJob(store, req.params.id, req.principal?.tenant);
-      const raw = reply.raw;
-      reply.hijack();
-      raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      let closed = false;
-      const send = (event: string, data: unknown) => {
-        if (!closed) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      };
+      const stream = openEventStream(req, reply, { keepAliveMs: 15_000 });
+      const send = stream.send;
       let lastKey = '';
       const keyOf = (j: Job) =>
         `${j.status}|${j.stage}|${j.progress.toFixed(1)}|${j.renditions.map((r) => r.status).join()}`;
       let timer: NodeJS.Timeout | undefined;
-      let keepAlive: NodeJS.Timeout | undefined;
-      let unsubscribe: (() => void) | undefined;
-      const finish = () => {
-        if (closed) return;
-        closed = true;
-        clearInterval(timer);
-        clearInterval(keepAlive);
-        unsubscribe?.();
-        raw.end();
-      };
-      req.raw.on('close', finish);
+      stream.onClose(() => clearInterval(timer));
+      const finish = () => stream.close();
 
       const push = async (kind: 'progress' | 'transition', from?: string | null) => {
         try {
@@ -315,14 +297,12 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         chain = chain.then(fn);
       };
 
-      unsubscribe = await store.onJobChange((change) => {
+      const unsubscribe = await store.onJobChange((change) => {
         if (change.type === 'resync') enqueue(() => push('progress'));
         else if (change.jobId === job.id) enqueue(() => push('transition', change.from));
       });
-      if (closed) {
-        unsubscribe();
-        return;
-      }
+      stream.onClose(unsubscribe);
+      if (stream.closed) return;
       lastKey = keyOf(job);
       send('snapshot', { job: view(job) });
       if (FINAL.has(job.status)) {
@@ -331,7 +311,6 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         return;
       }
       timer = setInterval(() => enqueue(() => push('progress')), opts.sseProgressMs ?? 500);
-      keepAlive = setInterval(() => !closed && raw.write(': keep-alive\n\n'), 15_000);
     },
   );
 };

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { JobStatus, JobStore } from '../../jobs/index.js';
+import { openEventStream } from '../sse.js';
 import { visibleJob } from './jobs.js';
 
 export interface LogStreamRouteOptions {
@@ -37,23 +38,9 @@ export const logStreamRoutes: FastifyPluginAsyncZod<LogStreamRouteOptions> = asy
       const job = await visibleJob(store, req.params.id, req.principal?.tenant);
       const lastId = Number(req.headers['last-event-id']);
       let after = Number.isInteger(lastId) && lastId >= 0 ? lastId : (req.query.afterSeq ?? 0);
-      const raw = reply.raw;
-      reply.hijack();
-      raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      let closed = false;
+      const stream = openEventStream(req, reply);
       let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        if (closed) return;
-        closed = true;
-        clearTimeout(timer);
-        raw.end();
-      };
-      req.raw.on('close', finish);
+      stream.onClose(() => clearTimeout(timer));
       const tick = async () => {
         try {
           // Read the status first: lines appended before a final status are all read below.
@@ -61,24 +48,26 @@ export const logStreamRoutes: FastifyPluginAsyncZod<LogStreamRouteOptions> = asy
           for (;;) {
             const lines = await store.getLogs(job.id, { afterSeq: after, limit: 1000 });
             for (const l of lines) {
-              if (closed) return;
-              raw.write(
-                `id: ${l.seq}\nevent: log\ndata: ${JSON.stringify({ seq: l.seq, stream: l.stream, line: l.line, at: l.at.toISOString() })}\n\n`,
+              if (stream.closed) return;
+              stream.send(
+                'log',
+                { seq: l.seq, stream: l.stream, line: l.line, at: l.at.toISOString() },
+                l.seq,
               );
               after = l.seq;
             }
             if (lines.length < 1000) break;
           }
           if (FINAL.has(status)) {
-            raw.write(`event: end\ndata: ${JSON.stringify({ status })}\n\n`);
-            finish();
+            stream.send('end', { status });
+            stream.close();
             return;
           }
-          raw.write(': keep-alive\n\n');
+          stream.comment('keep-alive');
         } catch (err) {
           req.log.warn({ err, jobId: job.id }, 'log stream read failed');
         }
-        if (!closed) timer = setTimeout(tick, pollMs);
+        if (!stream.closed) timer = setTimeout(tick, pollMs);
       };
       await tick();
     },
