@@ -356,6 +356,21 @@ export const settings = {
     default: '',
     doc: 'Comma-separated did:key DIDs allowed to push and cancel jobs through the 3Speak gateway (3Speak `admin.controllers`).',
   },
+  threeSpeakAidDids: {
+    env: 'VIDMESH_3SPEAK_AID_DIDS',
+    flag: 'threespeakAidDids',
+    schema: z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'must be did:key DIDs'))),
+    default: '',
+    doc: 'Comma-separated did:key DIDs allowed to use Gateway Aid (`/aid/v1/*`, signed requests only); empty: Aid answers only `health`.',
+  },
   logLevel: {
     env: 'LOG_LEVEL',
     flag: 'logLevel',

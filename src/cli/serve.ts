@@ -49,6 +49,10 @@ export function register(program: Command): void {
       'did:key DIDs that may push jobs (env VIDMESH_3SPEAK_ADMIN_DIDS)',
     )
     .option(
+      '--threespeak-aid-dids <dids>',
+      'did:key DIDs that may use Gateway Aid (env VIDMESH_3SPEAK_AID_DIDS)',
+    )
+    .option(
       '--tls-cert <file>',
       'PEM certificate: serve HTTPS with HSTS (env VIDMESH_TLS_CERT; needs --tls-key)',
     )

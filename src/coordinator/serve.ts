@@ -180,6 +180,7 @@ export async function startCoordinator(
         blockstoreDir: join(config.dataDir, 'ipfs'),
         version,
         adminDids: config.threeSpeakAdminDids,
+        aidDids: config.threeSpeakAidDids,
       });
     }
     await app.listen({ port: config.port, host: config.host });
