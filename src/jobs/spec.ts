@@ -14,6 +14,12 @@ import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index
  * - `metadata`: free string pairs echoed back in job views and webhooks (≤ 32 keys, 64/1024 chars).
  * - `priority`, `queue`: scheduling (weights in docs/jobs.md); `maxAttempts`: attempts before `dead`.
  * - `tags`: encoder tags a job requires (e.g. `gpu`, `region-eu`); matched at claim.
+ * - `protocol`: the encoder family the job may go to (default `vidmesh`). `3speak` jobs are leased only
+ *   by the coordinator's 3Speak gateway (legacy 3Speak encoders, docs/3speak.md), encode the fixed
+ *   3Speak ladder and publish to the coordinator's IPFS store; they need `threespeak` and refuse
+ *   `ladder`, `tags` and a non-local `destination` (checked by the 3Speak compat module at submit).
+ * - `threespeak`: the 3Speak job fields (gateway job `metadata.video_owner/video_permlink`,
+ *   `storageMetadata`, `input.size` in bytes, `short` for 480p shorts).
  */
 export const jobSpecSchema = z.strictObject({
   source: sourceSchema,
@@ -53,6 +59,20 @@ export const jobSpecSchema = z.strictObject({
   tags: z
     .array(z.string().regex(/^[a-z0-9][a-z0-9_.:-]{0,63}$/i))
     .max(16)
+    .optional(),
+  protocol: z.enum(['vidmesh', '3speak']).optional(),
+  threespeak: z
+    .strictObject({
+      owner: z.string().min(1).max(256),
+      permlink: z.string().min(1).max(256),
+      /** Source size in bytes as the gateway job's `input.size` (0 when unknown). */
+      size: z.number().int().nonnegative().optional(),
+      short: z.boolean().optional(),
+      storageMetadata: z
+        .record(z.string().min(1).max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
+        .refine((m) => Object.keys(m).length <= 16, 'at most 16 storageMetadata keys')
+        .optional(),
+    })
     .optional(),
 });
 

@@ -77,7 +77,9 @@ WITH next AS (
       AND (source_height IS NULL OR source_height <= $4)
       AND ($5::float8 IS NULL OR (duration_s IS NOT NULL AND duration_s <= $5::float8))
       AND required_tags <@ $6::text[]
-      AND ($7::text[] IS NULL OR queue = ANY($7::text[])), false)
+      AND ($7::text[] IS NULL OR queue = ANY($7::text[]))
+      -- 3Speak-family jobs are leased only by the 3Speak gateway's own claim (compat/threespeak).
+      AND protocol = 'vidmesh', false)
   ORDER BY weight DESC NULLS LAST, ${rank}, created_at, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED

@@ -16,7 +16,7 @@ import { loadConfig } from '../../src/config.js';
 import { startCoordinator } from '../../src/coordinator/index.js';
 import { createJobStore, type JobStore } from '../../src/jobs/index.js';
 import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
-import { mediaDir } from '../../src/paths.js';
+import { mediaDir, packageRoot } from '../../src/paths.js';
 import { addDirectory } from '../../src/storage/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { LegacyClient } from './legacy-client.js';
@@ -335,6 +335,165 @@ describe('vidmesh serve --threespeak-gateway', () => {
       const enc = await server.store.getEncoder(node.id);
       assert.equal(enc.name, 'legacy-serve');
       assert.equal(enc.jobsCompleted, 1);
+    } finally {
+      await server.stop();
+      await tdb.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('leases a job submitted with protocol 3speak through POST /api/v1/jobs only to legacy nodes, and vidmesh jobs never to them', async () => {
+    const tdb = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-api-'));
+    const aidSeed = new Uint8Array(32).fill(7);
+    const aidDid = (await LegacyClient.create('http://127.0.0.1', aidSeed)).id;
+    const config = loadConfig({
+      flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+      env: { VIDMESH_3SPEAK_AID_DIDS: aidDid },
+    });
+    const server = await startCoordinator(config);
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`${server.url}/api/v1${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
+      });
+    const submitSpec = async (spec: Record<string, unknown>) => {
+      const res = await api('/jobs', { method: 'POST', body: JSON.stringify(spec) });
+      return {
+        status: res.status,
+        body: (await res.json()) as { job: { id: string } } & Record<string, unknown>,
+      };
+    };
+    try {
+      const source = { type: 'ipfs', url: 'ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG' };
+      assert.equal(
+        (await submitSpec({ source, protocol: '3speak' })).status,
+        400,
+        'threespeak fields required',
+      );
+      const withLadder = await submitSpec({
+        source,
+        protocol: '3speak',
+        threespeak: { owner: 'carol', permlink: 'x' },
+        ladder: { ladder: 'standard' },
+      });
+      assert.equal(withLadder.status, 400, 'the 3Speak ladder is fixed');
+      const ts = await submitSpec({
+        source,
+        protocol: '3speak',
+        threespeak: { owner: 'carol', permlink: 'via-api', size: 4321, storageMetadata: { app: '3speak' } },
+        metadata: { campaign: 'migration' },
+      });
+      assert.equal(ts.status, 202);
+      const tsId = ts.body.job.id;
+      // A vidmesh job submitted later, with no tags: any vidmesh encoder could take it.
+      const vm = await submitSpec({ source: { type: 'http', url: 'https://example.com/v.mp4' } });
+      assert.equal(vm.status, 202);
+      const vmId = vm.body.job.id;
+      assert.equal((await server.store.get(tsId)).protocol, '3speak');
+      assert.equal((await server.store.get(vmId)).protocol, 'vidmesh');
+
+      // A vidmesh encoder, even one carrying the 3Speak tag, is never offered the 3Speak job.
+      const enc = await server.store.registerEncoder({
+        name: 'tagged',
+        kind: 'infrastructure',
+        capabilities: {
+          codecs: ['h264'],
+          hwaccel: [],
+          maxHeight: 2160,
+          concurrency: 2,
+          tags: ['3speak-legacy'],
+        },
+      });
+      const caps = { ...enc.capabilities };
+      const first = await server.store.claim({ id: enc.id, kind: 'infrastructure' }, caps);
+      assert.equal(first?.job.id, vmId, 'the vidmesh job, although the 3Speak job is older');
+      assert.equal(await server.store.claim({ id: enc.id, kind: 'infrastructure' }, caps), null);
+      assert.ok(first);
+      await server.store.release(vmId, first.leaseToken, enc.id);
+
+      const node = await LegacyClient.create(server.url);
+      assert.equal((await node.updateNode('legacy-api')).status, 200);
+      const mine = jobOf(await node.myJob());
+      assert.equal(mine?.id, tsId);
+      assert.deepEqual(mine.metadata, { video_owner: 'carol', video_permlink: 'via-api' });
+      assert.deepEqual(mine.input, { uri: source.url, size: 4321 });
+      assert.deepEqual(mine.storageMetadata, { app: '3speak' });
+      assert.deepEqual(
+        mine.profiles.map((p) => p.name),
+        ['1080p', '720p', '480p'],
+      );
+      assert.equal((await node.acceptJob(tsId)).status, 200);
+      assert.equal((await node.pingJob(tsId, 50, 100)).status, 200);
+      const { cid } = await node.addDirectory(out);
+      assert.equal((await node.finishJob(tsId, cid)).status, 200);
+      assert.equal(
+        jobOf(await node.myJob()),
+        null,
+        'the queued vidmesh job is never offered to a legacy node',
+      );
+      assert.equal((await server.store.get(vmId)).status, 'queued');
+
+      const view = (await (await api(`/jobs/${tsId}`)).json()) as {
+        job: {
+          status: string;
+          metadata: Record<string, string>;
+          source: { type: string };
+          destination: { type: string };
+          renditions: Array<{ name: string }>;
+          result: {
+            masterUrl: string;
+            ipfsCid?: string;
+            renditions: Array<{ name: string; playlist?: string }>;
+          };
+        };
+      };
+      assert.equal(view.job.status, 'completed');
+      assert.equal(view.job.result.ipfsCid, cid);
+      assert.equal(view.job.result.masterUrl, `ipfs://${cid}/manifest.m3u8`);
+      assert.deepEqual(view.job.result.renditions, [{ name: '480p', playlist: '480p/index.m3u8' }]);
+      assert.deepEqual(view.job.metadata, { campaign: 'migration' });
+      assert.deepEqual([view.job.source.type, view.job.destination.type], ['ipfs', 'ipfs']);
+
+      // Gateway Aid is open to the DID named in VIDMESH_3SPEAK_AID_DIDS only.
+      const aid = await LegacyClient.create(server.url, aidSeed);
+      const stranger = await LegacyClient.create(server.url);
+      const list = (c: LegacyClient) => c.post('/aid/v1/list-jobs', { timestamp: new Date().toISOString() });
+      assert.equal((await list(aid)).status, 200);
+      assert.equal((await list(stranger)).status, 401);
+
+      // `vidmesh submit --protocol 3speak` builds the same kind of job.
+      const { stdout } = await run(
+        process.execPath,
+        [
+          join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+          'submit',
+          source.url,
+          '--protocol',
+          '3speak',
+          '--owner',
+          'dave',
+          '--permlink',
+          'cli',
+          '--short',
+          '--url',
+          server.url,
+          '--api-key',
+          server.apiKey,
+          '--json',
+        ],
+        { env: { PATH: process.env.PATH ?? '' } },
+      );
+      const cliJob = await server.store.get((JSON.parse(stdout) as { job: { id: string } }).job.id);
+      assert.equal(cliJob.protocol, '3speak');
+      assert.deepEqual(
+        cliJob.renditions.map((r) => r.name),
+        ['480p'],
+      );
+      assert.deepEqual((cliJob.metadata.threespeak as { metadata: unknown }).metadata, {
+        video_owner: 'dave',
+        video_permlink: 'cli',
+      });
     } finally {
       await server.stop();
       await tdb.drop();

@@ -16,6 +16,9 @@ interface SubmitFlags extends ClientFlags {
   metadata?: string[];
   idempotencyKey?: string;
   wait?: boolean;
+  protocol?: 'vidmesh' | '3speak';
+  owner?: string;
+  permlink?: string;
 }
 
 /** Source reference for an input: http(s) / ipfs URLs as-is, anything else is a local file to upload. */
@@ -82,10 +85,29 @@ export function register(program: Command): void {
         v,
       ])
       .option('--idempotency-key <key>', 'makes a retried submit return the same job (default: random)')
+      .addOption(
+        new Option(
+          '--protocol <family>',
+          'encoders it may go to (3speak: legacy 3Speak nodes, docs/3speak.md)',
+        )
+          .choices(['vidmesh', '3speak'])
+          .default('vidmesh'),
+      )
+      .option('--owner <account>', '3speak: video owner (gateway job metadata.video_owner)')
+      .option('--permlink <permlink>', '3speak: video permlink (gateway job metadata.video_permlink)')
       .option('--wait', 'follow progress until the job ends; print the master playlist URL'),
   ).action(async (input: string, flags: SubmitFlags) => {
     const client = clientFrom(flags);
+    const legacy = flags.protocol === '3speak';
     let source: Record<string, unknown> | undefined = sourceForInput(input);
+    if (legacy && !source) {
+      throw new ValidationError(
+        `${input}: 3speak jobs need an http(s) or ipfs:// URL (legacy nodes fetch it)`,
+      );
+    }
+    if (legacy && (!flags.owner || !flags.permlink)) {
+      throw new ValidationError('--protocol 3speak needs --owner and --permlink');
+    }
     if (!source) {
       const st = await stat(input).catch(() => undefined);
       if (!st?.isFile()) throw new ValidationError(`${input}: no such file (and not an http(s)/ipfs URL)`);
@@ -99,13 +121,27 @@ export function register(program: Command): void {
       if (tty) process.stderr.write('\n');
       source = up.source;
     }
-    const spec = {
-      source,
-      ladder: ladderFromFlags(flags),
-      priority: flags.priority,
-      queue: flags.queue,
-      metadata: metadataFromFlags(flags.metadata),
-    };
+    const spec = legacy
+      ? {
+          source,
+          protocol: '3speak',
+          // The 3Speak ladder is fixed; `--short` is the one choice a 3Speak job has.
+          threespeak: {
+            owner: flags.owner,
+            permlink: flags.permlink,
+            ...(flags.short ? { short: true } : {}),
+          },
+          priority: flags.priority,
+          queue: flags.queue,
+          metadata: metadataFromFlags(flags.metadata),
+        }
+      : {
+          source,
+          ladder: ladderFromFlags(flags),
+          priority: flags.priority,
+          queue: flags.queue,
+          metadata: metadataFromFlags(flags.metadata),
+        };
     let job = await client.submitJob(spec, { idempotencyKey: flags.idempotencyKey ?? randomUUID() });
     if (!flags.wait) {
       output(flags, { job }, () => `submitted ${job.id} (${job.status})\nfollow: vidmesh jobs get ${job.id}`);

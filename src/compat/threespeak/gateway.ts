@@ -323,7 +323,17 @@ export async function threeSpeakGatewayRoutes(
     if (!lease || lease.status === 'cancelled') throw new NotJobHolderError('job not assigned to this node');
     const made = await checkResult(cid);
     await store.complete(job.id, lease.token, enc.id, {
-      result: { cid, manifest: 'manifest.m3u8', url: `ipfs://${cid}/manifest.m3u8`, protocol: '3speak' },
+      // `masterUrl`, `publish.cid` and `renditions` are the fields vidmesh's job view reads, so the
+      // result shows through `GET /api/v1/jobs/:id` as well as through `jobstatus`.
+      result: {
+        cid,
+        manifest: 'manifest.m3u8',
+        url: `ipfs://${cid}/manifest.m3u8`,
+        masterUrl: `ipfs://${cid}/manifest.m3u8`,
+        publish: { cid },
+        renditions: made.map((name) => ({ name, playlist: `${name}/index.m3u8` })),
+        protocol: '3speak',
+      },
       renditions: job.renditions.map((r) =>
         made.includes(r.name)
           ? { name: r.name, status: 'completed' as const, result: { playlist: `${r.name}/index.m3u8` } }

@@ -57,6 +57,7 @@ export {
   THREESPEAK_TAG,
   type ThreeSpeakJobInput,
   type ThreeSpeakMeta,
+  threeSpeakSpecInput,
   threeSpeakSubmitInput,
   toGatewayJob,
 } from './legacy.js';

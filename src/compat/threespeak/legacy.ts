@@ -7,7 +7,9 @@
  * vidmesh keeps the 3Speak-only fields of a job under `metadata.threespeak` (see {@link ThreeSpeakMeta}).
  */
 import { z } from 'zod';
+import { ValidationError } from '../../errors.js';
 import type { Job, JobStatus, SubmitInput } from '../../jobs/index.js';
+import { type JobSpec, jobSpecSchema } from '../../jobs/spec.js';
 
 /** 3Speak gateway job statuses (encoder.model.ts JobStatus plus the modern encoder's `cancelled`). */
 export type LegacyStatus =
@@ -26,7 +28,10 @@ export const LEGACY_PROFILES = [
   { name: '480p', size: '?x480', height: 480 },
 ] as const;
 
-/** Tag a vidmesh encoder must carry to claim a 3Speak-family job through the vidmesh work API. */
+/**
+ * Required tag of every 3Speak-family job. The store's claim also refuses `protocol = '3speak'` jobs
+ * outright, so the tag only marks them; the gateway's own claim is the one way they are leased.
+ */
 export const THREESPEAK_TAG = '3speak-legacy';
 
 /** 3Speak fields kept in `job.metadata.threespeak`. */
@@ -142,5 +147,52 @@ export function threeSpeakSubmitInput(input: ThreeSpeakJobInput, tenant?: string
     metadata: { threespeak: meta },
     requirements: { tags: [THREESPEAK_TAG] },
     ...(tenant ? { tenant } : {}),
+  };
+}
+
+/**
+ * A `POST /api/v1/jobs` spec with `protocol: '3speak'` as the job-store input of a 3Speak-family job
+ * ({@link threeSpeakSubmitInput}), plus the normalized spec that is stored (and compared for
+ * `Idempotency-Key` reuse): source as `ipfs://CID[/path]` or the http(s) URL, `ladder` the 3Speak
+ * layout and fixed renditions, `destination` the coordinator's IPFS store.
+ * Scheduling fields (`priority`, `queue`, `maxAttempts`, `webhook`, string `metadata`) are kept.
+ * @throws ValidationError when `threespeak` is missing, the source is not ipfs/http(s) (legacy
+ *   encoders only fetch `input.uri`), or the spec sets `ladder`, `tags` or a non-local `destination`
+ *   (the 3Speak ladder and publication are fixed).
+ */
+export function threeSpeakSpecInput(spec: JobSpec): { spec: JobSpec; input: SubmitInput } {
+  const ts = spec.threespeak;
+  if (!ts) throw new ValidationError('threespeak: required when protocol is 3speak (owner, permlink)');
+  if (spec.ladder) throw new ValidationError('ladder: 3speak jobs encode the fixed 3Speak ladder');
+  if (spec.tags?.length) throw new ValidationError('tags: 3speak jobs go to 3Speak gateway nodes only');
+  if (spec.destination.type !== 'local') {
+    throw new ValidationError("destination: 3speak jobs publish to this coordinator's IPFS store");
+  }
+  const src = spec.source;
+  let uri: string;
+  if (src.type === 'ipfs') {
+    uri = src.url ?? `ipfs://${src.cid}${src.path ? `/${src.path.replace(/^\/+/, '')}` : ''}`;
+  } else if (src.type === 'http') {
+    uri = src.url;
+  } else {
+    throw new ValidationError(`source.type: 3speak jobs need an ipfs or http(s) source, not ${src.type}`);
+  }
+  const base = threeSpeakSubmitInput({
+    input: { uri, size: ts.size ?? 0 },
+    metadata: { video_owner: ts.owner, video_permlink: ts.permlink },
+    storageMetadata: ts.storageMetadata ?? {},
+    ...(ts.short ? { short: true } : {}),
+  });
+  const fixed = base.spec as Pick<JobSpec, 'source' | 'ladder' | 'destination'>;
+  const stored = jobSpecSchema.parse({
+    ...spec,
+    source: fixed.source,
+    ladder: fixed.ladder,
+    destination: fixed.destination,
+    protocol: '3speak',
+  });
+  return {
+    spec: stored,
+    input: { ...base, spec: stored, metadata: { ...spec.metadata, ...base.metadata } },
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import stringify from 'safe-stable-stringify';
 import { z } from 'zod';
+import { threeSpeakSpecInput } from '../../compat/threespeak/index.js';
 import { ValidationError } from '../../errors.js';
 import { type Job, JobNotFoundError, type JobStatus, type JobStore } from '../../jobs/index.js';
 import { type JobSpec, jobSpecSchema, redactSpec, requestedRenditions } from '../../jobs/spec.js';
@@ -81,17 +82,22 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           throw new ValidationError(`source.id: upload ${id} not found`);
         });
       }
+      // 3Speak-family jobs (docs/3speak.md) are stored normalized: fixed ladder, IPFS publication, the
+      // 3Speak fields in metadata; only the 3Speak gateway's claim leases them.
+      const legacy = spec.protocol === '3speak' ? threeSpeakSpecInput(spec) : undefined;
+      const stored = legacy ? legacy.spec : spec;
       const job = await store.submit(
         {
-          spec: opts.sealSpec ? opts.sealSpec(spec) : spec,
-          renditions: requestedRenditions(spec),
+          spec: opts.sealSpec ? opts.sealSpec(stored) : stored,
+          renditions: legacy ? legacy.input.renditions : requestedRenditions(spec),
           tenant: req.principal?.tenant,
           owner: req.principal?.id,
           queue: spec.queue,
           priority: spec.priority,
           maxAttempts: spec.maxAttempts ?? opts.maxAttempts,
-          metadata: spec.metadata ?? {},
-          requirements: { codecs: ['h264'], tags: spec.tags ?? [] },
+          metadata: legacy ? (legacy.input.metadata ?? {}) : (spec.metadata ?? {}),
+          requirements: legacy ? legacy.input.requirements : { codecs: ['h264'], tags: spec.tags ?? [] },
+          protocol: legacy ? '3speak' : 'vidmesh',
         },
         { idempotencyKey: req.headers['idempotency-key'] },
       );
@@ -99,7 +105,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       // different spec is a client bug, not a resubmit.
       if (
         req.headers['idempotency-key'] &&
-        stringify(redactSpec(job.spec as JobSpec)) !== stringify(redactSpec(spec))
+        stringify(redactSpec(job.spec as JobSpec)) !== stringify(redactSpec(stored))
       ) {
         throw new IdempotencyKeyReusedError('Idempotency-Key was already used for a different job spec', {
           details: { jobId: job.id },
