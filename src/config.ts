@@ -371,6 +371,20 @@ export const settings = {
     default: '',
     doc: 'Comma-separated did:key DIDs allowed to use Gateway Aid (`/aid/v1/*`, signed requests only); empty: Aid answers only `health`.',
   },
+  otelEndpoint: {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    flag: 'otelEndpoint',
+    schema: httpUrl.optional(),
+    default: undefined,
+    doc: 'OTLP/HTTP collector base URL (`http://collector:4318`): spans of API requests, job-store operations and encoder stages are POSTed as JSON to `<url>/v1/traces`. Unset: tracing off (docs/operations.md).',
+  },
+  otelServiceName: {
+    env: 'OTEL_SERVICE_NAME',
+    flag: 'otelServiceName',
+    schema: z.string().min(1).max(256),
+    default: 'vidmesh',
+    doc: "OpenTelemetry `service.name` of this process's spans.",
+  },
   logLevel: {
     env: 'LOG_LEVEL',
     flag: 'logLevel',

@@ -19,11 +19,12 @@ import type { SsrfPolicy } from '../storage/index.js';
 import { RateLimitedError } from './errors.js';
 import { type CoordinatorMetrics, registerMetricsRoute } from './metrics.js';
 import { type Authenticator, registerAuth, type SignedRequestAuthenticator } from './plugins/auth.js';
-import { registerProblemHandler } from './plugins/problem.js';
 import { assertGrantCoversUpload } from './plugins/identity.js';
+import { registerProblemHandler } from './plugins/problem.js';
 import { registerBodyTimeout } from './plugins/request-timeouts.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
 import { createSessionManager } from './plugins/session.js';
+import { registerTracing } from './plugins/tracing.js';
 import { agentRoutes } from './routes/agent.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
@@ -112,7 +113,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerProblemHandler(base);
   registerSecureHeaders(base, { hsts: deps.hsts === true });
   registerBodyTimeout(base, { bodyTimeoutMs: deps.bodyTimeoutMs ?? 30_000 });
-  // Before any route plugin: the HTTP metrics hook must reach every route.
+  // Before any route plugin: the HTTP metrics and tracing hooks must reach every route.
+  registerTracing(base);
   if (deps.metrics) registerMetricsRoute(base, deps.metrics, { token: deps.metricsToken });
 
   await app.register(fastifySwagger, {

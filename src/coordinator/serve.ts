@@ -37,6 +37,7 @@ import {
 } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
+import { initTracing } from '../tracing.js';
 import { buildApp } from './app.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { staticKeyAuthenticator } from './plugins/auth.js';
@@ -45,6 +46,7 @@ import {
   didRequestAuthenticator,
   uploadGrantAuthenticator,
 } from './plugins/identity.js';
+import { traceJobStore } from './plugins/tracing.js';
 import { openSpecSecrets } from './spec-secrets.js';
 import { startWebhookSender, type WebhookSender } from './webhooks/index.js';
 
@@ -89,7 +91,16 @@ export async function startCoordinator(
   const db = await createDatabase(
     config.databaseUrl ? { url: config.databaseUrl, log } : { dataDir: join(config.dataDir, 'db'), log },
   );
-  const store = createJobStore(db, { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts, log });
+  // Before the store and the app: both wrap themselves in spans only when tracing is on.
+  const tracing = initTracing({
+    endpoint: config.otelEndpoint,
+    serviceName: config.otelServiceName,
+    serviceVersion: version,
+    log,
+  });
+  const store = traceJobStore(
+    createJobStore(db, { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts, log }),
+  );
   let purgeTimer: NodeJS.Timeout | undefined;
   let maintenance: Maintenance | undefined;
   let webhookSender: WebhookSender | undefined;
@@ -259,6 +270,7 @@ export async function startCoordinator(
           await m.stop();
           await store.close();
           await db.close();
+          await tracing.shutdown();
         })();
         return stopping;
       },
@@ -271,6 +283,7 @@ export async function startCoordinator(
     await maintenance?.stop().catch(() => {});
     await store.close().catch(() => {});
     await db.close().catch(() => {});
+    await tracing.shutdown();
     throw err;
   }
 }

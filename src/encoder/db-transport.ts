@@ -72,6 +72,7 @@ export function createDbTransport(store: DbTransportStore): EncoderTransport {
         attempt: claim.attempt,
         leaseToken: claim.leaseToken,
         leaseExpiresAt: claim.leaseExpiresAt.toISOString(),
+        ...(claim.job.traceparent ? { traceparent: claim.job.traceparent } : {}),
       };
     },
     progress(encoderId: string, lease: LeaseRef, update: ProgressUpdate): Promise<ProgressAck> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { signUploadGrant } from '../coordinator/plugins/identity.js';
 import { type Identity, signRequest } from '../identity/index.js';
+import { currentTraceparent } from '../tracing.js';
 import { CoordinatorRejectedError, CoordinatorUnavailableError, LeaseLostError } from './errors.js';
 import { sourceLimitsSchema } from './source-limits.js';
 import type {
@@ -105,6 +106,9 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
       accept: 'application/json',
       ...(await authenticate({ method: 'POST', path: fullPath, body: text })),
     };
+    // W3C trace context: the coordinator's request spans join the job's trace (src/tracing.ts).
+    const traceparent = currentTraceparent();
+    if (traceparent) headers.traceparent = traceparent;
     const timeout = AbortSignal.timeout(timeoutMs + (opts.extraTimeoutMs ?? 0));
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     let res: Response;

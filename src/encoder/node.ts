@@ -4,6 +4,7 @@ import { isVidmeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type HwaccelReport, HwaccelUnavailableError } from '../media/index.js';
 import type { StorageContext } from '../storage/index.js';
+import { spanFromTraceparent, withSpan } from '../tracing.js';
 import { backoffMs, sleep } from './backoff.js';
 import { detectCapabilities, type HwaccelChoice } from './capabilities.js';
 import { classifyFailure } from './classify.js';
@@ -186,7 +187,9 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
   async function reportOnce(entry: CachedResult): Promise<boolean> {
     const lease = { jobId: entry.jobId, leaseToken: entry.leaseToken };
     try {
-      await transport.complete(entry.encoderId, lease, entry.result);
+      await withSpan('encoder.complete', { 'vidmesh.job.id': entry.jobId }, () =>
+        transport.complete(entry.encoderId, lease, entry.result),
+      );
       await cache.delete(entry.jobId);
       log?.info({ jobId: entry.jobId }, 'completion acknowledged');
       emit({ type: 'result-reported', jobId: entry.jobId, outcome: 'acknowledged' });
@@ -317,7 +320,18 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     });
   }
 
-  async function runJob(id: string, entry: ActiveJob): Promise<void> {
+  // One span per job attempt, in the job's trace (the claim's traceparent): the stage spans of the
+  // pipeline and the lease calls made while it runs become its children.
+  function runJob(id: string, entry: ActiveJob): Promise<void> {
+    return spanFromTraceparent(
+      entry.job.traceparent,
+      'encoder.job',
+      { 'vidmesh.job.id': entry.job.id, 'vidmesh.job.attempt': entry.job.attempt, 'vidmesh.encoder.id': id },
+      () => runJobInSpan(id, entry),
+    );
+  }
+
+  async function runJobInSpan(id: string, entry: ActiveJob): Promise<void> {
     const { job, lease, controller } = entry;
     const jobLog = log?.child({ jobId: job.id });
     const reporter = new JobReporter({

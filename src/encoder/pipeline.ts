@@ -4,6 +4,7 @@ import { jobSpecSchema } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
 import { encodeLadder, type HwaccelReport, planLadder, probe } from '../media/index.js';
 import { type DestinationInput, fetchSource, publish, type StorageContext } from '../storage/index.js';
+import { withSpan } from '../tracing.js';
 import { InvalidJobSpecError } from './errors.js';
 import type { JobReporter } from './reporter.js';
 import { checkSourceLimits } from './source-limits.js';
@@ -58,16 +59,27 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   step(`attempt ${job.attempt}: fetching ${spec.source.type} source`);
   const sourcePath = join(workDir, 'source');
   const started = Date.now();
-  const fetched = await fetchSource(spec.source, sourcePath, ctx, {
-    signal,
-    onProgress: (bytes, total) =>
-      reporter.update({ stage: 'downloading', progress: total ? (bytes / total) * 100 : 0 }),
-  });
+  const fetched = await withSpan(
+    'encoder.download',
+    { 'vidmesh.source.type': spec.source.type },
+    async (span) => {
+      const f = await fetchSource(spec.source, sourcePath, ctx, {
+        signal,
+        onProgress: (bytes, total) =>
+          reporter.update({ stage: 'downloading', progress: total ? (bytes / total) * 100 : 0 }),
+      });
+      span.setAttributes({ 'vidmesh.source.bytes': f.bytes });
+      return f;
+    },
+  );
   step(`fetched ${fetched.bytes} bytes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-  const info = await probe(fetched.path, { signal });
-  // Before anything decodes: a hostile header must cost one ffprobe run, not the machine's memory.
-  checkSourceLimits(info, job.limits);
+  const info = await withSpan('encoder.probe', {}, async () => {
+    const i = await probe(fetched.path, { signal });
+    // Before anything decodes: a hostile header must cost one ffprobe run, not the machine's memory.
+    checkSourceLimits(i, job.limits);
+    return i;
+  });
   const v = info.video;
   step(
     `probed: ${info.container}, ${info.durationS.toFixed(2)} s` +
@@ -81,20 +93,22 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   stage('encoding');
   const outDir = join(workDir, 'out');
   await mkdir(outDir, { recursive: true });
-  const encoded = await encodeLadder(plan, outDir, {
-    signal,
-    hwaccel: input.hwaccel,
-    onProgress: (p) =>
-      reporter.update({
-        stage: 'encoding',
-        progress: p.percent,
-        // One ffmpeg process encodes every rendition in step: they share the percentage.
-        renditions: plan.encode.map((name) => ({ name, status: 'running' as const, progress: p.percent })),
-        ...(p.etaS === undefined ? {} : { etaS: Math.round(p.etaS) }),
-        speed: p.speed,
-      }),
-    log,
-  });
+  const encoded = await withSpan('encoder.encode', { 'vidmesh.renditions': plan.encode.join(',') }, () =>
+    encodeLadder(plan, outDir, {
+      signal,
+      hwaccel: input.hwaccel,
+      onProgress: (p) =>
+        reporter.update({
+          stage: 'encoding',
+          progress: p.percent,
+          // One ffmpeg process encodes every rendition in step: they share the percentage.
+          renditions: plan.encode.map((name) => ({ name, status: 'running' as const, progress: p.percent })),
+          ...(p.etaS === undefined ? {} : { etaS: Math.round(p.etaS) }),
+          speed: p.speed,
+        }),
+      log,
+    }),
+  );
   for (const f of encoded.fallbacks) step(`backend ${f.backend} failed (${f.code}): ${f.reason}`);
   step(
     `encoded ${encoded.encoded.join(', ')} with ${encoded.backend} in ${encoded.encodeWallS.toFixed(1)} s ` +
@@ -110,12 +124,14 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   });
   stage('uploading');
   const destination = destinationFor(spec.destination, input);
-  const published = await publish(outDir, destination, ctx, {
-    signal,
-    jobId: job.id,
-    onProgress: (bytes, total) =>
-      reporter.update({ stage: 'uploading', progress: total ? (bytes / total) * 100 : 0 }),
-  });
+  const published = await withSpan('encoder.publish', { 'vidmesh.destination.type': destination.type }, () =>
+    publish(outDir, destination, ctx, {
+      signal,
+      jobId: job.id,
+      onProgress: (bytes, total) =>
+        reporter.update({ stage: 'uploading', progress: total ? (bytes / total) * 100 : 0 }),
+    }),
+  );
   step(`published ${published.files.length} files to ${destination.type}`);
 
   // Remote `local` outputs land in the coordinator's media folder: report the URLs it serves them at.

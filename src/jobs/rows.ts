@@ -68,6 +68,7 @@ export function toJob(row: JobRow): Job {
     updatedAt: date(row.updated_at),
     claimedAt: dateOrNull(row.claimed_at),
     finishedAt: dateOrNull(row.finished_at),
+    ...(typeof row.traceparent === 'string' ? { traceparent: row.traceparent } : {}),
   };
 }
 

@@ -54,6 +54,8 @@ export const jobs = pgTable(
     protocol: text('protocol').notNull().default('vidmesh'),
     spec: jsonb('spec').notNull(),
     metadata: jsonb('metadata').notNull().default(sql`'{}'::jsonb`),
+    /** W3C traceparent of the submit span (drizzle/0006); null when tracing was off. */
+    traceparent: text('traceparent'),
     status: text('status').notNull().default('queued'),
     stage: text('stage'),
     progress: real('progress').notNull().default(0),

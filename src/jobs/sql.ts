@@ -18,14 +18,15 @@ const event = (from: string, to: string, actor: string, reason: string, details:
 
 /** $1 id, $2 short_id, $3 tenant, $4 owner, $5 idempotency_key, $6 protocol, $7 spec, $8 metadata,
  * $9 queue, $10 priority, $11 weight, $12 codecs, $13 hwaccel, $14 source_height, $15 duration_s,
- * $16 tags, $17 preferred_kinds, $18 max_attempts, $19 run_after, $20 now, $21 renditions text[], $22 actor */
+ * $16 tags, $17 preferred_kinds, $18 max_attempts, $19 run_after, $20 now, $21 renditions text[], $22 actor,
+ * $23 traceparent */
 export const SUBMIT = `
 WITH upd AS (
   INSERT INTO jobs (id, short_id, tenant, owner, idempotency_key, protocol, spec, metadata, queue, priority,
     weight, required_codecs, required_hwaccel, source_height, duration_s, required_tags, preferred_kinds,
-    max_attempts, run_after, created_at, updated_at, status)
+    max_attempts, run_after, created_at, updated_at, status, traceparent)
   VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::text[], $13, $14, $15,
-    $16::text[], $17::text[], $18, $19, $20, $20, 'queued')
+    $16::text[], $17::text[], $18, $19, $20, $20, 'queued', $23)
   ON CONFLICT (tenant, idempotency_key) DO NOTHING
   RETURNING *
 ), rend AS (

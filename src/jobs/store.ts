@@ -295,6 +295,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
           now,
           input.renditions,
           opts.actor ?? 'api',
+          input.traceparent ?? null,
         ],
         { name: 'vidmesh_submit' },
       );

@@ -65,6 +65,8 @@ export interface SubmitInput {
   requirements?: JobRequirements;
   /** Not claimable before this time (default now). */
   runAfter?: Date;
+  /** W3C traceparent the job's trace continues from (claims return it to the encoder). */
+  traceparent?: string;
 }
 
 export interface Rendition {
@@ -112,6 +114,8 @@ export interface Job {
   updatedAt: Date;
   claimedAt: Date | null;
   finishedAt: Date | null;
+  /** W3C traceparent of the span that submitted the job (src/tracing.ts); absent when not traced. */
+  traceparent?: string;
 }
 
 /** What an encoder can do, reported at registration and with each claim. */
