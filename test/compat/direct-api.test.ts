@@ -153,4 +153,50 @@ describe('Direct API on the vidmesh 3Speak encoder', () => {
     const manifest = (await readIpfsFile(join(dir, 'kubo'), cid, 'manifest.m3u8')).toString();
     assert.match(manifest, /480p\/index\.m3u8/);
   });
+
+  it('delivers the legacy failure webhook when the source cannot be fetched', async () => {
+    // A well-formed CID that nothing ever added: the kubo node has no block for it.
+    const missing = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku';
+    const res = await fetch(`${api.url}/encode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+      body: JSON.stringify({
+        owner: 'frank',
+        permlink: 'direct-fail',
+        input_cid: missing,
+        webhook_url: hookUrl,
+        api_key: 'webhook-secret-2',
+        short: true,
+      }),
+    });
+    assert.equal(res.status, 201);
+    const { job_id: jobId } = (await res.json()) as { job_id: string };
+    const deadline = Date.now() + 30_000;
+    let job: { status: string; error?: string } = { status: '' };
+    while (Date.now() < deadline) {
+      job = (await (
+        await fetch(`${api.url}/job/${jobId}`, { headers: { 'x-api-key': KEY } })
+      ).json()) as typeof job;
+      if (job.status === 'complete' || job.status === 'failed') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(job.status, 'failed', JSON.stringify(job));
+    assert.ok(job.error, 'the poll view names the error');
+    let hook: (typeof received)[number] | undefined;
+    while (!hook && Date.now() < deadline) {
+      hook = received.find((r) => r.path === '/hooks/encoded' && r.body.job_id === jobId);
+      if (!hook) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(hook, 'failure webhook delivered');
+    assert.equal(hook.key, 'webhook-secret-2');
+    assert.equal(hook.body.status, 'failed');
+    assert.equal(hook.body.owner, 'frank');
+    assert.equal(hook.body.permlink, 'direct-fail');
+    assert.equal(hook.body.input_cid, missing);
+    assert.equal(hook.body.progress, 0);
+    assert.deepEqual(hook.body.qualities_encoded, []);
+    assert.equal(hook.body.error, job.error);
+    assert.equal(hook.body.manifest_cid, undefined, 'no result on failure');
+    assert.equal(typeof hook.body.processing_time_seconds, 'number');
+  });
 });
