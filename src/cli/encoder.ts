@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runThreeSpeakEncoderCli } from '../compat/threespeak/index.js';
 import { loadConfig, resolveClientTarget, storageContextFor } from '../config.js';
+import { traceJobStore } from '../coordinator/plugins/tracing.js';
 import {
   createDbTransport,
   createEncoderMetrics,
@@ -18,6 +19,7 @@ import { resolveEncoderIdentity } from '../identity/index.js';
 import { createDatabase, createJobStore } from '../jobs/index.js';
 import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
+import { initTracing } from '../tracing.js';
 
 // Same rule as job spec tags (src/jobs/spec.ts).
 const TAG = /^[a-z0-9][a-z0-9_.:-]{0,63}$/i;
@@ -136,12 +138,19 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
   const badTag = tags.find((t) => !TAG.test(t));
   if (badTag !== undefined) throw new ValidationError(`--tags: invalid tag ${JSON.stringify(badTag)}`);
 
+  // OTEL_EXPORTER_OTLP_ENDPOINT: the node's stage spans join each job's trace (claim `traceparent`).
+  const tracing = initTracing({
+    endpoint: config.otelEndpoint,
+    serviceName: config.otelServiceName,
+    serviceVersion: version,
+    log,
+  });
   let transport: EncoderTransport;
   let closeDb: (() => Promise<void>) | undefined;
   let remoteUrl: string | undefined;
   if (config.databaseUrl) {
     const db = await createDatabase({ url: config.databaseUrl, log });
-    const store = createJobStore(db, { leaseMs: config.leaseMs, log });
+    const store = traceJobStore(createJobStore(db, { leaseMs: config.leaseMs, log }));
     transport = createDbTransport(store);
     closeDb = () => db.close();
   } else {
@@ -214,9 +223,11 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
     // Registration refused for good (bad key, explicit hwaccel missing): exit with the reason.
     await node.stop({ graceful: false });
     await closeDb?.();
+    await tracing.shutdown();
     throw err;
   }
   await stopped;
   await metricsServer?.close();
   await closeDb?.();
+  await tracing.shutdown();
 }
