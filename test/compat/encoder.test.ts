@@ -65,6 +65,11 @@ class TestGateway {
             return { success: true, job: null };
           case 'acceptJob':
           case 'pingJob':
+            // Before auto-assignment (getJob flow) the gateway assigned the job at acceptJob.
+            if (path === 'acceptJob' && job && job.status === 'queued') {
+              job.status = 'assigned';
+              job.assigned_to = did;
+            }
             if (!job || job.assigned_to !== did) return reply.status(409).send({ message: 'not assigned' });
             if (path === 'pingJob') {
               job.status = 'running';
@@ -92,6 +97,13 @@ class TestGateway {
         }
       });
     }
+    // Old gateways: unauthenticated `getJob` answers the oldest queued job itself (not wrapped), 404 if none.
+    this.app.get('/api/v0/gateway/getJob', async (_req, reply) => {
+      this.calls.push({ path: 'getJob', did: '', payload: {} });
+      const job = this.job;
+      if (job?.status !== 'queued') return reply.status(404).send({ message: 'no jobs' });
+      return job;
+    });
     this.app.get('/monitor/jobs/:id', async (req, reply) => {
       const job = this.job;
       if (!job || job.id !== (req.params as { id: string }).id)
@@ -180,7 +192,7 @@ describe('vidmesh encoder --protocol 3speak against a 3Speak gateway', () => {
   function encoderFor(
     gw: TestGateway,
     name: string,
-    extra: { ownershipCheckMs?: number; speed?: 'ultrafast' | 'veryfast' } = {},
+    extra: { ownershipCheckMs?: number; speed?: 'ultrafast' | 'veryfast'; legacyPoll?: boolean } = {},
   ) {
     return startThreeSpeakEncoder({
       gatewayUrl: gw.url,
@@ -202,6 +214,7 @@ describe('vidmesh encoder --protocol 3speak against a 3Speak gateway', () => {
       ownershipCheckMs: extra.ownershipCheckMs ?? 60_000,
       finishRetryMs: 200,
       speed: extra.speed ?? 'ultrafast',
+      legacyPoll: extra.legacyPoll ?? false,
     });
   }
 
@@ -234,6 +247,36 @@ describe('vidmesh encoder --protocol 3speak against a 3Speak gateway', () => {
       assert.doesNotMatch(manifest, /1080p/, 'a 720p source is never upscaled');
       await readIpfsFile(join(dir, 'gw1', 'kubo'), cid, '480p/480p_0.ts');
       assert.deepEqual(await readdir(join(dir, 'enc1', 'results')), [], 'cache emptied once acknowledged');
+    } finally {
+      await enc.stop();
+      await gw.app.close();
+    }
+  });
+
+  it('polls getJob on an old gateway (GATEWAY_LEGACY_POLL): claims with acceptJob, then completes', async () => {
+    const gw = new TestGateway(join(dir, 'gw3'), shortClip);
+    await gw.start();
+    const enc = encoderFor(gw, 'enc3', { legacyPoll: true });
+    try {
+      const idle = gw.calls.length;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(
+        gw.calls.slice(idle).some((c) => c.path === 'getJob'),
+        'polls getJob while nothing is queued',
+      );
+      gw.queue('job-legacy-poll');
+      const reported = await waitFor(enc, (e) => e.type === 'finish_reported', 45_000);
+      const cid = reported.type === 'finish_reported' ? reported.cid : '';
+      assert.equal(gw.job?.status, 'complete');
+      assert.equal(gw.job?.assigned_to, enc.did, 'assigned by acceptJob');
+      assert.equal(gw.job?.result?.cid, cid);
+      const paths = gw.calls.map((c) => c.path);
+      assert.ok(!paths.includes('myJob'), 'never calls myJob');
+      const accept = paths.indexOf('acceptJob');
+      assert.equal(paths[accept - 1], 'getJob', 'acceptJob claims the job getJob offered');
+      assert.equal(paths[accept + 1], 'pingJob');
+      const manifest = (await readIpfsFile(join(dir, 'gw3', 'kubo'), cid, 'manifest.m3u8')).toString();
+      assert.match(manifest, /480p\/index\.m3u8/);
     } finally {
       await enc.stop();
       await gw.app.close();
