@@ -175,13 +175,21 @@ describe('metrics and webhooks through vidmesh serve', () => {
     assert.ok(Number(r480!.bytes) > 0 && Number(r480!.bitrate) > 0);
     assert.equal(bySecret(subSecret).length, 1);
 
-    // The delivery log through the API.
-    const log = await fetch(`${server.url}/api/v1/webhooks/deliveries?jobId=${job.id}`, {
-      headers: { authorization: `Bearer ${server.apiKey}` },
-    });
-    const { deliveries } = (await log.json()) as {
-      deliveries: Array<{ status: string; lastStatusCode: number }>;
+    // The delivery log through the API. The receiver counts a request before the sender records its
+    // answer, so wait for the records rather than read them once.
+    type Delivery = { status: string; lastStatusCode: number };
+    const readLog = async () => {
+      const res = await fetch(`${server.url}/api/v1/webhooks/deliveries?jobId=${job.id}`, {
+        headers: { authorization: `Bearer ${server.apiKey}` },
+      });
+      return ((await res.json()) as { deliveries: Delivery[] }).deliveries;
     };
+    const logDeadline = Date.now() + 15_000;
+    let deliveries = await readLog();
+    while (deliveries.some((d) => d.status === 'pending') && Date.now() < logDeadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      deliveries = await readLog();
+    }
     assert.deepEqual(
       deliveries.map((d) => [d.status, d.lastStatusCode]),
       Array(3).fill(['delivered', 204]),
