@@ -289,7 +289,7 @@ export const settings = {
     flag: 'rateLimitPerKey',
     schema: int(0, 1_000_000),
     default: 1200,
-    doc: 'API requests per rate-limit window per API key or encoder DID (0 = no rate limit at all).',
+    doc: 'API requests per rate-limit window per API key or encoder DID (0 = no rate limit at all); the lease-fenced encoder work API is not limited.',
   },
   rateLimitPerIp: {
     env: 'VIDMESH_RATE_LIMIT_PER_IP',

@@ -166,6 +166,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           hook: 'preHandler',
           timeWindow: rl.windowMs,
           keyGenerator: (req) => (req.principal ? `p:${req.principal.id}` : `ip:${req.ip}`),
+          // The encoder work API (claim, progress, output PUTs, source downloads) is authenticated and
+          // fenced by leases; its volume follows the work leased (one PUT per segment), not the user. A
+          // fleet sharing one encoder key would otherwise exhaust the key's budget and fail its jobs.
+          allowList: (req) => req.principal !== undefined && req.routeOptions.config?.scope === 'encoder',
           max: (_req, key) => (key.startsWith('p:') ? rl.perKey : rl.perIp),
           errorResponseBuilder: (_req, ctx) =>
             new RateLimitedError(`rate limit exceeded: retry in ${Math.ceil(ctx.ttl / 1000)} s`, {

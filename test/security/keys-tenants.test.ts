@@ -250,6 +250,12 @@ describe('hardening: rate limits and secure headers', () => {
         'per key',
       );
       assert.equal((await http(s.url, 'GET', '/health')).status, 200, 'health is not limited');
+      // The admin key is over its budget, but the encoder work API (lease-fenced) is not throttled.
+      const heartbeat = await http(s.url, 'POST', '/api/v1/encoders/heartbeat', {
+        headers: bearer(ADMIN),
+        json: { encoderId: 'enc-unknown', activeJobs: [] },
+      });
+      assert.notEqual(heartbeat.status, 429, 'encoder routes are not rate limited');
     } finally {
       await s.close();
     }
