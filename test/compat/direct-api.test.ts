@@ -13,9 +13,9 @@ import {
   startDirectApi,
 } from '../../src/compat/threespeak/index.js';
 import { generateIdentity } from '../../src/identity/index.js';
-import { mediaDir } from '../../src/paths.js';
+import { makeClip } from '../helpers/media.js';
 
-const run = promisify(execFile);
+const _run = promisify(execFile);
 const KEY = 'direct-api-test-key-0123456789';
 
 describe('Direct API on the vidmesh 3Speak encoder', () => {
@@ -46,17 +46,7 @@ describe('Direct API on the vidmesh 3Speak encoder', () => {
     await hooks.listen({ port: 0, host: '127.0.0.1' });
     hookUrl = `http://127.0.0.1:${(hooks.server.address() as { port: number }).port}/hooks/encoded`;
     const clip = join(dir, 'clip.mp4');
-    await run('ffmpeg', [
-      '-v',
-      'error',
-      '-t',
-      '2',
-      '-i',
-      join(mediaDir(), 'big_buck_bunny_10s.mp4'),
-      '-c',
-      'copy',
-      clip,
-    ]);
+    await makeClip(clip, { seconds: 2 });
     // The raw upload lives on IPFS (input_cid), as 3Speak's upload service leaves it.
     const form = new FormData();
     form.append('file', new Blob([await readFile(clip)]), 'clip.mp4');

@@ -19,6 +19,7 @@ import {
 
 import { generateIdentity } from '../../src/identity/index.js';
 import { mediaDir } from '../../src/paths.js';
+import { makeClip } from '../helpers/media.js';
 
 const run = promisify(execFile);
 const verifier = new DID({ resolver: KeyResolver.getResolver() });
@@ -173,17 +174,7 @@ describe('vidmesh encoder --protocol 3speak against a 3Speak gateway', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-encoder-'));
     shortClip = join(dir, 'short.mp4');
-    await run('ffmpeg', [
-      '-v',
-      'error',
-      '-t',
-      '2',
-      '-i',
-      join(mediaDir(), 'big_buck_bunny_10s.mp4'),
-      '-c',
-      'copy',
-      shortClip,
-    ]);
+    await makeClip(shortClip, { seconds: 2 });
   });
   after(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });

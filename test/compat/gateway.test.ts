@@ -16,9 +16,10 @@ import { loadConfig } from '../../src/config.js';
 import { startCoordinator } from '../../src/coordinator/index.js';
 import { createJobStore, type JobStore } from '../../src/jobs/index.js';
 import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
-import { mediaDir, packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/paths.js';
 import { addDirectory } from '../../src/storage/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { makeClip } from '../helpers/media.js';
 import { LegacyClient } from './legacy-client.js';
 
 const run = promisify(execFile);
@@ -79,17 +80,7 @@ let out: string;
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-enc-'));
   const clip = join(work, 'clip.mp4');
-  await run('ffmpeg', [
-    '-v',
-    'error',
-    '-t',
-    '2',
-    '-i',
-    join(mediaDir(), 'big_buck_bunny_10s.mp4'),
-    '-c',
-    'copy',
-    clip,
-  ]);
+  await makeClip(clip, { seconds: 2 });
   out = join(work, 'out');
   const plan = planLadder(await probe(clip), {
     layout: '3speak',

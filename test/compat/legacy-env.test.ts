@@ -13,11 +13,12 @@ import {
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/index.js';
 import { generateSeed, identityFromSeed } from '../../src/identity/index.js';
-import { mediaDir, packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/paths.js';
 import { addDirectory, FsBlockstore } from '../../src/storage/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { makeClip } from '../helpers/media.js';
 
-const run = promisify(execFile);
+const _run = promisify(execFile);
 
 describe('legacy 3Speak encoder configuration', () => {
   let dir: string;
@@ -103,17 +104,7 @@ describe('vidmesh encoder --protocol 3speak against vidmesh serve --threespeak-g
     // The source is already in the coordinator's IPFS store, as a 3Speak upload would leave it.
     const srcDir = join(dir, 'src');
     await mkdir(srcDir);
-    await run('ffmpeg', [
-      '-v',
-      'error',
-      '-t',
-      '2',
-      '-i',
-      join(mediaDir(), 'big_buck_bunny_10s.mp4'),
-      '-c',
-      'copy',
-      join(srcDir, 'source.mp4'),
-    ]);
+    await makeClip(join(srcDir, 'source.mp4'), { seconds: 2 });
     const root = await addDirectory(srcDir, new FsBlockstore(join(dir, 'coord', 'ipfs')));
     const job = await server.store.submit(
       threeSpeakSubmitInput({

@@ -2,7 +2,7 @@
 // PostgreSQL), an encoder node on the direct transport with its own metrics endpoint, a real 2 s clip
 // encoded by ffmpeg. /metrics of both parse with a Prometheus text-format parser and the counters move.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,8 +17,9 @@ import { type RunningCoordinator, startCoordinator } from '../../src/coordinator
 import { createDbTransport, type EncoderNode, startEncoderNode } from '../../src/encoder/index.js';
 import { createEncoderMetrics, startMetricsServer } from '../../src/encoder/metrics.js';
 import { verifyWebhookSignature } from '../../src/identity/index.js';
-import { mediaDir, packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { makeClip } from '../helpers/media.js';
 import { parseMetrics } from './prom.js';
 
 /** Runs the vidmesh CLI: the compiled one beside this compiled test, else the sources through tsx. */
@@ -47,10 +48,7 @@ describe('metrics and webhooks through vidmesh serve', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-signals-'));
-    execFileSync('ffmpeg', [
-      ...['-v', 'error', '-i', join(mediaDir(), 'big_buck_bunny_10s.mp4'), '-t', '2', '-c', 'copy'],
-      join(dir, 'clip.mp4'),
-    ]);
+    await makeClip(join(dir, 'clip.mp4'), { seconds: 2 });
     receiver = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));

@@ -3,7 +3,6 @@
 // test; a real 2 s clip is encoded by ffmpeg. The receiver must get the API request, job-store and
 // encoder-stage spans of the job, all in one trace.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +12,6 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { mediaDir } from '../../src/paths.js';
 import {
   currentTraceparent,
   initTracing,
@@ -21,6 +19,7 @@ import {
   spanFromTraceparent,
   withSpan,
 } from '../../src/tracing.js';
+import { makeClip } from '../helpers/media.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -56,10 +55,7 @@ describe('OpenTelemetry traces through vidmesh serve', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-tracing-'));
-    execFileSync('ffmpeg', [
-      ...['-v', 'error', '-i', join(mediaDir(), 'big_buck_bunny_10s.mp4'), '-t', '2', '-c', 'copy'],
-      join(dir, 'clip.mp4'),
-    ]);
+    await makeClip(join(dir, 'clip.mp4'), { seconds: 2 });
     receiver = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
