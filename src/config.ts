@@ -33,6 +33,17 @@ const dbUrl = z
   .string()
   .min(1)
   .refine((u) => /^postgres(ql)?:\/\//i.test(u), 'must be a postgres:// URL');
+/** Splits a comma-separated setting into its trimmed, non-empty items. */
+const commaList = (s: string): string[] =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+/** A comma-separated list of Ed25519 did:key DIDs (`did:key:z6Mk…`). */
+const didList = z
+  .string()
+  .transform(commaList)
+  .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/, 'must be did:key DIDs')));
 
 /**
  * One row per setting: the zod schema of its value (strings from the environment are coerced), the
@@ -187,10 +198,7 @@ export const settings = {
     env: 'VIDMESH_SSRF_ALLOW',
     flag: 'ssrfAllow',
     schema: z.string().transform((s, ctx) => {
-      const items = s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean);
+      const items = commaList(s);
       for (const item of items) {
         const [addr, bits, extra] = item.split('/');
         const fam = isIP(addr ?? '');
@@ -210,13 +218,7 @@ export const settings = {
   fileRoots: {
     env: 'VIDMESH_FILE_ROOTS',
     flag: 'fileRoots',
-    schema: z.string().transform((s) =>
-      s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean)
-        .map((p) => resolve(p)),
-    ),
+    schema: z.string().transform((s) => commaList(s).map((p) => resolve(p))),
     default: '',
     doc: 'Comma-separated folders a `file` source may read from (empty: `file` sources refused).',
   },
@@ -272,15 +274,7 @@ export const settings = {
   encoderAllowlist: {
     env: 'VIDMESH_ENCODER_ALLOWLIST',
     flag: 'encoderAllowlist',
-    schema: z
-      .string()
-      .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/, 'must be did:key DIDs'))),
+    schema: didList,
     default: '',
     doc: 'Comma-separated did:key DIDs allowed to register under the `allowlist` policy.',
   },
@@ -325,9 +319,8 @@ export const settings = {
     schema: z
       .string()
       .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim().replace(/\/+$/, ''))
+        commaList(s)
+          .map((x) => x.replace(/\/+$/, ''))
           .filter(Boolean),
       )
       .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be http(s) origins'))),
@@ -344,30 +337,14 @@ export const settings = {
   threeSpeakAdminDids: {
     env: 'VIDMESH_3SPEAK_ADMIN_DIDS',
     flag: 'threespeakAdminDids',
-    schema: z
-      .string()
-      .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'must be did:key DIDs'))),
+    schema: didList,
     default: '',
     doc: 'Comma-separated did:key DIDs allowed to push and cancel jobs through the 3Speak gateway (3Speak `admin.controllers`).',
   },
   threeSpeakAidDids: {
     env: 'VIDMESH_3SPEAK_AID_DIDS',
     flag: 'threespeakAidDids',
-    schema: z
-      .string()
-      .transform((s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'must be did:key DIDs'))),
+    schema: didList,
     default: '',
     doc: 'Comma-separated did:key DIDs allowed to use Gateway Aid (`/aid/v1/*`, signed requests only); empty: Aid answers only `health`.',
   },
