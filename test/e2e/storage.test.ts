@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +13,6 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { FtpSrv } from 'ftp-srv';
 import { exporter } from 'ipfs-unixfs-exporter';
 import S3rver from 's3rver';
 import { loadConfig } from '../../src/config.js';
@@ -23,6 +21,7 @@ import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { mediaDir } from '../../src/paths.js';
 import { cidOfBytes, FsBlockstore } from '../../src/storage/index.js';
+import { startFtpServer } from '../storage/helpers.js';
 
 /**
  * Storage end to end (issue 5): `startCoordinator` (what `vidmesh serve` runs) on PGlite with its one
@@ -39,19 +38,6 @@ const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const SRC_BUCKET = 'vidmesh-src';
 const OUT_BUCKET = 'vidmesh-out';
 const LADDER = { short: true, speed: 'ultrafast', segmentDuration: 1 };
-
-// ftp-srv logs through bunyan to stdout by default; keep the test output clean.
-const quiet = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {},
-  child() {
-    return quiet;
-  },
-};
 
 async function waitDone(client: VidmeshClient, id: string, timeoutMs: number): Promise<JobView> {
   const deadline = Date.now() + timeoutMs;
@@ -94,7 +80,7 @@ describe('storage end to end through vidmesh serve (PGlite, 1 encoder)', () => {
   let tmp: string;
   let s3: S3rver;
   let endpoint: string;
-  let ftp: FtpSrv;
+  let ftp: Awaited<ReturnType<typeof startFtpServer>> | undefined;
   let ftpPort: number;
   let server: RunningCoordinator;
   let client: VidmeshClient;
@@ -141,22 +127,8 @@ describe('storage end to end through vidmesh serve (PGlite, 1 encoder)', () => {
     const ftpRoot = join(tmp, 'ftproot');
     await mkdir(join(ftpRoot, 'in'), { recursive: true });
     await copyFile(clip, join(ftpRoot, 'in', 'clip.mp4'));
-    const pasvMin = 44000 + Math.floor(Math.random() * 2000);
-    ftp = new FtpSrv({
-      url: 'ftp://127.0.0.1:0',
-      pasv_url: '127.0.0.1',
-      pasv_min: pasvMin,
-      pasv_max: pasvMin + 200,
-      anonymous: false,
-      log: quiet as never,
-    });
-    ftp.on('login', ({ username, password }, resolve, reject) => {
-      if (username === 'enc' && password === 'pw') resolve({ root: ftpRoot });
-      else reject(new Error('bad login'));
-    });
-    await ftp.listen();
-    // ftp-srv's types omit its net.Server; port 0 needs it to learn the real port.
-    ftpPort = ((ftp as unknown as { server: Server }).server.address() as { port: number }).port;
+    ftp = await startFtpServer(ftpRoot, 44000);
+    ftpPort = ftp.port;
 
     dataDir = join(tmp, 'coordinator');
     const config = loadConfig({

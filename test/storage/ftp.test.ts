@@ -2,51 +2,21 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { FtpSrv } from 'ftp-srv';
 import { fetchSource, publish, SourceNotFoundError, StorageRejectedError } from '../../src/storage/index.js';
-import { makeLadder, sha256File, tempDir, testContext } from './helpers.js';
+import { makeLadder, sha256File, startFtpServer, tempDir, testContext } from './helpers.js';
 
-let ftp: FtpSrv;
+let ftp: Awaited<ReturnType<typeof startFtpServer>>;
 let port: number;
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 let ftpRoot: string;
-
-// ftp-srv logs through bunyan to stdout by default; keep the test output clean.
-const quiet = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {},
-  child() {
-    return quiet;
-  },
-};
 
 before(async () => {
   tmp = await tempDir('ftp');
   ftpRoot = join(tmp.dir, 'ftproot');
   const { mkdir } = await import('node:fs/promises');
   await mkdir(ftpRoot, { recursive: true });
-  const pasvMin = 42000 + Math.floor(Math.random() * 2000);
-  ftp = new FtpSrv({
-    url: 'ftp://127.0.0.1:0',
-    pasv_url: '127.0.0.1',
-    pasv_min: pasvMin,
-    pasv_max: pasvMin + 200,
-    anonymous: false,
-    greeting: 'vidmesh test',
-    log: quiet as never,
-  });
-  ftp.on('login', ({ username, password }, resolve, reject) => {
-    if (username === 'enc' && password === 'pw') resolve({ root: ftpRoot });
-    else reject(new Error('bad login'));
-  });
-  await ftp.listen();
-  // ftp-srv's types omit its net.Server; port 0 needs it to learn the real port.
-  port = ((ftp as unknown as { server: import('node:net').Server }).server.address() as { port: number })
-    .port;
+  ftp = await startFtpServer(ftpRoot, 42000);
+  port = ftp.port;
 });
 
 after(async () => {

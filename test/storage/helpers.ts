@@ -2,9 +2,11 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { FtpSrv } from 'ftp-srv';
 import { mediaDir } from '../../src/paths.js';
 import type { StorageContext } from '../../src/storage/index.js';
 
@@ -81,4 +83,46 @@ export async function makeLadder(dir: string): Promise<string[]> {
     '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-STREAM-INF:BANDWIDTH=2000000,RESOLUTION=1280x720\n720p/index.m3u8\n',
   );
   return ['master.m3u8', '720p/index.m3u8', 'poster.jpg'];
+}
+
+// ftp-srv logs through bunyan to stdout by default; keep the test output clean.
+const quietLog = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  fatal() {},
+  child() {
+    return quietLog;
+  },
+};
+
+/**
+ * Starts a real FTP server (ftp-srv) on 127.0.0.1 with a random control port, rooted at `root`, that
+ * accepts user `enc` / password `pw` only. Passive ports come from a random 200-port range above
+ * `pasvBase`, so parallel test files rarely collide.
+ */
+export async function startFtpServer(
+  root: string,
+  pasvBase: number,
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const pasvMin = pasvBase + Math.floor(Math.random() * 2000);
+  const ftp = new FtpSrv({
+    url: 'ftp://127.0.0.1:0',
+    pasv_url: '127.0.0.1',
+    pasv_min: pasvMin,
+    pasv_max: pasvMin + 200,
+    anonymous: false,
+    greeting: 'vidmesh test',
+    log: quietLog as never,
+  });
+  ftp.on('login', ({ username, password }, resolve, reject) => {
+    if (username === 'enc' && password === 'pw') resolve({ root });
+    else reject(new Error('bad login'));
+  });
+  await ftp.listen();
+  // ftp-srv's types omit its net.Server; port 0 needs it to learn the real port.
+  const { port } = (ftp as unknown as { server: Server }).server.address() as { port: number };
+  return { port, close: () => ftp.close() };
 }
