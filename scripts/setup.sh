@@ -36,3 +36,6 @@ fi
 
 echo "setup: building"
 npm run --silent build
+
+# Leave `vidmesh` on PATH (VIDMESH_BIN_DIR picks the folder; default /usr/local/bin as root).
+bash scripts/link-bin.sh "${VIDMESH_BIN_DIR:-}" || echo "setup: vidmesh not linked; run it as node dist/src/cli/main.js" >&2

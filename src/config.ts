@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { VidmeshError } from './errors.js';
 import type { Logger } from './log.js';
@@ -8,9 +9,11 @@ import type { SsrfPolicy, StorageContext } from './storage/index.js';
 
 /**
  * Configuration of every vidmesh process (`serve`, `encoder`, CLI clients), parsed once at start-up
- * from command-line flags and environment variables (flags win), validated with zod. A bad value fails
- * at once with the name of the variable or flag that carried it. Every setting, its variable, flag,
- * unit and default is listed in one table in docs/configuration.md (kept in step by a test).
+ * from command-line flags, environment variables and an optional config file (`--config` /
+ * `VIDMESH_CONFIG`, YAML or JSON; flags win over variables, variables over the file), validated with
+ * zod. A bad value fails at once with the name of the variable, flag or file key that carried it.
+ * Every setting, its variable, flag, file key, unit and default is listed in one table in
+ * docs/configuration.md (kept in step by a test).
  */
 
 /** A configuration value is invalid; the message names the variable or flag. Exit code 2. */
@@ -46,11 +49,20 @@ const didList = z
   .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/, 'must be did:key DIDs')));
 
 /**
- * One row per setting: the zod schema of its value (strings from the environment are coerced), the
- * environment variable and the flag that set it, and the default. The `doc` line is what
- * docs/configuration.md shows.
+ * One row per setting, keyed by its config-file key: the zod schema of its value (strings from the
+ * environment are coerced), the environment variable and the flag that set it, and the default. The
+ * `doc` line is what docs/configuration.md shows. `secret` rows are never echoed in errors and are
+ * redacted by `vidmesh config print`.
  */
 export const settings = {
+  config: {
+    env: 'VIDMESH_CONFIG',
+    flag: 'config',
+    // Read from flags and environment only: a config file cannot name another one.
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    doc: 'Config file (`vidmesh.yaml`, `.yml` or `.json`) whose keys are the file keys of this table (`port`, `databaseUrl`, `logLevel`); variables and flags override it. Unset: no file.',
+  },
   port: {
     env: 'PORT',
     flag: 'port',
@@ -70,11 +82,12 @@ export const settings = {
     flag: 'publicUrl',
     schema: httpUrl.optional(),
     default: undefined,
-    doc: 'Base URL clients and encoders use to reach this coordinator (result URLs are built on it). Default `http://<host>:<port>`.',
+    doc: 'Base URL clients and encoders use to reach this coordinator (result URLs are built on it). Default `http://<host>:<port>`. On `vidmesh encoder` (HTTP): the base of its `local` output URLs; default the coordinator URL it uses.',
   },
   databaseUrl: {
     env: 'DATABASE_URL',
     flag: 'databaseUrl',
+    secret: true,
     schema: dbUrl.optional(),
     default: undefined,
     doc: 'PostgreSQL URL. Unset: embedded PGlite in `<dataDir>/db`.',
@@ -96,9 +109,17 @@ export const settings = {
     default: undefined,
     doc: 'Coordinator URL for CLI clients and remote encoders. Default: `<dataDir>/client.json`, else `http://127.0.0.1:8080`.',
   },
+  coordinators: {
+    env: 'VIDMESH_COORDINATORS',
+    flag: 'coordinator',
+    schema: z.string().transform(commaList).pipe(z.array(httpUrl)),
+    default: '',
+    doc: 'Comma-separated coordinator URLs of `vidmesh encoder` (coordinators sharing one database): it uses one and fails over to the next when it cannot be reached. Empty: `VIDMESH_URL`.',
+  },
   apiKey: {
     env: 'VIDMESH_API_KEY',
     flag: 'apiKey',
+    secret: true,
     schema: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
     default: undefined,
     doc: 'API key. For `serve`: the bootstrap admin key (unset: generated and written to `client.json`). For clients: the key sent as `Authorization: Bearer`.',
@@ -306,6 +327,74 @@ export const settings = {
     default: undefined,
     doc: 'PEM certificate (chain) file: serve HTTPS and send HSTS. Needs `VIDMESH_TLS_KEY`.',
   },
+  metricsToken: {
+    secret: true,
+    env: 'VIDMESH_METRICS_TOKEN',
+    flag: 'metricsToken',
+    schema: z.string().min(16).max(256).optional(),
+    default: undefined,
+    doc: 'Bearer token Prometheus sends to scrape `GET /metrics` (at least 16 characters). Without it, `/metrics` answers only operator API keys (admin scope): it is never public.',
+  },
+  mediaOrigin: {
+    env: 'VIDMESH_MEDIA_ORIGIN',
+    flag: 'mediaOrigin',
+    schema: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\/[^/]+\/?$/i.test(u), 'an http(s) origin without a path')
+      .optional(),
+    default: undefined,
+    doc: 'Origin that serves `/media` and `/ipfs` (e.g. `https://media.example.com`, a CDN or another host name pointing at this coordinator). Result URLs use it, so published files never share an origin (and cookies) with the dashboard. Default: the public URL.',
+  },
+  verify: {
+    env: 'VIDMESH_VERIFY',
+    flag: 'verify',
+    schema: z.enum(['on', 'off']),
+    default: 'on',
+    doc: "Verify results of untrusted (community, other tenants') encoders before publishing them (docs/verification.md). `off` publishes them unchecked.",
+  },
+  verifySampleRate: {
+    env: 'VIDMESH_VERIFY_SAMPLE_RATE',
+    flag: 'verifySampleRate',
+    schema: z.coerce.number().min(0).max(1),
+    default: 0.2,
+    doc: 'Fraction of results verified once an encoder has `VIDMESH_VERIFY_TRUSTED_AFTER` verified passes (before that, and after any failure: all).',
+  },
+  verifyTrustedAfter: {
+    env: 'VIDMESH_VERIFY_TRUSTED_AFTER',
+    flag: 'verifyTrustedAfter',
+    schema: int(0, 1_000_000),
+    default: 10,
+    doc: "Verified passes after which an encoder's results are only sampled.",
+  },
+  verifySuspendAfter: {
+    env: 'VIDMESH_VERIFY_SUSPEND_AFTER',
+    flag: 'verifySuspendAfter',
+    schema: int(1, 1000),
+    default: 2,
+    doc: 'Consecutive failed verifications that suspend an encoder (`vidmesh encoders reinstate` lifts it).',
+  },
+  verifySpotSegments: {
+    env: 'VIDMESH_VERIFY_SPOT_SEGMENTS',
+    flag: 'verifySpotSegments',
+    schema: int(0, 100),
+    default: 2,
+    doc: 'Segments per rendition the verifier re-encodes and compares by SSIM (0: no spot re-encode).',
+  },
+  verifyMinSsim: {
+    env: 'VIDMESH_VERIFY_MIN_SSIM',
+    flag: 'verifyMinSsim',
+    schema: z.coerce.number().min(0).max(1),
+    default: 0.95,
+    doc: "Lowest SSIM a spot-checked segment may have against the verifier's own encode of it.",
+  },
+  authFailuresPerIp: {
+    env: 'VIDMESH_AUTH_FAILURES_PER_IP',
+    flag: 'authFailuresPerIp',
+    schema: int(1, 1_000_000),
+    default: 30,
+    doc: 'Failed authentications (401) per client address per rate-limit window; past it, requests from that address answer 429 before any credential is checked.',
+  },
   tlsKey: {
     env: 'VIDMESH_TLS_KEY',
     flag: 'tlsKey',
@@ -367,7 +456,14 @@ export const settings = {
     flag: 'logLevel',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     default: 'info',
-    doc: 'Log level of the JSON logs on stderr.',
+    doc: 'Log level of the process logs on stderr (`silent` = none). `--log-level` works on every command.',
+  },
+  logFormat: {
+    env: 'VIDMESH_LOG_FORMAT',
+    flag: 'logFormat',
+    schema: z.enum(['auto', 'json', 'pretty']),
+    default: 'auto',
+    doc: 'Format of the process logs: `auto` = human-readable (pino-pretty) when stderr is a terminal, JSON lines otherwise.',
   },
 } as const;
 
@@ -377,40 +473,126 @@ export type Config = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
 /** Flag values as commander hands them over (camelCase keys = the `flag` column). */
 export type ConfigFlags = Record<string, unknown>;
 
+/** Where the effective value of a setting came from, for errors and `vidmesh config print`. */
+export type ConfigOrigin = 'flag' | 'env' | 'file' | 'default';
+
+/** One resolved setting: its parsed value and where the raw value came from. */
+export interface ResolvedSetting {
+  key: keyof Settings;
+  env: string;
+  flag: string;
+  value: unknown;
+  origin: ConfigOrigin;
+}
+
 /**
  * Parses the whole configuration once. `flags` are commander's option values (keys = the `flag`
- * column of {@link settings}); `env` defaults to `process.env`. Empty environment strings count as unset.
- * Throws {@link ConfigError} naming the flag (`--port`) or variable (`PORT`) whose value is invalid.
+ * column of {@link settings}); `env` defaults to `process.env`; the config file is the one named by
+ * `flags.config` or `VIDMESH_CONFIG`. Empty environment strings count as unset.
+ * Throws {@link ConfigError} naming the flag (`--port`), variable (`PORT`) or file key
+ * (`vidmesh.yaml: port`) whose value is invalid.
  */
 export function loadConfig(options: { flags?: ConfigFlags; env?: NodeJS.ProcessEnv } = {}): Config {
+  const out: Record<string, unknown> = {};
+  for (const r of resolveConfig(options)) out[r.key] = r.value;
+  return out as Config;
+}
+
+/** {@link loadConfig} with the origin of every value, in the order of {@link settings}. */
+export function resolveConfig(
+  options: { flags?: ConfigFlags; env?: NodeJS.ProcessEnv } = {},
+): ResolvedSetting[] {
   const env = options.env ?? process.env;
   const flags = options.flags ?? {};
-  const out: Record<string, unknown> = {};
+  const path = flags.config ?? (env.VIDMESH_CONFIG === '' ? undefined : env.VIDMESH_CONFIG);
+  const file = typeof path === 'string' && path !== '' ? readConfigFile(path) : {};
+  const out: ResolvedSetting[] = [];
   for (const [key, s] of Object.entries(settings) as Array<[keyof Settings, Settings[keyof Settings]]>) {
     const flagValue = flags[s.flag];
     const envValue = env[s.env];
     let raw: unknown;
-    let origin: string;
+    let origin: ConfigOrigin;
+    let named: string;
     if (flagValue !== undefined) {
-      raw = flagValue;
-      origin = `--${kebab(s.flag)}`;
+      [raw, origin, named] = [flagValue, 'flag', `--${kebab(s.flag)}`];
     } else if (envValue !== undefined && envValue !== '') {
-      raw = envValue;
-      origin = s.env;
+      [raw, origin, named] = [envValue, 'env', s.env];
+    } else if (key !== 'config' && file[key] != null) {
+      // Lists may be YAML/JSON arrays in a file; the schemas take the variables' comma-separated form.
+      const v = file[key];
+      [raw, origin, named] = [Array.isArray(v) ? v.join(',') : v, 'file', `${path}: ${key}`];
     } else {
-      raw = s.default;
-      origin = `default of ${s.env}`;
+      [raw, origin, named] = [s.default, 'default', `default of ${s.env}`];
     }
     const parsed = (s.schema as z.ZodType).safeParse(raw);
     if (!parsed.success) {
       const why = parsed.error.issues.map((i) => i.message).join('; ');
       // Never echo the value of a secret back (logs, terminals, CI output).
-      const shown = key === 'apiKey' || key === 'databaseUrl' ? '' : ` (got ${JSON.stringify(raw)})`;
-      throw new ConfigError(`${origin}: ${why}${shown}`, { details: { setting: s.env } });
+      const shown = 'secret' in s ? '' : ` (got ${JSON.stringify(raw)})`;
+      throw new ConfigError(`${named}: ${why}${shown}`, { details: { setting: s.env } });
     }
-    out[key] = parsed.data;
+    out.push({ key, env: s.env, flag: s.flag, value: parsed.data, origin });
   }
-  return out as Config;
+  return out;
+}
+
+/**
+ * Reads a config file: `.json` as JSON, `.yaml`/`.yml` as YAML (the `yaml` package, YAML 1.2 core
+ * schema, so `no` stays a string). The top level must be a mapping whose keys are setting names;
+ * an unknown key fails (a typo must not silently leave a default in place).
+ */
+function readConfigFile(path: string): Record<string, unknown> {
+  const ext = extname(path).toLowerCase();
+  if (ext !== '.json' && ext !== '.yaml' && ext !== '.yml') {
+    throw new ConfigError(`${path}: config file must end in .yaml, .yml or .json`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read config file (${(err as NodeJS.ErrnoException).code})`);
+  }
+  let data: unknown;
+  try {
+    data = ext === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(
+      `${path}: not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+    );
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(`${path}: the top level must be a mapping of setting names to values`);
+  }
+  const record = data as Record<string, unknown>;
+  for (const k of Object.keys(record)) {
+    if (!Object.hasOwn(settings, k) || k === 'config') {
+      throw new ConfigError(
+        `${path}: unknown setting ${JSON.stringify(k)} (keys are the camelCase names of docs/configuration.md)`,
+      );
+    }
+  }
+  return record;
+}
+
+/**
+ * The effective configuration for display (`vidmesh config print`): secrets replaced by `[redacted]`,
+ * a database URL keeping everything but its password.
+ */
+export function redactedConfig(resolved: ResolvedSetting[]): ResolvedSetting[] {
+  return resolved.map((r) => {
+    if (!('secret' in settings[r.key]) || r.value === undefined) return r;
+    if (r.key === 'databaseUrl' && typeof r.value === 'string') {
+      try {
+        const u = new URL(r.value);
+        if (u.password) u.password = 'redacted';
+        return { ...r, value: u.toString() };
+      } catch {
+        return { ...r, value: '[redacted]' };
+      }
+    }
+    return { ...r, value: '[redacted]' };
+  });
 }
 
 function kebab(s: string): string {
@@ -439,12 +621,24 @@ export function readClientFile(dataDir: string): { url: string; apiKey: string }
  * then `<dataDir>/client.json` (its key only when its URL is the one chosen), then
  * `http://127.0.0.1:8080` without a key.
  */
-export function resolveClientTarget(config: Config): { url: string; apiKey: string | undefined } {
+export function resolveClientTarget(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+): { url: string; apiKey: string | undefined; origin: string } {
   const file = readClientFile(config.dataDir);
   const url = config.url ?? file?.url ?? 'http://127.0.0.1:8080';
+  // Said in every client error: a CLI run from another folder must not silently reach another server.
+  const origin =
+    config.url !== undefined
+      ? env.VIDMESH_URL === config.url
+        ? 'VIDMESH_URL'
+        : '--url or the config file'
+      : file?.url
+        ? clientConfigPath(config.dataDir)
+        : 'the default (no --url, VIDMESH_URL or client.json)';
   // The saved key belongs to the saved server: never send it to another URL.
   const fileKey = file && file.url === url ? file.apiKey : undefined;
-  return { url, apiKey: config.apiKey ?? fileKey };
+  return { url, apiKey: config.apiKey ?? fileKey, origin };
 }
 
 /**
@@ -469,7 +663,9 @@ export function storageContextFor(
 ): StorageContext {
   return {
     localRoot: join(config.dataDir, 'media'),
-    ...(options.publicUrl ? { localUrlBase: `${options.publicUrl}/media` } : {}),
+    ...(config.mediaOrigin || options.publicUrl
+      ? { localUrlBase: `${config.mediaOrigin?.replace(/\/+$/, '') ?? options.publicUrl}/media` }
+      : {}),
     uploads: { kind: 'dir', dir: join(config.dataDir, 'uploads') },
     fileRoots: config.fileRoots,
     ssrf: config.allowPrivateNetworks ? { allowCidrs: ['0.0.0.0/0', '::/0'] } : ssrfPolicyOf(config),

@@ -34,6 +34,18 @@ export class NotFoundError extends VidmeshError {
   override readonly status: number = 404;
 }
 
+/**
+ * The caller does not hold the job's lease (any more): wrong or stale token, another encoder's lease,
+ * an expired lease that was rescued, or a job that is already finished or cancelled. HTTP 409
+ * `lease_lost`. The one class for the job store, the coordinator's routes and encoder transports: an
+ * encoder that sees it stops the job at once (kills ffmpeg) and discards its work. `details.reason`
+ * says why when the store knows: `lease_not_held` | `cancelled` | `completed_with_different_result`.
+ */
+export class LeaseLostError extends VidmeshError {
+  override readonly code: string = 'lease_lost';
+  override readonly status: number = 409;
+}
+
 /** True when `err` is a VidmeshError (also across duplicated module instances). */
 export function isVidmeshError(err: unknown): err is VidmeshError {
   return err instanceof VidmeshError;

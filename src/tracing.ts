@@ -1,27 +1,26 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
+import type * as OtelApi from '@opentelemetry/api';
 import type { Logger } from './log.js';
 
 /**
- * OpenTelemetry-compatible tracing, on only when an OTLP endpoint is configured
- * (`OTEL_EXPORTER_OTLP_ENDPOINT`). Off, every function here is a plain call-through: no spans, no timers,
- * no I/O.
+ * Tracing on the official OpenTelemetry JS SDK (`@opentelemetry/sdk-trace-base` with the
+ * `@opentelemetry/exporter-trace-otlp-http` exporter, W3C Trace Context from `@opentelemetry/core`,
+ * AsyncLocalStorage context from `@opentelemetry/context-async-hooks`), on only when an OTLP endpoint is
+ * configured (`OTEL_EXPORTER_OTLP_ENDPOINT`). Off, every function here is a plain call-through: no spans,
+ * no timers, no I/O, and the SDK is not even loaded (it is imported by {@link initTracing}, so a node
+ * without tracing does not pay its ~50 ms of module loading).
  *
- * Why our own small tracer rather than `@opentelemetry/sdk-trace-base` + `exporter-trace-otlp-http`: the
- * current exporter and resources packages need Node >= 22.15, and every 2.x SDK declares the peer
- * `@opentelemetry/api <1.10.0` while our tree already holds 1.10.0 (via drizzle-orm and prom-client), so
- * installing it would fight the lock file. What vidmesh needs is small: W3C trace context and OTLP/HTTP
- * JSON export of finished spans.
+ * This module keeps vidmesh's small surface over the SDK: callers never see OpenTelemetry types, and
+ * the provider is not registered globally (libraries that probe the global API, such as drizzle-orm,
+ * stay silent).
  *
  * Formats:
  * - `traceparent`: W3C Trace Context §3.2, `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
- * - Export: OTLP/HTTP (opentelemetry-proto `ExportTraceServiceRequest`, JSON encoding per the OTLP spec
- *   "JSON Protobuf Encoding"): `POST <endpoint>/v1/traces`, `resourceSpans → scopeSpans → spans`, ids as
- *   lowercase hex, times as nanoseconds since the Unix epoch in decimal strings.
+ * - Export: OTLP/HTTP JSON (`ExportTraceServiceRequest`) to `<endpoint>/v1/traces`, by the SDK's
+ *   batch processor.
  *
- * Terminology: a **span** is one timed operation; its **context** is `{traceId, spanId, sampled}`; the
- * **current** span is the one whose callback is running (AsyncLocalStorage), and new spans are its
- * children unless a `traceparent` names another parent.
+ * Terminology: a **span** is one timed operation; the **current** span is the one whose callback is
+ * running (AsyncLocalStorage), and new spans are its children unless a `traceparent` names another
+ * parent.
  */
 
 /** Settings of {@link initTracing}. */
@@ -32,6 +31,7 @@ export interface TracingConfig {
   serviceName?: string;
   /** Resource `service.version`. */
   serviceVersion?: string;
+  /** Receives the SDK's warnings and errors (export failures), at warn level. */
   log?: Logger;
   /** Finished spans are sent at least this often, ms (default 1000). */
   flushIntervalMs?: number;
@@ -42,17 +42,14 @@ export type SpanAttributes = Record<string, string | number | boolean | undefine
 
 /** A started span. `end()` is idempotent; only ended, sampled spans are exported. */
 export interface Span {
+  /** 32 lowercase hex digits (all zeros when tracing is off). */
   readonly traceId: string;
+  /** 16 lowercase hex digits (all zeros when tracing is off). */
   readonly spanId: string;
   setAttributes(attrs: SpanAttributes): void;
   /** Marks the span failed (OTLP status ERROR) with the error's code or message. */
   recordError(err: unknown): void;
-  /**
-   * Moves a span that has no children yet under another trace (used by claims, whose job — and so
-   * whose trace — is known only when they return). Invalid values are ignored.
-   */
-  setParent(traceparent: string | undefined): void;
-  /** W3C `traceparent` naming this span as parent. */
+  /** W3C `traceparent` naming this span as parent ('' when tracing is off). */
   traceparent(): string;
   end(): void;
 }
@@ -65,52 +62,90 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-interface SpanContext {
-  traceId: string;
-  spanId: string;
-  sampled: boolean;
+/** Options of {@link startSpan} and {@link withSpan}. */
+export interface SpanOptions {
+  /** W3C traceparent of the parent; absent or malformed: the current span. */
+  parent?: string;
+  kind?: 'internal' | 'server' | 'client';
+  /** Start time, ms since the Unix epoch (fractions allowed); default now. */
+  startTime?: number;
 }
 
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: Array<{ key: string; value: Record<string, unknown> }>;
-  status: { code: number; message?: string };
+/** What {@link initTracing} loaded and built; module state only while tracing is on. */
+interface Sdk {
+  api: typeof OtelApi;
+  tracer: OtelApi.Tracer;
+  propagator: OtelApi.TextMapPropagator;
+  /** Flushes and stops the batch processor and exporter. */
+  shutdown(): Promise<void>;
 }
 
-/** OTLP `Span.SpanKind`. */
-const KIND = { internal: 1, server: 2, client: 3 } as const;
-/** Queued spans beyond this are dropped (a collector that is down must not grow the heap). */
-const MAX_QUEUE = 4096;
-const BATCH = 512;
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-
-const current = new AsyncLocalStorage<SpanContext>();
-let active: Exporter | undefined;
+const TRACEPARENT_KEY = 'traceparent';
+let active: Sdk | undefined;
+let contextManagerSet = false;
 
 /**
  * Starts tracing when `config.endpoint` is set (replacing a tracer started before) and returns its
- * handle; without an endpoint returns a disabled handle and changes nothing.
+ * handle; without an endpoint returns a disabled handle, changes nothing and loads nothing.
  */
-export function initTracing(config: TracingConfig): Tracing {
+export async function initTracing(config: TracingConfig): Promise<Tracing> {
   if (!config.endpoint) {
     return { enabled: false, flush: async () => {}, shutdown: async () => {} };
   }
-  const previous = active;
-  const exporter = new Exporter(config);
-  active = exporter;
-  void previous?.shutdown();
+  const [api, base, otlp, asyncHooks, core, resources] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/resources'),
+  ]);
+  // The context manager is process-wide in the API and can be set once; it outlives a shutdown (an
+  // idle AsyncLocalStorage costs nothing) so a later initTracing reuses it.
+  if (!contextManagerSet) {
+    api.context.setGlobalContextManager(new asyncHooks.AsyncLocalStorageContextManager().enable());
+    contextManagerSet = true;
+  }
+  const log = config.log;
+  if (log) {
+    const warn = (message: string, ...args: unknown[]) => log.warn({ otel: args }, message);
+    api.diag.setLogger(
+      { error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} },
+      { logLevel: api.DiagLogLevel.WARN, suppressOverrideMessage: true },
+    );
+  }
+  const provider = new base.BasicTracerProvider({
+    resource: resources.defaultResource().merge(
+      resources.resourceFromAttributes({
+        'service.name': config.serviceName ?? 'vidmesh',
+        ...(config.serviceVersion ? { 'service.version': config.serviceVersion } : {}),
+      }),
+    ),
+    spanProcessors: [
+      new base.BatchSpanProcessor(
+        new otlp.OTLPTraceExporter({
+          url: `${config.endpoint.replace(/\/+$/, '')}/v1/traces`,
+          timeoutMillis: 10_000,
+        }),
+        // A collector that is down must not grow the heap: beyond 4096 waiting spans new ones drop.
+        { scheduledDelayMillis: config.flushIntervalMs ?? 1000, maxQueueSize: 4096, maxExportBatchSize: 512 },
+      ),
+    ],
+  });
+  const sdk: Sdk = {
+    api,
+    tracer: provider.getTracer('vidmesh', config.serviceVersion),
+    propagator: new core.W3CTraceContextPropagator(),
+    shutdown: () => provider.shutdown().catch((err) => log?.warn({ err }, 'OTLP shutdown failed')),
+  };
+  void active?.shutdown();
+  active = sdk;
   return {
     enabled: true,
-    flush: () => exporter.flush(),
+    flush: () => provider.forceFlush().catch((err) => log?.warn({ err }, 'OTLP flush failed')),
     shutdown: async () => {
-      if (active === exporter) active = undefined;
-      await exporter.shutdown();
+      if (active === sdk) active = undefined;
+      await sdk.shutdown();
     },
   };
 }
@@ -124,21 +159,24 @@ export function tracingEnabled(): boolean {
  * Starts a span: child of `options.parent` (a W3C traceparent) when valid, else of the current span,
  * else a new trace. Does not make it current: pass it to {@link runInSpan}. Off: a no-op span.
  */
-export function startSpan(
-  name: string,
-  attrs: SpanAttributes = {},
-  options: { parent?: string; kind?: keyof typeof KIND } = {},
-): Span {
-  const exporter = active;
-  if (!exporter) return NOOP_SPAN;
-  const parent = parseTraceparent(options.parent) ?? current.getStore();
-  return new LiveSpan(exporter, name, attrs, parent, KIND[options.kind ?? 'internal']);
+export function startSpan(name: string, attrs: SpanAttributes = {}, options: SpanOptions = {}): Span {
+  const sdk = active;
+  if (!sdk) return NOOP_SPAN;
+  const { api } = sdk;
+  const kind = { internal: api.SpanKind.INTERNAL, server: api.SpanKind.SERVER, client: api.SpanKind.CLIENT };
+  const span = sdk.tracer.startSpan(
+    name,
+    { kind: kind[options.kind ?? 'internal'], attributes: defined(attrs), startTime: options.startTime },
+    parentContext(sdk, options.parent),
+  );
+  return new LiveSpan(sdk, span);
 }
 
 /** Runs `fn` with `span` as the current span (its children and {@link currentTraceparent} see it). */
 export function runInSpan<T>(span: Span, fn: () => T): T {
-  if (!(span instanceof LiveSpan)) return fn();
-  return current.run({ traceId: span.traceId, spanId: span.spanId, sampled: span.sampled }, fn);
+  const sdk = active;
+  if (!(span instanceof LiveSpan) || !sdk) return fn();
+  return sdk.api.context.with(sdk.api.trace.setSpan(sdk.api.context.active(), span.otel), fn);
 }
 
 /**
@@ -149,7 +187,7 @@ export async function withSpan<T>(
   name: string,
   attrs: SpanAttributes,
   fn: (span: Span) => Promise<T> | T,
-  options: { parent?: string; kind?: keyof typeof KIND } = {},
+  options: SpanOptions = {},
 ): Promise<T> {
   if (!active) return fn(NOOP_SPAN);
   const span = startSpan(name, attrs, options);
@@ -178,101 +216,70 @@ export function spanFromTraceparent<T>(
 
 /** W3C `traceparent` of the current span, or undefined when tracing is off or no span is current. */
 export function currentTraceparent(): string | undefined {
-  if (!active) return undefined;
-  const ctx = current.getStore();
-  return ctx ? format(ctx) : undefined;
+  const sdk = active;
+  if (!sdk) return undefined;
+  const ctx = sdk.api.context.active();
+  return sdk.api.trace.getSpan(ctx) ? inject(sdk, ctx) : undefined;
 }
 
-/** Parses a W3C traceparent (version 00); all-zero ids are invalid (Trace Context §3.2.2.3-4). */
-export function parseTraceparent(value: string | undefined): SpanContext | undefined {
-  const m = value ? TRACEPARENT.exec(value.trim().toLowerCase()) : null;
-  if (!m?.[1] || !m[2] || !m[3]) return undefined;
-  if (/^0+$/.test(m[1]) || /^0+$/.test(m[2])) return undefined;
-  return { traceId: m[1], spanId: m[2], sampled: (Number.parseInt(m[3], 16) & 1) === 1 };
+/** The context named by a valid `traceparent`, else the current one. */
+function parentContext(sdk: Sdk, traceparent: string | undefined): OtelApi.Context {
+  const { api } = sdk;
+  if (traceparent) {
+    const ctx = sdk.propagator.extract(
+      api.ROOT_CONTEXT,
+      { [TRACEPARENT_KEY]: traceparent },
+      api.defaultTextMapGetter,
+    );
+    const parent = api.trace.getSpanContext(ctx);
+    if (parent && api.isSpanContextValid(parent)) return ctx;
+  }
+  return api.context.active();
 }
 
-function format(ctx: SpanContext): string {
-  return `00-${ctx.traceId}-${ctx.spanId}-${ctx.sampled ? '01' : '00'}`;
+function inject(sdk: Sdk, ctx: OtelApi.Context): string {
+  const carrier: Record<string, string> = {};
+  sdk.propagator.inject(ctx, carrier, sdk.api.defaultTextMapSetter);
+  return carrier[TRACEPARENT_KEY] ?? '';
 }
 
-/** Wall-clock time in ns since the epoch as a decimal string (sub-ms from the monotonic clock). */
-function nowNanos(): string {
-  const ms = performance.timeOrigin + performance.now();
-  const whole = Math.floor(ms);
-  return (BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6))).toString();
-}
-
-function otlpValue(v: string | number | boolean): Record<string, unknown> {
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  // int64 is a decimal string in OTLP JSON.
-  return Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v };
+function defined(attrs: SpanAttributes): OtelApi.Attributes {
+  return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== undefined));
 }
 
 class LiveSpan implements Span {
-  traceId: string;
-  readonly spanId = randomBytes(8).toString('hex');
-  sampled: boolean;
-  private parentSpanId: string | undefined;
-  private readonly start = nowNanos();
-  private readonly attrs: SpanAttributes;
-  private status: { code: number; message?: string } = { code: 0 };
-  private ended = false;
-
   constructor(
-    private readonly exporter: Exporter,
-    private readonly name: string,
-    attrs: SpanAttributes,
-    parent: SpanContext | undefined,
-    private readonly kind: number,
-  ) {
-    this.attrs = { ...attrs };
-    this.traceId = parent?.traceId ?? randomBytes(16).toString('hex');
-    this.parentSpanId = parent?.spanId;
-    this.sampled = parent?.sampled ?? true;
+    private readonly sdk: Sdk,
+    readonly otel: OtelApi.Span,
+  ) {}
+
+  get traceId(): string {
+    return this.otel.spanContext().traceId;
+  }
+
+  get spanId(): string {
+    return this.otel.spanContext().spanId;
   }
 
   setAttributes(attrs: SpanAttributes): void {
-    Object.assign(this.attrs, attrs);
+    this.otel.setAttributes(defined(attrs));
   }
 
   recordError(err: unknown): void {
     const e = err as { code?: unknown; message?: unknown } | undefined;
     const code = typeof e?.code === 'string' ? e.code : undefined;
-    this.status = { code: 2, message: code ?? (typeof e?.message === 'string' ? e.message : 'error') };
-    if (code) this.attrs['error.type'] = code;
-  }
-
-  setParent(traceparent: string | undefined): void {
-    const p = parseTraceparent(traceparent);
-    if (!p) return;
-    this.traceId = p.traceId;
-    this.parentSpanId = p.spanId;
-    this.sampled = p.sampled;
+    const message = code ?? (typeof e?.message === 'string' ? e.message : 'error');
+    this.otel.setStatus({ code: this.sdk.api.SpanStatusCode.ERROR, message });
+    if (code) this.otel.setAttribute('error.type', code);
   }
 
   traceparent(): string {
-    return format(this);
+    return inject(this.sdk, this.sdk.api.trace.setSpan(this.sdk.api.ROOT_CONTEXT, this.otel));
   }
 
   end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (!this.sampled) return;
-    const attributes = Object.entries(this.attrs).flatMap(([key, v]) =>
-      v === undefined ? [] : [{ key, value: otlpValue(v) }],
-    );
-    this.exporter.push({
-      traceId: this.traceId,
-      spanId: this.spanId,
-      ...(this.parentSpanId ? { parentSpanId: this.parentSpanId } : {}),
-      name: this.name,
-      kind: this.kind,
-      startTimeUnixNano: this.start,
-      endTimeUnixNano: nowNanos(),
-      attributes,
-      status: this.status,
-    });
+    // The SDK warns (through diag) on a second end(); the interface promises idempotence.
+    if (this.otel.isRecording()) this.otel.end();
   }
 }
 
@@ -281,79 +288,6 @@ const NOOP_SPAN: Span = {
   spanId: '0'.repeat(16),
   setAttributes() {},
   recordError() {},
-  setParent() {},
   traceparent: () => '',
   end() {},
 };
-
-/** Batches finished spans and POSTs them as OTLP/HTTP JSON. */
-class Exporter {
-  private queue: OtlpSpan[] = [];
-  private readonly url: string;
-  private readonly resource: { attributes: Array<{ key: string; value: Record<string, unknown> }> };
-  private readonly timer: NodeJS.Timeout;
-  private sending: Promise<void> = Promise.resolve();
-  private dropped = 0;
-
-  constructor(private readonly config: TracingConfig) {
-    this.url = `${config.endpoint?.replace(/\/+$/, '')}/v1/traces`;
-    this.resource = {
-      attributes: [
-        { key: 'service.name', value: { stringValue: config.serviceName ?? 'vidmesh' } },
-        ...(config.serviceVersion
-          ? [{ key: 'service.version', value: { stringValue: config.serviceVersion } }]
-          : []),
-      ],
-    };
-    this.timer = setInterval(() => void this.flush(), config.flushIntervalMs ?? 1000);
-    this.timer.unref();
-  }
-
-  push(span: OtlpSpan): void {
-    if (this.queue.length >= MAX_QUEUE) {
-      this.dropped++;
-      return;
-    }
-    this.queue.push(span);
-    if (this.queue.length >= BATCH) void this.flush();
-  }
-
-  /** Sends are chained so batches arrive in order and never overlap. */
-  flush(): Promise<void> {
-    this.sending = this.sending.then(async () => {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, BATCH);
-        await this.send(batch);
-      }
-    });
-    return this.sending;
-  }
-
-  async shutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
-  }
-
-  private async send(spans: OtlpSpan[]): Promise<void> {
-    const body = JSON.stringify({
-      resourceSpans: [
-        {
-          resource: this.resource,
-          scopeSpans: [{ scope: { name: 'vidmesh', version: this.config.serviceVersion ?? '' }, spans }],
-        },
-      ],
-    });
-    try {
-      const res = await fetch(this.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-        signal: AbortSignal.timeout(10_000),
-      });
-      await res.body?.cancel();
-      if (!res.ok) this.config.log?.warn({ status: res.status, spans: spans.length }, 'OTLP export refused');
-    } catch (err) {
-      this.config.log?.warn({ err, spans: spans.length, dropped: this.dropped }, 'OTLP export failed');
-    }
-  }
-}

@@ -14,6 +14,7 @@ import {
   probe,
   type RenditionSpec,
 } from '../media/index.js';
+import { progressBar, renditionTable } from './table.js';
 
 /**
  * Parses `--ladder`: a preset name (`default`) or custom renditions `name:height:bitrate[,…]`,
@@ -156,34 +157,12 @@ function summarizeSource(p: Awaited<ReturnType<typeof probe>>): Record<string, u
 
 /** One carriage-returned progress bar line for a TTY. */
 export function progressLine(p: EncodeProgress & { backend: string }): string {
-  const width = 30;
-  const filled = Math.round((p.percent / 100) * width);
-  const bar = '#'.repeat(filled) + '-'.repeat(width - filled);
-  const eta = p.etaS === undefined ? '--' : `${Math.ceil(p.etaS)}s`;
-  return `\r[${bar}] ${p.percent.toFixed(1).padStart(5)}%  ${p.fps.toFixed(0)} fps  ${p.speed.toFixed(2)}x  ETA ${eta}  ${p.backend} `;
+  return `${progressBar({ percent: p.percent, fps: p.fps, speed: p.speed, etaS: p.etaS })} ${p.backend} `;
 }
 
 /** The end-of-run table: rendition, resolution, size, bitrates, duration. */
 export function summaryTable(r: EncodeResult): string {
-  const rows = [['rendition', 'resolution', 'size', 'avg bitrate', 'peak bitrate', 'duration', 'codecs']];
-  for (const x of r.renditions) {
-    rows.push([
-      x.name,
-      x.width ? `${x.width}x${x.height}` : 'audio',
-      `${(x.bytes / 1e6).toFixed(2)} MB`,
-      `${(x.averageBandwidth / 1e3).toFixed(0)} kb/s`,
-      `${(x.bandwidth / 1e3).toFixed(0)} kb/s`,
-      `${x.durationS.toFixed(2)} s`,
-      x.codecs,
-    ]);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const lines = rows.map((row) =>
-    row
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd(),
-  );
+  const lines = renditionTable(r.renditions);
   const fallback = r.fallbacks.length
     ? ` (fell back from ${r.fallbacks.map((f) => f.backend).join(', ')})`
     : '';

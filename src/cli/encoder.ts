@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { runThreeSpeakEncoderCli } from '../compat/threespeak/index.js';
 import { loadConfig, resolveClientTarget, storageContextFor } from '../config.js';
-import { traceJobStore } from '../coordinator/plugins/tracing.js';
 import {
-  createDbTransport,
   createEncoderMetrics,
   createHttpTransport,
   type EncoderNodeEvent,
@@ -16,10 +14,11 @@ import {
 } from '../encoder/index.js';
 import { ValidationError } from '../errors.js';
 import { resolveEncoderIdentity } from '../identity/index.js';
-import { createDatabase, createJobStore } from '../jobs/index.js';
 import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
+import type { StorageContext } from '../storage/index.js';
 import { initTracing } from '../tracing.js';
+import { infrastructureNode } from './infrastructure.js';
 
 // Same rule as job spec tags (src/jobs/spec.ts).
 const TAG = /^[a-z0-9][a-z0-9_.:-]{0,63}$/i;
@@ -57,8 +56,13 @@ function encoderIdentity(dataDir: string) {
 export function register(program: Command): void {
   const encoder = program
     .command('encoder')
+    // `vidmesh agent`: the name community and desktop nodes know it by (docs/deploy.md).
+    .alias('agent')
     .description('Run an encoder node: lease jobs from a coordinator, encode them, publish the outputs')
-    .option('--coordinator <url>', 'coordinator URL (env VIDMESH_URL)')
+    .option(
+      '--coordinator <urls>',
+      'coordinator URL, or several sharing one database, comma-separated, for failover (env VIDMESH_COORDINATORS, else VIDMESH_URL)',
+    )
     .option('--api-key <key>', 'API key with the encoder scope (env VIDMESH_API_KEY)')
     .option(
       '--database-url <url>',
@@ -113,7 +117,7 @@ async function runThreeSpeak(flags: EncoderFlags): Promise<void> {
 async function runEncoder(flags: EncoderFlags): Promise<void> {
   const config = loadConfig({
     flags: {
-      url: flags.coordinator,
+      coordinator: flags.coordinator,
       apiKey: flags.apiKey,
       databaseUrl: flags.databaseUrl,
       concurrency: flags.concurrency,
@@ -121,7 +125,7 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
       dataDir: flags.dataDir,
     },
   });
-  const log = createLogger({ name: 'vidmesh-encoder', level: config.logLevel });
+  const log = createLogger({ name: 'vidmesh-encoder', level: config.logLevel, format: config.logFormat });
   const version = (
     JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }
   ).version;
@@ -139,7 +143,7 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
   if (badTag !== undefined) throw new ValidationError(`--tags: invalid tag ${JSON.stringify(badTag)}`);
 
   // OTEL_EXPORTER_OTLP_ENDPOINT: the node's stage spans join each job's trace (claim `traceparent`).
-  const tracing = initTracing({
+  const tracing = await initTracing({
     endpoint: config.otelEndpoint,
     serviceName: config.otelServiceName,
     serviceVersion: version,
@@ -148,33 +152,39 @@ async function runEncoder(flags: EncoderFlags): Promise<void> {
   let transport: EncoderTransport;
   let closeDb: (() => Promise<void>) | undefined;
   let remoteUrl: string | undefined;
+  let storage: StorageContext | undefined;
   if (config.databaseUrl) {
-    const db = await createDatabase({ url: config.databaseUrl, log });
-    const store = traceJobStore(createJobStore(db, { leaseMs: config.leaseMs, log }));
-    transport = createDbTransport(store);
-    closeDb = () => db.close();
+    // Said out loud: a DATABASE_URL in the environment wins over --coordinator for the work protocol.
+    const infra = await infrastructureNode(config, { log });
+    transport = infra.transport;
+    storage = infra.storage;
+    closeDb = infra.close;
+    log.info(infra.describe, 'using the job store directly (DATABASE_URL): infrastructure node');
   } else {
-    const target = resolveClientTarget(config);
+    // Several coordinators: the first one stands in for the URL whose saved client.json key may be used.
+    const target = resolveClientTarget(
+      config.coordinators.length > 0 ? { ...config, url: config.coordinators[0] } : config,
+    );
+    const urls = config.coordinators.length > 0 ? config.coordinators : target.url;
     if (flags.auth !== undefined && flags.auth !== 'did' && flags.auth !== 'api-key') {
       throw new ValidationError('--auth must be did or api-key');
     }
     const useDid = flags.auth === 'did' || (flags.auth === undefined && target.apiKey === undefined);
     if (useDid) {
       const identity = await encoderIdentity(config.dataDir);
-      transport = createHttpTransport({ url: target.url, identity });
-      log.info(
-        { coordinator: target.url, did: identity.did },
-        'using the coordinator agent API, signed requests',
-      );
+      transport = createHttpTransport({ url: urls, identity });
+      log.info({ coordinator: urls, did: identity.did }, 'using the coordinator agent API, signed requests');
     } else {
-      transport = createHttpTransport({ url: target.url, apiKey: target.apiKey });
-      log.info({ coordinator: target.url }, 'using the coordinator agent API');
+      transport = createHttpTransport({ url: urls, apiKey: target.apiKey });
+      log.info({ coordinator: urls }, 'using the coordinator agent API');
     }
-    remoteUrl = target.url;
+    // Result URLs of `local` outputs: the coordinators' public URL when given (behind a load balancer,
+    // or Compose where the URL encoders use is an internal host name), else the URL in use.
+    remoteUrl = config.publicUrl ?? target.url;
   }
 
   // Remote nodes report `local` outputs at the coordinator's /media URLs.
-  const storage = storageContextFor(config, { log, ...(remoteUrl ? { publicUrl: remoteUrl } : {}) });
+  storage ??= storageContextFor(config, { log, ...(remoteUrl ? { publicUrl: remoteUrl } : {}) });
 
   const metricsPort = flags.metricsPort === undefined ? undefined : Number(flags.metricsPort);
   if (

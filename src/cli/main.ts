@@ -3,16 +3,19 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { packageRoot } from '../paths.js';
-import { runCli } from './run.js';
+import { addGlobalOptions, runCli } from './run.js';
 
 // Each command lives in its own module and registers itself on the program; keep this list sorted.
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import('./client/encoders.js'),
   () => import('./client/jobs.js'),
+  () => import('./client/login.js'),
   () => import('./client/submit.js'),
+  () => import('./config.js'),
   () => import('./encode.js'),
   () => import('./encoder.js'),
   () => import('./keys.js'),
+  () => import('./migrate.js'),
   () => import('./quickstart.js'),
   () => import('./serve.js'),
   () => import('./webhooks.js'),
@@ -24,6 +27,7 @@ const program = new Command()
   .name('vidmesh')
   .description('Distributed video encoding network: coordinator, encoder nodes and a one-shot HLS encoder')
   .version(pkg.version);
+addGlobalOptions(program);
 
 for (const load of commandModules) (await load()).register(program);
 

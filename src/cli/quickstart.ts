@@ -1,15 +1,17 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { createClient, startCoordinator } from '../coordinator/index.js';
 import { VidmeshError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { followJob, jobDetail } from './client/common.js';
-import { untilSignal } from './serve.js';
+import { CancelledError } from '../media/index.js';
+import { followJob, jobSummary } from './client/common.js';
+import { withTitle } from './client/submit.js';
+import { dashboardLine, untilSignal } from './serve.js';
 
 /** The generated sample could not be made (ffmpeg missing or failing). */
 export class SampleGenerationError extends VidmeshError {
@@ -88,11 +90,21 @@ export function register(program: Command): void {
           }
           const client = createClient({ url: server.url, apiKey: server.apiKey });
           const { source } = await client.upload(input);
-          const submitted = await client.submitJob({ source, metadata: { via: 'quickstart' } });
+          const submitted = await client.submitJob({
+            source,
+            metadata: { via: 'quickstart', ...withTitle(undefined, basename(input)) },
+          });
           process.stderr.write(`submitted job ${submitted.id}\n`);
-          const job = await followJob(client, submitted.id, { quiet: flags.json });
+          const job = await followJob(client, submitted.id, { output: flags.json ? 'none' : 'human' }).catch(
+            (err: unknown) => {
+              // followJob's hint ("keeps running on …") is for a remote coordinator; this one stops with us.
+              throw err instanceof CancelledError
+                ? new CancelledError('interrupted: stopping the coordinator')
+                : err;
+            },
+          );
           if (flags.json) process.stdout.write(JSON.stringify({ job }, null, 2) + '\n');
-          else process.stdout.write(job.result ? `${job.result.masterUrl}\n` : `${jobDetail(job)}\n`);
+          else process.stdout.write(`${jobSummary(job)}\n`);
           if (job.status !== 'completed') {
             process.exitCode = 1;
             if (!flags.exit)
@@ -100,6 +112,8 @@ export function register(program: Command): void {
           }
           if (!flags.exit) {
             process.stderr.write(`play it in any HLS player; serving until Ctrl-C\n`);
+            // Printed last, after the encode: the link is valid for 5 minutes from now.
+            if (process.stderr.isTTY) process.stderr.write(dashboardLine(server));
             await untilSignal();
           }
         } finally {

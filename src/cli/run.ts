@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CommanderError } from 'commander';
+import { loadConfig } from '../config.js';
 import { isVidmeshError } from '../errors.js';
 
 /**
@@ -38,4 +39,36 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     if (!isVidmeshError(err) && process.env.VIDMESH_DEBUG) console.error(err);
     process.exit(exitCodeFor(err));
   }
+}
+
+/** Program-level options that every command takes, before or after the command name. */
+interface GlobalFlags {
+  config?: string;
+  logLevel?: string;
+  logFormat?: string;
+}
+
+/**
+ * Adds `--config`, `--log-level` and `--log-format` to the whole program. A flag and its variable mean
+ * the same for one process, so the hook validates the flags (errors name the flag) and hands them on
+ * as `VIDMESH_CONFIG`, `LOG_LEVEL` and `VIDMESH_LOG_FORMAT`: every command's `loadConfig` and logger
+ * then sees them, with flag-over-variable precedence, without each command re-declaring them.
+ */
+export function addGlobalOptions(program: Command): void {
+  program
+    .option('--config <file>', 'config file, YAML or JSON (env VIDMESH_CONFIG; docs/configuration.md)')
+    .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent (env LOG_LEVEL)')
+    .option(
+      '--log-format <format>',
+      'auto | json | pretty (env VIDMESH_LOG_FORMAT; auto: pretty on a terminal)',
+    )
+    .hook('preAction', (_program, action) => {
+      const g = action.optsWithGlobals<GlobalFlags>();
+      const given = { config: g.config, logLevel: g.logLevel, logFormat: g.logFormat };
+      if (Object.values(given).every((v) => v === undefined)) return;
+      loadConfig({ flags: given });
+      if (g.config !== undefined) process.env.VIDMESH_CONFIG = g.config;
+      if (g.logLevel !== undefined) process.env.LOG_LEVEL = g.logLevel;
+      if (g.logFormat !== undefined) process.env.VIDMESH_LOG_FORMAT = g.logFormat;
+    });
 }

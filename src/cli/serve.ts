@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { startCoordinator } from '../coordinator/index.js';
+import { type RunningCoordinator, signInLink, startCoordinator } from '../coordinator/index.js';
 import { createLogger } from '../log.js';
 
 interface ServeFlags {
@@ -10,6 +10,15 @@ interface ServeFlags {
   dataDir?: string;
   encoders?: string;
   publicUrl?: string;
+}
+
+/**
+ * The first-run dashboard line: the URL and a one-time sign-in link (single use, 5 minutes) for the
+ * bootstrap admin key, so a new operator need not copy the key out of client.json.
+ */
+export function dashboardLine(server: Pick<RunningCoordinator, 'url' | 'apiKey' | 'app'>): string {
+  const link = signInLink(server.app, server.url, server.apiKey);
+  return `dashboard: ${server.url}/\n  sign in once (single use, valid 5 min): ${link}\n`;
 }
 
 /** Resolves on the first SIGTERM/SIGINT (a second one exits at once with 130). */
@@ -57,13 +66,15 @@ export function register(program: Command): void {
       'PEM certificate: serve HTTPS with HSTS (env VIDMESH_TLS_CERT; needs --tls-key)',
     )
     .option('--tls-key <file>', 'PEM private key of --tls-cert (env VIDMESH_TLS_KEY)')
+    .option('--metrics-token <token>', 'bearer token for GET /metrics (env VIDMESH_METRICS_TOKEN)')
+    .option('--media-origin <url>', 'origin serving /media and /ipfs (env VIDMESH_MEDIA_ORIGIN)')
     .option(
       '--registration-policy <policy>',
       'did:key encoders: open | allowlist | approval (env VIDMESH_REGISTRATION_POLICY, default open)',
     )
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({ flags: { ...flags } });
-      const log = createLogger({ level: config.logLevel });
+      const log = createLogger({ level: config.logLevel, format: config.logFormat });
       const server = await startCoordinator(config, { log });
       log.info(
         { url: server.url, encoders: config.encoders, database: config.databaseUrl ? 'postgres' : 'pglite' },
@@ -72,6 +83,9 @@ export function register(program: Command): void {
       process.stderr.write(
         `vidmesh serving at ${server.url} (docs ${server.url}/docs); client config in ${config.dataDir}/client.json\n`,
       );
+      // Only for a person at a terminal: the link signs in as the admin key, so it stays out of logs
+      // that a service manager or a redirected stderr keeps.
+      if (process.stderr.isTTY) process.stderr.write(dashboardLine(server));
       const sig = await untilSignal();
       log.info({ signal: sig }, 'shutting down');
       await server.stop();

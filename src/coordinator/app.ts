@@ -12,19 +12,23 @@ import {
 } from 'fastify-type-provider-zod';
 import type { SourceLimits } from '../encoder/source-limits.js';
 import type { ApiKeyStore, SecretBox } from '../identity/index.js';
-import type { JobStore, WebhookQueue } from '../jobs/index.js';
+import type { JobStore, Queryable, WebhookQueue } from '../jobs/index.js';
 import type { JobSpec } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
-import type { SsrfPolicy } from '../storage/index.js';
+import type { SsrfPolicy, StorageContext } from '../storage/index.js';
+import { createReputationStore, type VerificationPolicy } from '../trust/index.js';
 import { RateLimitedError } from './errors.js';
 import { type CoordinatorMetrics, registerMetricsRoute } from './metrics.js';
+import { finishOpenApi } from './openapi.js';
 import { type Authenticator, registerAuth, type SignedRequestAuthenticator } from './plugins/auth.js';
 import { assertGrantCoversUpload } from './plugins/identity.js';
+import { registerJsonOnly, registerTextGuard } from './plugins/input-guard.js';
 import { registerProblemHandler } from './plugins/problem.js';
 import { registerBodyTimeout } from './plugins/request-timeouts.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
-import { createSessionManager } from './plugins/session.js';
+import { createSessionManager, type SessionManager } from './plugins/session.js';
 import { registerTracing } from './plugins/tracing.js';
+import { createSourceRelay } from './relay.js';
 import { agentRoutes } from './routes/agent.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
@@ -68,7 +72,7 @@ export interface AppDeps {
   /** Seals job-spec secrets at rest; opened only for the lease holder's claim. */
   secretBox?: SecretBox;
   /** Requests per window per principal (API key, DID) and per client IP for unauthenticated ones. */
-  rateLimit?: { perKey: number; perIp: number; windowMs: number };
+  rateLimit?: { perKey: number; perIp: number; windowMs: number; authFailuresPerIp?: number };
   /** Origins allowed to call `/api/v1` from browsers (CORS); empty/absent: no CORS headers. */
   apiCorsOrigins?: readonly string[];
   /** Per-job source limits carried in claims (`VIDMESH_MAX_SOURCE_*`). */
@@ -85,10 +89,46 @@ export interface AppDeps {
   https?: { cert: Buffer; key: Buffer };
   /** Prometheus metrics: `GET /metrics` and HTTP request metrics (src/coordinator/metrics.ts). */
   metrics?: CoordinatorMetrics;
-  /** When set, `GET /metrics` needs `Authorization: Bearer <token>`. */
+  /**
+   * When set, `GET /metrics` takes `Authorization: Bearer <token>`; an operator (admin) API key is
+   * accepted either way. `/metrics` is never public.
+   */
   metricsToken?: string;
   /** Webhook subscriptions and the delivery log under `/api/v1/webhooks`. */
   webhooks?: { queue: WebhookQueue; ssrf?: SsrfPolicy };
+  /**
+   * The coordinator's storage context (publishing staged outputs of untrusted encoders, relaying
+   * sources to them). Default: local storage under `dataDir`, uploads from `dataDir/uploads`, no
+   * private network targets.
+   */
+  storage?: () => StorageContext;
+  /**
+   * Origin (`https://media.example.com`, no trailing slash) result URLs of `local` outputs point at
+   * instead of the public URL (`VIDMESH_MEDIA_ORIGIN`): media on its own origin shares no cookies with
+   * the dashboard.
+   */
+  mediaOrigin?: string;
+  /** Verification of untrusted encoders' staged results (src/trust); absent: published unverified. */
+  verification?: {
+    db: Queryable;
+    policy: VerificationPolicy;
+    spotSegments?: number;
+    minSsim?: number;
+  };
+}
+
+// The session manager of each built app, for first-run sign-in links (see signInLink).
+const sessionManagers = new WeakMap<FastifyInstance, SessionManager>();
+
+/**
+ * A dashboard sign-in link for `apiKey` on an app from {@link buildApp}: `<baseUrl>/api/v1/session/link?
+ * token=…`, single use, valid `ttlS` seconds (default 300), on this process only.
+ */
+export function signInLink(app: FastifyInstance, baseUrl: string, apiKey: string, ttlS?: number): string {
+  const sessions = sessionManagers.get(app);
+  if (!sessions) throw new Error('signInLink: not an app built by buildApp');
+  const token = sessions.issueSignInToken(apiKey, ttlS);
+  return `${baseUrl.replace(/\/+$/, '')}/api/v1/session/link?token=${token}`;
 }
 
 /**
@@ -113,9 +153,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerProblemHandler(base);
   registerSecureHeaders(base, { hsts: deps.hsts === true });
   registerBodyTimeout(base, { bodyTimeoutMs: deps.bodyTimeoutMs ?? 30_000 });
+  registerTextGuard(base);
   // Before any route plugin: the HTTP metrics and tracing hooks must reach every route.
   registerTracing(base);
-  if (deps.metrics) registerMetricsRoute(base, deps.metrics, { token: deps.metricsToken });
+  if (deps.metrics) {
+    const operatorKeys = deps.authenticators;
+    registerMetricsRoute(base, deps.metrics, {
+      token: deps.metricsToken,
+      // Without a scrape token, only the operator's keys read fleet-wide metrics.
+      authorize: async (req) => {
+        for (const auth of operatorKeys) {
+          const p = await Promise.resolve(auth(req)).catch(() => undefined);
+          if (p) return p.tenant === undefined && p.scopes.includes('admin');
+        }
+        return false;
+      },
+    });
+  }
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -130,6 +184,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    // Error answers, a named wildcard parameter, servers and licence (src/coordinator/openapi.ts).
+    transformObject: (d) =>
+      finishOpenApi(('openapiObject' in d ? d.openapiObject : d.swaggerObject) as never, { license: 'MIT' }),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () =>
@@ -145,6 +202,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     keyAuthenticators: deps.authenticators,
     secret: deps.sessionSecret,
   });
+  sessionManagers.set(base, sessions);
   await app.register(
     async (api) => {
       if (deps.apiCorsOrigins?.length) {
@@ -155,9 +213,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           maxAge: 600,
         });
       }
+      registerJsonOnly(api);
       registerAuth(api, {
         authenticators: [...deps.authenticators, sessions.authenticator],
         ...(deps.signedAuth ? { signed: deps.signedAuth } : {}),
+        ...(deps.rateLimit
+          ? {
+              failureLimit: {
+                perIp: deps.rateLimit.authFailuresPerIp ?? 30,
+                windowMs: deps.rateLimit.windowMs,
+              },
+            }
+          : {}),
       });
       if (deps.rateLimit) {
         const rl = deps.rateLimit;
@@ -180,6 +247,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(sessionRoutes, { sessions });
       const uploadsDir = join(deps.dataDir, 'uploads');
       const { store, publicUrl, limits } = deps;
+      // Published media may live on its own origin (VIDMESH_MEDIA_ORIGIN): no cookies shared with the dashboard.
+      const mediaBase = () => `${deps.mediaOrigin ?? publicUrl()}/media`;
       await api.register(uploadRoutes, {
         dir: uploadsDir,
         maxBytes: limits.maxUploadBytes,
@@ -190,13 +259,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(jobRoutes, {
         store,
         publicUrl,
+        mediaBase,
         uploadsDir,
         maxAttempts: limits.maxAttempts,
         refusePrivateUrls: deps.refusePrivateUrls === true,
         ...(deps.ssrfAllow ? { ssrfAllow: deps.ssrfAllow } : {}),
         ...(box ? { sealSpec: (spec: JobSpec) => sealSpecSecrets(box, spec) } : {}),
       });
-      if (deps.keys) await api.register(keyRoutes, { keys: deps.keys, store });
+      // One reputation store for the routes that read or reset it (verified encoders only).
+      const reputation = deps.verification ? createReputationStore(deps.verification.db) : undefined;
+      if (deps.keys) {
+        await api.register(keyRoutes, { keys: deps.keys, store, ...(reputation ? { reputation } : {}) });
+      }
       await api.register(monitorRoutes, { store });
       await api.register(logStreamRoutes, { store });
       if (deps.webhooks) {
@@ -206,12 +280,37 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           ...(box ? { secretBox: box } : {}),
         });
       }
-      await api.register(dashboardRoutes, { store, publicUrl });
+      await api.register(dashboardRoutes, {
+        store,
+        publicUrl,
+        mediaBase,
+        ...(reputation ? { reputation: () => reputation.all() } : {}),
+      });
+      const storage =
+        deps.storage ??
+        ((): StorageContext => ({
+          localRoot: join(deps.dataDir, 'media'),
+          uploads: { kind: 'dir', dir: uploadsDir },
+          fileRoots: [],
+          ssrf: deps.ssrfAllow ?? {},
+          ipfs: { blockstoreDir: join(deps.dataDir, 'ipfs') },
+          ...(deps.log ? { log: deps.log } : {}),
+        }));
       // Own context: its catch-all content-type parser (streamed output PUTs) must not leak to other routes.
       await api.register(agentRoutes, {
         store,
         publicUrl,
+        mediaBase,
         mediaRoot: join(deps.dataDir, 'media'),
+        stagingRoot: join(deps.dataDir, 'staging'),
+        uploadsDir,
+        storage,
+        ...(deps.verification ? { verification: deps.verification } : {}),
+        relay: createSourceRelay({
+          dir: join(deps.dataDir, 'relay'),
+          storage,
+          ...(deps.log ? { log: deps.log } : {}),
+        }),
         claimMaxWaitMs: limits.claimMaxWaitMs,
         maxUploadBytes: limits.maxUploadBytes,
         ...(deps.registration ? { registration: deps.registration } : {}),

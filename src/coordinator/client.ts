@@ -16,7 +16,14 @@ export interface VidmeshClient {
   health(): Promise<{ status: string; version: string }>;
   /** `POST /api/v1/jobs`; `idempotencyKey` makes a retried submit return the first job. */
   submitJob(spec: Record<string, unknown>, options?: { idempotencyKey?: string }): Promise<JobView>;
-  listJobs(query?: { status?: string; queue?: string; limit?: number; cursor?: string }): Promise<{
+  /** `GET /api/v1/jobs`; `search`: case-insensitive text in id, owner or metadata (e.g. a title). */
+  listJobs(query?: {
+    status?: string;
+    queue?: string;
+    search?: string;
+    limit?: number;
+    cursor?: string;
+  }): Promise<{
     jobs: JobView[];
     nextCursor: string | null;
   }>;
@@ -46,11 +53,14 @@ export interface ClientOptions {
   url: string;
   apiKey?: string;
   fetch?: typeof fetch;
+  /** Where `url` came from (`VIDMESH_URL`, a client.json path, …): named in every error. */
+  origin?: string;
 }
 
 /** Creates a {@link VidmeshClient}. No I/O until a method is called. */
 export function createClient(options: ClientOptions): VidmeshClient {
   const base = options.url.replace(/\/+$/, '');
+  const where = `coordinator ${base}${options.origin ? ` from ${options.origin}` : ''}`;
   const rawFetch = options.fetch ?? fetch;
   const doFetch: typeof fetch = async (input, init) => {
     try {
@@ -59,7 +69,7 @@ export function createClient(options: ClientOptions): VidmeshClient {
       if ((err as Error).name === 'AbortError') throw err;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new CoordinatorUnreachableError(
-        `cannot reach the coordinator at ${base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+        `cannot reach the ${where}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
         { cause: err },
       );
     }
@@ -78,7 +88,7 @@ export function createClient(options: ClientOptions): VidmeshClient {
       body = JSON.stringify(init.body);
     }
     const res = await doFetch(base + path, { method, headers, body, signal: init.signal });
-    return parse<T>(res);
+    return parse<T>(res, where);
   }
 
   const qs = (q: Record<string, string | number | undefined>) => {
@@ -107,7 +117,8 @@ export function createClient(options: ClientOptions): VidmeshClient {
     jobLogs: (id, q = {}) => request('GET', `/api/v1/jobs/${enc(id)}/logs${qs(q)}`),
     jobHistory: async (id) =>
       (await request<{ events: JobEventView[] }>('GET', `/api/v1/jobs/${enc(id)}/history`)).events,
-    followJob: (id, o = {}) => follow(doFetch, `${base}/api/v1/jobs/${enc(id)}/events`, auth, o.signal),
+    followJob: (id, o = {}) =>
+      follow(where, doFetch, `${base}/api/v1/jobs/${enc(id)}/events`, auth, o.signal),
     upload: async (path, o = {}) => {
       const { size } = await stat(path);
       let sent = 0;
@@ -127,14 +138,14 @@ export function createClient(options: ClientOptions): VidmeshClient {
         // Node's fetch needs half-duplex for a streamed request body (fetch spec: RequestInit.duplex).
         duplex: 'half',
       } as RequestInit);
-      return parse(res);
+      return parse(res, where);
     },
     listEncoders: async () =>
       (await request<{ encoders: EncoderView[] }>('GET', '/api/v1/encoders')).encoders,
   };
 }
 
-async function parse<T>(res: Response): Promise<T> {
+async function parse<T>(res: Response, where: string): Promise<T> {
   const text = await res.text();
   if (!res.ok) {
     let p: { code?: string; title?: string; detail?: string } = {};
@@ -143,20 +154,25 @@ async function parse<T>(res: Response): Promise<T> {
     } catch {
       p = { detail: text.slice(0, 200) || undefined };
     }
-    throw new ApiError({ status: res.status, ...p });
+    throw new ApiError({
+      status: res.status,
+      ...p,
+      detail: `${p.detail ?? p.title ?? `HTTP ${res.status}`} (${where})`,
+    });
   }
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
 /** Reads an SSE stream (WHATWG HTML §9.2) and yields each event's JSON payload until `end`. */
 async function* follow(
+  where: string,
   doFetch: typeof fetch,
   url: string,
   auth: Record<string, string>,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<JobStreamEvent> {
   const res = await doFetch(url, { headers: { accept: 'text/event-stream', ...auth }, signal });
-  if (!res.ok || !res.body) await parse(res);
+  if (!res.ok || !res.body) await parse(res, where);
   const queue: JobStreamEvent[] = [];
   const parser = createParser({
     onEvent: (ev) => {

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { JobChange, JobStore, WebhookQueue } from '../jobs/index.js';
-import { JOB_STATUSES } from '../jobs/index.js';
+import { ENCODER_KINDS, FINAL_STATUSES, isOneOf, JOB_STATUSES, TRANSITIONS } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import type { DeliveryOutcome } from './webhooks/index.js';
 
@@ -101,7 +101,7 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions): Co
         const k = `${e.kind}|${e.status}`;
         counts.set(k, (counts.get(k) ?? 0) + 1);
       }
-      for (const kind of ['infrastructure', 'community', 'desktop', 'browser']) {
+      for (const kind of ENCODER_KINDS) {
         for (const status of ['online', 'offline'])
           this.set({ kind, status }, counts.get(`${kind}|${status}`) ?? 0);
       }
@@ -195,14 +195,14 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions): Co
     registers: [registry],
   });
   for (const outcome of ['delivered', 'retry', 'failed']) webhookAttempts.inc({ outcome }, 0);
-  for (const status of ['completed', 'dead', 'cancelled']) finished.inc({ status }, 0);
+  for (const status of FINAL_STATUSES) finished.inc({ status }, 0);
 
   const observeJob = async (change: Extract<JobChange, { type: 'transition' }>) => {
     switch (change.to) {
       case 'queued':
         if (change.from === null) submitted.inc();
         else if (change.actor === 'maintenance') rescued.inc();
-        else if (change.from === 'dead' || change.from === 'cancelled' || change.from === 'failed')
+        else if (change.from !== null && isOneOf(TRANSITIONS.retry.from, change.from))
           retries.inc({ kind: 'manual' });
         return;
       case 'failed':
@@ -288,7 +288,7 @@ export function createCoordinatorMetrics(options: CoordinatorMetricsOptions): Co
 export function registerMetricsRoute(
   app: FastifyInstance,
   metrics: CoordinatorMetrics,
-  options: { token?: string } = {},
+  options: { token?: string; authorize?: (req: FastifyRequest) => Promise<boolean> } = {},
 ): void {
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -296,12 +296,13 @@ export function registerMetricsRoute(
     metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
   });
   app.get('/metrics', { config: { scope: 'public' }, schema: { hide: true } }, async (req, reply) => {
-    if (options.token) {
-      const h = (s: string) => createHash('sha256').update(s).digest();
-      const given = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '';
-      if (!timingSafeEqual(h(given), h(options.token))) {
-        return reply.code(401).header('www-authenticate', 'Bearer').send('unauthorized\n');
-      }
+    const h = (s: string) => createHash('sha256').update(s).digest();
+    const given = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? '';
+    const byToken = options.token !== undefined && timingSafeEqual(h(given), h(options.token));
+    const allowed =
+      byToken || (options.authorize ? await options.authorize(req) : options.token === undefined);
+    if (!allowed) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send('unauthorized\n');
     }
     const { contentType, body } = await metrics.render();
     return reply.header('content-type', contentType).send(body);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JOB_STAGES, JOB_STATUSES, RENDITION_STATUSES } from '../jobs/vocabulary.js';
 
 /**
  * Response shapes of the REST API. They are allowlists: the zod serializer drops every field not named
@@ -6,20 +7,13 @@ import { z } from 'zod';
  * Times are ISO 8601 strings; progress is percent 0..100; durations and ETAs are seconds; bitrates bits/s.
  */
 
-export const jobStatusSchema = z.enum([
-  'queued',
-  'leased',
-  'running',
-  'completed',
-  'failed',
-  'dead',
-  'cancelled',
-]);
-export const jobStageSchema = z.enum(['downloading', 'encoding', 'uploading']);
+export const jobStatusSchema = z.enum(JOB_STATUSES);
+export const jobStageSchema = z.enum(JOB_STAGES);
 
 export const renditionStateSchema = z.object({
   name: z.string(),
-  status: z.enum(['pending', 'running', 'completed', 'failed']),
+  /** `skipped`: the encoder's plan leaves it out for this source (never upscaled); it will not be produced. */
+  status: z.enum(RENDITION_STATUSES),
   progress: z.number(),
 });
 
@@ -46,6 +40,15 @@ export const jobResultSchema = z.object({
     .object({ backend: z.string(), wallS: z.number(), speed: z.number(), fallbacks: z.array(z.unknown()) })
     .partial()
     .optional(),
+  /** Present when the coordinator verified an untrusted encoder's result (docs/verification.md). */
+  verification: z
+    .object({
+      ok: z.boolean(),
+      checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })),
+      /** CPU seconds the verification cost. */
+      cpuS: z.number(),
+    })
+    .optional(),
 });
 
 export const jobViewSchema = z.object({
@@ -54,8 +57,11 @@ export const jobViewSchema = z.object({
   stage: jobStageSchema.nullable(),
   progress: z.number(),
   etaS: z.number().nullable(),
+  /** Encode speed the encoder reports while it runs (× real time). */
+  speed: z.number().nullable(),
   queue: z.string(),
   priority: z.string(),
+  network: z.enum(['private', 'community']).describe('who may encode it (docs/identity.md)'),
   attempts: z.number().int(),
   maxAttempts: z.number().int(),
   encoderId: z.string().nullable(),
@@ -112,19 +118,23 @@ export const encoderViewSchema = z.object({
   jobsFailed: z.number(),
   encodeSeconds: z.number(),
   activeJobs: z.number().optional(),
+  /** Verified results of an encoder whose results are verified (docs/verification.md). */
+  reputation: z
+    .object({
+      /** 0..1: (passes + 1) / (passes + 3 × failures + 2). */
+      score: z.number(),
+      verifiedPasses: z.number().int(),
+      verifiedFailures: z.number().int(),
+      consecutiveFailures: z.number().int(),
+      lastFailure: z.string().nullable(),
+    })
+    .optional(),
 });
 export type EncoderView = z.infer<typeof encoderViewSchema>;
 
 /** Capabilities an encoder registers with (contract: docs/api.md). */
-export const capabilitiesSchema = z.object({
-  codecs: z.array(z.string().max(32)).max(16),
-  hwaccel: z.array(z.string().max(32)).max(16),
-  maxHeight: z.number().int().min(1).max(8640),
-  maxDurationS: z.number().positive().optional(),
-  concurrency: z.number().int().min(1).max(256),
-  freeDiskBytes: z.number().int().min(0).optional(),
-  tags: z.array(z.string().max(64)).max(32),
-});
+/** What an encoder can do (one definition: src/protocol/wire.ts). */
+export { capabilitiesSchema } from '../protocol/wire.js';
 
 /** Server-Sent Event payloads of `GET /api/v1/jobs/:id/events` (event name = `type`). */
 export type JobStreamEvent =

@@ -12,19 +12,12 @@ import {
   ssrfPolicyOf,
   storageContextFor,
 } from '../config.js';
-import {
-  createDbTransport,
-  type EncoderNode,
-  type EncoderTransport,
-  startEncoderNode,
-} from '../encoder/index.js';
-import type { SourceLimits } from '../encoder/source-limits.js';
+import { createDbTransport, type EncoderNode, startEncoderNode } from '../encoder/index.js';
 import {
   createSecretBox,
   createSqlApiKeyStore,
   createSqlNonceStore,
   resolveServerKey,
-  type SecretBox,
 } from '../identity/index.js';
 import {
   createDatabase,
@@ -49,6 +42,7 @@ import {
 import { traceJobStore } from './plugins/tracing.js';
 import { openSpecSecrets } from './spec-secrets.js';
 import { startWebhookSender, type WebhookSender } from './webhooks/index.js';
+import { appOptionsFromConfig, verificationOf } from './wiring.js';
 
 /** A running coordinator (`vidmesh serve`): its URL, bootstrap key, parts, and a stop function. */
 export interface RunningCoordinator {
@@ -92,7 +86,7 @@ export async function startCoordinator(
     config.databaseUrl ? { url: config.databaseUrl, log } : { dataDir: join(config.dataDir, 'db'), log },
   );
   // Before the store and the app: both wrap themselves in spans only when tracing is on.
-  const tracing = initTracing({
+  const tracing = await initTracing({
     endpoint: config.otelEndpoint,
     serviceName: config.otelServiceName,
     serviceVersion: version,
@@ -110,12 +104,8 @@ export async function startCoordinator(
     const saved = readClientFile(config.dataDir);
     const apiKey = config.apiKey ?? saved?.apiKey ?? `vmk_admin_${randomBytes(32).toString('base64url')}`;
     let publicUrl = config.publicUrl ?? '';
-    const sourceLimits: SourceLimits = {
-      maxDimension: config.maxSourceDimension,
-      maxPixels: config.maxSourcePixels,
-      maxDurationS: config.maxSourceDurationS,
-      maxFrames: config.maxSourceFrames,
-    };
+    const configured = appOptionsFromConfig(config);
+    const verification = verificationOf(config);
     const keys = createSqlApiKeyStore(db);
     const nonces = createSqlNonceStore(db);
     const box = createSecretBox(
@@ -154,34 +144,15 @@ export async function startCoordinator(
       ],
       keys,
       signedAuth: didRequestAuthenticator({ nonceStore: nonces }),
-      registration: { policy: config.registrationPolicy, allowlist: config.encoderAllowlist },
-      sourceLimits,
-      bodyTimeoutMs: config.bodyTimeoutMs,
+      ...configured,
       secretBox: box,
-      ...(config.rateLimitPerKey > 0
-        ? {
-            rateLimit: {
-              perKey: config.rateLimitPerKey,
-              perIp: config.rateLimitPerIp,
-              windowMs: config.rateLimitWindowMs,
-            },
-          }
-        : {}),
-      apiCorsOrigins: config.apiCorsOrigins,
-      refusePrivateUrls: !config.allowPrivateNetworks,
-      ssrfAllow: ssrfPolicyOf(config),
+      storage: () => storageContextFor(config, { publicUrl, log }),
+      ...(verification ? { verification: { db, ...verification } } : {}),
       ...(https ? { https, hsts: true } : {}),
       checkReady: async () => {
         await db.query('SELECT 1 FROM jobs LIMIT 1');
         return { ok: true, checks: { database: true, migrations: true } };
       },
-      limits: {
-        maxUploadBytes: config.maxUploadBytes,
-        maxJsonBodyBytes: config.maxJsonBodyBytes,
-        claimMaxWaitMs: config.claimMaxWaitMs,
-        maxAttempts: config.maxAttempts,
-      },
-      corsOrigin: config.corsOrigin,
       log,
     });
     if (config.threeSpeakGateway) {
@@ -211,6 +182,7 @@ export async function startCoordinator(
       secretBox: box,
       isLeader,
       publicUrl: () => publicUrl,
+      mediaBase: () => `${config.mediaOrigin?.replace(/\/+$/, '') ?? publicUrl}/media`,
       ssrf: webhookSsrf,
       userAgent: `vidmesh/${version}`,
       log,
@@ -234,7 +206,10 @@ export async function startCoordinator(
     for (let i = 1; i <= config.encoders; i++) {
       encoders.push(
         startEncoderNode({
-          transport: withSourceLimits(createDbTransport(openingStore(store, box)), sourceLimits),
+          transport: createDbTransport(store, {
+            openSpec: (spec) => openSpecSecrets(box, spec),
+            limits: configured.sourceLimits,
+          }),
           dataDir: config.dataDir,
           storage,
           name: `${hostname()}-serve-${i}`,
@@ -286,29 +261,4 @@ export async function startCoordinator(
     await tracing.shutdown();
     throw err;
   }
-}
-
-/**
- * The job store as in-process encoders see it: claims hand out the spec with its sealed secrets
- * opened (those encoders hold the lease; the REST claim route does the same for remote ones).
- */
-function openingStore(store: JobStore, box: SecretBox): JobStore {
-  return {
-    ...store,
-    async claim(encoder, caps, opts) {
-      const claim = await store.claim(encoder, caps, opts);
-      return claim ? { ...claim, job: { ...claim.job, spec: openSpecSecrets(box, claim.job.spec) } } : claim;
-    },
-  };
-}
-
-/** In-process encoders get the coordinator's source limits with each claim, as remote ones do. */
-function withSourceLimits(transport: EncoderTransport, limits: SourceLimits): EncoderTransport {
-  return {
-    ...transport,
-    async claim(encoderId, waitMs, signal) {
-      const job = await transport.claim(encoderId, waitMs, signal);
-      return job ? { ...job, limits } : job;
-    },
-  };
 }

@@ -1,89 +1,104 @@
-import type { Encoder, Job, JobEvent } from '../jobs/index.js';
+import { type Encoder, isOneOf, type Job, type JobEvent, LEASED_STATUSES } from '../jobs/index.js';
+import { fileNameOf, mediaUrl } from '../protocol/media-url.js';
+import { parseCompletionResult } from '../protocol/result.js';
+import { type Reputation, reputationScore } from '../trust/index.js';
 import type { EncoderView, JobEventView, JobView } from './schemas.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 /**
  * The public view of a job (the allowlist `jobViewSchema` drops anything else). Result URLs of `local`
- * destinations are rebuilt on this coordinator's public URL: a remote encoder only knows the PUT URL
- * it uploaded to, and an in-process one may have run behind another host name.
+ * destinations are rebuilt on this coordinator's public URL ({@link mediaUrl}, with the destination's
+ * `prefix`): a remote encoder only knows the PUT URL it uploaded to, and an in-process one may have run
+ * behind another host name.
  */
-export function jobView(job: Job, publicUrl: string): JobView {
+export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/media`): JobView {
+  // The spec was validated at submit; it stays opaque JSON in the store, so only its shape is read here.
   const spec = isObj(job.spec) ? job.spec : {};
   const source = isObj(spec.source) ? spec.source : {};
   const destination = isObj(spec.destination) ? spec.destination : { type: 'local' };
-  const isLocal = destination.type === 'local';
+  const destinationType = typeof destination.type === 'string' ? destination.type : 'local';
+  const prefix = typeof destination.prefix === 'string' ? destination.prefix : undefined;
+  const isLocal = destinationType === 'local';
   const self = `${publicUrl}/api/v1/jobs/${job.id}`;
-  const mediaBase = `${publicUrl}/media/${encodeURIComponent(job.id)}`;
-  const localUrl = (reported: string | undefined, fallback: string) => {
-    if (!isLocal) return reported;
-    const file = reported ? reported.split('?')[0].split('/').slice(-1)[0] : fallback;
-    return `${mediaBase}/${file || fallback}`;
-  };
+  const media = (path: string) => mediaUrl(mediaBase, job.id, prefix, path);
+  // Master and poster sit at the top of the rendered ladder: the reported file name is all that counts.
+  const localUrl = (reported: string | undefined, fallback: string) =>
+    isLocal ? media((reported && fileNameOf(reported)) || fallback) : reported;
 
-  let result: JobView['result'] = null;
-  if (job.status === 'completed' && isObj(job.result)) {
-    const r = job.result;
-    const publish = isObj(r.publish) ? r.publish : {};
-    const masterUrl = localUrl(str(r.masterUrl), 'master.m3u8') ?? '';
-    const posterUrl = localUrl(str(r.posterUrl), 'poster.jpg');
-    const encode = isObj(r.encode) ? r.encode : undefined;
-    result = {
-      masterUrl,
-      ...(str(r.posterUrl) && posterUrl ? { posterUrl } : {}),
-      renditions: (Array.isArray(r.renditions) ? r.renditions : []).filter(isObj).map((x) => ({
-        name: str(x.name) ?? '?',
-        width: num(x.width),
-        height: num(x.height),
-        bandwidth: num(x.bandwidth),
-        averageBandwidth: num(x.averageBandwidth),
-        codecs: str(x.codecs),
-        frameRate: num(x.frameRate),
-        durationS: num(x.durationS),
-        bytes: num(x.bytes),
-        playlist: str(x.playlist),
-        url: isLocal && str(x.playlist) ? `${mediaBase}/${str(x.playlist)}` : undefined,
-      })),
-      ...(str(publish.cid) ? { ipfsCid: str(publish.cid) } : {}),
-      ...(encode
-        ? {
-            encode: {
-              backend: str(encode.backend),
-              wallS: num(encode.wallS),
-              speed: num(encode.speed),
-              fallbacks: Array.isArray(encode.fallbacks) ? encode.fallbacks : [],
-            },
-          }
-        : {}),
-    };
-  }
+  const r = job.status === 'completed' ? parseCompletionResult(job.result) : null;
+  const result: JobView['result'] = r
+    ? {
+        masterUrl: localUrl(r.masterUrl || undefined, 'master.m3u8') ?? '',
+        ...(r.posterUrl ? { posterUrl: localUrl(r.posterUrl, 'poster.jpg') } : {}),
+        renditions: r.renditions.map((x) => ({
+          name: x.name,
+          width: x.width,
+          height: x.height,
+          bandwidth: x.bandwidth,
+          averageBandwidth: x.averageBandwidth,
+          codecs: x.codecs,
+          frameRate: x.frameRate,
+          durationS: x.durationS,
+          bytes: x.bytes,
+          playlist: x.playlist,
+          url: isLocal && x.playlist ? media(x.playlist) : undefined,
+        })),
+        ...(r.publish.cid ? { ipfsCid: r.publish.cid } : {}),
+        ...(r.encode
+          ? {
+              encode: {
+                backend: r.encode.backend,
+                wallS: r.encode.wallS,
+                speed: r.encode.speed,
+                fallbacks: r.encode.fallbacks,
+              },
+            }
+          : {}),
+        ...(r.verification
+          ? {
+              verification: {
+                ok: r.verification.ok,
+                checks: r.verification.checks,
+                cpuS: r.verification.cpuS,
+              },
+            }
+          : {}),
+      }
+    : null;
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(isObj(spec.metadata) ? spec.metadata : job.metadata)) {
     if (typeof v === 'string') metadata[k] = v;
   }
-  const showError = job.lastError && ['failed', 'dead', 'cancelled', 'queued'].includes(job.status);
+  // A queued job may carry the error of its last attempt (a rescued lease, a manual retry).
+  const showError = job.lastError && job.status !== 'completed' && !isOneOf(LEASED_STATUSES, job.status);
   return {
     id: job.id,
     status: job.status,
     stage: job.status === 'running' ? job.stage : null,
     progress: job.status === 'completed' ? 100 : job.progress,
     etaS: job.status === 'running' ? job.etaS : null,
+    speed: job.status === 'running' ? job.speed : null,
     queue: job.queue,
     priority: job.priority,
+    network: job.network,
     attempts: job.attempts,
     maxAttempts: job.maxAttempts,
     encoderId: job.encoderId,
     metadata,
-    source: { type: str(source.type) ?? 'unknown' },
-    destination: { type: str(destination.type) ?? 'local' },
+    source: { type: typeof source.type === 'string' ? source.type : 'unknown' },
+    destination: { type: destinationType },
     // Rows are the renditions asked for; once completed, what was actually produced is authoritative
-    // (a 360p source yields 360p, not the requested 1080p/720p/480p).
+    // (a 360p source yields 360p, not the requested 1080p/720p/480p), followed by the skipped ones.
     renditions:
       result && result.renditions.length > 0
-        ? result.renditions.map((r) => ({ name: r.name, status: 'completed' as const, progress: 100 }))
+        ? [
+            ...result.renditions.map((r) => ({ name: r.name, status: 'completed' as const, progress: 100 })),
+            ...job.renditions
+              .filter((r) => r.status === 'skipped' && !result.renditions.some((x) => x.name === r.name))
+              .map((r) => ({ name: r.name, status: r.status, progress: 0 })),
+          ]
         : job.renditions.map((r) => ({ name: r.name, status: r.status, progress: r.progress })),
     result,
     error:
@@ -106,7 +121,7 @@ export function eventView(e: JobEvent): JobEventView {
   return { id: e.id, from: e.from, to: e.to, actor: e.actor, reason: e.reason, at: e.at.toISOString() };
 }
 
-export function encoderView(e: Encoder): EncoderView {
+export function encoderView(e: Encoder, reputation?: Reputation): EncoderView {
   return {
     id: e.id,
     name: e.name,
@@ -130,5 +145,16 @@ export function encoderView(e: Encoder): EncoderView {
     jobsFailed: e.jobsFailed,
     encodeSeconds: e.encodeSeconds,
     activeJobs: e.activeJobs,
+    ...(reputation
+      ? {
+          reputation: {
+            score: Math.round(reputationScore(reputation) * 1000) / 1000,
+            verifiedPasses: reputation.verifiedPasses,
+            verifiedFailures: reputation.verifiedFailures,
+            consecutiveFailures: reputation.consecutiveFailures,
+            lastFailure: reputation.lastFailure,
+          },
+        }
+      : {}),
   };
 }

@@ -1,16 +1,17 @@
 import { isVidmeshError } from '../errors.js';
-import type { JobStore, EncoderCapabilities as StoreCapabilities } from '../jobs/index.js';
+import type { Encoder, JobStore } from '../jobs/index.js';
+import { claimScopeOf, type HandOutOptions, handOut } from '../protocol/index.js';
 import { LeaseLostError } from './errors.js';
-import type {
-  ClaimedJob,
-  CompletionResult,
-  EncoderKind,
-  EncoderRegistration,
-  EncoderTransport,
-  FailureReport,
-  LeaseRef,
-  ProgressAck,
-  ProgressUpdate,
+import {
+  type ClaimedJob,
+  type CompletionResult,
+  type EncoderRegistration,
+  type EncoderTransport,
+  type FailureReport,
+  fromHandout,
+  type LeaseRef,
+  type ProgressAck,
+  type ProgressUpdate,
 } from './transport.js';
 
 /** The job store operations an encoder needs (a narrow view of the jobs module's JobStore). */
@@ -27,17 +28,23 @@ export type DbTransportStore = Pick<
  *
  * Log lines of a progress report are appended to the job log (`appendLogs`) after the lease is
  * renewed (dropped when the job was cancelled); `speed` is not stored by the job store.
+ *
+ * Claims go through the protocol's one hand-out (src/protocol/handout.ts), as over HTTP: `options`
+ * opens the spec's sealed secrets (the server's secret box: `vidmesh serve`, or an infrastructure node
+ * holding the same `VIDMESH_SECRET_KEY`) and carries the source limits. Without `openSpec`, a job with
+ * sealed secrets fails its attempt with the storage error it causes.
  */
-export function createDbTransport(store: DbTransportStore): EncoderTransport {
-  // The store's claim matches on capabilities each time; keep what each encoder registered with.
-  const registered = new Map<string, { kind: EncoderKind; capabilities: StoreCapabilities }>();
+export function createDbTransport(store: DbTransportStore, options: HandOutOptions = {}): EncoderTransport {
+  // The store's claim matches on capabilities each time; keep the row each encoder registered as.
+  const registered = new Map<string, Encoder>();
 
   const fenced = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
     } catch (err) {
       if (isVidmeshError(err) && (err.code === 'lease_lost' || err.status === 409)) {
-        throw new LeaseLostError(err.message, { cause: err, details: { code: err.code } });
+        // The store's reason (`cancelled`, `lease_not_held`) travels on: a cancel is not a lost lease.
+        throw new LeaseLostError(err.message, { cause: err, details: { ...err.details, code: err.code } });
       }
       throw err;
     }
@@ -53,7 +60,7 @@ export function createDbTransport(store: DbTransportStore): EncoderTransport {
         capabilities: registration.capabilities,
         ...(registration.did ? { did: registration.did } : {}),
       });
-      registered.set(encoder.id, { kind: registration.kind, capabilities: registration.capabilities });
+      registered.set(encoder.id, encoder);
       return { encoderId: encoder.id };
     },
     async heartbeat(encoderId: string) {
@@ -63,17 +70,27 @@ export function createDbTransport(store: DbTransportStore): EncoderTransport {
       const me = registered.get(encoderId);
       if (!me) throw new Error(`db transport: encoder ${encoderId} claimed before registering`);
       if (signal?.aborted) return null;
-      const claim = await store.claim({ id: encoderId, kind: me.kind }, me.capabilities, { waitMs, signal });
+      const claim = await store.claim(
+        { id: encoderId, kind: me.kind, scope: claimScopeOf(me) },
+        me.capabilities,
+        { waitMs, signal },
+      );
       if (!claim) return null;
-      return {
-        id: claim.job.id,
-        spec: claim.job.spec,
-        renditions: claim.job.renditions.filter((r) => r.status !== 'completed').map((r) => r.name),
-        attempt: claim.attempt,
-        leaseToken: claim.leaseToken,
-        leaseExpiresAt: claim.leaseExpiresAt.toISOString(),
-        ...(claim.job.traceparent ? { traceparent: claim.job.traceparent } : {}),
-      };
+      try {
+        return fromHandout(handOut(claim, me, options));
+      } catch (err) {
+        // A job this node cannot hand itself (no server key for its secrets) goes back with backoff
+        // for a node that can, and the reason lands in the job's history instead of a stuck lease.
+        const e = isVidmeshError(err) ? err : undefined;
+        await store.fail(
+          claim.job.id,
+          claim.leaseToken,
+          encoderId,
+          { code: e?.code ?? 'handout_failed', message: e?.message ?? String(err) },
+          { retryable: e?.retryable ?? true },
+        );
+        return null;
+      }
     },
     progress(encoderId: string, lease: LeaseRef, update: ProgressUpdate): Promise<ProgressAck> {
       return fenced(async () => {
@@ -82,6 +99,7 @@ export function createDbTransport(store: DbTransportStore): EncoderTransport {
           stage: update.stage,
           progress: update.progress,
           ...(update.etaS === undefined ? {} : { etaS: update.etaS }),
+          ...(update.speed === undefined ? {} : { speed: update.speed }),
           ...(update.renditions ? { renditions: update.renditions } : {}),
         });
         if (!renewed.cancelled && update.logs && update.logs.length > 0) {
@@ -92,12 +110,9 @@ export function createDbTransport(store: DbTransportStore): EncoderTransport {
     },
     complete(encoderId: string, lease: LeaseRef, result: CompletionResult) {
       return fenced(async () => {
-        const names = result.renditions
-          .map((r) => (r && typeof r === 'object' ? (r as { name?: unknown }).name : undefined))
-          .filter((n): n is string => typeof n === 'string');
         await store.complete(lease.jobId, lease.leaseToken, encoderId, {
           result,
-          renditions: names.map((name, i) => ({ name, status: 'completed', result: result.renditions[i] })),
+          renditions: result.renditions.map((r) => ({ name: r.name, status: 'completed', result: r })),
           encodeSeconds: result.encode.wallS,
         });
       });

@@ -1,14 +1,4 @@
-import { VidmeshError } from '../errors.js';
-
-/**
- * The coordinator no longer recognises this encoder's lease on a job (HTTP 409 `lease_lost`): the lease
- * expired and was rescued, the job was re-leased to someone else, or the token is stale. The encoder
- * must stop the job at once (kill ffmpeg) and discard its work.
- */
-export class LeaseLostError extends VidmeshError {
-  override readonly code: string = 'lease_lost';
-  override readonly status: number = 409;
-}
+import { LeaseLostError, VidmeshError } from '../errors.js';
 
 /** The job was cancelled by a user; the encoder saw it in a progress answer and stopped. */
 export class JobCancelledError extends VidmeshError {
@@ -50,3 +40,6 @@ export class InvalidJobSpecError extends VidmeshError {
   override readonly code: string = 'invalid_job_spec';
   override readonly status: number = 422;
 }
+
+/** Re-exported: one lease-lost error for the store, the routes and the transports (src/errors.ts). */
+export { LeaseLostError };

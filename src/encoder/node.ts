@@ -22,6 +22,7 @@ import type {
   EncoderKind,
   EncoderRegistration,
   EncoderTransport,
+  JobStage,
   LeaseRef,
 } from './transport.js';
 
@@ -32,7 +33,7 @@ const FAST_REPORT_MS = 1000;
 export type EncoderNodeEvent =
   | { type: 'registered'; encoderId: string }
   | { type: 'job-claimed'; jobId: string; attempt: number }
-  | { type: 'job-stage'; jobId: string; stage: 'downloading' | 'encoding' | 'uploading' }
+  | { type: 'job-stage'; jobId: string; stage: JobStage }
   | { type: 'job-completed'; jobId: string; result?: CachedResult['result'] }
   | { type: 'job-failed'; jobId: string; code: string; retryable: boolean }
   | { type: 'job-aborted'; jobId: string; reason: 'lease_lost' | 'cancelled' }

@@ -1,12 +1,23 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { jobSpecSchema } from '../jobs/spec.js';
+import { jobSpecSchema, requestedRenditions } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
 import { encodeLadder, type HwaccelReport, planLadder, probe } from '../media/index.js';
-import { type DestinationInput, fetchSource, publish, type StorageContext } from '../storage/index.js';
+import { mediaUrl, pathSegments } from '../protocol/media-url.js';
+import type { StagedFile } from '../protocol/result.js';
+import {
+  type DestinationInput,
+  fetchSource,
+  hashFile,
+  listFiles,
+  publish,
+  type SourceRef,
+  type StorageContext,
+} from '../storage/index.js';
 import { withSpan } from '../tracing.js';
 import { InvalidJobSpecError } from './errors.js';
 import type { JobReporter } from './reporter.js';
+import { selectRenditions } from './selection.js';
 import { checkSourceLimits } from './source-limits.js';
 import type { ClaimedJob, CompletionResult, EncoderTransport, JobStage, LeaseRef } from './transport.js';
 
@@ -56,14 +67,18 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   };
 
   stage('downloading');
-  step(`attempt ${job.attempt}: fetching ${spec.source.type} source`);
+  const source = sourceFor(spec.source, input);
+  step(
+    `attempt ${job.attempt}: fetching ${spec.source.type} source` +
+      (source === spec.source ? '' : ' through the coordinator'),
+  );
   const sourcePath = join(workDir, 'source');
   const started = Date.now();
   const fetched = await withSpan(
     'encoder.download',
     { 'vidmesh.source.type': spec.source.type },
     async (span) => {
-      const f = await fetchSource(spec.source, sourcePath, ctx, {
+      const f = await fetchSource(source, sourcePath, ctx, {
         signal,
         onProgress: (bytes, total) =>
           reporter.update({ stage: 'downloading', progress: total ? (bytes / total) * 100 : 0 }),
@@ -85,10 +100,31 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
     `probed: ${info.container}, ${info.durationS.toFixed(2)} s` +
       (v ? `, ${v.codec} ${v.displayWidth}x${v.displayHeight} @ ${v.fps.toFixed(2)} fps` : ', audio only'),
   );
-  const plan = planLadder(info, spec.ladder ?? {});
+  // What this source allows first (never upscaled), then what this run encodes of it: a per-rendition
+  // retry encodes only the claimed names and keeps the rest of the published ladder.
+  const allowed = planLadder(info, spec.ladder ?? {});
+  const selection = selectRenditions({
+    planned: allowed.encode,
+    requested: job.renditions,
+    asked: requestedRenditions(spec),
+    kept: job.keep ?? [],
+    patchable: spec.destination.type !== 'ipfs',
+  });
+  const plan = selection.only ? planLadder(info, { ...spec.ladder, only: selection.only }) : allowed;
+  for (const note of selection.notes) step(note);
   step(`plan: ${plan.encode.join(', ')} (${plan.segmentDuration} s segments, ${plan.format}, ${plan.speed})`);
-  const missing = job.renditions.filter((r) => !plan.encode.includes(r));
-  if (missing.length > 0) step(`not produced for this source (never upscaled): ${missing.join(', ')}`);
+  if (selection.keep.length > 0)
+    step(`kept from an earlier run: ${selection.keep.map((k) => k.name).join(', ')}`);
+  if (selection.skipped.length > 0) {
+    step(`not produced for this source (never upscaled): ${selection.skipped.join(', ')}`);
+  }
+  // Every report from here on carries the skipped names, so the job shows them as soon as the plan is
+  // known (the reporter keeps the last rendition list until a new one is given).
+  const renditionStates = (status: 'running' | 'completed', progress: number, names = plan.encode) => [
+    ...names.map((name) => ({ name, status, progress })),
+    ...selection.skipped.map((name) => ({ name, status: 'skipped' as const, progress: 0 })),
+  ];
+  reporter.update({ stage: 'encoding', progress: 0, renditions: renditionStates('running', 0) });
 
   stage('encoding');
   const outDir = join(workDir, 'out');
@@ -97,12 +133,13 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
     encodeLadder(plan, outDir, {
       signal,
       hwaccel: input.hwaccel,
+      keep: selection.keep,
       onProgress: (p) =>
         reporter.update({
           stage: 'encoding',
           progress: p.percent,
           // One ffmpeg process encodes every rendition in step: they share the percentage.
-          renditions: plan.encode.map((name) => ({ name, status: 'running' as const, progress: p.percent })),
+          renditions: renditionStates('running', p.percent),
           ...(p.etaS === undefined ? {} : { etaS: Math.round(p.etaS) }),
           speed: p.speed,
         }),
@@ -120,7 +157,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   reporter.update({
     stage: 'uploading',
     progress: 0,
-    renditions: encoded.encoded.map((name) => ({ name, status: 'completed' as const, progress: 100 })),
+    renditions: renditionStates('completed', 100, encoded.encoded),
   });
   stage('uploading');
   const destination = destinationFor(spec.destination, input);
@@ -128,18 +165,38 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
     publish(outDir, destination, ctx, {
       signal,
       jobId: job.id,
+      // A per-rendition retry publishes only the new renditions and the master: the kept ones stay.
+      merge: selection.keep.length > 0,
       onProgress: (bytes, total) =>
         reporter.update({ stage: 'uploading', progress: total ? (bytes / total) * 100 : 0 }),
     }),
   );
   step(`published ${published.files.length} files to ${destination.type}`);
 
+  const encode = {
+    backend: encoded.backend,
+    fallbacks: encoded.fallbacks,
+    wallS: encoded.encodeWallS,
+    speed: encoded.speed,
+    renditions: encoded.encoded,
+  };
+  // Staged outputs are published by the coordinator, which reports their URLs: name the files only.
+  if (job.transfer?.output === 'coordinator') {
+    return {
+      renditions: encoded.renditions,
+      masterUrl: encoded.master,
+      ...(encoded.poster ? { posterUrl: encoded.poster } : {}),
+      publish: { type: 'staged', bytes: published.bytes },
+      files: await declareFiles(outDir),
+      encode,
+    };
+  }
   // Remote `local` outputs land in the coordinator's media folder: report the URLs it serves them at.
   const localViaCoordinator = destination !== spec.destination;
   const localPrefix = spec.destination.type === 'local' ? spec.destination.prefix : undefined;
   const urlOf = (rel: string): string | undefined =>
     localViaCoordinator
-      ? localUrl(input, rel, localPrefix)
+      ? mediaUrl(input.storage.localUrlBase ?? '/media', job.id, localPrefix, rel)
       : published.files.find((f) => f.path === rel)?.url;
   const masterUrl = published.ipfsUrl ?? urlOf(encoded.master) ?? published.masterUrl ?? '';
   const posterUrl = encoded.poster ? urlOf(encoded.poster) : undefined;
@@ -148,12 +205,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
     masterUrl,
     ...(posterUrl ? { posterUrl } : {}),
     publish: published,
-    encode: {
-      backend: encoded.backend,
-      fallbacks: encoded.fallbacks,
-      wallS: encoded.encodeWallS,
-      speed: encoded.speed,
-    },
+    encode,
   };
 }
 
@@ -161,32 +213,53 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
 // API, and the coordinator's host is exempt from the SSRF guard (it is operator configuration).
 function storageContextFor(input: PipelineInput): StorageContext {
   const uploads = input.transport.remoteUploads?.(input.lease);
-  if (!uploads) return input.storage;
-  const host = new URL(uploads.baseUrl).hostname;
+  const relay =
+    input.job.transfer?.source === 'coordinator' ? input.transport.remoteSource?.(input.lease) : undefined;
+  if (!uploads && !relay) return input.storage;
+  const hosts = [uploads?.baseUrl, relay?.url]
+    .filter((u): u is string => !!u)
+    .map((u) => new URL(u).hostname);
   return {
     ...input.storage,
-    uploads: { kind: 'http', baseUrl: uploads.baseUrl, headers: uploads.headers },
-    ssrf: { ...input.storage.ssrf, allowHosts: [...(input.storage.ssrf.allowHosts ?? []), host] },
+    ...(uploads ? { uploads: { kind: 'http', baseUrl: uploads.baseUrl, headers: uploads.headers } } : {}),
+    ssrf: { ...input.storage.ssrf, allowHosts: [...(input.storage.ssrf.allowHosts ?? []), ...hosts] },
   };
 }
 
+/**
+ * The source to fetch: the spec's own, or the coordinator's lease-bound relay when the hand-out says
+ * so (the spec then holds no credential to read it with).
+ * @throws InvalidJobSpecError when the hand-out asks for the relay and the transport has none.
+ */
+function sourceFor(src: SourceRef, input: PipelineInput): SourceRef {
+  if (input.job.transfer?.source !== 'coordinator') return src;
+  const relay = input.transport.remoteSource?.(input.lease);
+  if (!relay) throw new InvalidJobSpecError(`job ${input.job.id} must be read through a coordinator relay`);
+  return { type: 'http', url: relay.url, headers: relay.headers };
+}
+
 // A remote encoder publishes a `local` destination into the coordinator's storage through
-// `PUT /api/v1/agent/outputs/:jobId/<path>` (storage http destination, lease token header).
+// `PUT /api/v1/agent/outputs/:jobId/<path>` (storage http destination, lease token header); an
+// untrusted one stages every destination there (no prefix: the coordinator publishes the set).
 function destinationFor(dest: DestinationInput, input: PipelineInput): DestinationInput {
-  if (dest.type !== 'local') return dest;
+  const staged = input.job.transfer?.output === 'coordinator';
+  if (dest.type !== 'local' && !staged) return dest;
   const remote = input.transport.remoteOutputs?.(input.lease);
-  if (!remote) return dest;
-  const baseUrl = remote.baseUrl + prefixPath(dest.prefix);
+  if (!remote) {
+    if (staged)
+      throw new InvalidJobSpecError(`job ${input.job.id} must stage its outputs on the coordinator`);
+    return dest;
+  }
+  // The coordinator refuses traversal itself; this only keeps the URL well-formed.
+  const parts = dest.type === 'local' && !staged ? pathSegments(dest.prefix).map(encodeURIComponent) : [];
+  const baseUrl = remote.baseUrl + (parts.length ? `${parts.join('/')}/` : '');
   return { type: 'http', baseUrl, headers: remote.headers, method: 'PUT' };
 }
 
-// The coordinator refuses traversal itself; this only keeps the URL well-formed.
-function prefixPath(prefix: string | undefined): string {
-  const parts = (prefix ?? '').split('/').filter((p) => p && p !== '.' && p !== '..');
-  return parts.length ? parts.map(encodeURIComponent).join('/') + '/' : '';
-}
-
-function localUrl(input: PipelineInput, rel: string, prefix: string | undefined): string {
-  const base = (input.storage.localUrlBase ?? '/media').replace(/\/+$/, '');
-  return `${base}/${encodeURIComponent(input.job.id)}/${prefixPath(prefix)}${rel}`;
+/** Every file under `dir` with its SHA-256 and size: what a staging encoder declares at completion. */
+async function declareFiles(dir: string): Promise<StagedFile[]> {
+  const out: StagedFile[] = [];
+  // One file at a time: a long ladder has thousands of segments, and file handles are finite.
+  for (const path of await listFiles(dir)) out.push({ path, ...(await hashFile(join(dir, path))) });
+  return out;
 }

@@ -142,7 +142,11 @@ export class JobReporter {
           if (!this.stopped) {
             this.stopped = true;
             if (this.timer) clearInterval(this.timer);
-            this.opts.onLeaseLost(err);
+            // A cancel that lands between a renewal and its log lines comes back as a lease the job
+            // store refuses with reason `cancelled`: it is the user's cancel, not a lost lease.
+            if ((err.details as { reason?: unknown } | undefined)?.reason === 'cancelled')
+              this.opts.onCancelled();
+            else this.opts.onLeaseLost(err);
           }
           return;
         }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { completionResultSchema } from '../protocol/result.js';
 import type { CompletionResult } from './transport.js';
 
 /**
@@ -58,7 +59,8 @@ export class ResultCache {
       try {
         const entry = JSON.parse(await readFile(join(this.dir, name), 'utf8')) as CachedResult;
         if (typeof entry.jobId !== 'string' || typeof entry.leaseToken !== 'string') throw new Error('shape');
-        entries.push(entry);
+        // A report the coordinator would refuse is as good as corrupt: retrying it forever helps no one.
+        entries.push({ ...entry, result: completionResultSchema.parse(entry.result) });
       } catch {
         corrupt.push(name);
       }

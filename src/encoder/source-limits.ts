@@ -1,24 +1,10 @@
-import { z } from 'zod';
 import { VidmeshError } from '../errors.js';
 import type { ProbeResult } from '../media/index.js';
 
-/**
- * Per-job source limits, checked right after probe and before any decode, so a hostile header (a
- * 100000x100000 frame, a year-long duration, a 1e9-frame stream) costs one ffprobe run, never the
- * memory or CPU of decoding it. Set on the coordinator (`VIDMESH_MAX_SOURCE_*`) and carried to the
- * encoder in each claim; encoders without one use {@link DEFAULT_SOURCE_LIMITS}.
- */
-export const sourceLimitsSchema = z.object({
-  /** Largest width or height in pixels (coded size). */
-  maxDimension: z.number().int().positive(),
-  /** Largest width × height in pixels. */
-  maxPixels: z.number().int().positive(),
-  /** Longest duration in seconds. */
-  maxDurationS: z.number().positive(),
-  /** Most video frames (duration × average fps). */
-  maxFrames: z.number().int().positive(),
-});
-export type SourceLimits = z.infer<typeof sourceLimitsSchema>;
+import { type SourceLimits, sourceLimitsSchema } from '../protocol/wire.js';
+
+/** Per-job source limits (wire schema in src/protocol/wire.ts), checked right after probe. */
+export { type SourceLimits, sourceLimitsSchema };
 
 /** 8K UHD (7680x4320) in either orientation, 12 hours, 12 h at 120 fps. */
 export const DEFAULT_SOURCE_LIMITS: SourceLimits = {

@@ -1,4 +1,7 @@
-import type { SourceLimits } from './source-limits.js';
+import type { EncoderKind, JobStage, RenditionStatus } from '../jobs/vocabulary.js';
+import type { CompletionResult as ProtocolCompletionResult, ResultRendition } from '../protocol/result.js';
+import type { Capabilities, ClaimHandout, SourceLimits, TransferPlan, TrustLevel } from '../protocol/wire.js';
+
 /**
  * The encoder node's view of a coordinator: one interface, two implementations.
  *
@@ -15,25 +18,10 @@ import type { SourceLimits } from './source-limits.js';
  */
 
 /** Kinds of encoder the coordinator knows; infrastructure nodes talk to the database directly. */
-export type EncoderKind = 'infrastructure' | 'community' | 'desktop' | 'browser';
+export type { EncoderKind, JobStage } from '../jobs/vocabulary.js';
 
-/** What an encoder can do; the coordinator only leases jobs that fit. */
-export interface EncoderCapabilities {
-  /** Output video codecs this node encodes, e.g. `['h264']`. */
-  codecs: string[];
-  /** Hardware backends that passed a real test encode, best first, e.g. `["nvenc"]` (`[]`: software only). */
-  hwaccel: string[];
-  /** Largest output height in pixels this node accepts. */
-  maxHeight: number;
-  /** Longest source duration in seconds (browsers); absent = unlimited. */
-  maxDurationS?: number;
-  /** Jobs this node runs at once. */
-  concurrency: number;
-  /** Free bytes on the disk holding the work dirs at registration time. */
-  freeDiskBytes?: number;
-  /** Operator labels matched against a job's required tags. */
-  tags: string[];
-}
+/** What an encoder can do; the coordinator only leases jobs that fit (wire schema: src/protocol/wire.ts). */
+export type EncoderCapabilities = Capabilities;
 
 /** Body of `POST /api/v1/encoders/register`. */
 export interface EncoderRegistration {
@@ -53,6 +41,11 @@ export interface ClaimedJob {
   spec: unknown;
   /** Names of the renditions to encode; empty means the whole ladder. */
   renditions: string[];
+  /**
+   * Results of the renditions an earlier run completed, when only some are to be encoded (a
+   * per-rendition retry): the new master playlist lists them beside the ones encoded now.
+   */
+  keep?: ResultRendition[];
   /** 1 for the first attempt. */
   attempt: number;
   leaseToken: string;
@@ -62,6 +55,27 @@ export interface ClaimedJob {
   traceparent?: string;
   /** The coordinator's per-job source limits (checked after probe); absent: the encoder's defaults. */
   limits?: SourceLimits;
+  /**
+   * How bytes move (src/protocol/wire.ts): `source: 'coordinator'` reads the source through
+   * {@link EncoderTransport.remoteSource}, `output: 'coordinator'` stages every output through
+   * {@link EncoderTransport.remoteOutputs} (no destination prefix). Absent: both direct.
+   */
+  transfer?: TransferPlan;
+  /** The trust the coordinator gave this encoder for the job. */
+  trust?: TrustLevel;
+}
+
+/** A claim hand-out (wire form) as the pipeline's {@link ClaimedJob}. */
+export function fromHandout(h: ClaimHandout): ClaimedJob {
+  return {
+    ...h.job,
+    leaseToken: h.leaseToken,
+    leaseExpiresAt: h.leaseExpiresAt,
+    ...(h.traceparent ? { traceparent: h.traceparent } : {}),
+    ...(h.limits ? { limits: h.limits } : {}),
+    transfer: h.transfer,
+    ...(h.trust ? { trust: h.trust } : {}),
+  };
 }
 
 /** Names one lease: the job and the token the claim returned. */
@@ -70,12 +84,11 @@ export interface LeaseRef {
   leaseToken: string;
 }
 
-export type JobStage = 'downloading' | 'encoding' | 'uploading';
-
 /** One rendition's state inside a progress report. */
 export interface RenditionProgress {
   name: string;
-  status: 'pending' | 'running' | 'completed' | 'failed';
+  /** `skipped`: the plan leaves it out for this source (never upscaled). */
+  status: RenditionStatus;
   /** 0..100 */
   progress: number;
 }
@@ -102,16 +115,8 @@ export interface ProgressAck {
   leaseExpiresAt: string;
 }
 
-/** The completion report (`result` of `POST /api/v1/agent/complete`). */
-export interface CompletionResult {
-  /** Per-rendition results of the encode (media's EncodeResult renditions). */
-  renditions: unknown[];
-  masterUrl: string;
-  posterUrl?: string;
-  /** The storage module's PublishResult. */
-  publish: unknown;
-  encode: { backend: string; fallbacks: unknown[]; wallS: number; speed: number };
-}
+/** The completion report (`result` of `POST /api/v1/agent/complete`): src/protocol/result.ts. */
+export type CompletionResult = ProtocolCompletionResult;
 
 /** Body of a fail call (minus the ids). */
 export interface FailureReport {
@@ -169,6 +174,11 @@ export interface EncoderTransport {
   remoteOutputs?(lease: LeaseRef): RemoteOutputTarget;
   /** Remote encoders only: where `upload` sources are downloaded from. */
   remoteUploads?(lease?: LeaseRef): RemoteUploads;
+  /**
+   * The lease-bound source relay `GET {url}` (with `headers`) of a job whose hand-out says
+   * `transfer.source: 'coordinator'`. Absent on transports that never get such hand-outs.
+   */
+  remoteSource?(lease: LeaseRef): { url: string; headers: Record<string, string> };
   /** Frees transport resources (HTTP keep-alive sockets); does not touch the coordinator. */
   close?(): Promise<void>;
 }

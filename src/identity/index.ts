@@ -46,6 +46,7 @@ export {
   WebhookSignatureError,
   type WebhookSignatureErrorCode,
 } from './errors.js';
+export { type GrantClaims, leaseSha256, MAX_GRANT_LIFETIME_S, signUploadGrant } from './grant.js';
 export {
   fromCompactJws,
   type GeneralJws,

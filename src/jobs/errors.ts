@@ -1,15 +1,4 @@
-import { NotFoundError, VidmeshError } from '../errors.js';
-
-/**
- * The caller does not hold the job's lease (any more): wrong or stale token, another encoder's lease,
- * an expired lease that was rescued, or a job that is already finished or cancelled. The encoder must
- * stop working on the job. HTTP 409. `details.reason` says which:
- * `lease_not_held` | `cancelled` | `completed_with_different_result`.
- */
-export class LeaseLostError extends VidmeshError {
-  override readonly code: string = 'lease_lost';
-  override readonly status: number = 409;
-}
+import { LeaseLostError, NotFoundError, VidmeshError } from '../errors.js';
 
 /** No job with that id exists (or it is not visible to the caller). HTTP 404. */
 export class JobNotFoundError extends NotFoundError {
@@ -32,3 +21,6 @@ export class MigrationError extends VidmeshError {
   override readonly code: string = 'migration_failed';
   override readonly status: number = 500;
 }
+
+/** Re-exported: one lease-lost error for the store, the routes and the transports (src/errors.ts). */
+export { LeaseLostError };

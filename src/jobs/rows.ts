@@ -13,6 +13,7 @@ import type {
   QueueName,
   Rendition,
 } from './types.js';
+import { isOneOf, LEASED_STATUSES } from './vocabulary.js';
 
 /** A jobs row as both drivers return it (snake_case, timestamps as Date, int8 possibly as string). */
 export type JobRow = Record<string, unknown> & { id: string; status: JobStatus };
@@ -27,7 +28,7 @@ const json = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v
 export function toJob(row: JobRow): Job {
   const leaseOwner = row.lease_owner as string | null;
   const leaseExpires = dateOrNull(row.lease_expires_at);
-  const live = row.status === 'leased' || row.status === 'running';
+  const live = isOneOf(LEASED_STATUSES, row.status);
   return {
     id: row.id,
     shortId: row.short_id as string,
@@ -40,6 +41,7 @@ export function toJob(row: JobRow): Job {
     stage: (row.stage as JobStage | null) ?? null,
     progress: num(row.progress),
     etaS: row.eta_s === null || row.eta_s === undefined ? null : num(row.eta_s),
+    speed: row.speed === null || row.speed === undefined ? null : num(row.speed),
     queue: row.queue as QueueName,
     priority: row.priority as Priority,
     requirements: {
@@ -69,6 +71,7 @@ export function toJob(row: JobRow): Job {
     claimedAt: dateOrNull(row.claimed_at),
     finishedAt: dateOrNull(row.finished_at),
     ...(typeof row.traceparent === 'string' ? { traceparent: row.traceparent } : {}),
+    network: row.network === 'community' ? 'community' : 'private',
   };
 }
 

@@ -9,7 +9,8 @@
  * - event: one audit row per status transition (from, to, actor, reason, time, details).
  * - encoder: a node that claims jobs: infrastructure | community | desktop | browser.
  *
- * This module is imported by drizzle-kit directly, so it must import nothing but drizzle-orm.
+ * This module is imported by drizzle-kit directly, so it imports nothing but drizzle-orm and the
+ * pure vocabulary (status, kind, priority names; the CHECK constraints and index predicates use it).
  */
 import { sql } from 'drizzle-orm';
 import {
@@ -29,19 +30,34 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import {
+  ENCODER_KINDS,
+  type EncoderKind,
+  FINAL_STATUSES,
+  JOB_STATUSES,
+  LEASED_STATUSES,
+  PRIORITIES,
+  PROTOCOL_FAMILIES,
+  RENDITION_STATUSES,
+  sqlList,
+  WAITING_STATUSES,
+} from './vocabulary.js';
+
+/** `<column> IN ('a', 'b')` or `status IN (…)` from a vocabulary list. */
+const inList = (values: readonly string[]) => sql.raw(`IN ${sqlList(values)}`);
 
 const tz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
-const rank = (kind: string) => sql.raw(`coalesce(array_position(preferred_kinds, '${kind}'::text), 9)`);
+const rank = (kind: EncoderKind) => sql.raw(`coalesce(array_position(preferred_kinds, '${kind}'::text), 9)`);
 
 const claimIndex = (
-  kind: string,
+  kind: EncoderKind,
   t: { weight: ExtraConfigColumn; createdAt: ExtraConfigColumn; id: ExtraConfigColumn },
   rankColumn: ExtraConfigColumn,
 ) =>
   index(`jobs_claim_${kind}_idx`)
     .on(t.weight.desc(), rankColumn, t.createdAt, t.id)
-    .where(sql`status IN ('queued', 'failed')`);
+    .where(sql`status ${inList(WAITING_STATUSES)}`);
 
 export const jobs = pgTable(
   'jobs',
@@ -56,10 +72,14 @@ export const jobs = pgTable(
     metadata: jsonb('metadata').notNull().default(sql`'{}'::jsonb`),
     /** W3C traceparent of the submit span (drizzle/0006); null when tracing was off. */
     traceparent: text('traceparent'),
+    /** Who may claim it beyond its tenant's and the operator's encoders (drizzle/0007). */
+    network: text('network').notNull().default('private'),
     status: text('status').notNull().default('queued'),
     stage: text('stage'),
     progress: real('progress').notNull().default(0),
     etaS: real('eta_s'),
+    /** Encode speed (× real time) the encoder last reported (drizzle/0011). */
+    speed: real('speed'),
     queue: text('queue').notNull().default('default'),
     priority: text('priority').notNull().default('medium'),
     /** queue weight x priority weight, fixed at submit: the first claim ordering key. */
@@ -101,19 +121,20 @@ export const jobs = pgTable(
     claimIndex('desktop', t, t.rankDesktop),
     claimIndex('browser', t, t.rankBrowser),
     // The rescue sweep: live leases by expiry.
-    index('jobs_lease_expiry_idx').on(t.leaseExpiresAt).where(sql`status IN ('leased', 'running')`),
+    index('jobs_lease_expiry_idx')
+      .on(t.leaseExpiresAt)
+      .where(sql`status ${inList(LEASED_STATUSES)}`),
     // Listing (newest first) and retention.
     index('jobs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('jobs_status_created_idx').on(t.status, t.createdAt.desc()),
-    index('jobs_finished_idx').on(t.finishedAt).where(sql`status IN ('completed', 'dead', 'cancelled')`),
+    index('jobs_finished_idx')
+      .on(t.finishedAt)
+      .where(sql`status ${inList(FINAL_STATUSES)}`),
     index('jobs_owner_idx').on(t.tenant, t.owner, t.createdAt.desc()),
     index('jobs_encoder_idx').on(t.encoderId, t.status),
-    check(
-      'jobs_status_check',
-      sql`${t.status} IN ('queued', 'leased', 'running', 'completed', 'failed', 'dead', 'cancelled')`,
-    ),
-    check('jobs_priority_check', sql`${t.priority} IN ('high', 'medium', 'low')`),
-    check('jobs_protocol_check', sql`${t.protocol} IN ('vidmesh', '3speak')`),
+    check('jobs_status_check', sql`${t.status} ${inList(JOB_STATUSES)}`),
+    check('jobs_priority_check', sql`${t.priority} ${inList(PRIORITIES)}`),
+    check('jobs_protocol_check', sql`${t.protocol} ${inList(PROTOCOL_FAMILIES)}`),
   ],
 );
 
@@ -133,7 +154,7 @@ export const renditions = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.jobId, t.name] }),
-    check('renditions_status_check', sql`${t.status} IN ('pending', 'running', 'completed', 'failed')`),
+    check('renditions_status_check', sql`${t.status} ${inList(RENDITION_STATUSES)}`),
   ],
 );
 
@@ -193,9 +214,9 @@ export const encoders = pgTable(
   (t) => [
     uniqueIndex('encoders_did_key').on(t.did),
     index('encoders_last_seen_idx').on(t.lastSeenAt).where(sql`status = 'online'`),
-    check('encoders_kind_check', sql`${t.kind} IN ('infrastructure', 'community', 'desktop', 'browser')`),
+    check('encoders_kind_check', sql`${t.kind} ${inList(ENCODER_KINDS)}`),
     check('encoders_status_check', sql`${t.status} IN ('online', 'offline')`),
-    check('encoders_approval_check', sql`${t.approval} IN ('approved', 'pending', 'banned')`),
+    check('encoders_approval_check', sql`${t.approval} IN ('approved', 'pending', 'banned', 'suspended')`),
   ],
 );
 

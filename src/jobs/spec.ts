@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
 import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index.js';
+import { JOB_NETWORKS } from './types.js';
+import { PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
+import { WEBHOOK_EVENTS, type WebhookEvent } from './webhooks.js';
 
 /**
  * The job spec: what a client asks for in `POST /api/v1/jobs`, validated here once by the coordinator,
@@ -14,6 +17,13 @@ import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index
  * - `metadata`: free string pairs echoed back in job views and webhooks (≤ 32 keys, 64/1024 chars).
  * - `priority`, `queue`: scheduling (weights in docs/jobs.md); `maxAttempts`: attempts before `dead`.
  * - `tags`: encoder tags a job requires (e.g. `gpu`, `region-eu`); matched at claim.
+ * - `network`: `private` (default): only the job's tenant's encoders and the operator's may claim it;
+ *   `community`: also other tenants' and community (did:key) encoders, which never receive the spec's
+ *   secrets (they read and write through the coordinator, docs/identity.md).
+ * - `verify`: `always` verifies the result of an untrusted encoder whatever its reputation; `sample`
+ *   (default) follows the verification policy (docs/verification.md).
+ * - `minScore`: lowest reputation score (0..1, docs/verification.md) of an encoder whose results are
+ *   verified that may claim it; trusted encoders always may.
  * - `protocol`: the encoder family the job may go to (default `vidmesh`). `3speak` jobs are leased only
  *   by the coordinator's 3Speak gateway (legacy 3Speak encoders, docs/3speak.md), encode the fixed
  *   3Speak ladder and publish to the coordinator's IPFS store; they need `threespeak` and refuse
@@ -34,16 +44,8 @@ export const jobSpecSchema = z.strictObject({
         .refine((u) => /^https?:\/\//i.test(u), 'webhook URL must be http(s)'),
       events: z
         .array(
-          z.enum([
-            'job.queued',
-            'job.started',
-            'job.progress',
-            'rendition.completed',
-            'job.completed',
-            'job.failed',
-            'job.cancelled',
-            'job.dead',
-          ]),
+          // The one list of webhook events (src/jobs/webhooks.ts): per-job and tenant hooks alike.
+          z.enum(WEBHOOK_EVENTS as readonly [WebhookEvent, ...WebhookEvent[]]),
         )
         .optional(),
       secret: z.string().min(16).max(256).optional(),
@@ -53,14 +55,17 @@ export const jobSpecSchema = z.strictObject({
     .record(z.string().min(1).max(64), z.string().max(1024))
     .refine((m) => Object.keys(m).length <= 32, 'at most 32 metadata keys')
     .optional(),
-  priority: z.enum(['high', 'medium', 'low']).default('medium'),
-  queue: z.enum(['live', 'default', 'batch']).default('default'),
+  priority: z.enum(PRIORITIES).default('medium'),
+  queue: z.enum(QUEUES).default('default'),
   maxAttempts: z.number().int().min(1).max(20).optional(),
   tags: z
     .array(z.string().regex(/^[a-z0-9][a-z0-9_.:-]{0,63}$/i))
     .max(16)
     .optional(),
-  protocol: z.enum(['vidmesh', '3speak']).optional(),
+  network: z.enum(JOB_NETWORKS).default('private'),
+  verify: z.enum(['always', 'sample']).optional(),
+  minScore: z.number().min(0).max(1).optional(),
+  protocol: z.enum(PROTOCOL_FAMILIES).optional(),
   threespeak: z
     .strictObject({
       owner: z.string().min(1).max(256),

@@ -34,6 +34,16 @@ import {
   type RenewResult,
   type SubmitInput,
 } from './types.js';
+import {
+  ENCODER_KINDS,
+  FINAL_STATUSES,
+  isOneOf,
+  JOB_STATUSES,
+  LEASED_STATUSES,
+  sqlList,
+  TRANSITIONS,
+  WAITING_STATUSES,
+} from './vocabulary.js';
 
 export interface JobStoreOptions {
   /** Current time; every timestamp the store writes comes from it (default wall clock). */
@@ -94,6 +104,12 @@ export interface JobStore {
     error: JobError,
     options?: { retryable?: boolean },
   ): Promise<Job>;
+  /**
+   * The lease holder reported a result the coordinator verifies before completing (status
+   * `verifying`, the lease kept: renewals keep the status, complete/fail/release end it, an expired
+   * lease is rescued). Throws LeaseLostError (409) when the caller does not hold the lease.
+   */
+  beginVerification(jobId: string, token: string, encoderId: string): Promise<Job>;
   /** Hands the job back (graceful shutdown): queued again at once, the attempt is not counted. */
   release(jobId: string, token: string, encoderId: string, reason?: string): Promise<Job>;
   /** Cancels a job that is not finished; an encoder holding it learns it from its next renew. */
@@ -155,9 +171,6 @@ function shortId(): string {
   for (const b of bytes) out += SHORT_ID_ALPHABET[b & 31];
   return out;
 }
-
-const RETRYABLE_FROM: JobStatus[] = ['dead', 'failed', 'cancelled'];
-const ENCODER_KINDS: readonly string[] = ['infrastructure', 'community', 'desktop', 'browser'];
 
 function encodeCursor(createdAt: Date, id: string): string {
   return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
@@ -246,6 +259,9 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
         encoder.id,
         token,
         expires,
+        encoder.scope?.kind ?? 'all',
+        encoder.scope?.kind === 'tenant' ? encoder.scope.tenant : null,
+        encoder.score ?? 1,
       ],
       { name: `vidmesh_claim_${encoder.kind}` },
     );
@@ -296,6 +312,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
           input.renditions,
           opts.actor ?? 'api',
           input.traceparent ?? null,
+          input.network ?? 'private',
         ],
         { name: 'vidmesh_submit' },
       );
@@ -345,6 +362,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
           progress.progress ?? null,
           progress.etaS ?? null,
           JSON.stringify(progress.renditions ?? []),
+          progress.speed ?? null,
         ],
         { name: 'vidmesh_renew' },
       );
@@ -411,6 +429,12 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       return get(jobId);
     },
 
+    async beginVerification(jobId, token, encoderId) {
+      const { rows } = await db.query(Q.BEGIN_VERIFICATION, [jobId, token, encoderId, clock()]);
+      if (!rows[0]) throw await leaseError(jobId, token, encoderId);
+      return get(jobId);
+    },
+
     async release(jobId, token, encoderId, reason = 'released') {
       const { rows } = await db.query(Q.RELEASE, [jobId, token, encoderId, clock(), reason]);
       if (!rows[0]) throw await leaseError(jobId, token, encoderId);
@@ -441,7 +465,8 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
         const unknown = opts.renditions.filter((n) => !known.has(n));
         if (unknown.length > 0) throw new ValidationError(`unknown renditions: ${unknown.join(', ')}`);
       }
-      const allowed = opts.renditions ? [...RETRYABLE_FROM, 'completed'] : RETRYABLE_FROM;
+      const from = TRANSITIONS.retry.from;
+      const allowed: JobStatus[] = opts.renditions ? [...from, 'completed'] : [...from];
       const { rows } = await db.query(Q.RETRY, [
         current.id,
         clock(),
@@ -507,19 +532,17 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       const [depth, byStatus, perEncoder] = await Promise.all([
         db.query<{ queue: QueueName; priority: Priority; count: number; oldest: Date }>(
           `SELECT queue, priority, count(*)::int AS count, min(created_at) AS oldest FROM jobs
-           WHERE status IN ('queued', 'failed') GROUP BY queue, priority ORDER BY queue, priority`,
+           WHERE status IN ${sqlList(WAITING_STATUSES)} GROUP BY queue, priority ORDER BY queue, priority`,
         ),
         db.query<{ status: JobStatus; count: number }>(
           'SELECT status, count(*)::int AS count FROM jobs GROUP BY status',
         ),
         db.query<{ encoder_id: string; running: number }>(
           `SELECT lease_owner AS encoder_id, count(*)::int AS running FROM jobs
-           WHERE status IN ('leased', 'running') GROUP BY lease_owner ORDER BY lease_owner`,
+           WHERE status IN ${sqlList(LEASED_STATUSES)} GROUP BY lease_owner ORDER BY lease_owner`,
         ),
       ]);
-      const counts = Object.fromEntries(
-        ['queued', 'leased', 'running', 'completed', 'failed', 'dead', 'cancelled'].map((s) => [s, 0]),
-      ) as Record<JobStatus, number>;
+      const counts = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
       for (const r of byStatus.rows) counts[r.status] = Number(r.count);
       return {
         depth: depth.rows.map((r) => ({
@@ -560,7 +583,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       if (!row)
         return { isOwned: false, jobExists: false, actualOwner: null, status: null, isSafeToProcess: false };
       const owner = (row.lease_owner as string | null) ?? null;
-      const live = row.status === 'leased' || row.status === 'running';
+      const live = isOneOf(LEASED_STATUSES, row.status);
       const expires = row.lease_expires_at ? new Date(row.lease_expires_at as Date).getTime() : 0;
       const isOwned = owner === encoderId && (live || row.status === 'cancelled');
       return {
@@ -618,7 +641,15 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       const id =
         input.id ??
         `enc-${createHash('sha256')
-          .update(input.did ? `did:${input.did}` : `name:${input.kind}:${input.name}`)
+          // The tenant is part of a keyed encoder's identity: no tenant re-registers over another's
+          // (or the operator's) encoder row by reusing its name.
+          .update(
+            input.did
+              ? `did:${input.did}`
+              : input.tenant
+                ? `tenant:${input.tenant}:name:${input.kind}:${input.name}`
+                : `name:${input.kind}:${input.name}`,
+          )
           .digest('hex')
           .slice(0, 24)}`;
       const now = clock();
@@ -664,7 +695,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
     async getEncoder(encoderId) {
       const { rows } = await db.query(
         `SELECT e.*, (SELECT count(*)::int FROM jobs j WHERE j.lease_owner = e.id
-           AND j.status IN ('leased', 'running')) AS active_jobs
+           AND j.status IN ${sqlList(LEASED_STATUSES)}) AS active_jobs
          FROM encoders e WHERE e.id = $1 OR e.did = $1`,
         [encoderId],
       );
@@ -676,7 +707,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
     async listEncoders(filter = {}) {
       const { rows } = await db.query(
         `SELECT e.*, coalesce(a.n, 0) AS active_jobs FROM encoders e
-         LEFT JOIN (SELECT lease_owner, count(*)::int AS n FROM jobs WHERE status IN ('leased', 'running')
+         LEFT JOIN (SELECT lease_owner, count(*)::int AS n FROM jobs WHERE status IN ${sqlList(LEASED_STATUSES)}
            GROUP BY lease_owner) a ON a.lease_owner = e.id
          WHERE ($1::text IS NULL OR e.status = $1) AND ($2::text IS NULL OR e.kind = $2)
          ORDER BY e.registered_at, e.id`,
@@ -720,7 +751,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
 
     async purgeFinished(olderThanMs, opts = {}) {
       const { rowCount } = await db.query(
-        `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ('completed', 'dead', 'cancelled')
+        `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ${sqlList(FINAL_STATUSES)}
            AND finished_at < $1 ORDER BY finished_at LIMIT $2)`,
         [new Date(clock().getTime() - olderThanMs), opts.batch ?? 1000],
       );

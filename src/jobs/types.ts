@@ -3,35 +3,18 @@
  * (`leaseMs` milliseconds, `durationS` seconds); progress is a percentage 0..100.
  */
 
-/**
- * - `queued`: waiting for a claim (from `runAfter` on).
- * - `leased`: claimed, the encoder has not reported a stage yet.
- * - `running`: the encoder reported progress (stage downloading | encoding | uploading).
- * - `failed`: a retryable failure; claimable again from `runAfter` (the backoff delay).
- * - `completed`, `dead` (attempts exhausted or non-retryable), `cancelled`: final until a manual retry.
- */
-export type JobStatus = 'queued' | 'leased' | 'running' | 'completed' | 'failed' | 'dead' | 'cancelled';
-export type JobStage = 'downloading' | 'encoding' | 'uploading';
-export type QueueName = 'live' | 'default' | 'batch';
-export type Priority = 'high' | 'medium' | 'low';
-export type EncoderKind = 'infrastructure' | 'community' | 'desktop' | 'browser';
-export type ProtocolFamily = 'vidmesh' | '3speak';
-export type RenditionStatus = 'pending' | 'running' | 'completed' | 'failed';
+// The job vocabulary (statuses, stages, kinds, queues, priorities, transitions) lives in one file.
+export * from './vocabulary.js';
 
-/** Claim order weight = queue weight x priority weight (as in the FFmpeg-RTMP farm). */
-export const QUEUE_WEIGHTS: Readonly<Record<QueueName, number>> = { live: 10, default: 5, batch: 1 };
-export const PRIORITY_WEIGHTS: Readonly<Record<Priority, number>> = { high: 3, medium: 2, low: 1 };
-
-export const JOB_STATUSES: readonly JobStatus[] = [
-  'queued',
-  'leased',
-  'running',
-  'completed',
-  'failed',
-  'dead',
-  'cancelled',
-];
-export const FINAL_STATUSES: readonly JobStatus[] = ['completed', 'dead', 'cancelled'];
+import type {
+  EncoderKind,
+  JobStage,
+  JobStatus,
+  Priority,
+  ProtocolFamily,
+  QueueName,
+  RenditionStatus,
+} from './vocabulary.js';
 
 /** What an encoder must offer to be given the job (all optional: absent means "any"). */
 export interface JobRequirements {
@@ -67,6 +50,8 @@ export interface SubmitInput {
   runAfter?: Date;
   /** W3C traceparent the job's trace continues from (claims return it to the encoder). */
   traceparent?: string;
+  /** `community`: encoders of other tenants and community encoders may claim it (default `private`). */
+  network?: JobNetwork;
 }
 
 export interface Rendition {
@@ -96,6 +81,8 @@ export interface Job {
   stage: JobStage | null;
   progress: number;
   etaS: number | null;
+  /** Encode speed the encoder last reported (× real time), while it runs; null otherwise. */
+  speed: number | null;
   queue: QueueName;
   priority: Priority;
   requirements: Required<Pick<JobRequirements, 'codecs' | 'tags' | 'preferredKinds'>> &
@@ -116,6 +103,8 @@ export interface Job {
   finishedAt: Date | null;
   /** W3C traceparent of the span that submitted the job (src/tracing.ts); absent when not traced. */
   traceparent?: string;
+  /** Who may claim it beyond its tenant's and the operator's encoders (see {@link JobNetwork}). */
+  network: JobNetwork;
 }
 
 /** What an encoder can do, reported at registration and with each claim. */
@@ -135,9 +124,24 @@ export interface EncoderCapabilities {
   queues?: QueueName[];
 }
 
+/**
+ * Which jobs a claim may lease (the trust boundary, src/protocol/handout.ts `claimScopeOf`): `all`
+ * (operator encoders), a tenant's jobs plus open-network ones (`tenant`), or open-network jobs only
+ * (`community`). Open-network jobs are those submitted with `network: 'community'`.
+ */
+export type ClaimScope = { kind: 'all' } | { kind: 'tenant'; tenant: string } | { kind: 'community' };
+
+/** Who `vidmesh` admits to the open network for a job: its tenant's and the operator's encoders only, or everyone. */
+export const JOB_NETWORKS = ['private', 'community'] as const;
+export type JobNetwork = (typeof JOB_NETWORKS)[number];
+
 export interface EncoderRef {
   id: string;
   kind: EncoderKind;
+  /** Default `{kind: 'all'}`: the caller is the operator's encoder. */
+  scope?: ClaimScope;
+  /** Reputation score 0..1 matched against a job's `minScore` (default 1: a trusted encoder). */
+  score?: number;
 }
 
 export interface Claim {
@@ -154,6 +158,8 @@ export interface ProgressUpdate {
   /** 0..100 */
   progress?: number;
   etaS?: number;
+  /** Encode speed, multiples of real time. */
+  speed?: number;
   renditions?: Array<{ name: string; status: RenditionStatus; progress: number }>;
 }
 
@@ -165,8 +171,17 @@ export interface RenewResult {
 
 export interface CompleteInput {
   result: unknown;
-  /** Per-rendition outcome; renditions not listed are marked completed (earlier results kept). */
-  renditions?: Array<{ name: string; status?: 'completed' | 'failed'; result?: unknown; error?: string }>;
+  /**
+   * Per-rendition outcome. A rendition not listed keeps `completed`/`skipped` (and its earlier result);
+   * otherwise it becomes `skipped` when others are listed (not produced for this source), `completed`
+   * when none are.
+   */
+  renditions?: Array<{
+    name: string;
+    status?: Extract<RenditionStatus, 'completed' | 'failed' | 'skipped'>;
+    result?: unknown;
+    error?: string;
+  }>;
   /** Encoder busy time for this job, seconds (added to the encoder's counters). */
   encodeSeconds?: number;
 }
@@ -246,7 +261,8 @@ export interface LogLine {
   at: Date;
 }
 
-export type EncoderApproval = 'approved' | 'pending' | 'banned';
+/** `suspended`: failed verifications (src/trust); an operator reinstates it. */
+export type EncoderApproval = 'approved' | 'pending' | 'banned' | 'suspended';
 
 export interface RegisterEncoderInput {
   /** Stable id; default derived from `did`, else from kind and name, so re-registering never duplicates. */

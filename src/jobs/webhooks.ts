@@ -22,7 +22,9 @@ export type WebhookEvent =
   | 'rendition.completed'
   | 'job.completed'
   | 'job.failed'
-  | 'job.cancelled';
+  | 'job.cancelled'
+  /** A job out of attempts (its `job.failed` also fires, with `dead: true`). */
+  | 'job.dead';
 
 export const WEBHOOK_EVENTS: readonly WebhookEvent[] = [
   'job.queued',
@@ -32,6 +34,7 @@ export const WEBHOOK_EVENTS: readonly WebhookEvent[] = [
   'job.completed',
   'job.failed',
   'job.cancelled',
+  'job.dead',
 ];
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';

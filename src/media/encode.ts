@@ -1,12 +1,19 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { analyzeCrf, type CrfAnalysis } from './analyze.js';
 import { CancelledError, EncodeError } from './errors.js';
 import { buildFfmpegArgs, buildPosterArgs, masterName, renditionLayout } from './ffmpeg-args.js';
-import { inspectRendition, measurePlaylist, type RenditionResult, writeMasterPlaylist } from './hls.js';
+import {
+  fixZeroTargetDuration,
+  inspectRendition,
+  measurePlaylist,
+  type RenditionResult,
+  writeMasterPlaylist,
+} from './hls.js';
 import type { HwaccelReport } from './hwaccel.js';
-import type { LadderPlan } from './ladder.js';
+import { type LadderPlan, withCrf } from './ladder.js';
 import { runProcess, summarizeStderr } from './process.js';
 import { createProgressParser, type EncodeProgress, throttleProgress } from './progress.js';
 import type { Backend } from './types.js';
@@ -25,6 +32,12 @@ export interface EncodeOptions {
   stallTimeoutMs?: number;
   vaapiDevice?: string;
   log?: Logger;
+  /**
+   * Renditions of the plan produced by an earlier run and published already (re-running some
+   * renditions of a ladder): the master playlist and the result list them beside the ones encoded now,
+   * so the published master stays complete. Ignored for names encoded now or not in the plan.
+   */
+  keep?: RenditionResult[];
 }
 
 /** A backend that failed during this job and was replaced by the next one. */
@@ -49,8 +62,12 @@ export interface EncodeResult {
   fallbacks: BackendFallback[];
   /** Output duration, s. */
   durationS: number;
-  /** Wall time of the ffmpeg ladder encode (excluding poster and measuring), s. */
+  /** Wall time of the ffmpeg ladder encode (excluding analysis, poster and measuring), s. */
   encodeWallS: number;
+  /** The capped-crf analysis pass (chosen CRF per rendition, measured points, wall time), if it ran. */
+  analysis: CrfAnalysis | undefined;
+  /** The plan as encoded (with the CRFs chosen by the analysis). */
+  plan: LadderPlan;
   /** durationS / encodeWallS: multiples of realtime. */
   speed: number;
 }
@@ -69,10 +86,11 @@ export interface EncodeResult {
  *   EncodeStalledError when ffmpeg is silent for `stallTimeoutMs`; EncodeError when every backend fails.
  */
 export async function encodeLadder(
-  plan: LadderPlan,
+  planned: LadderPlan,
   outDir: string,
   options: EncodeOptions = {},
 ): Promise<EncodeResult> {
+  let plan = planned;
   const { signal, log } = options;
   const order = backendOrder(options.hwaccel);
   const stallTimeoutMs = options.stallTimeoutMs ?? 120_000;
@@ -80,6 +98,14 @@ export async function encodeLadder(
   await mkdir(outDir, { recursive: true });
   const staging = await mkdtemp(join(outDir, '.encode-'));
   try {
+    let analysis: CrfAnalysis | undefined;
+    if (plan.rateControl.mode === 'capped-crf' && plan.rateControl.analyze && plan.kind === 'video') {
+      const work = join(staging, '.analysis');
+      await mkdir(work, { recursive: true });
+      analysis = await analyzeCrf(plan, work, { signal, stallTimeoutMs, log });
+      await rm(work, { recursive: true, force: true });
+      if (analysis) plan = withCrf(plan, analysis.crf);
+    }
     const fallbacks: BackendFallback[] = [];
     let backend: Backend | undefined;
     let encodeWallS = 0;
@@ -106,6 +132,9 @@ export async function encodeLadder(
     if (!backend) throw new EncodeError('no encoder backend available');
 
     for (const name of plan.encode) {
+      const playlist = join(staging, renditionLayout(plan, name).playlist);
+      if (existsSync(playlist))
+        await writeFile(playlist, fixZeroTargetDuration(await readFile(playlist, 'utf8')));
       const target = join(outDir, name);
       await rm(target, { recursive: true, force: true });
       await rename(join(staging, name), target);
@@ -114,8 +143,10 @@ export async function encodeLadder(
     const renditions: RenditionResult[] = [];
     for (const r of plan.renditions) {
       const layout = renditionLayout(plan, r.name);
-      if (!existsSync(join(outDir, layout.playlist))) continue;
-      renditions.push(await describeRendition(outDir, r.name, r.kind, layout.playlist, signal));
+      const kept = plan.encode.includes(r.name) ? undefined : options.keep?.find((k) => k.name === r.name);
+      if (kept) renditions.push(kept);
+      else if (existsSync(join(outDir, layout.playlist)))
+        renditions.push(await describeRendition(outDir, r.name, r.kind, layout.playlist, signal));
     }
     if (plan.mp4) {
       for (const r of renditions.filter((x) => plan.encode.includes(x.name))) {
@@ -123,22 +154,7 @@ export async function encodeLadder(
       }
     }
 
-    let poster: string | undefined;
-    let thumbnail: string | undefined;
-    if (plan.kind === 'video' && (plan.poster || plan.thumbnail)) {
-      const p = join(staging, 'poster.jpg');
-      const t = join(staging, 'thumbnail.jpg');
-      const out = await runProcess('ffmpeg', buildPosterArgs(plan, p, t), { signal, stallTimeoutMs });
-      if (out.code !== 0) throw new EncodeError(`poster extraction failed: ${summarizeStderr(out.stderr)}`);
-      if (plan.poster) {
-        await rename(p, join(outDir, 'poster.jpg'));
-        poster = 'poster.jpg';
-      }
-      if (plan.thumbnail) {
-        await rename(t, join(outDir, 'thumbnail.jpg'));
-        thumbnail = 'thumbnail.jpg';
-      }
-    }
+    const { poster, thumbnail } = await writePoster(plan, outDir, staging, signal, stallTimeoutMs, log);
 
     const master = masterName(plan.layout);
     await writeMasterPlaylist(outDir, renditions, { fileName: master, format: plan.format });
@@ -153,11 +169,54 @@ export async function encodeLadder(
       fallbacks,
       durationS: plan.durationS,
       encodeWallS,
+      analysis,
+      plan,
       speed: encodeWallS > 0 ? plan.durationS / encodeWallS : 0,
     };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Poster and thumbnail, best-effort: the representative frame, else the first decodable frame, else
+ * none (logged). A failed poster never fails the ladder; only cancellation propagates.
+ */
+async function writePoster(
+  plan: LadderPlan,
+  outDir: string,
+  staging: string,
+  signal: AbortSignal | undefined,
+  stallTimeoutMs: number,
+  log: Logger | undefined,
+): Promise<{ poster: string | undefined; thumbnail: string | undefined }> {
+  if (plan.kind !== 'video' || !(plan.poster || plan.thumbnail))
+    return { poster: undefined, thumbnail: undefined };
+  const p = join(staging, 'poster.jpg');
+  const t = join(staging, 'thumbnail.jpg');
+  for (const frame of ['representative', 'first'] as const) {
+    let reason: string;
+    try {
+      await rm(p, { force: true });
+      await rm(t, { force: true });
+      const out = await runProcess('ffmpeg', buildPosterArgs(plan, p, t, frame), { signal, stallTimeoutMs });
+      if (out.code === 0 && existsSync(p) && existsSync(t)) {
+        if (plan.poster) await rename(p, join(outDir, 'poster.jpg'));
+        if (plan.thumbnail) await rename(t, join(outDir, 'thumbnail.jpg'));
+        return {
+          poster: plan.poster ? 'poster.jpg' : undefined,
+          thumbnail: plan.thumbnail ? 'thumbnail.jpg' : undefined,
+        };
+      }
+      reason = out.code === 0 ? 'ffmpeg wrote no frame' : summarizeStderr(out.stderr);
+    } catch (err) {
+      if (err instanceof CancelledError || signal?.aborted) throw err;
+      reason = err instanceof Error ? err.message : String(err);
+    }
+    log?.warn({ frame, reason }, 'poster extraction failed');
+  }
+  log?.warn({ input: plan.input }, 'no poster or thumbnail: no frame could be extracted');
+  return { poster: undefined, thumbnail: undefined };
 }
 
 function backendOrder(h: EncodeOptions['hwaccel']): Backend[] {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fakeProbe } from '../../test/media/fixtures.js';
 import { packageRoot } from '../paths.js';
+import { fakeProbe } from './fake-probe.js';
 import { buildFfmpegArgs, buildPosterArgs, posterSizes } from './ffmpeg-args.js';
 import { type LadderOptionsInput, planLadder } from './ladder.js';
 import { BACKENDS, type ProbeResult } from './types.js';
@@ -38,6 +38,12 @@ const shapes: Record<string, { probe: ProbeResult; options?: LadderOptionsInput 
   },
   rotated: { probe: fakeProbe({ rotation: 90, displayWidth: 1080, displayHeight: 1920 }) },
   noAudio: { probe: fakeProbe({}, { audio: [] }) },
+  // The fixed target-bitrate ladder (the default rate control), explicitly.
+  cbr: { probe: fakeProbe({}), options: { rateControl: 'cbr' } },
+  // Capped CRF (opt-in): constant quality under the fixed ladder's bitrates as VBV ceilings.
+  cappedCrf: { probe: fakeProbe({}), options: { rateControl: 'capped-crf' } },
+  // 4:4:4 (screen recordings): NVDEC cannot decode it for scale_cuda, so software decode + upload.
+  chroma444: { probe: fakeProbe({ pixFmt: 'yuv444p', profile: 'High 4:4:4 Predictive' }) },
   short: { probe: fakeProbe({}, { durationS: 600 }), options: { short: true } },
   fmp4Only3speak: { probe: fakeProbe({}), options: { format: 'fmp4', layout: '3speak', only: ['720p'] } },
 };
@@ -98,13 +104,20 @@ describe('buildFfmpegArgs', () => {
           assert.deepEqual(flag(args, '-hls_segment_filename'), ['/out/720p/720p_%d.m4s']);
         }
 
+        // Rate control: the VBV caps of the fixed ladder in both modes (BANDWIDTH ceilings unchanged);
+        // constant quality where the backend has a verified mode, target bitrate otherwise.
+        assert.deepEqual(flag(args, '-maxrate').length, n);
+        const quality = shape === 'cappedCrf' && (backend === 'libx264' || backend === 'nvenc');
+        assert.equal(flag(args, backend === 'nvenc' ? '-cq' : '-crf').length, quality ? n : 0);
+        assert.deepEqual(new Set(flag(args, '-b:v')).has('0'), quality && backend === 'nvenc');
+
         switch (backend) {
           case 'libx264':
             assert.deepEqual(flag(args, '-sc_threshold'), Array(n).fill('0'));
             assert.ok(!args.includes('-hwaccel'));
             break;
           case 'nvenc': {
-            const deviceDecode = shape !== 'hdr' && shape !== 'rotated';
+            const deviceDecode = !['hdr', 'rotated', 'chroma444'].includes(shape);
             assert.equal(args.includes('-hwaccel'), deviceDecode);
             if (deviceDecode) assert.deepEqual(flag(args, '-hwaccel_output_format'), ['cuda']);
             else assert.match(graph[0]!, /format=nv12,hwupload,split/);
@@ -142,5 +155,8 @@ describe('buildFfmpegArgs', () => {
     const args = buildPosterArgs(plan, '/o/p.jpg', '/o/t.jpg');
     assert.deepEqual(flag(args, '-ss'), ['2.500']);
     assert.match(flag(args, '-filter_complex')[0]!, /thumbnail=60,split=2/);
+    const first = buildPosterArgs(plan, '/o/p.jpg', '/o/t.jpg', 'first');
+    assert.deepEqual(flag(first, '-ss'), [], 'the fallback reads from the start');
+    assert.doesNotMatch(flag(first, '-filter_complex')[0]!, /thumbnail=/);
   });
 });

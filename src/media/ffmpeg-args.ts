@@ -50,8 +50,18 @@ interface BackendProfile {
 
 const kbps = (bits: number): string => `${Math.round(bits / 1000)}k`;
 
-function rateControl(r: PlannedVideoRendition): string[] {
-  return ['-b:v', kbps(r.videoBitrate), '-maxrate', kbps(r.maxrate), '-bufsize', kbps(r.bufsize)];
+/**
+ * Rate control of one rendition. Target bitrate (cbr): `-b:v` with the VBV peak and buffer. Capped
+ * CRF: constant quality under the same VBV caps, so the peak rate never exceeds the fixed ladder's:
+ * libx264 `-crf`; NVENC constant quality `-cq` with `-b:v 0`. VAAPI and QSV keep the target bitrate
+ * (their quality modes, QVBR/ICQ, are driver-dependent and unverified without the hardware).
+ */
+function rateControl(r: PlannedVideoRendition, backend: Backend): string[] {
+  const caps = ['-maxrate', kbps(r.maxrate), '-bufsize', kbps(r.bufsize)];
+  if (r.crf !== undefined && backend === 'libx264') return ['-crf', String(r.crf), ...caps];
+  if (r.crf !== undefined && backend === 'nvenc')
+    return ['-cq', String(Math.round(r.crf)), '-b:v', '0', ...caps];
+  return ['-b:v', kbps(r.videoBitrate), ...caps];
 }
 
 /** Keyframes exactly at segment boundaries (by time, so they align across renditions). */
@@ -73,9 +83,16 @@ const NVENC_PRESET: Record<LadderPlan['speed'], string> = {
   veryslow: 'p7',
 };
 
-/** Tone mapping and conversion need the CPU filters; only plain 8-bit unrotated SDR decodes on the device. */
+/**
+ * Tone mapping and conversion need the CPU filters; only plain 8-bit 4:2:0 unrotated SDR decodes on
+ * the device (NVDEC has no H.264 4:2:2/4:4:4, and its 4:4:4 HEVC output is not what scale_cuda takes).
+ */
 const plainSource = (plan: LadderPlan): boolean =>
-  plan.video !== undefined && plan.video.rotation === 0 && !plan.video.tonemap && !plan.video.highBitDepth;
+  plan.video !== undefined &&
+  plan.video.rotation === 0 &&
+  !plan.video.tonemap &&
+  !plan.video.highBitDepth &&
+  plan.video.chroma === '420';
 
 const PROFILES: Record<Backend, BackendProfile> = {
   libx264: {
@@ -93,7 +110,7 @@ const PROFILES: Record<Backend, BackendProfile> = {
       r.level,
       '-pix_fmt',
       'yuv420p',
-      ...rateControl(r),
+      ...rateControl(r, 'libx264'),
       ...keyframeArgs(plan),
       '-keyint_min',
       String(plan.video!.gopFrames),
@@ -120,7 +137,7 @@ const PROFILES: Record<Backend, BackendProfile> = {
       r.profile,
       '-level:v',
       r.level,
-      ...rateControl(r),
+      ...rateControl(r, 'nvenc'),
       ...keyframeArgs(plan),
       '-forced-idr',
       '1',
@@ -144,7 +161,7 @@ const PROFILES: Record<Backend, BackendProfile> = {
       r.profile,
       '-level:v',
       r.level,
-      ...rateControl(r),
+      ...rateControl(r, 'vaapi'),
       ...keyframeArgs(plan),
     ],
     canHwDecode: () => false,
@@ -162,7 +179,7 @@ const PROFILES: Record<Backend, BackendProfile> = {
       r.profile,
       '-level',
       r.level.replace('.', ''),
-      ...rateControl(r),
+      ...rateControl(r, 'qsv'),
       ...keyframeArgs(plan),
       '-idr_interval',
       '0',
@@ -176,7 +193,7 @@ const PROFILES: Record<Backend, BackendProfile> = {
 };
 
 /** Software filters run once on the decoded source before the split (frame rate, tone mapping). */
-function sourceFilters(plan: LadderPlan): string[] {
+export function sourceFilters(plan: LadderPlan): string[] {
   const v = plan.video!;
   const f = [`fps=${v.frameRate.num}/${v.frameRate.den}`];
   if (v.tonemap) {
@@ -306,23 +323,38 @@ export function posterTimeS(plan: LadderPlan): number {
 }
 
 /**
- * argv for one ffmpeg run writing the poster JPEG and the thumbnail JPEG of the same frame (pure).
- * Reads about 2 s of the source from {@link posterTimeS}; tone mapping and square pixels as in the
- * ladder; rotation by ffmpeg's autorotate (applied once, as for the renditions).
+ * Which frame the poster comes from: `representative` seeks to {@link posterTimeS} and lets the
+ * `thumbnail` filter pick among ~2 s of frames; `first` takes the first decodable frame (the fallback
+ * when the seek lands past the last keyframe, in a 1-frame video, or beyond a stream that ends early).
  */
-export function buildPosterArgs(plan: LadderPlan, posterPath: string, thumbnailPath: string): string[] {
+export type PosterFrame = 'representative' | 'first';
+
+/**
+ * argv for one ffmpeg run writing the poster JPEG and the thumbnail JPEG of the same frame (pure).
+ * `representative`: reads about 2 s of the source from {@link posterTimeS}; `first`: the first
+ * decodable frame. Tone mapping and square pixels as in the ladder; rotation by ffmpeg's autorotate
+ * (applied once, as for the renditions).
+ */
+export function buildPosterArgs(
+  plan: LadderPlan,
+  posterPath: string,
+  thumbnailPath: string,
+  frame: PosterFrame = 'representative',
+): string[] {
   const v = plan.video;
   if (!v) throw new TypeError('buildPosterArgs: audio-only plan has no poster');
   const { poster, thumbnail } = posterSizes(plan);
   const frames = Math.max(1, Math.min(60, Math.round(v.fps * 2)));
+  const pick = frame === 'representative' ? [`thumbnail=${frames}`] : [];
   const pre = sourceFilters(plan).slice(1);
   const graph =
-    `[0:${v.streamIndex}]${[...pre, `thumbnail=${frames}`, 'split=2'].join(',')}[a][b];` +
+    `[0:${v.streamIndex}]${[...pre, ...pick, 'split=2'].join(',')}[a][b];` +
     `[a]scale=${poster[0]}:${poster[1]}:flags=bicubic,setsar=1,format=yuvj420p[p];` +
     `[b]scale=${thumbnail[0]}:${thumbnail[1]}:flags=bicubic,setsar=1,format=yuvj420p[t]`;
+  const seek = frame === 'representative' ? ['-ss', posterTimeS(plan).toFixed(3), '-t', '3'] : [];
   return [
     ...['-hide_banner', '-nostdin', '-y', '-loglevel', 'error'],
-    ...['-ss', posterTimeS(plan).toFixed(3), '-t', '3', ...LOCAL_ONLY, '-i', localUrl(plan.input)],
+    ...[...seek, ...LOCAL_ONLY, '-i', localUrl(plan.input)],
     ...['-filter_complex', graph],
     ...['-map', '[p]', '-frames:v', '1', '-q:v', '3', '-update', '1', posterPath],
     ...['-map', '[t]', '-frames:v', '1', '-q:v', '4', '-update', '1', thumbnailPath],

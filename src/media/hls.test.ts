@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import HLS from 'hls-parser';
 import { EncodeError } from './errors.js';
-import { avcCodecFromAnnexB, masterPlaylistText, measurePlaylist, type RenditionResult } from './hls.js';
+import {
+  avcCodecFromAnnexB,
+  fixZeroTargetDuration,
+  masterPlaylistText,
+  measurePlaylist,
+  type RenditionResult,
+} from './hls.js';
 
 test('avc1.PPCCLL comes from the SPS bytes (profile, constraint flags, level)', () => {
   const sps = Buffer.from([0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0x00, 0x28, 0xac, 0xd9]);
@@ -77,4 +83,12 @@ test('measurePlaylist: peak and average bitrates from segment sizes; incomplete 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('fixZeroTargetDuration raises a 0 target duration (1-frame video) and leaves others alone', () => {
+  const one = '#EXTM3U\n#EXT-X-TARGETDURATION:0\n#EXTINF:0.040000,\nseg_00000.ts\n#EXT-X-ENDLIST\n';
+  assert.equal(fixZeroTargetDuration(one), one.replace('TARGETDURATION:0', 'TARGETDURATION:1'));
+  assert.equal(HLS.parse(fixZeroTargetDuration(one)).isMasterPlaylist, false);
+  const normal = '#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:4,\nseg.ts\n';
+  assert.equal(fixZeroTargetDuration(normal), normal);
 });

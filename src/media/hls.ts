@@ -43,6 +43,15 @@ export interface PlaylistMeasure {
 }
 
 /**
+ * A media playlist with `#EXT-X-TARGETDURATION:0` raised to 1 (pure). ffmpeg writes 0 when every
+ * segment is under half a second (a 1-frame video); RFC 8216 §4.3.3.1 allows it (EXTINF rounded ≤
+ * target), but hls-parser rejects it and players divide reload intervals by it. Other text unchanged.
+ */
+export function fixZeroTargetDuration(text: string): string {
+  return text.replace(/^#EXT-X-TARGETDURATION:0(\r?)$/m, '#EXT-X-TARGETDURATION:1$1');
+}
+
+/**
  * Measures a media playlist's segments on disk (RFC 8216 §4.3.4.2: BANDWIDTH is the peak segment
  * bitrate, AVERAGE-BANDWIDTH the average over the playlist).
  * @throws EncodeError when the playlist is missing, malformed or not VOD-complete.

@@ -3,6 +3,25 @@
  * Pure: `planLadder`, `buildFfmpegArgs`, `masterPlaylistText`. Impure: `probe`, `detectHwaccel`,
  * `encodeLadder`, `writeMasterPlaylist`.
  */
+export {
+  type AnalysisWindow,
+  analysisWindows,
+  analyzeCrf,
+  buildSampleEncodeArgs,
+  buildSampleSsimArgs,
+  CRF_RANGE,
+  type CrfAnalysis,
+  pickCrf,
+  renditionSsim,
+} from './analyze.js';
+export {
+  type CodecReport,
+  detectCodecs,
+  ENCODERS,
+  parseEncoderList,
+  VIDEO_CODECS,
+  type VideoCodec,
+} from './codecs.js';
 export { type BackendFallback, type EncodeOptions, type EncodeResult, encodeLadder } from './encode.js';
 export {
   CancelledError,
@@ -41,6 +60,7 @@ export {
   type HwaccelReport,
 } from './hwaccel.js';
 export {
+  DEFAULT_CRF,
   LADDER_PRESETS,
   type LadderOptions,
   type LadderOptionsInput,
@@ -53,8 +73,10 @@ export {
   planLadder,
   type RenditionSpec,
   renditionSpecSchema,
+  withCrf,
 } from './ladder.js';
 export { type ProbeOptions, probe } from './probe.js';
+export { type ProcessOutcome, runProcess } from './process.js';
 export type { EncodeProgress } from './progress.js';
 export {
   type AudioStreamInfo,

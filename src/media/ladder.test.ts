@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fakeProbe } from '../../test/media/fixtures.js';
 import { ValidationError } from '../errors.js';
-import { minimumLevel, planLadder } from './ladder.js';
+import { fakeProbe } from './fake-probe.js';
+import { LADDER_PRESETS, ladderOptionsSchema, minimumLevel, planLadder } from './ladder.js';
 import type { ProbeResult } from './types.js';
 
 const sizes = (p: ReturnType<typeof planLadder>): string[] =>
@@ -144,5 +144,14 @@ describe('planLadder', () => {
       () => planLadder(fakeProbe({}), { extra: '-vf evil' } as unknown as Parameters<typeof planLadder>[1]),
       ValidationError,
     );
+  });
+
+  test('an unknown preset name is refused with the list of valid presets (the API and CLI show it)', () => {
+    const result = ladderOptionsSchema.safeParse({ ladder: 'foo' });
+    assert.equal(result.success, false);
+    const message = result.error?.issues[0]?.message ?? '';
+    assert.match(message, /unknown ladder preset "foo"/);
+    for (const name of Object.keys(LADDER_PRESETS))
+      assert.ok(message.includes(name), `${name} in ${message}`);
   });
 });

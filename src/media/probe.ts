@@ -81,28 +81,65 @@ export async function probe(input: string, options: ProbeOptions = {}): Promise<
   } catch (err) {
     throw new ProbeError('ffprobe returned invalid JSON', { cause: err });
   }
-  const result = parseProbeJson(path, json);
-  if (/(^|,)(hls|applehttp|concat|dash|ffconcat|tee)(,|$)/.test(result.container)) {
+  const container = json.format?.format_name ?? '';
+  if (/(^|,)(hls|applehttp|concat|dash|ffconcat|tee)(,|$)/.test(container)) {
     // Playlists name further URLs that ffmpeg would fetch: a user file must be media itself.
-    throw new NotMediaError(`playlists are not accepted as input (${result.container}): ${path}`);
+    throw new NotMediaError(`playlists are not accepted as input (${container}): ${path}`);
   }
+  if (headerDurationS(json) === undefined && (json.streams ?? []).length > 0) {
+    // Live-written Matroska/WebM (OBS, MediaRecorder) and some MPEG-TS carry no duration: read every
+    // packet's timestamps (demux only, no decoding) and take the span from the first to the last.
+    const scan = await scanPackets(ffprobe, path, undefined, options.signal);
+    const durationS = scan.lastEndS - scan.firstS;
+    return parseProbeJson(path, json, durationS > 0 ? durationS : undefined);
+  }
+  const result = parseProbeJson(path, json);
   await checkComplete(ffprobe, path, result, options.signal);
   return result;
 }
 
+/** The duration (s) the container header declares (format, else the longest stream), if any. */
+function headerDurationS(json: FfprobeJson): number | undefined {
+  const fromFormat = num(json.format?.duration);
+  if (fromFormat !== undefined && fromFormat > 0) return fromFormat;
+  const fromStreams = Math.max(0, ...(json.streams ?? []).map((s) => num(s.duration) ?? 0));
+  return fromStreams > 0 ? fromStreams : undefined;
+}
+
+/**
+ * The video stream to encode: not cover art (`attached_pic`) or a timed thumbnail track; among the
+ * rest, a stream marked default first, then the largest picture, then the lowest index (ffmpeg's own
+ * choice is the largest picture).
+ */
+function pickVideoStream(streams: FfprobeStream[]): FfprobeStream | undefined {
+  const candidates = streams.filter(
+    (s) =>
+      s.codec_type === 'video' &&
+      s.disposition?.attached_pic !== 1 &&
+      s.disposition?.timed_thumbnails !== 1 &&
+      (s.width ?? 0) > 0 &&
+      (s.height ?? 0) > 0,
+  );
+  const score = (s: FfprobeStream): number =>
+    (s.disposition?.default === 1 ? 1e12 : 0) + (s.width ?? 0) * (s.height ?? 0);
+  return candidates.reduce<FfprobeStream | undefined>(
+    (best, s) => (best === undefined || score(s) > score(best) ? s : best),
+    undefined,
+  );
+}
+
 /**
  * Turns ffprobe JSON into a {@link ProbeResult} (pure). Exported for table-driven tests.
+ * `packetDurationS` (s) is used when the header declares no duration (from {@link scanPackets}).
  * @throws NotMediaError when no stream is present; NoVideoError when no usable video or audio stream.
  */
-export function parseProbeJson(path: string, json: FfprobeJson): ProbeResult {
+export function parseProbeJson(path: string, json: FfprobeJson, packetDurationS?: number): ProbeResult {
   const streams = json.streams ?? [];
   const format = json.format ?? {};
   if (streams.length === 0) throw new NotMediaError(`no streams in ${path}`);
-  const durationS =
-    num(format.duration) ?? Math.max(0, ...streams.map((s) => num(s.duration) ?? 0)) ?? Number.NaN;
-  const videoStream = streams.find(
-    (s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1 && (s.width ?? 0) > 0,
-  );
+  const fromHeader = headerDurationS(json);
+  const durationS = fromHeader ?? packetDurationS ?? Number.NaN;
+  const videoStream = pickVideoStream(streams);
   const audio: AudioStreamInfo[] = streams
     .filter((s) => s.codec_type === 'audio' && (s.channels ?? 0) > 0)
     .map((s) => ({
@@ -116,12 +153,14 @@ export function parseProbeJson(path: string, json: FfprobeJson): ProbeResult {
     }));
   const video = videoStream ? parseVideo(videoStream) : undefined;
   if (!video && audio.length === 0) throw new NoVideoError(`no decodable video or audio stream in ${path}`);
-  if (!(durationS > 0)) throw new NotMediaError(`no duration in ${path}`);
+  if (!(durationS > 0)) throw new NotMediaError(`no duration in ${path} (neither header nor packets)`);
   return {
     path,
     kind: video ? 'video' : 'audio',
     container: format.format_name ?? 'unknown',
     durationS,
+    durationFrom: fromHeader !== undefined ? 'header' : 'packets',
+    startTimeS: num(format.start_time) ?? 0,
     sizeBytes: Number(format.size ?? 0),
     bitRate: num(format.bit_rate),
     video,
@@ -217,27 +256,34 @@ async function startsWithFtyp(path: string): Promise<boolean> {
   }
 }
 
+/** First timestamp and last packet end (s, container time base) seen by a packet scan. */
+interface PacketScan {
+  firstS: number;
+  lastEndS: number;
+  packets: number;
+  stderr: string;
+}
+
 /**
- * Reads the packets of the last few seconds (demux only, no decoding) and checks that they reach the
- * declared duration: a file whose header is intact but whose data was cut short (an interrupted
- * download) passes the header probe yet would fail half-way through a long encode.
+ * Lists packet timestamps (demux only, no decoding) from `fromS` (s; undefined: the whole file) with
+ * `ffprobe -show_entries packet=pts_time,dts_time,duration_time`. A packet without a pts counts by its
+ * dts. When seeking fails (Matroska without cues, sparse keyframes) the scan reads the whole file.
  */
-async function checkComplete(
+async function scanPackets(
   ffprobe: string,
   path: string,
-  p: ProbeResult,
+  fromS: number | undefined,
   signal?: AbortSignal,
-): Promise<void> {
-  const from = Math.max(0, p.durationS - 5);
+): Promise<PacketScan> {
+  const interval = fromS !== undefined && fromS > 0 ? ['-read_intervals', `${fromS.toFixed(3)}%`] : [];
   const out = await runProcess(
     ffprobe,
     [
       '-v',
       'error',
-      '-read_intervals',
-      `${from.toFixed(3)}%`,
+      ...interval,
       '-show_entries',
-      'packet=pts_time,duration_time',
+      'packet=pts_time,dts_time,duration_time',
       '-of',
       'csv=p=0',
       ...LOCAL_ONLY,
@@ -247,20 +293,47 @@ async function checkComplete(
     ],
     { signal, captureStdout: true },
   );
-  let lastEnd = 0;
+  let firstS = Number.POSITIVE_INFINITY;
+  let lastEndS = Number.NEGATIVE_INFINITY;
+  let packets = 0;
   for (const line of out.stdout.toString('utf8').split('\n')) {
-    const [pts, dur] = line.split(',');
-    const end = Number(pts) + (Number(dur) || 0);
-    if (Number.isFinite(end) && end > lastEnd) lastEnd = end;
+    const [pts, dts, dur] = line.split(',');
+    const at = num(pts) ?? num(dts);
+    if (at === undefined) continue;
+    packets++;
+    firstS = Math.min(firstS, at);
+    lastEndS = Math.max(lastEndS, at + (num(dur) ?? 0));
   }
+  if (interval.length > 0 && (packets === 0 || /Could not (seek|read packets)/i.test(out.stderr))) {
+    return scanPackets(ffprobe, path, undefined, signal);
+  }
+  return packets === 0
+    ? { firstS: 0, lastEndS: 0, packets, stderr: out.stderr }
+    : { firstS, lastEndS, packets, stderr: out.stderr };
+}
+
+/**
+ * Reads the packets of the last few seconds (demux only, no decoding) and checks that they reach the
+ * declared duration: a file whose header is intact but whose data was cut short (an interrupted
+ * download) passes the header probe yet would fail half-way through a long encode. Timestamps are
+ * taken relative to the container's start time (MPEG-TS starts at 1.4 s, edit lists start below 0).
+ */
+async function checkComplete(
+  ffprobe: string,
+  path: string,
+  p: ProbeResult,
+  signal?: AbortSignal,
+): Promise<void> {
+  const scan = await scanPackets(ffprobe, path, p.startTimeS + p.durationS - 5, signal);
+  const lastEnd = scan.lastEndS - Math.min(p.startTimeS, scan.packets > 0 ? scan.firstS : p.startTimeS);
   const marker = /partial file|ended prematurely|truncat|Invalid NAL unit size|error reading/i.test(
-    out.stderr,
+    scan.stderr,
   );
   const shortBy = p.durationS - lastEnd;
   if (marker || shortBy > Math.max(1, p.durationS * 0.05)) {
     throw new TruncatedMediaError(
       `input is truncated: data ends at ${lastEnd.toFixed(2)} s of ${p.durationS.toFixed(2)} s: ${path}`,
-      { details: { lastPacketEndS: lastEnd, durationS: p.durationS, reason: summarizeStderr(out.stderr) } },
+      { details: { lastPacketEndS: lastEnd, durationS: p.durationS, reason: summarizeStderr(scan.stderr) } },
     );
   }
 }
@@ -271,6 +344,7 @@ export interface FfprobeJson {
   format?: {
     format_name?: string;
     duration?: string;
+    start_time?: string;
     size?: string;
     bit_rate?: string;
   };

@@ -66,7 +66,12 @@ export interface ProbeResult {
   kind: 'video' | 'audio';
   /** ffprobe's format_name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`. */
   container: string;
+  /** Duration, s: declared by the container header, else measured from the packets (live-written MKV). */
   durationS: number;
+  /** Where `durationS` came from. */
+  durationFrom: 'header' | 'packets';
+  /** The container's first timestamp, s (MPEG-TS often 1.4; negative with some edit lists). */
+  startTimeS: number;
   sizeBytes: number;
   bitRate: number | undefined;
   video: VideoStreamInfo | undefined;

@@ -19,6 +19,37 @@ const TYPES: Record<string, string> = {
   '.webm': 'video/webm',
 };
 
+/**
+ * Extensions of files a video pipeline publishes and a player or browser may fetch (HLS RFC 8216,
+ * DASH ISO/IEC 23009-1, CMAF, WebVTT thumbnails, posters, JSON manifests). Anything else is refused
+ * as an encoder output and never served inline: an HTML or SVG file on the coordinator's origin would
+ * run script with the dashboard's cookies.
+ */
+export const MEDIA_EXTENSIONS: ReadonlySet<string> = new Set([
+  '.m3u8',
+  '.ts',
+  '.m4s',
+  '.mp4',
+  '.m4a',
+  '.m4v',
+  '.mpd',
+  '.vtt',
+  '.jpg',
+  '.jpeg',
+  '.png',
+  '.webp',
+  '.json',
+  '.webm',
+  '.aac',
+  '.mp3',
+  '.opus',
+]);
+
+/** True when `path` names a media file by its extension ({@link MEDIA_EXTENSIONS}). */
+export function isMediaFile(path: string): boolean {
+  return MEDIA_EXTENSIONS.has(extname(path).toLowerCase());
+}
+
 /** Content type of a rendered output file by its extension (`application/octet-stream` if unknown). */
 export function contentTypeFor(path: string): string {
   return TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { contentTypeFor, isPlaylist } from './content-type.js';
 import type { StorageContext } from './context.js';
@@ -42,6 +42,12 @@ export interface PublishOptions {
   signal?: AbortSignal;
   /** Bytes stored so far and the total, both in bytes. */
   onProgress?: (bytes: number, totalBytes: number) => void;
+  /**
+   * Add to what is published already instead of replacing it: top-level entries of `dir` (a file, or
+   * a rendition folder) replace their namesakes, the others stay. Only `local` replaces a whole folder
+   * otherwise; the other destinations write file by file and keep what they do not overwrite.
+   */
+  merge?: boolean;
 }
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -107,7 +113,7 @@ export async function publish(
   let extra: Pick<PublishResult, 'cid' | 'ipfsUrl'> = {};
   switch (dest.type) {
     case 'local':
-      out = await publishLocal(dir, files, dest.prefix, ctx, opts.jobId, entry);
+      out = await publishLocal(dir, files, dest.prefix, ctx, opts.jobId, entry, opts.merge ?? false);
       opts.onProgress?.(total, total);
       break;
     case 's3': {
@@ -223,6 +229,7 @@ async function publishLocal(
   ctx: StorageContext,
   jobId: string,
   entry: (rel: string, url: string) => PublishedFile,
+  merge: boolean,
 ): Promise<PublishedFile[]> {
   const rel = prefix ? `${jobId}/${safeSegments(prefix.replace(/^\/+|\/+$/g, '')).join('/')}` : jobId;
   const final = safeJoin(ctx.localRoot, rel);
@@ -233,6 +240,14 @@ async function publishLocal(
       const to = safeJoin(staging, f);
       await mkdir(dirname(to), { recursive: true });
       await cp(join(dir, ...f.split('/')), to);
+    }
+    if (merge) {
+      // Copied, not moved: until the swap below the published ladder stays whole and untouched.
+      const fresh = new Set(files.map((f) => f.split('/')[0]));
+      const current = await readdir(final).catch(() => [] as string[]);
+      for (const name of current.filter((n) => !fresh.has(n))) {
+        await cp(join(final, name), join(staging, name), { recursive: true });
+      }
     }
     await mkdir(dirname(final), { recursive: true });
     // Re-publishing replaces the previous ladder; the swap is two renames, not a slow delete+copy.

@@ -24,6 +24,16 @@ export class InvalidStorageRefError extends VidmeshError {
   override readonly status: number = 400;
 }
 
+/**
+ * A URL's host name does not resolve (DNS `ENOTFOUND`/`EAI_AGAIN`): the client named a host that does
+ * not exist, or DNS is down. HTTP 422 when it answers a request; retryable for a job, since DNS recovers.
+ */
+export class HostNotFoundError extends VidmeshError {
+  override readonly code: string = 'host_not_found';
+  override readonly status: number = 422;
+  override readonly retryable: boolean = true;
+}
+
 /** The source does not exist (HTTP 404, missing key, missing file). Not retryable. HTTP 422. */
 export class SourceNotFoundError extends VidmeshError {
   override readonly code: string = 'source_not_found';

@@ -2,7 +2,7 @@ import { lookup as dnsLookup, promises as dnsPromises, type LookupAddress } from
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { SsrfBlockedError } from './errors.js';
+import { HostNotFoundError, SsrfBlockedError } from './errors.js';
 
 /**
  * Which otherwise-forbidden network targets a context may reach.
@@ -214,7 +214,15 @@ export async function assertPublicDestination(url: string | URL, policy: SsrfPol
     checkAddresses(host, [host], policy);
     return [host];
   }
-  const addresses = (await dnsPromises.lookup(host, { all: true })).map((a) => a.address);
+  let addresses: string[];
+  try {
+    addresses = (await dnsPromises.lookup(host, { all: true })).map((a) => a.address);
+  } catch (err) {
+    throw new HostNotFoundError(`host ${host} does not resolve`, {
+      cause: err,
+      details: { host, reason: (err as { code?: string }).code ?? 'lookup_failed' },
+    });
+  }
   checkAddresses(host, addresses, policy);
   return addresses;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -134,6 +134,11 @@ describe('vidmesh coordinator as a 3Speak gateway', () => {
     assert.equal((status.body as GatewayJob).status, 'running');
     assert.equal((status.body as GatewayJob).progress, 42);
 
+    // A document type never enters the store that /ipfs serves from the coordinator's origin.
+    const html = await mkdtemp(join(tmpdir(), 'vidmesh-html-'));
+    await writeFile(join(html, 'evil.html'), '<script>alert(1)</script>');
+    await assert.rejects(node.addDirectory(html), /415/, 'an HTML file is refused at add');
+    await rm(html, { recursive: true, force: true });
     const added = await node.addDirectory(out);
     const expected = await addDirectory(out, { put: async (c) => c });
     const fileLines = added.lines.filter((l) => expected.files.has(l.Name)).map((l) => [l.Name, l.Hash]);

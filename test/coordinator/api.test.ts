@@ -76,6 +76,12 @@ for (const driver of ['pglite', 'postgres'] as TestDriver[]) {
         JSON.stringify(p.errors),
       );
       assert.doesNotMatch(bad.body, /at .*\.js:\d+/, 'no stack traces');
+      const preset = await post('/api/v1/jobs', {
+        source: { type: 'http', url: 'https://example.org/a.mp4' },
+        ladder: { ladder: 'foo' },
+      });
+      assert.equal(preset.statusCode, 400);
+      assert.match(preset.json().detail, /unknown ladder preset "foo": valid presets are default/);
       const extra = await post('/api/v1/jobs', {
         source: { type: 'upload', id: uploadId },
         ffmpegArgs: ['-y'],
@@ -235,8 +241,12 @@ for (const driver of ['pglite', 'postgres'] as TestDriver[]) {
       assert.equal(job.result.renditions[0].url, `http://coord.test/media/${c.job.id}/720p/index.m3u8`);
       assert.deepEqual(
         job.renditions,
-        [{ name: '720p', status: 'completed', progress: 100 }],
-        'produced, not requested',
+        [
+          { name: '720p', status: 'completed', progress: 100 },
+          { name: '1080p', status: 'skipped', progress: 0 },
+          { name: '480p', status: 'skipped', progress: 0 },
+        ],
+        'produced first, then what was requested but not produced (skipped)',
       );
       assert.equal(
         (await post('/api/v1/agent/fail', { ...lease, error: { code: 'x', message: 'y' }, retryable: true }))

@@ -55,13 +55,18 @@ test('client target: flags/env, then client.json; the saved key only goes to its
       JSON.stringify({ url: 'http://127.0.0.1:1234', apiKey: 'saved-key' }),
     );
     const fromFile = resolveClientTarget(loadConfig({ env: { VIDMESH_DATA_DIR: dir } }));
-    assert.deepEqual(fromFile, { url: 'http://127.0.0.1:1234', apiKey: 'saved-key' });
-    const other = resolveClientTarget(
-      loadConfig({ env: { VIDMESH_DATA_DIR: dir, VIDMESH_URL: 'http://evil.example' } }),
-    );
-    assert.deepEqual(other, { url: 'http://evil.example', apiKey: undefined });
+    assert.deepEqual(fromFile, {
+      url: 'http://127.0.0.1:1234',
+      apiKey: 'saved-key',
+      origin: join(dir, 'client.json'),
+    });
+    const env = { VIDMESH_DATA_DIR: dir, VIDMESH_URL: 'http://evil.example' };
+    const other = resolveClientTarget(loadConfig({ env }), env);
+    assert.deepEqual(other, { url: 'http://evil.example', apiKey: undefined, origin: 'VIDMESH_URL' });
     const none = resolveClientTarget(loadConfig({ env: { VIDMESH_DATA_DIR: join(dir, 'missing') } }));
-    assert.deepEqual(none, { url: 'http://127.0.0.1:8080', apiKey: undefined });
+    assert.equal(none.url, 'http://127.0.0.1:8080');
+    assert.equal(none.apiKey, undefined);
+    assert.match(none.origin, /^the default/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -49,7 +49,7 @@ function configFor(dir: string, port: number, rescueGraceMs?: number) {
 const RESULT = {
   renditions: [{ name: '720p' }],
   masterUrl: 'https://cdn.example/master.m3u8',
-  publish: null,
+  publish: {},
   encode: { backend: 'libx264', fallbacks: [], wallS: 1, speed: 1 },
 };
 

@@ -11,8 +11,8 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
 } from '@aws-sdk/client-s3';
+
 import { exporter } from 'ipfs-unixfs-exporter';
 import S3rver from 's3rver';
 import { loadConfig } from '../../src/config.js';
@@ -21,7 +21,7 @@ import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { mediaDir } from '../../src/paths.js';
 import { cidOfBytes, FsBlockstore } from '../../src/storage/index.js';
-import { startFtpServer } from '../storage/helpers.js';
+import { s3rverClient, startFtpServer } from '../storage/helpers.js';
 
 /**
  * Storage end to end (issue 5): `startCoordinator` (what `vidmesh serve` runs) on PGlite with its one
@@ -85,15 +85,7 @@ describe('storage end to end through vidmesh serve (PGlite, 1 encoder)', () => {
   let server: RunningCoordinator;
   let client: VidmeshClient;
   let dataDir: string;
-  const s3client = () =>
-    new S3Client({
-      region: 'us-east-1',
-      endpoint,
-      forcePathStyle: true,
-      credentials,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+  const s3client = () => s3rverClient(endpoint);
 
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'vidmesh-e2e-storage-'));

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
+import { createClient } from '../../src/coordinator/client.js';
 import { startCoordinator } from '../../src/coordinator/serve.js';
 import { createHttpTransport, type EncoderNodeEvent, startEncoderNode } from '../../src/encoder/index.js';
 import type { StorageContext } from '../../src/storage/index.js';
@@ -74,18 +74,7 @@ test('a remote node downloads an upload, PUTs local outputs to the coordinator a
   try {
     await node.ready;
     const auth = { authorization: `Bearer ${KEY}` };
-    const up = await fetch(`${coordinator.url}/api/v1/uploads?filename=clip.mp4`, {
-      method: 'POST',
-      headers: {
-        ...auth,
-        'content-type': 'application/octet-stream',
-        'content-length': String((await stat(clip)).size),
-      },
-      body: createReadStream(clip) as unknown as ReadableStream,
-      duplex: 'half',
-    } as RequestInit);
-    assert.equal(up.status, 201, await up.clone().text());
-    const { source } = (await up.json()) as { source: { type: 'upload'; id: string } };
+    const { source } = await createClient({ url: coordinator.url, apiKey: KEY }).upload(clip);
     const sub = await fetch(`${coordinator.url}/api/v1/jobs`, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
@@ -110,6 +99,50 @@ test('a remote node downloads an upload, PUTs local outputs to the coordinator a
     assert.ok(files.some((f) => f.endsWith('.ts')));
     const logs = (await coordinator.store.getLogs(jobId)).map((l) => l.line).join('\n');
     assert.match(logs, /\[vidmesh\] published \d+ files to http/);
+
+    // A per-rendition retry over the agent API, into a prefixed local destination (bugs 3, 4).
+    const two = await fetch(`${coordinator.url}/api/v1/jobs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        source,
+        ladder: {
+          ...ladder,
+          ladder: [{ name: '360p', height: 360, videoBitrate: 600_000 }, ...ladder.ladder],
+        },
+        destination: { type: 'local', prefix: 'a/b' },
+      }),
+    });
+    assert.equal(two.status, 202, await two.clone().text());
+    const twoId = ((await two.json()) as { job: { id: string } }).job.id;
+    const completions = async () =>
+      (await coordinator.store.listEvents(twoId)).filter((e) => e.to === 'completed').length;
+    await waitFor('two renditions completed', async () => (await completions()) === 1);
+    const retried = await fetch(`${coordinator.url}/api/v1/jobs/${twoId}/retry`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ renditions: ['240p'] }),
+    });
+    assert.equal(retried.status, 202, await retried.clone().text());
+    await waitFor('retry completed', async () => (await completions()) === 2);
+    const view = (await (
+      await fetch(`${coordinator.url}/api/v1/jobs/${twoId}`, { headers: auth })
+    ).json()) as {
+      job: { renditions: Array<{ name: string; status: string }>; result: { masterUrl: string } };
+    };
+    assert.deepEqual(
+      view.job.renditions.map((r) => `${r.name}:${r.status}`),
+      ['360p:completed', '240p:completed'],
+    );
+    assert.equal(view.job.result.masterUrl, `${coordinator.url}/media/${twoId}/a/b/master.m3u8`);
+    const twoMaster = await (await fetch(view.job.result.masterUrl)).text();
+    assert.match(twoMaster, /360p\/index\.m3u8/);
+    assert.match(twoMaster, /240p\/index\.m3u8/);
+    const twoLogs = (await coordinator.store.getLogs(twoId)).map((l) => l.line);
+    assert.ok(
+      twoLogs.some((l) => /plan: 240p \(/.test(l)),
+      twoLogs.join('\n'),
+    );
   } finally {
     await node.stop({ graceful: false });
     await coordinator.stop({ graceMs: 0 });

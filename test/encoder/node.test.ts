@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { jobView } from '../../src/coordinator/views.js';
 import {
   createDbTransport,
   type EncoderNode,
   type EncoderNodeEvent,
   startEncoderNode,
 } from '../../src/encoder/index.js';
-import { createJobStore, type JobStore } from '../../src/jobs/index.js';
+import { createJobStore, type Job, type JobStore } from '../../src/jobs/index.js';
 import { jobSpecSchema, requestedRenditions } from '../../src/jobs/spec.js';
 import type { StorageContext } from '../../src/storage/index.js';
 import { withTestDatabase } from '../helpers/db.js';
@@ -282,6 +283,83 @@ test('a node the coordinator forgot registers again on its next heartbeat, under
       100,
     );
     assert.equal(back.name, `node-${h.tag}`);
+  } finally {
+    await h.node.stop({ graceful: false });
+  }
+});
+
+// Bugs 4 and 5: a 720p source, a 1080p/360p/240p ladder published to a local destination with a prefix;
+// then a retry of one rendition.
+test('retrying one rendition encodes only it and completes with a full master (bugs 4, 5)', async () => {
+  const h = await harness();
+  try {
+    const spec = jobSpecSchema.parse({
+      source: { type: 'file', path: clip },
+      ladder: {
+        ladder: [
+          { name: '1080p', height: 1080, videoBitrate: 2_000_000 },
+          { name: '360p', height: 360, videoBitrate: 600_000 },
+          { name: '240p', height: 240, videoBitrate: 300_000 },
+        ],
+        speed: 'ultrafast',
+        segmentDuration: 2,
+      },
+      destination: { type: 'local', prefix: 'show/ep1' },
+      tags: [h.tag],
+    });
+    const { id } = await h.store.submit({
+      spec,
+      renditions: requestedRenditions(spec),
+      requirements: { tags: [h.tag] },
+    });
+    const states = (j: Job) => j.renditions.map((r) => `${r.name}:${r.status}`);
+    const completions = async () => (await h.store.listEvents(id)).filter((e) => e.to === 'completed').length;
+
+    // Bug 5: the 1080p rendition (above the 720p source) is skipped while the job still runs.
+    const running = await waitFor(
+      'skipped while running',
+      async () => {
+        const j = await h.store.get(id);
+        return j.status === 'running' && j.renditions[0]?.status === 'skipped' ? j : undefined;
+      },
+      60_000,
+    );
+    assert.equal(running.renditions[0]?.progress, 0);
+    await waitFor('first completion', async () => (await completions()) === 1, 120_000);
+    const first = await h.store.get(id);
+    assert.deepEqual(states(first), ['1080p:skipped', '360p:completed', '240p:completed']);
+    const folder = join(h.dataDir, 'media', id, 'show', 'ep1');
+    const before240 = await readFile(join(folder, '240p', 'index.m3u8'), 'utf8');
+    const lastSeq = (await h.store.getLogs(id, { limit: 5000 })).at(-1)?.seq ?? 0;
+
+    // Bug 4: retry one rendition.
+    await h.store.retry(id, { renditions: ['360p'], actor: 'test' });
+    await waitFor('second completion', async () => (await completions()) === 2, 120_000);
+    const done = await h.store.get(id);
+    const lines = (await h.store.getLogs(id, { afterSeq: lastSeq, limit: 5000 })).map((l) => l.line);
+    const planLine = lines.find((l) => l.includes('plan: '));
+    assert.match(planLine ?? '', /plan: 360p \(/, `the retry planned only 360p:\n${lines.join('\n')}`);
+    assert.ok(lines.some((l) => /encoded 360p with/.test(l)));
+    assert.ok(lines.some((l) => l.includes('kept from an earlier run: 240p')));
+
+    assert.equal(done.status, 'completed');
+    assert.deepEqual(states(done), ['1080p:skipped', '360p:completed', '240p:completed']);
+    assert.deepEqual((done.result as { encode: { renditions: string[] } }).encode.renditions, ['360p']);
+    const view = jobView(done, 'http://coord.test');
+    assert.deepEqual(
+      view.result?.renditions.map((r) => [r.name, r.url]),
+      [
+        ['360p', `http://coord.test/media/${id}/show/ep1/360p/index.m3u8`],
+        ['240p', `http://coord.test/media/${id}/show/ep1/240p/index.m3u8`],
+      ],
+    );
+    // The published master lists both renditions, and both are on disk next to it.
+    const master = await readFile(join(folder, 'master.m3u8'), 'utf8');
+    assert.match(master, /360p\/index\.m3u8/);
+    assert.match(master, /240p\/index\.m3u8/);
+    assert.match(master, /RESOLUTION=426x240/);
+    assert.equal(await readFile(join(folder, '240p', 'index.m3u8'), 'utf8'), before240);
+    assert.ok((await stat(join(folder, '360p', 'index.m3u8'))).size > 0);
   } finally {
     await h.node.stop({ graceful: false });
   }

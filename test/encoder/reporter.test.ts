@@ -81,6 +81,28 @@ test('a 409 fires onLeaseLost once and stops the ticker', async () => {
   assert.equal(n, 1);
 });
 
+test('a 409 whose reason is cancelled fires onCancelled, not onLeaseLost (a cancel between renewal and logs)', async () => {
+  progressAnswer = () => ({
+    status: 409,
+    body: { code: 'lease_lost', detail: 'cancelled meanwhile', reason: 'cancelled' },
+  });
+  const transport = createHttpTransport({ url: standIn.url, apiKey: 'k'.repeat(20) });
+  let cancelled = 0;
+  const reporter = new JobReporter({
+    transport,
+    encoderId: 'e1',
+    lease: { jobId: 'j-cancel', leaseToken: 't' },
+    leaseExpiresAt: new Date().toISOString(),
+    intervalMs: 50,
+    onLeaseLost: () => assert.fail('a cancel is not a lost lease'),
+    onCancelled: () => cancelled++,
+  });
+  reporter.start();
+  await sleep(300);
+  await reporter.stop();
+  assert.equal(cancelled, 1);
+});
+
 test('a cancelled answer fires onCancelled; logs are bounded when the coordinator is slow', async () => {
   progressAnswer = () => ({
     status: 200,

@@ -93,23 +93,29 @@ test('exactly one maintenance leader; killing its connection hands leadership ov
 
     const holder = async () => {
       const { rows } = await dbs[0]!.query<{ pid: number }>(
+        // pg_locks is cluster-wide: other test files' coordinators hold the same key in their own
+        // databases, so only this database's holder counts (killing theirs would never hand ours over).
         `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND ((classid::bigint << 32) | objid::bigint) = $1`,
         [LEADER_LOCK_KEY],
       );
       return rows.map((r) => r.pid);
     };
-    const [pid] = await holder();
-    assert.ok(pid);
+    const holders = await holder();
+    assert.equal(holders.length, 1, 'exactly one lock holder in this database');
+    const [pid] = holders;
     await dbs[0]!.query('SELECT pg_terminate_backend($1)', [pid]);
-    await until('a new leader', () => leaders() === 1 && !loops[first]!.isLeader());
-    const second = loops.findIndex((l) => l.isLeader());
-    assert.notEqual(second, first);
-    assert.ok(
-      changes.some(([i, l]) => i === first && !l),
-      'the old leader noticed its loss',
+    // The old leader must notice the loss; then exactly one leader again. Usually another process
+    // wins, but the old one may win the lock back after its stand-back (its backend can take a while
+    // to exit on a loaded machine): either is a correct hand-over, two leaders never are.
+    await until(
+      'the old leader to notice its loss and one leader again',
+      () => changes.some(([i, l]) => i === first && !l) && leaders() === 1,
     );
-    assert.equal((await holder()).length, 1);
+    // The terminated backend may hold its lock for a moment while it exits: wait for one holder.
+    await until('exactly one lock holder', async () => (await holder()).length === 1);
+    const second = loops.findIndex((l) => l.isLeader());
 
     await until(
       'the expired lease rescued by the new leader',
@@ -189,6 +195,9 @@ test("a claim walks its kind's index in claim order instead of sorting the queue
         'e',
         'token',
         new Date(),
+        'all',
+        null,
+        1,
       ]);
       const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
       assert.match(plan, new RegExp(`Index Scan using jobs_claim_${kind}_idx`), plan);

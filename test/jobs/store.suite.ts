@@ -156,6 +156,7 @@ export function storeSuite(driver: TestDriver): void {
         stage: 'encoding',
         progress: 42.5,
         etaS: 12,
+        speed: 2.5,
         renditions: [{ name: '1080p', status: 'running', progress: 40 }],
       });
       assert.equal(r.cancelled, false);
@@ -164,6 +165,7 @@ export function storeSuite(driver: TestDriver): void {
       assert.equal(running.status, 'running');
       assert.equal(running.stage, 'encoding');
       assert.equal(running.progress, 42.5);
+      assert.equal(running.speed, 2.5, 'the reported encode speed is kept while it runs');
       assert.equal(running.renditions[0]?.status, 'running');
       assert.equal(running.lease?.encoderId, h.enc('a').id);
       await assert.rejects(
@@ -173,6 +175,7 @@ export function storeSuite(driver: TestDriver): void {
       await assert.rejects(h.store.renew(job.id, 'forged', h.enc('a').id, {}), LeaseLostError);
       const cancelled = await h.store.cancel(job.id, { actor: 'alice', reason: 'user asked' });
       assert.equal(cancelled.status, 'cancelled');
+      assert.equal(cancelled.speed, null, 'cleared with the ETA');
       const seen = await h.store.renew(job.id, c.leaseToken, h.enc('a').id, { progress: 60 });
       assert.equal(seen.cancelled, true);
       await assert.rejects(
@@ -210,7 +213,8 @@ export function storeSuite(driver: TestDriver): void {
       assert.equal(done.lease, null);
       assert.deepEqual(done.result, input.result);
       assert.deepEqual(done.renditions[0]?.result, { bandwidth: 5_000_000 });
-      assert.equal(done.renditions[1]?.status, 'completed');
+      // Listed renditions were produced; an unlisted one was not (bug 5: it used to read `completed`).
+      assert.equal(done.renditions[1]?.status, 'skipped');
       const again = await h.store.complete(job.id, c.leaseToken, me, input);
       await assert.rejects(h.store.cancel(job.id), InvalidTransitionError);
       assert.equal(again.id, done.id);
@@ -384,6 +388,57 @@ export function storeSuite(driver: TestDriver): void {
         (await h.store.listEvents(job.id)).filter((e) => e.reason === 'manual_retry')[0]?.actor,
         'ops',
       );
+    });
+
+    test('renditions the plan leaves out are skipped, from the first report and at completion (bug 5)', async () => {
+      const h = harness(db);
+      const me = h.enc('a');
+      const states = (j: { renditions: Array<{ name: string; status: string }> }) =>
+        j.renditions.map((r) => `${r.name}:${r.status}`);
+      // Reported by the encoder's first progress call after planning a 720p source.
+      const job = await h.submit({ renditions: ['1080p', '720p', '480p'] });
+      const c = await h.store.claim(me, h.caps());
+      assert.ok(c);
+      await h.store.renew(job.id, c.leaseToken, me.id, {
+        stage: 'encoding',
+        progress: 10,
+        renditions: [
+          { name: '1080p', status: 'skipped', progress: 0 },
+          { name: '720p', status: 'running', progress: 10 },
+          { name: '480p', status: 'running', progress: 10 },
+        ],
+      });
+      assert.deepEqual(states(await h.store.get(job.id)), ['1080p:skipped', '720p:running', '480p:running']);
+      // A retryable failure keeps the plan's verdict; the next attempt plans the same source.
+      await h.store.fail(job.id, c.leaseToken, me.id, { message: 'upload failed' });
+      assert.deepEqual(states(await h.store.get(job.id)), ['1080p:skipped', '720p:pending', '480p:pending']);
+      h.advance(60_000);
+      const c2 = await h.store.claim(me, h.caps());
+      assert.equal(c2?.job.id, job.id);
+      const done = await h.store.complete(job.id, c2.leaseToken, me.id, {
+        result: { v: 1 },
+        renditions: [{ name: '720p' }, { name: '480p' }],
+      });
+      assert.deepEqual(states(done), ['1080p:skipped', '720p:completed', '480p:completed']);
+      // A retry without names re-runs what is neither completed nor skipped: nothing here.
+      await assert.rejects(h.store.retry(job.id), InvalidTransitionError);
+
+      // No progress report at all: completion alone marks what was not produced.
+      const other = await h.submit({ renditions: ['1080p', '720p', '480p'] });
+      const c3 = await h.store.claim(me, h.caps());
+      assert.equal(c3?.job.id, other.id);
+      const done3 = await h.store.complete(other.id, c3.leaseToken, me.id, {
+        result: { v: 1 },
+        renditions: [{ name: '480p' }],
+      });
+      assert.deepEqual(states(done3), ['1080p:skipped', '720p:skipped', '480p:completed']);
+
+      // A caller that lists no renditions (only says "done") completes them all, as before.
+      const plain = await h.submit();
+      const c4 = await h.store.claim(me, h.caps());
+      assert.equal(c4?.job.id, plain.id);
+      const done4 = await h.store.complete(plain.id, c4.leaseToken, me.id, { result: { v: 1 } });
+      assert.deepEqual(states(done4), ['1080p:completed', '720p:completed']);
     });
 
     test('job logs are bounded per job and only the lease holder may append', async () => {

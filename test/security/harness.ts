@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/coordinator/app.js';
+import { createCoordinatorMetrics } from '../../src/coordinator/metrics.js';
 import { staticKeyAuthenticator } from '../../src/coordinator/plugins/auth.js';
 import {
   apiKeyAuthenticator,
@@ -18,7 +19,8 @@ import {
   type NonceStore,
   type SecretBox,
 } from '../../src/identity/index.js';
-import { createJobStore, type Database, type JobStore } from '../../src/jobs/index.js';
+import { createJobStore, createWebhookQueue, type Database, type JobStore } from '../../src/jobs/index.js';
+import { DEFAULT_VERIFICATION_POLICY } from '../../src/trust/index.js';
 
 export const ADMIN = `vmk_admin_${randomBytes(24).toString('base64url')}`;
 export const CAPS = { codecs: ['h264'], hwaccel: ['libx264'], maxHeight: 2160, concurrency: 1, tags: [] };
@@ -43,8 +45,15 @@ export async function startSecurityApp(
   db: Database,
   options: {
     registration?: { policy: 'open' | 'allowlist' | 'approval'; allowlist?: string[] };
-    rateLimit?: { perKey: number; perIp: number; windowMs: number };
+    rateLimit?: { perKey: number; perIp: number; windowMs: number; authFailuresPerIp?: number };
     maxJsonBodyBytes?: number;
+    /** Serve `/metrics` (with this scrape token when given) and the webhook subscription routes. */
+    metrics?: { token?: string };
+    webhooks?: boolean;
+    /** `VIDMESH_MEDIA_ORIGIN`: result URLs of local outputs on another origin. */
+    mediaOrigin?: string;
+    /** Verification of untrusted results with the default policy (reputation, minScore). */
+    verification?: boolean;
   } = {},
 ): Promise<SecurityApp> {
   const dir = await mkdtemp(join(tmpdir(), 'vidmesh-sec-'));
@@ -68,6 +77,19 @@ export async function startSecurityApp(
     ...(options.registration ? { registration: options.registration } : {}),
     secretBox: box,
     ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
+    ...(options.metrics
+      ? {
+          metrics: createCoordinatorMetrics({
+            store,
+            webhooks: createWebhookQueue(db),
+            processMetrics: false,
+          }),
+          ...(options.metrics.token ? { metricsToken: options.metrics.token } : {}),
+        }
+      : {}),
+    ...(options.webhooks ? { webhooks: { queue: createWebhookQueue(db) } } : {}),
+    ...(options.mediaOrigin ? { mediaOrigin: options.mediaOrigin } : {}),
+    ...(options.verification ? { verification: { db, policy: DEFAULT_VERIFICATION_POLICY } } : {}),
     refusePrivateUrls: true,
     bodyTimeoutMs: 1000,
     checkReady: async () => ({ ok: true, checks: { database: true } }),

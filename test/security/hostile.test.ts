@@ -48,12 +48,12 @@ const CASES: Case[] = [
     status: 400,
   },
   {
-    name: 'text/plain body',
+    name: 'text/plain body on a JSON route: 415',
     method: 'POST',
     path: '/api/v1/jobs',
     raw: 'source=x',
     contentType: 'text/plain',
-    status: 400,
+    status: 415,
   },
   // Wrong types
   {

@@ -153,7 +153,7 @@ describe('did:key signed requests over HTTP', () => {
 
   test('a lease is usable only by the DID that holds it (403), a lease token alone never', async () => {
     const sub = await http(s.url, 'POST', '/api/v1/jobs', {
-      json: { source: { type: 'http', url: 'https://example.com/a.mp4' } },
+      json: { source: { type: 'http', url: 'https://example.com/a.mp4' }, network: 'community' },
       headers: bearer(ADMIN),
     });
     assert.equal(sub.status, 202, sub.text);
@@ -237,7 +237,7 @@ describe('did:key signed requests over HTTP', () => {
       capabilities: CAPS,
     } as never);
     const sub = await http(s.url, 'POST', '/api/v1/jobs', {
-      json: { source: { type: 'http', url: 'https://example.com/b.mp4' } },
+      json: { source: { type: 'http', url: 'https://example.com/b.mp4' }, network: 'community' },
       headers: bearer(ADMIN),
     });
     assert.equal(sub.status, 202);
@@ -279,7 +279,7 @@ describe('did:key signed requests over HTTP', () => {
       await http(s.url, 'DELETE', `/api/v1/jobs/${j.id}`, { headers: bearer(ADMIN) });
     }
     const sub = await http(s.url, 'POST', '/api/v1/jobs', {
-      json: { source: { type: 'upload', id: up.body.upload.id } },
+      json: { source: { type: 'upload', id: up.body.upload.id }, network: 'community' },
       headers: bearer(ADMIN),
     });
     assert.equal(sub.status, 202, sub.text);

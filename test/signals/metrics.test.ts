@@ -77,7 +77,9 @@ describe('metrics and webhooks through vidmesh serve', () => {
     // Transition counters count on the maintenance leader only: wait for its advisory lock.
     for (let i = 0; ; i++) {
       const { rows } = await database.db.query(
-        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted",
+        // pg_locks is cluster-wide: count only this test database's lock holders.
+        `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       );
       if (rows.length > 0) break;
       if (i > 200) throw new Error('the coordinator never became the maintenance leader');
@@ -108,8 +110,10 @@ describe('metrics and webhooks through vidmesh serve', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const scrape = async (url: string) => {
-    const res = await fetch(url);
+  // /metrics of the coordinator answers operator keys (and a scrape token), never anonymous requests.
+  const scrape = async (url: string, key?: string) => {
+    if (key) assert.equal((await fetch(url)).status, 401, 'not public');
+    const res = await fetch(url, key ? { headers: { authorization: `Bearer ${key}` } } : {});
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     return parseMetrics(await res.text());
@@ -117,7 +121,7 @@ describe('metrics and webhooks through vidmesh serve', () => {
 
   test('a job moves the coordinator and encoder metrics; its webhooks arrive signed', async () => {
     const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    const before = await scrape(`${server.url}/metrics`);
+    const before = await scrape(`${server.url}/metrics`, server.apiKey);
     assert.equal(before.value('vidmesh_jobs_submitted_total'), 0);
     assert.equal(before.type('vidmesh_job_wait_seconds'), 'histogram');
     assert.ok(before.has('vidmesh_process_cpu_user_seconds_total'), 'process metrics');
@@ -235,7 +239,7 @@ describe('metrics and webhooks through vidmesh serve', () => {
     };
     assert.equal(shown.attempts.length, 2);
 
-    const m = await scrape(`${server.url}/metrics`);
+    const m = await scrape(`${server.url}/metrics`, server.apiKey);
     assert.equal(m.value('vidmesh_jobs_submitted_total'), 1);
     assert.equal(m.value('vidmesh_jobs_finished_total', { status: 'completed' }), 1);
     assert.equal(m.value('vidmesh_jobs', { status: 'completed' }), 1);

@@ -12,13 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import {
-  currentTraceparent,
-  initTracing,
-  parseTraceparent,
-  spanFromTraceparent,
-  withSpan,
-} from '../../src/tracing.js';
+import { currentTraceparent, initTracing, spanFromTraceparent, withSpan } from '../../src/tracing.js';
 import { makeClip } from '../helpers/media.js';
 
 interface OtlpSpan {
@@ -29,13 +23,14 @@ interface OtlpSpan {
   kind: number;
   startTimeUnixNano: string;
   endTimeUnixNano: string;
-  attributes: Array<{ key: string; value: { stringValue?: string; intValue?: string } }>;
+  // The SDK's JSON encoding writes int64 attribute values as JSON numbers (the OTLP spec allows both).
+  attributes: Array<{ key: string; value: { stringValue?: string; intValue?: string | number } }>;
   status: { code: number };
 }
 
 const attr = (s: OtlpSpan, key: string) => {
   const v = s.attributes.find((a) => a.key === key)?.value;
-  return v?.stringValue ?? v?.intValue;
+  return v?.stringValue ?? (v?.intValue === undefined ? undefined : String(v.intValue));
 };
 
 describe('OpenTelemetry traces through vidmesh serve', () => {
@@ -173,7 +168,7 @@ describe('OpenTelemetry traces through vidmesh serve', () => {
 
 describe('tracing off and trace context', () => {
   test('without an endpoint nothing is traced and callbacks run unchanged', async () => {
-    const tracing = initTracing({});
+    const tracing = await initTracing({});
     assert.equal(tracing.enabled, false);
     const seen = await withSpan('x', {}, (span) => {
       assert.equal(currentTraceparent(), undefined);
@@ -188,17 +183,42 @@ describe('tracing off and trace context', () => {
     );
   });
 
-  test('W3C traceparent parsing refuses malformed and all-zero ids', () => {
-    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    assert.deepEqual(parseTraceparent(tp), {
-      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-      spanId: '00f067aa0ba902b7',
-      sampled: true,
+  test('a valid traceparent continues its trace; malformed and all-zero ones fall back to the current span', async () => {
+    // A receiver that accepts and ignores: the spans themselves are what is checked here.
+    const sink = createServer((req, res) => req.resume().on('end', () => res.end('{}')));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const tracing = await initTracing({
+      endpoint: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`,
+      flushIntervalMs: 60_000,
     });
-    assert.equal(parseTraceparent(tp.replace(/-01$/, '-00'))?.sampled, false);
-    assert.equal(parseTraceparent(`00-${'0'.repeat(32)}-00f067aa0ba902b7-01`), undefined);
-    assert.equal(parseTraceparent(`00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01`), undefined);
-    assert.equal(parseTraceparent('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7'), undefined);
-    assert.equal(parseTraceparent(undefined), undefined);
+    try {
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const tp = `00-${traceId}-00f067aa0ba902b7-01`;
+      await spanFromTraceparent(tp, 'continued', {}, (span) => {
+        assert.equal(span.traceId, traceId);
+        assert.match(currentTraceparent() ?? '', new RegExp(`^00-${traceId}-${span.spanId}-01$`));
+      });
+      // An unsampled parent is honoured: the child is not sampled either.
+      await spanFromTraceparent(tp.replace(/-01$/, '-00'), 'unsampled', {}, () => {
+        assert.match(currentTraceparent() ?? '', /-00$/);
+      });
+      await withSpan('outer', {}, async (outer) => {
+        for (const bad of [
+          `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
+          `00-${traceId}-${'0'.repeat(16)}-01`,
+          `00-${traceId}-00f067aa0ba902b7`,
+          'garbage',
+        ]) {
+          await spanFromTraceparent(bad, 'fallback', {}, (span) => {
+            assert.equal(span.traceId, outer.traceId, bad);
+            assert.notEqual(span.spanId, outer.spanId);
+          });
+        }
+      });
+    } finally {
+      await tracing.shutdown();
+      await new Promise((r) => sink.close(r));
+    }
+    assert.equal(currentTraceparent(), undefined, 'off again after shutdown');
   });
 });

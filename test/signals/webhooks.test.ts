@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { startWebhookSender, type WebhookSender } from '../../src/coordinator/webhooks/index.js';
+import { startWebhookSender, type WebhookSender, webhookBody } from '../../src/coordinator/webhooks/index.js';
 import { verifyWebhookSignature } from '../../src/identity/index.js';
 import {
   createJobStore,
@@ -299,6 +299,88 @@ describe('webhooks', () => {
       await stopSender();
       await close(rx.server);
     }
+  });
+
+  /** A job whose deliveries stay queued (nothing sends them): the tests read the queue directly. */
+  const submitQueued = (renditions: string[]) =>
+    store.submit({
+      spec: {
+        source: { type: 'url', url: 'https://example.com/a.mp4' },
+        webhook: { url: 'http://rx.test/h' },
+      },
+      renditions,
+      requirements: { tags: [tag] },
+    });
+
+  test('a per-rendition retry announces rendition.completed only for the renditions it encoded', async () => {
+    const job = await submitQueued(['720p', '360p']);
+    const rendition = (name: string, height: number) => ({
+      name,
+      height,
+      bandwidth: height * 3000,
+      averageBandwidth: height * 2500,
+      codecs: 'avc1.64001f,mp4a.40.2',
+      playlist: `${name}/index.m3u8`,
+    });
+    const finish = async (encoded: string[]) => {
+      const claim = await store.claim(enc, caps);
+      assert.equal(claim?.job.id, job.id);
+      const renditions = [rendition('720p', 720), rendition('360p', 360)];
+      await store.complete(job.id, claim.leaseToken, enc.id, {
+        result: {
+          masterUrl: '/media/x/master.m3u8',
+          renditions,
+          publish: {},
+          encode: { backend: 'libx264', fallbacks: [], wallS: 1, speed: 2, renditions: encoded },
+        },
+        renditions: renditions.map((r) => ({ name: r.name, result: r })),
+      });
+    };
+    await finish(['720p', '360p']);
+    await store.retry(job.id, { renditions: ['360p'] });
+    await finish(['360p']);
+    const announced = (await queue.list({ jobId: job.id }))
+      .filter((d) => d.event === 'rendition.completed')
+      .map((d) => (d.payload.rendition as { name: string }).name)
+      .sort();
+    assert.deepEqual(announced, ['360p', '360p', '720p']);
+  });
+
+  test('skipped renditions show in progress payloads and in job.completed (bug 5)', async () => {
+    const job = await submitQueued(['1080p', '720p']);
+    const claim = await store.claim(enc, caps);
+    assert.equal(claim?.job.id, job.id);
+    await store.renew(job.id, claim.leaseToken, enc.id, {
+      stage: 'encoding',
+      progress: 10,
+      renditions: [
+        { name: '1080p', status: 'skipped', progress: 0 },
+        { name: '720p', status: 'running', progress: 10 },
+      ],
+    });
+    await store.complete(job.id, claim.leaseToken, enc.id, {
+      result: { masterUrl: '/media/x/master.m3u8', renditions: [{ name: '720p' }] },
+      renditions: [{ name: '720p' }],
+    });
+    const bodies = (await queue.list({ jobId: job.id })).reverse().map(
+      (d) =>
+        JSON.parse(webhookBody(d, 'http://coordinator.test')) as {
+          type: string;
+          data: Record<string, unknown>;
+        },
+    );
+    const progress = bodies.find((b) => b.type === 'job.progress');
+    assert.deepEqual(progress?.data.renditions, [
+      { name: '1080p', status: 'skipped', progress: 0 },
+      { name: '720p', status: 'running', progress: 10 },
+    ]);
+    const done = bodies.find((b) => b.type === 'job.completed');
+    assert.ok(done);
+    assert.deepEqual(done.data.skipped, ['1080p']);
+    assert.deepEqual(
+      (done.data.renditions as Array<{ name: string }>).map((r) => r.name),
+      ['720p'],
+    );
   });
 
   test('URLs of private addresses are refused by the SSRF guard', async () => {

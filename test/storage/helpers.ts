@@ -6,6 +6,7 @@ import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { S3Client } from '@aws-sdk/client-s3';
 import { FtpSrv } from 'ftp-srv';
 import { mediaDir } from '../../src/paths.js';
 import type { StorageContext } from '../../src/storage/index.js';
@@ -125,4 +126,19 @@ export async function startFtpServer(
   // ftp-srv's types omit its net.Server; port 0 needs it to learn the real port.
   const { port } = (ftp as unknown as { server: Server }).server.address() as { port: number };
   return { port, close: () => ftp.close() };
+}
+
+/** s3rver's fixed credentials (the S3 API stand-in the tests start). */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/** An AWS SDK client for the s3rver at `endpoint` (path-style, no checksum trailers s3rver lacks). */
+export function s3rverClient(endpoint: string): S3Client {
+  return new S3Client({
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials: S3RVER_CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }

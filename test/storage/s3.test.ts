@@ -5,10 +5,10 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { fetchSource, publish, type SourceNotFoundError } from '../../src/storage/index.js';
-import { makeLadder, sha256File, tempDir, testContext } from './helpers.js';
+import { makeLadder, s3rverClient, sha256File, tempDir, testContext } from './helpers.js';
 
 let s3: S3rver;
 let endpoint: string;
@@ -56,14 +56,7 @@ after(async () => {
 });
 
 function client(): S3Client {
-  return new S3Client({
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  return s3rverClient(endpoint);
 }
 
 test('publishes a ladder to S3 with content types, cache-control and multipart for > 10 MB, then fetches it back', async () => {

@@ -129,6 +129,15 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
+  /** Screenshot, then assert the page does not scroll sideways (nothing wider than the viewport). */
+  async function shotFits(page: Page, name: string) {
+    await shot(page, name);
+    const [scroll, client] = (await page.evaluate(
+      '[document.documentElement.scrollWidth, document.documentElement.clientWidth]',
+    )) as [number, number];
+    assert.ok(scroll <= client, `${name}: page is ${scroll} px wide in a ${client} px viewport`);
+  }
+
   async function signIn(page: Page, key: string) {
     await page.goto(url);
     await page.getByLabel('API key').fill(key);
@@ -140,7 +149,7 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
   let deadJobId = '';
 
   test('sign in, upload, live progress to 100 %, play and switch quality', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     await context.addInitScript(PROBES);
     const page = await context.newPage();
     try {
@@ -217,16 +226,36 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       await until(page, `${VIDEO}.currentTime > ${t0 + 0.5}`, 20_000);
       await page.getByRole('cell', { name: '1280×720' }).waitFor();
       await page.locator('.timeline li').filter({ hasText: 'running → completed' }).waitFor();
-      await shot(page, '3-job-detail');
+      // Source facts from the encoder's probe, wait vs encode time, poster, a download per rendition.
+      await page.locator('[data-source-facts]').filter({ hasText: 'h264 1280×720 @ 24 fps' }).waitFor();
+      await page
+        .locator('.job-summary')
+        .filter({ hasText: /waited .* encoded .* total/ })
+        .waitFor();
+      await page.getByRole('img', { name: 'Poster frame' }).waitFor();
+      const playlist = page.getByRole('link', { name: '720p playlist' });
+      assert.equal((await page.request.get((await playlist.getAttribute('href')) ?? '')).status(), 200);
+      await shotFits(page, '3-job-detail');
 
       await page.getByRole('link', { name: 'Overview' }).click();
       await page.getByRole('heading', { name: 'Recent failures and rescues' }).waitFor();
       assert.match((await page.locator('.tile').filter({ hasText: 'completed' }).textContent()) ?? '', /^1/);
-      await shot(page, '4-overview');
+      await page
+        .locator('figcaption')
+        .filter({ hasText: /queue wait \(mean .*\) vs .* encode time \(mean/ })
+        .waitFor();
+      await page.getByRole('button', { name: '24h' }).click();
+      await page.locator('figcaption').filter({ hasText: 'over the last 24 h' }).waitFor();
+      assert.equal(await page.getByRole('button', { name: '24h' }).getAttribute('aria-pressed'), 'true');
+      await shotFits(page, '4-overview');
       await page.getByRole('link', { name: 'Encoders' }).click();
       const enc = page.locator('tr[data-encoder$="-serve-1"]');
       await enc.waitFor();
-      await shot(page, '5-encoders');
+      await page
+        .getByRole('region', { name: 'Fleet summary' })
+        .filter({ hasText: 'infrastructure online' })
+        .waitFor();
+      await shotFits(page, '5-encoders');
       // Ban then approve again (the issue-6 routes): the operator's decision lands in the store.
       const encoderId = server.encoders[0].encoderId ?? '';
       await enc.getByRole('button', { name: 'Ban' }).click();
@@ -236,12 +265,27 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       await enc.getByRole('button', { name: 'Ban' }).waitFor();
       assert.equal((await store.getEncoder(encoderId)).approval, 'approved');
 
-      // Phone width: the Jobs table still fits (poster column hidden, table scrolls inside its box).
-      await page.setViewportSize({ width: 390, height: 844 });
       await page.getByRole('link', { name: 'Jobs' }).click();
       await page.locator(`tr[data-job="${doneJobId}"]`).waitFor();
-      assert.ok(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1'));
-      await shot(page, '6-jobs-phone');
+      await shotFits(page, '2-jobs-wide');
+
+      // Phone width: every page fits without sideways scrolling (tables become stacked cards).
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.locator(`tr[data-job="${doneJobId}"]`).waitFor();
+      await shotFits(page, '6-phone-jobs');
+      await page.getByRole('link', { name: 'Overview' }).click();
+      await page.getByRole('heading', { name: 'History' }).waitFor();
+      await shotFits(page, '6-phone-overview');
+      await page.getByRole('link', { name: 'Encoders' }).click();
+      await enc.waitFor();
+      await shotFits(page, '6-phone-encoders');
+      await page.getByRole('link', { name: 'Submit' }).click();
+      await page.getByLabel('Video file').waitFor();
+      await shotFits(page, '6-phone-submit');
+      await page.goto(`${url}/jobs/${doneJobId}`);
+      await page.locator('[data-source-facts]').waitFor();
+      await page.getByRole('cell', { name: '1280×720' }).waitFor();
+      await shotFits(page, '6-phone-job-detail');
     } finally {
       await context.close();
     }

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/coordinator/app.js';
+import { signInLink } from '../../src/coordinator/app.js';
 import { staticKeyAuthenticator } from '../../src/coordinator/plugins/auth.js';
 import { apiKeyAuthenticator } from '../../src/coordinator/plugins/identity.js';
 import { createMemoryApiKeyStore } from '../../src/identity/index.js';
-import { createDatabase, createJobStore, type Database, type JobStore } from '../../src/jobs/index.js';
+import { injectableApp } from './inject-app.js';
 
 /**
  * Session cookies, CSRF and dashboard serving through `app.inject()` on the real app (PGlite store,
@@ -17,9 +17,8 @@ import { createDatabase, createJobStore, type Database, type JobStore } from '..
  */
 describe('dashboard sessions and static serving', () => {
   let dir: string;
-  let db: Database;
-  let store: JobStore;
   let app: FastifyInstance;
+  let close: (() => Promise<void>) | undefined;
   const keys = createMemoryApiKeyStore();
   const ADMIN = 'bootstrap-admin-key-for-session-test';
 
@@ -29,29 +28,18 @@ describe('dashboard sessions and static serving', () => {
     await mkdir(join(web, 'assets'), { recursive: true });
     await writeFile(join(web, 'index.html'), '<!doctype html><title>vidmesh</title><div id="root"></div>');
     await writeFile(join(web, 'assets', 'index-abc123.js'), 'console.log(1)');
-    db = await createDatabase({ dataDir: 'memory://' });
-    store = createJobStore(db);
-    app = await buildApp({
-      store,
-      dataDir: dir,
-      publicUrl: () => 'http://127.0.0.1',
-      version: 'test',
+    ({ app, close } = await injectableApp(dir, {
       authenticators: [
         staticKeyAuthenticator(ADMIN, { id: 'api_key:bootstrap', scopes: ['admin'] }),
         apiKeyAuthenticator(keys),
       ],
       keys,
-      checkReady: async () => ({ ok: true, checks: {} }),
-      limits: { maxUploadBytes: 1 << 20, maxJsonBodyBytes: 1 << 20, claimMaxWaitMs: 1000, maxAttempts: 1 },
-      corsOrigin: '*',
       webRoot: web,
-    });
+    }));
   });
 
   after(async () => {
-    await app?.close();
-    await store?.close();
-    await db?.close();
+    await close?.();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -174,5 +162,31 @@ describe('dashboard sessions and static serving', () => {
       assert.equal(res.statusCode, 404, url);
       assert.match(String(res.headers['content-type']), /problem\+json/);
     }
+  });
+
+  test('a one-time sign-in link sets the session once; a used, expired or wrong token is 401', async () => {
+    const link = signInLink(app, 'http://coordinator.test/', ADMIN);
+    assert.match(link, /^http:\/\/coordinator\.test\/api\/v1\/session\/link\?token=[\w-]{43}$/);
+    const path = link.slice('http://coordinator.test'.length);
+    const first = await app.inject({ method: 'GET', url: path });
+    assert.equal(first.statusCode, 200, first.body);
+    assert.match(first.body, /url=\//, 'continues to the dashboard');
+    assert.equal(first.headers['referrer-policy'], 'no-referrer');
+    const cookie = String(first.headers['set-cookie']).split(';')[0];
+    const who = await app.inject({ method: 'GET', url: '/api/v1/session', headers: { cookie } });
+    assert.equal((who.json() as { principal: { id: string } }).principal.id, 'api_key:bootstrap');
+
+    const again = await app.inject({ method: 'GET', url: path });
+    assert.equal(again.statusCode, 401, 'single use');
+    assert.equal(again.headers['content-type'], 'application/problem+json; charset=utf-8');
+    assert.equal(again.headers['set-cookie'], undefined);
+
+    const expired = signInLink(app, 'http://coordinator.test', ADMIN, 0).slice(
+      'http://coordinator.test'.length,
+    );
+    assert.equal((await app.inject({ method: 'GET', url: expired })).statusCode, 401, 'expired');
+    const wrong = await app.inject({ method: 'GET', url: '/api/v1/session/link?token=not-a-token' });
+    assert.equal(wrong.statusCode, 401);
+    assert.equal(wrong.json().code, 'unauthorized');
   });
 });

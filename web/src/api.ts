@@ -6,17 +6,20 @@
 
 export const CSRF_HEADER = 'x-vidmesh-csrf';
 
-export type JobStatus = 'queued' | 'leased' | 'running' | 'completed' | 'failed' | 'dead' | 'cancelled';
-export const JOB_STATUSES: JobStatus[] = [
-  'queued',
-  'leased',
-  'running',
-  'completed',
-  'failed',
-  'dead',
-  'cancelled',
-];
-export const FINAL: JobStatus[] = ['completed', 'dead', 'cancelled'];
+// The job vocabulary is the coordinator's own (pure data, bundled from src/jobs/vocabulary.ts).
+import {
+  FINAL_STATUSES,
+  JOB_STATUSES,
+  type JobStage,
+  type JobStatus,
+  type RenditionStatus,
+  TRANSITIONS,
+} from '../../src/jobs/vocabulary.js';
+
+export { JOB_STATUSES, type JobStatus, type RenditionStatus };
+export const FINAL: readonly JobStatus[] = FINAL_STATUSES;
+/** Statuses a job can be retried from (all renditions not yet completed). */
+export const RETRYABLE: readonly JobStatus[] = TRANSITIONS.retry.from;
 
 export interface RenditionResult {
   name: string;
@@ -35,7 +38,7 @@ export interface RenditionResult {
 export interface Job {
   id: string;
   status: JobStatus;
-  stage: string | null;
+  stage: JobStage | null;
   progress: number;
   etaS: number | null;
   queue: string;
@@ -46,7 +49,8 @@ export interface Job {
   metadata: Record<string, string>;
   source: { type: string };
   destination: { type: string };
-  renditions: Array<{ name: string; status: string; progress: number }>;
+  /** `skipped`: above the source's size, never produced (never upscaled). */
+  renditions: Array<{ name: string; status: RenditionStatus; progress: number }>;
   result: {
     masterUrl: string;
     posterUrl?: string;
@@ -84,11 +88,21 @@ export interface Encoder {
   version: string | null;
   status: string;
   approval: string;
+  /** Verified results, for encoders whose results are verified (docs/verification.md). */
+  reputation?: {
+    score: number;
+    verifiedPasses: number;
+    verifiedFailures: number;
+    consecutiveFailures: number;
+    lastFailure: string | null;
+  };
   capabilities: {
     codecs: string[];
     hwaccel: string[];
     maxHeight: number;
     concurrency: number;
+    /** Free disk space the encoder last reported, bytes. */
+    freeDiskBytes?: number;
     tags: string[];
   };
   lastSeenAt: string;
@@ -98,12 +112,29 @@ export interface Encoder {
   activeJobs?: number;
 }
 
+/** History windows of `GET /dashboard/overview?window=`. */
+export const HISTORY_WINDOWS = ['1h', '24h', '7d'] as const;
+export type HistoryWindow = (typeof HISTORY_WINDOWS)[number];
+
+/** One history bucket: counts, mean × realtime, mean queue wait and ffmpeg wall time (seconds). */
+export interface ThroughputBucket {
+  at: string;
+  completed: number;
+  failed: number;
+  speed: number | null;
+  waitS: number | null;
+  encodeS: number | null;
+}
+
 export interface Overview {
   byStatus: Record<string, number>;
   queues: Array<{ queue: string; priority: string; count: number; oldestAgeS: number }>;
   running: number;
   encoders: { online: Record<string, number>; offline: Record<string, number> };
-  throughput: Array<{ at: string; completed: number; failed: number; speed: number | null }>;
+  throughput: ThroughputBucket[];
+  window: HistoryWindow;
+  /** Bucket width, seconds. */
+  bucketS: number;
   recentProblems: Array<{
     id: string;
     status: string;
@@ -113,6 +144,47 @@ export interface Overview {
     at: string;
   }>;
   generatedAt: string;
+}
+
+/** Source facts the encoder logged when it probed the source (duration seconds, size pixels). */
+export interface SourceFacts {
+  container: string;
+  durationS: number;
+  video?: { codec: string; width: number; height: number; fps: number };
+}
+
+/** `GET /dashboard/encoders`: encoders with live jobs (speed × realtime, fps frames/s) and a summary. */
+export interface Fleet {
+  encoders: Array<
+    Encoder & {
+      tags: string[];
+      jobs: Array<{
+        id: string;
+        status: JobStatus;
+        stage: string | null;
+        progress: number;
+        speed: number | null;
+        fps: number | null;
+        source: SourceFacts | null;
+      }>;
+      lastError: { jobId: string; code: string; message: string; at: string } | null;
+    }
+  >;
+  summary: {
+    online: Record<string, number>;
+    offline: Record<string, number>;
+    running: number;
+    slots: number;
+    speed: number | null;
+  };
+  generatedAt: string;
+}
+
+/** `GET /dashboard/jobs/:id`: source facts, timing (seconds) and download links of one job. */
+export interface JobFacts {
+  source: SourceFacts | null;
+  timing: { waitS: number | null; encodeS: number | null; totalS: number | null };
+  downloads: Array<{ name: string; playlistUrl?: string; mp4Url?: string }>;
 }
 
 /** A webhook delivery (`GET /api/v1/webhooks/deliveries`, from the webhooks routes). */

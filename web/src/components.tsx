@@ -1,3 +1,4 @@
+import { useSyncExternalStore } from 'react';
 import type { JobStatus } from './api.js';
 
 /**
@@ -34,5 +35,17 @@ export function ErrorNote(props: { error: unknown }) {
     <p className="error" role="alert">
       {msg}
     </p>
+  );
+}
+
+/** True while the CSS media query matches (re-renders when it starts or stops matching). */
+export function useMediaQuery(query: string): boolean {
+  return useSyncExternalStore(
+    (onChange) => {
+      const list = matchMedia(query);
+      list.addEventListener('change', onChange);
+      return () => list.removeEventListener('change', onChange);
+    },
+    () => matchMedia(query).matches,
   );
 }

@@ -19,7 +19,11 @@ export function register(program: Command): void {
               (e) =>
                 `${e.id}  ${e.name.padEnd(20)} ${e.kind.padEnd(14)} ${e.status.padEnd(8)} ` +
                 `${e.capabilities.hwaccel.join(',') || '-'} ≤${e.capabilities.maxHeight}p x${e.capabilities.concurrency}  ` +
-                `done ${e.jobsCompleted} failed ${e.jobsFailed}  seen ${e.lastSeenAt}`,
+                `done ${e.jobsCompleted} failed ${e.jobsFailed}  seen ${e.lastSeenAt}` +
+                (e.reputation
+                  ? `  score ${e.reputation.score.toFixed(2)} (${e.reputation.verifiedPasses}✓/${e.reputation.verifiedFailures}✗)`
+                  : '') +
+                (e.approval === 'approved' ? '' : `  ${e.approval}`),
             )
             .join('\n') || 'no encoders',
       );
@@ -29,6 +33,7 @@ export function register(program: Command): void {
   for (const [action, what] of [
     ['approve', 'let a pending encoder claim jobs'],
     ['ban', 'refuse an encoder from now on (re-registering does not lift it)'],
+    ['reinstate', 'lift a suspension after failed verifications (docs/verification.md)'],
   ] as const) {
     withClientOptions(
       encoders.command(`${action} <id>`).description(`${what}; <id> is its id or DID`),

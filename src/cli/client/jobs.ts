@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { FINAL_STATUSES, isOneOf } from '../../jobs/vocabulary.js';
 import {
   type ClientFlags,
   clientFrom,
@@ -19,13 +20,23 @@ export function register(program: Command): void {
       .description('list jobs, newest first')
       .option('--status <status>', 'only this status (queued, running, completed, dead, …)')
       .option('--queue <queue>', 'only this queue')
+      .option('--search <text>', 'only jobs whose id, owner or metadata (e.g. title) contains this')
       .option('--limit <n>', 'page size (max 100)', '20')
       .option('--cursor <cursor>', 'page cursor from a previous listing'),
   ).action(
-    async (flags: ClientFlags & { status?: string; queue?: string; limit: string; cursor?: string }) => {
+    async (
+      flags: ClientFlags & {
+        status?: string;
+        queue?: string;
+        search?: string;
+        limit: string;
+        cursor?: string;
+      },
+    ) => {
       const page = await clientFrom(flags).listJobs({
         status: flags.status,
         queue: flags.queue,
+        search: flags.search,
         limit: Number(flags.limit),
         cursor: flags.cursor,
       });
@@ -46,10 +57,15 @@ export function register(program: Command): void {
       .command('get')
       .description('show one job')
       .argument('<id>')
-      .option('--follow', 'follow until it ends'),
+      .option('--follow', 'follow until it ends (with --json: one event per line)'),
   ).action(async (id: string, flags: ClientFlags & { follow?: boolean }) => {
     const client = clientFrom(flags);
-    const job = flags.follow ? await followJob(client, id, { quiet: flags.json }) : await client.getJob(id);
+    if (flags.follow && flags.json) {
+      // JSON lines: the last line (`type: "end"`) already carries the final job.
+      await followJob(client, id, { output: 'jsonl' });
+      return;
+    }
+    const job = flags.follow ? await followJob(client, id) : await client.getJob(id);
     output(flags, { job }, () => jobDetail(job));
   });
 
@@ -128,7 +144,7 @@ async function followLogs(
       }
       if (lines.length < 1000) break;
     }
-    if (status === 'completed' || status === 'dead' || status === 'cancelled') return;
+    if (isOneOf(FINAL_STATUSES, status)) return;
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
 import { ValidationError } from '../../errors.js';
-import { type ClientFlags, clientFrom, followJob, jobDetail, output, withClientOptions } from './common.js';
+import { PRIORITIES, QUEUES } from '../../jobs/vocabulary.js';
+import { LADDER_PRESETS } from '../../media/index.js';
+import { type ClientFlags, clientFrom, followJob, jobSummary, output, withClientOptions } from './common.js';
 
 interface SubmitFlags extends ClientFlags {
   ladder?: string;
+  network?: 'private' | 'community';
   renditions?: string;
   segment?: string;
   format?: 'ts' | 'fmp4';
@@ -65,6 +69,16 @@ function metadataFromFlags(pairs: string[] | undefined): Record<string, string> 
   return out;
 }
 
+/** Metadata with `title` and `filename` set to an uploaded file's name (≤ 1024 chars, the spec's limit) unless given. */
+export function withTitle(
+  metadata: Record<string, string> | undefined,
+  fileName: string | undefined,
+): Record<string, string> | undefined {
+  if (fileName === undefined) return metadata;
+  const name = fileName.slice(0, 1024);
+  return { title: name, filename: name, ...metadata };
+}
+
 /** `vidmesh submit <file|url>`: uploads a local file (streamed), submits the job, optionally follows it. */
 export function register(program: Command): void {
   withClientOptions(
@@ -72,14 +86,23 @@ export function register(program: Command): void {
       .command('submit')
       .description('submit a video (local file, http(s) or ipfs:// URL) for HLS ladder encoding')
       .argument('<input>', 'local file or URL')
-      .option('--ladder <preset|json>', 'ladder preset name (default) or a JSON array of renditions')
+      .option(
+        '--ladder <preset|json>',
+        `ladder preset name (${Object.keys(LADDER_PRESETS).join(', ')}) or a JSON array of renditions`,
+      )
       .option('--renditions <names>', 'encode only these renditions, comma-separated')
       .option('--segment <seconds>', 'segment duration in seconds')
       .addOption(new Option('--format <format>', 'segment format').choices(['ts', 'fmp4']))
       .option('--short', 'short mode: first 60 s, 480p only')
       .option('--speed <preset>', 'x264 speed preset, e.g. veryfast')
-      .addOption(new Option('--priority <priority>', 'job priority').choices(['high', 'medium', 'low']))
-      .addOption(new Option('--queue <queue>', 'job queue').choices(['live', 'default', 'batch']))
+      .addOption(new Option('--priority <priority>', 'job priority').choices(PRIORITIES))
+      .addOption(new Option('--queue <queue>', 'job queue').choices(QUEUES))
+      .addOption(
+        new Option(
+          '--network <network>',
+          "private: your and the operator's encoders only; community: any encoder, credentials stay on the coordinator",
+        ).choices(['private', 'community']),
+      )
       .option('--metadata <key=value>', 'metadata pair (repeatable)', (v, prev: string[] = []) => [
         ...prev,
         v,
@@ -95,7 +118,10 @@ export function register(program: Command): void {
       )
       .option('--owner <account>', '3speak: video owner (gateway job metadata.video_owner)')
       .option('--permlink <permlink>', '3speak: video permlink (gateway job metadata.video_permlink)')
-      .option('--wait', 'follow progress until the job ends; print the master playlist URL'),
+      .option(
+        '--wait',
+        'follow progress until the job ends; print the renditions and the master playlist URL (--json: JSON lines)',
+      ),
   ).action(async (input: string, flags: SubmitFlags) => {
     const client = clientFrom(flags);
     const legacy = flags.protocol === '3speak';
@@ -108,6 +134,9 @@ export function register(program: Command): void {
     if (legacy && (!flags.owner || !flags.permlink)) {
       throw new ValidationError('--protocol 3speak needs --owner and --permlink');
     }
+    // The upload id means nothing to a person: the file name becomes the job's title (searchable in
+    // `jobs list --search` and the dashboard) unless `--metadata title=…` names one.
+    let uploadedName: string | undefined;
     if (!source) {
       const st = await stat(input).catch(() => undefined);
       if (!st?.isFile()) throw new ValidationError(`${input}: no such file (and not an http(s)/ipfs URL)`);
@@ -120,6 +149,7 @@ export function register(program: Command): void {
       });
       if (tty) process.stderr.write('\n');
       source = up.source;
+      uploadedName = basename(input);
     }
     const spec = legacy
       ? {
@@ -133,23 +163,30 @@ export function register(program: Command): void {
           },
           priority: flags.priority,
           queue: flags.queue,
-          metadata: metadataFromFlags(flags.metadata),
+          metadata: withTitle(metadataFromFlags(flags.metadata), uploadedName),
         }
       : {
           source,
           ladder: ladderFromFlags(flags),
+          ...(flags.network ? { network: flags.network } : {}),
           priority: flags.priority,
           queue: flags.queue,
-          metadata: metadataFromFlags(flags.metadata),
+          metadata: withTitle(metadataFromFlags(flags.metadata), uploadedName),
         };
     let job = await client.submitJob(spec, { idempotencyKey: flags.idempotencyKey ?? randomUUID() });
     if (!flags.wait) {
       output(flags, { job }, () => `submitted ${job.id} (${job.status})\nfollow: vidmesh jobs get ${job.id}`);
       return;
     }
-    if (!flags.json) process.stderr.write(`submitted ${job.id}\n`);
-    job = await followJob(client, job.id, { quiet: flags.json });
-    output(flags, { job }, () => (job.result ? job.result.masterUrl : jobDetail(job)));
+    if (flags.json) {
+      // JSON lines, as `jobs get --follow --json`: the submitted job, then every event up to `end`.
+      process.stdout.write(`${JSON.stringify({ type: 'submitted', job })}\n`);
+      job = await followJob(client, job.id, { output: 'jsonl' });
+    } else {
+      process.stderr.write(`submitted ${job.id}\n`);
+      job = await followJob(client, job.id);
+      process.stdout.write(`${jobSummary(job)}\n`);
+    }
     if (job.status !== 'completed') process.exitCode = 1;
   });
 }

@@ -20,6 +20,7 @@ import {
   type JobStore,
   type Queryable,
 } from '../../jobs/index.js';
+import { parseCompletionResult } from '../../protocol/result.js';
 import { ipfsPathRoute, kuboRpcRoutes, readIpfsFile, verifyDag } from './kubo.js';
 import {
   type GatewayJob,
@@ -168,7 +169,9 @@ export async function threeSpeakGatewayRoutes(
       if (!(err instanceof EncoderNotFoundError)) throw err;
       enc = await register(did, name ?? `3speak-${did.slice(-8)}`, version);
     }
-    if (enc.approval === 'banned') throw new NodeForbiddenError('this node is banned');
+    if (enc.approval === 'banned' || enc.approval === 'suspended') {
+      throw new NodeForbiddenError(`this node is ${enc.approval}`);
+    }
     didById.set(enc.id, did);
     return enc;
   }
@@ -315,7 +318,7 @@ export async function threeSpeakGatewayRoutes(
     }
     const job = await get3speak(jobId);
     if (job.status === 'completed') {
-      const same = job.encoderId === enc.id && (job.result as { cid?: string } | null)?.cid === cid;
+      const same = job.encoderId === enc.id && parseCompletionResult(job.result)?.publish.cid === cid;
       if (same) return true;
       throw new NotJobHolderError('job already completed by another node');
     }
@@ -337,11 +340,7 @@ export async function threeSpeakGatewayRoutes(
       renditions: job.renditions.map((r) =>
         made.includes(r.name)
           ? { name: r.name, status: 'completed' as const, result: { playlist: `${r.name}/index.m3u8` } }
-          : {
-              name: r.name,
-              status: 'completed' as const,
-              result: { skipped: 'not produced (source smaller)' },
-            },
+          : { name: r.name, status: 'skipped' as const, error: 'not produced (source smaller)' },
       ),
     });
     return false;

@@ -120,6 +120,15 @@ function boolOpt(q: Record<string, unknown>, name: string, dflt: boolean): boole
   return v === '' || v === 'true' || v === '1';
 }
 
+/** File names of documents a browser would run (HTML, SVG, XML with stylesheets, scripts). */
+const ACTIVE_CONTENT = /\.(html?|xhtml|shtml|svgz?|xml|xsl|xslt|js|mjs|cjs|wasm|swf|pdf)$/i;
+
+/** An `add` of a document or script type (it would run on the coordinator's origin). HTTP 415. */
+class KuboActiveContentError extends VidmeshError {
+  override readonly code: string = 'unsupported_media_type';
+  override readonly status: number = 415;
+}
+
 /** Parses the multipart body of `add` into `dir`; returns the relative file paths in upload order. */
 async function receiveParts(req: FastifyRequest, dir: string, maxBytes: number): Promise<string[]> {
   const files: string[] = [];
@@ -136,6 +145,12 @@ async function receiveParts(req: FastifyRequest, dir: string, maxBytes: number):
       let rel: string;
       try {
         rel = safeSegments(raw).join('/');
+        // Served from the coordinator's origin: no document or script type enters the store at all.
+        if (ACTIVE_CONTENT.test(rel) || /html|svg|javascript|xml/i.test(info.mimeType ?? '')) {
+          throw new KuboActiveContentError(
+            `add: ${rel} is an active document type; only media and data files`,
+          );
+        }
       } catch (err) {
         stream.resume();
         reject(err);

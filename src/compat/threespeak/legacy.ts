@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
 import type { Job, JobStatus, SubmitInput } from '../../jobs/index.js';
 import { type JobSpec, jobSpecSchema } from '../../jobs/spec.js';
+import { parseCompletionResult } from '../../protocol/result.js';
 
 /** 3Speak gateway job statuses (encoder.model.ts JobStatus plus the modern encoder's `cancelled`). */
 export type LegacyStatus =
@@ -75,6 +76,9 @@ export function legacyStatus(status: JobStatus, stage: Job['stage']): LegacyStat
       return 'assigned';
     case 'running':
       return stage === 'uploading' ? 'uploading' : 'running';
+    // The coordinator checks what was uploaded before publishing: still uploading as 3Speak sees it.
+    case 'verifying':
+      return 'uploading';
     case 'completed':
       return 'complete';
     case 'dead':
@@ -119,8 +123,9 @@ export function toGatewayJob(job: Job, meta: ThreeSpeakMeta, assignedDid: string
 }
 
 function cidResult(result: unknown): { cid: string; uri: string } | null {
-  const cid = (result as { cid?: unknown } | null)?.cid;
-  return typeof cid === 'string' ? { cid, uri: `ipfs://${cid}/manifest.m3u8` } : null;
+  // The gateway stores the CID as `publish.cid`, where every vidmesh result keeps its IPFS root.
+  const cid = parseCompletionResult(result)?.publish.cid;
+  return cid ? { cid, uri: `ipfs://${cid}/manifest.m3u8` } : null;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ForbiddenError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
+import { isVidmeshError } from '../../errors.js';
+import { ForbiddenError, PayloadTooLargeError, RateLimitedError, UnauthorizedError } from '../errors.js';
 
 /**
  * Scopes a credential grants: `submit` (create/cancel/retry jobs, upload), `read` (jobs, logs,
@@ -52,6 +53,45 @@ export interface AuthOptions {
   authenticators: Authenticator[];
   /** Body-signing schemes (did:key requests), tried before {@link authenticators} by header. */
   signed?: SignedRequestAuthenticator;
+  /**
+   * Failed authentications (401) allowed per client address per window (ms); past it, that address
+   * gets 429 `rate_limited` before any credential is checked, so keys cannot be guessed at speed.
+   */
+  failureLimit?: { perIp: number; windowMs: number };
+}
+
+/**
+ * Counts failed authentications per client address in fixed windows (in memory, per process: behind
+ * N coordinators an address gets N × the limit). Bounded: past 50 000 addresses, expired windows are
+ * dropped, then the oldest.
+ */
+function createFailureCounter(limit: { perIp: number; windowMs: number }) {
+  const windows = new Map<string, { count: number; resetAt: number }>();
+  return {
+    /** Throws 429 when `ip` used up its failures in the current window. */
+    check(ip: string): void {
+      const w = windows.get(ip);
+      if (w && w.resetAt > Date.now() && w.count >= limit.perIp) {
+        const retryAfterS = Math.ceil((w.resetAt - Date.now()) / 1000);
+        throw new RateLimitedError(`too many failed authentications: retry in ${retryAfterS} s`, {
+          details: { retryAfterS },
+        });
+      }
+    },
+    record(ip: string): void {
+      const now = Date.now();
+      let w = windows.get(ip);
+      if (!w || w.resetAt <= now) {
+        if (windows.size >= 50_000) {
+          for (const [k, v] of windows) if (v.resetAt <= now) windows.delete(k);
+          if (windows.size >= 50_000) windows.delete(windows.keys().next().value as string);
+        }
+        w = { count: 0, resetAt: now + limit.windowMs };
+        windows.set(ip, w);
+      }
+      w.count += 1;
+    },
+  };
 }
 
 declare module 'fastify' {
@@ -104,6 +144,16 @@ export function staticKeyAuthenticator(key: string, principal: Omit<Principal, '
  */
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   const signed = options.signed;
+  const failures = options.failureLimit ? createFailureCounter(options.failureLimit) : undefined;
+  // Every 401 of this context counts against the client's address, whichever scheme failed.
+  const counted = async <T>(req: FastifyRequest, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (failures && isVidmeshError(err) && err.status === 401) failures.record(req.ip);
+      throw err;
+    }
+  };
   const admit = (req: FastifyRequest, principal: Principal, scope: Scope) => {
     if (principal.grant && !req.routeOptions.config?.acceptsGrant) {
       throw new UnauthorizedError('an upload grant is valid only for output and upload transfers');
@@ -114,6 +164,10 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   app.addHook('onRequest', async (req) => {
     const scope = req.routeOptions.config?.scope ?? 'admin';
     if (scope === 'public') return;
+    failures?.check(req.ip);
+    await counted(req, () => authenticateRequest(req, scope));
+  });
+  const authenticateRequest = async (req: FastifyRequest, scope: Scope) => {
     if (signed?.matches(req)) {
       req.signedAuthPending = true;
       return;
@@ -129,7 +183,7 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       );
     }
     admit(req, principal, scope);
-  });
+  };
   if (!signed) return;
   app.addHook('preParsing', async (req, _reply, payload) => {
     if (!req.signedAuthPending) return payload;
@@ -152,7 +206,9 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     if (!req.signedAuthPending) return;
     const scope = req.routeOptions.config?.scope ?? 'admin';
     if (scope === 'public') return;
-    const principal = await signed.authenticate(req, req.signedRawBody ?? Buffer.alloc(0));
-    admit(req, principal, scope);
+    await counted(req, async () => {
+      const principal = await signed.authenticate(req, req.signedRawBody ?? Buffer.alloc(0));
+      admit(req, principal, scope);
+    });
   });
 }

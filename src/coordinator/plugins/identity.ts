@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import {
   type ApiKeyStore,
@@ -7,17 +6,20 @@ import {
   authenticateApiKey,
   DEFAULT_MAX_SKEW_S,
   fromCompactJws,
-  type Identity,
+  type GrantClaims,
+  leaseSha256,
+  MAX_GRANT_LIFETIME_S,
   type NonceStore,
   SignatureError,
-  signJws,
-  toCompactJws,
   verifyJws,
   verifySignedRequest,
 } from '../../identity/index.js';
 import type { JobStore } from '../../jobs/index.js';
 import { NotLeaseHolderError } from '../errors.js';
 import type { Authenticator, Principal, SignedRequestAuthenticator } from './auth.js';
+
+/** Upload grants are signed by encoders (src/identity/grant.ts); re-exported for existing callers. */
+export { leaseSha256, MAX_GRANT_LIFETIME_S, signUploadGrant } from '../../identity/index.js';
 
 /**
  * Authenticators of the identity layer (docs/identity.md):
@@ -78,47 +80,6 @@ export function didRequestAuthenticator(options: {
 
 function didPrincipal(did: string): Principal {
   return { id: did, scheme: 'did', scopes: ['encoder'], did };
-}
-
-/** Claims of an upload grant. Times are NumericDate seconds. */
-interface GrantClaims {
-  typ: 'vidmesh-upload-grant';
-  job: string;
-  /** base64url SHA-256 of the lease token the grant is bound to. */
-  lease: string;
-  iat: number;
-  exp: number;
-}
-
-/** Longest lifetime of an upload grant (seconds): long encodes upload late in their lease. */
-export const MAX_GRANT_LIFETIME_S = 24 * 3600;
-
-/** base64url SHA-256 of a lease token, as grants carry it. */
-export function leaseSha256(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
-}
-
-/**
- * Signs an upload grant: the DID allows streamed transfers (output PUTs, upload downloads) for one
- * job under one lease, until `ttlS` (default 6 h). Streams cannot be body-signed per request, so the
- * grant stands in, and it still never works alone: the route checks that this DID's encoder holds the
- * job's live lease and that the request carries the very lease token the grant names.
- * Resolves the header value `DIDGRANT <compact JWS>`.
- */
-export async function signUploadGrant(
-  identity: Identity,
-  lease: { jobId: string; leaseToken: string },
-  options: { now?: Date; ttlS?: number } = {},
-): Promise<string> {
-  const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
-  const claims: GrantClaims = {
-    typ: 'vidmesh-upload-grant',
-    job: lease.jobId,
-    lease: leaseSha256(lease.leaseToken),
-    iat,
-    exp: iat + Math.min(options.ttlS ?? 6 * 3600, MAX_GRANT_LIFETIME_S),
-  };
-  return `DIDGRANT ${toCompactJws(await signJws(identity, claims))}`;
 }
 
 /**

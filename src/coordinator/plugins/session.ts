@@ -48,6 +48,19 @@ export interface SessionManager {
   ): Promise<{ value: string; expiresAt: Date; principal: Principal }>;
   /** Ends the session carried by `req` (no-op without one). */
   signOut(req: FastifyRequest): void;
+  /**
+   * A one-time sign-in token for `apiKey` (first-run links printed by `vidmesh serve`): random 256 bits,
+   * valid `ttlS` seconds (default 300), usable once, and only on this process (kept in memory).
+   */
+  issueSignInToken(apiKey: string, ttlS?: number): string;
+  /**
+   * Consumes a token from {@link issueSignInToken} and signs its key in, as {@link signIn}. Throws
+   * {@link UnauthorizedError} for an unknown, used or expired token.
+   */
+  exchangeSignInToken(
+    req: FastifyRequest,
+    token: string,
+  ): Promise<{ value: string; expiresAt: Date; principal: Principal }>;
   /** The principal of the session `req` carries, or undefined (no, expired or revoked session). */
   principalOf(req: FastifyRequest): Promise<Principal | undefined>;
   /** `Set-Cookie` value for `value` (empty value + max-age 0 clears it); `Secure` when `secure`. */
@@ -82,6 +95,8 @@ export function createSessionManager(options: SessionOptions): SessionManager {
     .update(options.secret ?? randomBytes(32))
     .digest();
   const revoked = new Map<string, number>();
+  /** One-time sign-in tokens → the key they sign in and their expiry (Unix seconds). */
+  const signInTokens = new Map<string, { key: string; exp: number }>();
 
   const seal = (s: Sealed): string => {
     const iv = randomBytes(12);
@@ -164,6 +179,20 @@ export function createSessionManager(options: SessionOptions): SessionManager {
       const exp = now() + ttlS;
       const value = seal({ sid: randomBytes(16).toString('base64url'), key: apiKey, exp });
       return { value, expiresAt: new Date(exp * 1000), principal };
+    },
+    issueSignInToken(apiKey, tokenTtlS = 300) {
+      const t = now();
+      for (const [k, v] of signInTokens) if (v.exp <= t) signInTokens.delete(k);
+      const token = randomBytes(32).toString('base64url');
+      signInTokens.set(token, { key: apiKey, exp: t + tokenTtlS });
+      return token;
+    },
+    async exchangeSignInToken(req, token) {
+      const entry = signInTokens.get(token);
+      // Deleted before any check: a token is spent by its first use, even a failing one.
+      signInTokens.delete(token);
+      if (!entry || entry.exp <= now()) throw new UnauthorizedError('sign-in link unknown, used or expired');
+      return this.signIn(req, entry.key);
     },
     signOut(req) {
       const s = current(req);

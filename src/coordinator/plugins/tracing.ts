@@ -55,15 +55,32 @@ export function traceJobStore(store: JobStore): JobStore {
         span.setAttributes({ 'vidmesh.job.id': job.id });
         return job;
       }),
-    claim: (encoder, caps, options) =>
-      withSpan('job.claim', { 'vidmesh.encoder.id': encoder.id }, async (span) => {
-        const claim = await store.claim(encoder, caps, options);
-        if (claim) {
-          span.setParent(claim.job.traceparent);
-          span.setAttributes({ 'vidmesh.job.id': claim.job.id, 'vidmesh.job.attempt': claim.attempt });
-        }
+    // The claim's job (and so its trace) is known only when the claim returns, and an SDK span cannot
+    // change trace after it started: the span is created afterwards with the claim's start time.
+    claim: async (encoder, caps, options) => {
+      const startTime = performance.timeOrigin + performance.now();
+      let claim: Awaited<ReturnType<JobStore['claim']>> | undefined;
+      let failure: unknown;
+      try {
+        claim = await store.claim(encoder, caps, options);
         return claim;
-      }),
+      } catch (err) {
+        failure = err;
+        throw err;
+      } finally {
+        const span = startSpan(
+          'job.claim',
+          {
+            'vidmesh.encoder.id': encoder.id,
+            'vidmesh.job.id': claim?.job.id,
+            'vidmesh.job.attempt': claim?.attempt,
+          },
+          { parent: claim?.job.traceparent ?? undefined, startTime },
+        );
+        if (failure !== undefined) span.recordError(failure);
+        span.end();
+      }
+    },
     renew: (jobId, token, encoderId, progress) =>
       withSpan('job.renew', { 'vidmesh.job.id': jobId, 'vidmesh.job.stage': progress?.stage }, () =>
         store.renew(jobId, token, encoderId, progress),

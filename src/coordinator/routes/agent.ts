@@ -1,14 +1,38 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { type SourceLimits, sourceLimitsSchema } from '../../encoder/source-limits.js';
-import type { Encoder, JobStore } from '../../jobs/index.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import type { Queryable } from '../../jobs/db.js';
+import type { Encoder, Job, JobStore } from '../../jobs/index.js';
 import { LeaseLostError } from '../../jobs/index.js';
-import { safeJoin } from '../../storage/index.js';
+import {
+  claimHandoutSchema,
+  claimRequestSchema,
+  claimScopeOf,
+  completeRequestSchema,
+  failRequestSchema,
+  handOut,
+  heartbeatRequestSchema,
+  mayHoldSecrets,
+  progressAnswerSchema,
+  progressRequestSchema,
+  registrationSchema,
+  releaseRequestSchema,
+  type SourceLimits,
+  trustOf,
+} from '../../protocol/index.js';
+import {
+  isMediaFile,
+  type SourceRef,
+  type StorageContext,
+  safeJoin,
+  safeSegments,
+} from '../../storage/index.js';
+import { createReputationStore, reputationScore, type VerificationPolicy } from '../../trust/index.js';
 import {
   EncoderNotAllowedError,
   EncoderPendingApprovalError,
@@ -19,15 +43,43 @@ import {
 } from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
 import { leaseSha256 } from '../plugins/identity.js';
-import { capabilitiesSchema, encoderViewSchema, jobViewSchema } from '../schemas.js';
+import type { SourceRelay } from '../relay.js';
+import { encoderViewSchema, jobViewSchema } from '../schemas.js';
+import { createStagedResults } from '../staged-results.js';
 import { encoderView, jobView } from '../views.js';
+import { uploadPath } from './uploads.js';
 
 export interface AgentRouteOptions {
   store: JobStore;
   /** Base URL of this coordinator (known once it listens). */
   publicUrl: () => string;
-  /** `<dataDir>/media`: where output PUTs of remote encoders land (`<jobId>/<path>`). */
+  /** Base URL of published media (`<public or media origin>/media`); default `<publicUrl>/media`. */
+  mediaBase?: () => string;
+  /** `<dataDir>/media`: where output PUTs of trusted remote encoders land (`<jobId>/<path>`). */
   mediaRoot: string;
+  /**
+   * `<dataDir>/staging`: where output PUTs of encoders that may not hold the job's credentials land
+   * (`<jobId>/<path>`, never served); published by the coordinator on completion (src/coordinator/staging.ts).
+   */
+  stagingRoot: string;
+  /** `<dataDir>/uploads`: upload sources the lease-bound source route serves. */
+  uploadsDir: string;
+  /** The coordinator's storage context: publishes staged outputs and fetches relayed sources. */
+  storage: () => StorageContext;
+  /** Fetches and streams sources for encoders that read through the coordinator. */
+  relay: SourceRelay;
+  /**
+   * Verification of staged results before they are published (src/trust, docs/verification.md):
+   * the reputation store and exclusions live in `db`. Absent: staged results are published unverified.
+   */
+  verification?: {
+    db: Queryable;
+    policy: VerificationPolicy;
+    /** Segments re-encoded per rendition (default 2). */
+    spotSegments?: number;
+    /** Lowest SSIM of a spot-checked segment against the verifier's own encode (default 0.95). */
+    minSsim?: number;
+  };
   claimMaxWaitMs: number;
   maxUploadBytes: number;
   /**
@@ -42,14 +94,10 @@ export interface AgentRouteOptions {
   openSpec?: (spec: unknown) => unknown;
 }
 
-const encoderId = z.string().min(1).max(128);
-const leaseBody = { encoderId, jobId: z.string().min(1).max(64), leaseToken: z.string().min(1).max(256) };
-const logsSchema = z.array(z.string().max(4096)).max(500).optional();
-
 /**
  * Who may act for an encoder: a did:key principal only for the encoder registered with its DID; an
- * API-key principal only for encoders registered without a DID (operator nodes) and, for a tenant
- * key, of its tenant. Banned encoders are refused; `pending` ones too unless `allowPending`
+ * API-key principal only for encoders registered without a DID, and a tenant key only for its own
+ * tenant's (operator encoders, tenant null, answer only to operator keys). Banned encoders are refused; `pending` ones too unless `allowPending`
  * (heartbeats). Throws 403 errors (`not_lease_holder`, `encoder_not_allowed`,
  * `encoder_pending_approval`) or 404 when the encoder is unknown.
  */
@@ -67,27 +115,76 @@ async function assertActsFor(
     throw new NotLeaseHolderError(
       `encoder ${id} is a did:key encoder: only its own signed requests act for it`,
     );
-  } else if (
-    principal?.tenant !== undefined &&
-    encoder.tenant !== null &&
-    encoder.tenant !== principal.tenant
-  ) {
-    throw new NotLeaseHolderError(`encoder ${id} belongs to another tenant`);
+  } else if (principal?.tenant !== undefined && encoder.tenant !== principal.tenant) {
+    // A tenant key acts only for its tenant's encoders; the operator's (tenant null) are the operator's.
+    throw new NotLeaseHolderError(
+      encoder.tenant === null
+        ? `encoder ${id} is an operator encoder: only operator keys act for it`
+        : `encoder ${id} belongs to another tenant`,
+    );
   }
   if (encoder.approval === 'banned') throw new EncoderNotAllowedError(`encoder ${id} is banned`);
+  if (encoder.approval === 'suspended') {
+    throw new EncoderNotAllowedError(`encoder ${id} is suspended after failed verifications`);
+  }
   if (encoder.approval === 'pending' && !options.allowPending) {
     throw new EncoderPendingApprovalError(`encoder ${id} waits for an operator's approval`);
   }
   return encoder;
 }
 
+/** The lease token of a streamed transfer (`X-Lease-Token`). */
+const leaseHeaders = z.object({ 'x-lease-token': z.string().min(1).max(256) });
+
+/**
+ * The live lease of `jobId`, checked for a streamed transfer: the caller acts for the holder, an
+ * upload grant (if any) names this job and token, and the token renews the lease (fenced by token and
+ * holder, so a stale token is 409 `lease_lost`). Returns the job, its holder and the renewed state.
+ */
+async function assertHoldsLease(
+  store: JobStore,
+  principal: Principal | undefined,
+  jobId: string,
+  leaseToken: string,
+): Promise<{ job: Job; holder: Encoder }> {
+  const job = await store.get(jobId);
+  const holderId = job.lease?.encoderId;
+  if (!holderId) throw new LeaseLostError(`no live lease on job ${jobId}`);
+  const grant = principal?.grant;
+  if (grant && (grant.jobId !== job.id || grant.leaseSha256 !== leaseSha256(leaseToken))) {
+    throw new NotLeaseHolderError('the upload grant names another job or lease');
+  }
+  const holder = await assertActsFor(store, principal, holderId);
+  const renewed = await store.renew(job.id, leaseToken, holderId);
+  if (renewed.cancelled) throw new LeaseLostError(`job ${jobId} was cancelled`);
+  return { job, holder };
+}
+
+/** True when this encoder's outputs of `job` are staged on the coordinator (it may not hold secrets). */
+const stagesOutputs = (encoder: Encoder, job: Job) => !mayHoldSecrets(encoder, job.tenant);
+
 /**
  * Encoder registration/heartbeat and the agent work API (claim long-poll, progress = lease renewal,
- * complete, fail, release, output PUTs). Every call after claim names `{encoderId, jobId, leaseToken}`;
- * a stale lease is 409 `lease_lost` (problem details).
+ * complete, fail, release, the lease-bound source relay and output PUTs). Message shapes are
+ * src/protocol/wire.ts; every call after claim names `{encoderId, jobId, leaseToken}`, a stale lease is
+ * 409 `lease_lost` (problem details). What a claim hands out depends on the encoder's trust
+ * (src/protocol/handout.ts): untrusted encoders get no credential, read sources through
+ * `GET /agent/jobs/:jobId/source` and stage outputs that the coordinator publishes on completion.
  */
 export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app, opts) => {
   const { store } = opts;
+  // Concurrent completions of one staged job (an encoder retrying after a timeout) share one publish.
+  const finishing = new Map<string, Promise<Job>>();
+  const reputation = opts.verification ? createReputationStore(opts.verification.db) : undefined;
+  const staged = createStagedResults({
+    store,
+    stagingRoot: opts.stagingRoot,
+    uploadsDir: opts.uploadsDir,
+    relay: opts.relay,
+    storage: opts.storage,
+    ...(opts.openSpec ? { openSpec: opts.openSpec } : {}),
+    ...(opts.verification ? { verification: opts.verification } : {}),
+  });
 
   app.post(
     '/encoders/register',
@@ -97,13 +194,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         operationId: 'registerEncoder',
         summary: 'Register an encoder (the same identity re-registering updates its row)',
         tags: ['encoders'],
-        body: z.object({
-          name: z.string().min(1).max(128),
-          kind: z.enum(['infrastructure', 'community', 'desktop', 'browser']),
-          version: z.string().max(64),
-          capabilities: capabilitiesSchema,
-          did: z.string().max(256).optional(),
-        }),
+        body: registrationSchema,
         response: { 200: z.object({ encoder: encoderViewSchema }) },
       },
     },
@@ -124,6 +215,8 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       }
       if (did !== undefined && reg.policy === 'approval') approval = 'pending';
       // A re-registration keeps the operator's decision (the store leaves `approval` of an existing row).
+      // The tenant is part of a keyed encoder's identity (the store derives its id from it), so no
+      // tenant can re-register over another tenant's or the operator's encoder.
       const encoder = await store.registerEncoder({
         name: req.body.name,
         kind: req.body.kind,
@@ -146,7 +239,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         operationId: 'encoderHeartbeat',
         summary: 'Mark an encoder alive',
         tags: ['encoders'],
-        body: z.object({ encoderId, activeJobs: z.array(z.string().max(64)).max(256).default([]) }),
+        body: heartbeatRequestSchema,
         response: { 200: z.object({ ok: z.literal(true) }) },
       },
     },
@@ -163,12 +256,23 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       config: { scope: 'read' },
       schema: {
         operationId: 'listEncoders',
-        summary: 'Registered encoders with status, capabilities and counters',
+        summary:
+          "Registered encoders with status, capabilities and counters (a tenant key sees its tenant's)",
         tags: ['encoders'],
         response: { 200: z.object({ encoders: z.array(encoderViewSchema) }) },
       },
     },
-    async () => ({ encoders: (await store.listEncoders()).map(encoderView) }),
+    async (req) => {
+      const tenant = req.principal?.tenant;
+      const all = await store.listEncoders();
+      const records = reputation ? await reputation.all() : new Map();
+      return {
+        encoders: all
+          // Never another tenant's encoders; the operator's and community ones serve everyone.
+          .filter((e) => tenant === undefined || e.tenant === null || e.tenant === tenant)
+          .map((e) => encoderView(e, records.get(e.id))),
+      };
+    },
   );
 
   app.post(
@@ -179,20 +283,9 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         operationId: 'claimJob',
         summary: 'Long-poll for a job; 204 when none came within waitMs',
         tags: ['agent'],
-        body: z.object({ encoderId, waitMs: z.number().int().min(0).max(30_000).default(0) }),
+        body: claimRequestSchema,
         response: {
-          200: z.object({
-            job: z.object({
-              id: z.string(),
-              spec: z.unknown(),
-              renditions: z.array(z.string()),
-              attempt: z.number(),
-            }),
-            leaseToken: z.string(),
-            leaseExpiresAt: z.string(),
-            traceparent: z.string().optional().describe('W3C trace context of the job (when traced)'),
-            limits: sourceLimitsSchema.optional(),
-          }),
+          200: claimHandoutSchema,
           204: z.null().describe('no job within waitMs'),
         },
       },
@@ -204,30 +297,26 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       // A client that gives up (closed socket) must not be handed a job it will never see.
       reply.raw.on('close', onClose);
       try {
-        const claim = await store.claim({ id: encoder.id, kind: encoder.kind }, encoder.capabilities, {
-          waitMs: Math.min(req.body.waitMs, opts.claimMaxWaitMs),
-          signal: abort.signal,
-        });
+        // Only verified encoders have a score; a job's minScore never holds back a trusted one.
+        const score =
+          reputation && trustOf(encoder) === 'community'
+            ? reputationScore(await reputation.get(encoder.id))
+            : 1;
+        const claim = await store.claim(
+          { id: encoder.id, kind: encoder.kind, scope: claimScopeOf(encoder), score },
+          encoder.capabilities,
+          { waitMs: Math.min(req.body.waitMs, opts.claimMaxWaitMs), signal: abort.signal },
+        );
         if (!claim) return reply.status(204).send(null);
         if (abort.signal.aborted) {
           await store.release(claim.job.id, claim.leaseToken, encoder.id, 'claimant disconnected');
           return reply.status(204).send(null);
         }
-        const pending = claim.job.renditions.filter((r) => r.status !== 'completed').map((r) => r.name);
-        const partial = pending.length > 0 && pending.length < claim.job.renditions.length;
-        return {
-          job: {
-            id: claim.job.id,
-            // Sealed secrets are opened only here, for the encoder that now holds the lease.
-            spec: opts.openSpec ? opts.openSpec(claim.job.spec) : claim.job.spec,
-            renditions: partial ? pending : [],
-            attempt: claim.attempt,
-          },
-          leaseToken: claim.leaseToken,
-          leaseExpiresAt: claim.leaseExpiresAt.toISOString(),
-          ...(claim.job.traceparent ? { traceparent: claim.job.traceparent } : {}),
+        // Sealed secrets are opened only here, and only for an encoder that may hold them.
+        return handOut(claim, encoder, {
+          ...(opts.openSpec ? { openSpec: opts.openSpec } : {}),
           ...(opts.sourceLimits ? { limits: opts.sourceLimits } : {}),
-        };
+        });
       } finally {
         reply.raw.off('close', onClose);
       }
@@ -242,25 +331,8 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         operationId: 'reportProgress',
         summary: 'Report stage/progress and renew the lease; answers cancelled=true after a cancel',
         tags: ['agent'],
-        body: z.object({
-          ...leaseBody,
-          stage: z.enum(['downloading', 'encoding', 'uploading']),
-          progress: z.number().min(0).max(100),
-          etaS: z.number().min(0).optional(),
-          speed: z.number().min(0).optional(),
-          renditions: z
-            .array(
-              z.object({
-                name: z.string().max(32),
-                status: z.enum(['pending', 'running', 'completed', 'failed']),
-                progress: z.number().min(0).max(100),
-              }),
-            )
-            .max(16)
-            .optional(),
-          logs: logsSchema,
-        }),
-        response: { 200: z.object({ cancelled: z.boolean(), leaseExpiresAt: z.string() }) },
+        body: progressRequestSchema,
+        response: { 200: progressAnswerSchema },
       },
     },
     async (req) => {
@@ -270,6 +342,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         stage: b.stage,
         progress: b.progress,
         etaS: b.etaS,
+        speed: b.speed,
         renditions: b.renditions,
       });
       if (b.logs?.length) await store.appendLogs(b.jobId, b.leaseToken, b.encoderId, b.logs).catch(() => {});
@@ -285,39 +358,41 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         operationId: 'completeJob',
         summary: 'Report a finished job (idempotent for the same lease)',
         tags: ['agent'],
-        body: z.object({
-          ...leaseBody,
-          result: z.object({
-            renditions: z.array(z.object({ name: z.string().max(32) }).passthrough()).max(16),
-            masterUrl: z.string().max(4096),
-            posterUrl: z.string().max(4096).optional(),
-            publish: z.unknown(),
-            encode: z.object({
-              backend: z.string().max(32),
-              fallbacks: z.array(z.unknown()).max(8),
-              wallS: z.number().min(0),
-              speed: z.number().min(0),
-            }),
-          }),
-          logs: logsSchema,
-        }),
+        body: completeRequestSchema,
         response: { 200: z.object({ job: jobViewSchema }) },
       },
     },
     async (req) => {
       const b = req.body;
-      await assertActsFor(store, req.principal, b.encoderId);
+      const encoder = await assertActsFor(store, req.principal, b.encoderId);
       if (b.logs?.length) await store.appendLogs(b.jobId, b.leaseToken, b.encoderId, b.logs).catch(() => {});
-      const job = await store.complete(b.jobId, b.leaseToken, b.encoderId, {
-        result: b.result,
-        renditions: b.result.renditions.map((r) => ({
-          name: r.name,
-          status: 'completed' as const,
-          result: r,
-        })),
-        encodeSeconds: b.result.encode.wallS,
-      });
-      return { job: jobView(job, opts.publicUrl()) };
+      const renditions = b.result.renditions.map((r) => ({
+        name: r.name,
+        status: 'completed' as const,
+        result: r,
+      }));
+      const current = await store.get(b.jobId);
+      if (!stagesOutputs(encoder, current)) {
+        const job = await store.complete(b.jobId, b.leaseToken, b.encoderId, {
+          result: b.result,
+          renditions,
+          encodeSeconds: b.result.encode.wallS,
+        });
+        await opts.relay.drop(job.id);
+        return { job: jobView(job, opts.publicUrl(), opts.mediaBase?.()) };
+      }
+      // A retried report of a job this encoder already completed (the publish outlived its timeout).
+      if (current.status === 'completed' && current.encoderId === encoder.id) {
+        return { job: jobView(current, opts.publicUrl(), opts.mediaBase?.()) };
+      }
+      let pending = finishing.get(current.id);
+      if (!pending) {
+        pending = staged
+          .complete(b, current, encoder, renditions)
+          .finally(() => finishing.delete(current.id));
+        finishing.set(current.id, pending);
+      }
+      return { job: jobView(await pending, opts.publicUrl(), opts.mediaBase?.()) };
     },
   );
 
@@ -329,12 +404,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         operationId: 'failJob',
         summary: 'Report a failed attempt (retryable: re-queued with backoff; else dead)',
         tags: ['agent'],
-        body: z.object({
-          ...leaseBody,
-          error: z.object({ code: z.string().max(64), message: z.string().max(4096) }),
-          retryable: z.boolean(),
-          logs: logsSchema,
-        }),
+        body: failRequestSchema,
         response: { 200: z.object({ job: jobViewSchema }) },
       },
     },
@@ -349,7 +419,10 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         { code: b.error.code, message: b.error.message },
         { retryable: b.retryable },
       );
-      return { job: jobView(job, opts.publicUrl()) };
+      // Staged files of a failed attempt are never published; the next attempt stages afresh.
+      await rm(safeJoin(opts.stagingRoot, job.id), { recursive: true, force: true });
+      if (job.status === 'dead') await opts.relay.drop(job.id);
+      return { job: jobView(job, opts.publicUrl(), opts.mediaBase?.()) };
     },
   );
 
@@ -361,7 +434,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         operationId: 'releaseJob',
         summary: 'Give a job back without counting an attempt (graceful shutdown)',
         tags: ['agent'],
-        body: z.object({ ...leaseBody, reason: z.string().max(512).default('released') }),
+        body: releaseRequestSchema,
         response: { 200: z.object({ job: jobViewSchema }) },
       },
     },
@@ -369,7 +442,61 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       const b = req.body;
       await assertActsFor(store, req.principal, b.encoderId);
       const job = await store.release(b.jobId, b.leaseToken, b.encoderId, b.reason);
-      return { job: jobView(job, opts.publicUrl()) };
+      await rm(safeJoin(opts.stagingRoot, job.id), { recursive: true, force: true });
+      return { job: jobView(job, opts.publicUrl(), opts.mediaBase?.()) };
+    },
+  );
+
+  app.get(
+    '/agent/jobs/:jobId/source',
+    {
+      config: { scope: 'encoder', acceptsGrant: true },
+      schema: {
+        operationId: 'getJobSource',
+        summary:
+          "A leased job's source, streamed by the coordinator (encoders that may not hold its credentials)",
+        description:
+          'Needs the live lease (`X-Lease-Token`) of the caller. `Range: bytes=N-` resumes once the ' +
+          'coordinator holds the whole source; before that the answer is the whole stream (200).',
+        tags: ['agent'],
+        params: z.object({ jobId: z.string().min(1).max(64) }),
+        headers: leaseHeaders,
+      },
+    },
+    async (req, reply) => {
+      const { job } = await assertHoldsLease(
+        store,
+        req.principal,
+        req.params.jobId,
+        req.headers['x-lease-token'],
+      );
+      const spec = (opts.openSpec ? opts.openSpec(job.spec) : job.spec) as { source?: SourceRef };
+      const source = spec.source;
+      if (!source) throw new NotFoundError(`job ${job.id} has no source`);
+      const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
+      const offset = range ? Number(range[1]) : 0;
+      reply.type('application/octet-stream');
+      if (source.type === 'upload') {
+        const path = await uploadPath(opts.uploadsDir, source.id);
+        const { size } = await stat(path);
+        if (offset > 0 && offset < size) {
+          reply.status(206).header('content-range', `bytes ${offset}-${size - 1}/${size}`);
+          reply.header('content-length', String(size - offset));
+          return reply.send(createReadStream(path, { start: offset }));
+        }
+        reply.header('content-length', String(size));
+        return reply.send(createReadStream(path));
+      }
+      const abort = new AbortController();
+      reply.raw.once('close', () => abort.abort());
+      const opened = await opts.relay.open(job.id, source, offset, abort.signal);
+      if (opened.total !== undefined && offset > 0 && offset < opened.total) {
+        reply.status(206).header('content-range', `bytes ${offset}-${opened.total - 1}/${opened.total}`);
+        reply.header('content-length', String(opened.total - offset));
+      } else if (opened.total !== undefined) {
+        reply.header('content-length', String(opened.total));
+      }
+      return reply.send(opened.stream);
     },
   );
 
@@ -381,33 +508,34 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       config: { scope: 'encoder', acceptsGrant: true },
       schema: {
         operationId: 'putOutputFile',
-        summary: 'Stream one output file of a leased job into coordinator storage (remote encoders)',
+        summary: 'Stream one output file of a leased job to the coordinator (media files only)',
+        description:
+          "Trusted encoders' files land in the job's `local` destination; the files of encoders that may " +
+          'not hold the job credentials are staged and published by the coordinator on completion. ' +
+          'Only media file types are accepted (415 `unsupported_media_type` otherwise).',
         tags: ['agent'],
         params: z.object({ jobId: z.string().min(1).max(64), '*': z.string().min(1).max(1024) }),
-        headers: z.object({ 'x-lease-token': z.string().min(1).max(256) }),
+        headers: leaseHeaders,
         response: { 201: z.object({ path: z.string(), bytes: z.number() }) },
       },
     },
     async (req, reply) => {
-      const { jobId } = req.params;
       const rel = req.params['*'];
-      // The PUT names no encoder: the live lease's holder must present its token. Renewing checks
-      // token and holder together (fenced) and keeps the lease alive during long uploads.
-      const holder = (await store.get(jobId)).lease?.encoderId;
-      if (!holder) throw new LeaseLostError(`no live lease on job ${jobId}`);
-      const grant = req.principal?.grant;
-      if (
-        grant &&
-        (grant.jobId !== jobId || grant.leaseSha256 !== leaseSha256(req.headers['x-lease-token']))
-      ) {
-        throw new NotLeaseHolderError('the upload grant names another job or lease');
+      // Before the body is read: a traversal is 400 `unsafe_path`, and an HTML, SVG or script file must
+      // never reach a served folder.
+      safeSegments(rel);
+      if (!isMediaFile(rel)) {
+        throw new UnsupportedOutputTypeError(`${rel}: only media files may be uploaded as outputs`);
       }
-      await assertActsFor(store, req.principal, holder);
-      const renewed = await store.renew(jobId, req.headers['x-lease-token'], holder);
-      if (renewed.cancelled) throw new LeaseLostError(`job ${jobId} was cancelled`);
+      const { job, holder } = await assertHoldsLease(
+        store,
+        req.principal,
+        req.params.jobId,
+        req.headers['x-lease-token'],
+      );
+      const root = stagesOutputs(holder, job) ? opts.stagingRoot : opts.mediaRoot;
       // safeJoin refuses `..`, absolute paths, NUL, backslashes and encoded traversal (storage module).
-      const jobRoot = safeJoin(opts.mediaRoot, jobId);
-      const target = safeJoin(jobRoot, rel);
+      const target = safeJoin(safeJoin(root, job.id), rel);
       await mkdir(dirname(target), { recursive: true });
       const part = `${target}.${process.pid}.part`;
       let bytes = 0;
@@ -426,7 +554,13 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         await rm(part, { force: true });
         throw err;
       }
-      return reply.status(201).send({ path: join(jobId, rel), bytes });
+      return reply.status(201).send({ path: join(job.id, rel), bytes });
     },
   );
 };
+
+/** An output upload whose file type is not media (by extension). HTTP 415. */
+class UnsupportedOutputTypeError extends ValidationError {
+  override readonly code: string = 'unsupported_media_type';
+  override readonly status: number = 415;
+}

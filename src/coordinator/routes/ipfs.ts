@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { catIpfsPath, type StorageContext } from '../../storage/index.js';
+import { setMediaSafetyHeaders } from './media.js';
 
 export interface IpfsRouteOptions {
   /** `<dataDir>/ipfs`: the embedded blockstore `ipfs` destinations of in-process encoders write to. */
@@ -41,7 +42,7 @@ export async function ipfsRoutes(app: FastifyInstance, opts: IpfsRouteOptions): 
       reply.header('content-length', String(file.size));
       reply.header('cache-control', 'public, max-age=31536000, immutable');
       reply.header('x-ipfs-path', `/ipfs/${cid}/${path}`);
-      reply.header('x-content-type-options', 'nosniff');
+      setMediaSafetyHeaders(reply, path);
       return reply.send(file.stream);
     },
   );

@@ -3,7 +3,14 @@ import stringify from 'safe-stable-stringify';
 import { z } from 'zod';
 import { threeSpeakSpecInput } from '../../compat/threespeak/index.js';
 import { ValidationError } from '../../errors.js';
-import { type Job, JobNotFoundError, type JobStatus, type JobStore } from '../../jobs/index.js';
+import {
+  FINAL_STATUSES,
+  type Job,
+  JobNotFoundError,
+  type JobStatus,
+  type JobStore,
+  QUEUES,
+} from '../../jobs/index.js';
 import { type JobSpec, jobSpecSchema, redactSpec, requestedRenditions } from '../../jobs/spec.js';
 import type { SsrfPolicy } from '../../storage/index.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
@@ -17,6 +24,8 @@ export interface JobRouteOptions {
   store: JobStore;
   /** Base URL of this coordinator (known once it listens). */
   publicUrl: () => string;
+  /** Base URL of published media (`<public or media origin>/media`); default `<publicUrl>/media`. */
+  mediaBase?: () => string;
   uploadsDir: string;
   /** Default attempts per job when the spec sets none. */
   maxAttempts: number;
@@ -46,7 +55,7 @@ export async function visibleJob(
   return job;
 }
 
-const FINAL = new Set<JobStatus>(['completed', 'dead', 'cancelled']);
+const FINAL = new Set<JobStatus>(FINAL_STATUSES);
 const idParams = z.object({ id: z.string().min(1).max(64) });
 const jobEnvelope = z.object({ job: jobViewSchema });
 
@@ -56,7 +65,7 @@ const jobEnvelope = z.object({ job: jobViewSchema });
  */
 export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opts) => {
   const { store } = opts;
-  const view = (job: Job) => jobView(job, opts.publicUrl());
+  const view = (job: Job) => jobView(job, opts.publicUrl(), opts.mediaBase?.());
 
   app.post(
     '/jobs',
@@ -98,6 +107,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           metadata: legacy ? (legacy.input.metadata ?? {}) : (spec.metadata ?? {}),
           requirements: legacy ? legacy.input.requirements : { codecs: ['h264'], tags: spec.tags ?? [] },
           protocol: legacy ? '3speak' : 'vidmesh',
+          network: spec.network,
         },
         { idempotencyKey: req.headers['idempotency-key'] },
       );
@@ -130,7 +140,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
             .transform((s) => s.split(','))
             .pipe(z.array(jobStatusSchema))
             .optional(),
-          queue: z.enum(['live', 'default', 'batch']).optional(),
+          queue: z.enum(QUEUES).optional(),
           encoder: z.string().max(128).optional(),
           search: z.string().max(200).optional(),
           limit: z.coerce.number().int().min(1).max(100).default(20),

@@ -3,12 +3,15 @@ import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { API_KEY_SCOPES, type ApiKeyInfo, type ApiKeyStore } from '../../identity/index.js';
 import type { JobStore } from '../../jobs/index.js';
+import type { ReputationStore } from '../../trust/index.js';
 import { encoderViewSchema } from '../schemas.js';
 import { encoderView } from '../views.js';
 
 export interface KeyRouteOptions {
   keys: ApiKeyStore;
   store: Pick<JobStore, 'setEncoderApproval' | 'getEncoder'>;
+  /** Reputation of verified encoders: `reinstate` clears its consecutive failures too. */
+  reputation?: Pick<ReputationStore, 'reinstate'>;
 }
 
 const keyViewSchema = z.object({
@@ -131,6 +134,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRouteOptions> = async (app, opt
     ['approve', 'approved'],
     ['ban', 'banned'],
     ['pending', 'pending'],
+    ['reinstate', 'approved'],
   ] as const) {
     app.post(
       `/encoders/:id/${action}`,
@@ -147,6 +151,8 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRouteOptions> = async (app, opt
       async (req) => {
         // By id or DID: resolve the row first, the update is by id.
         const encoder = await opts.store.getEncoder(req.params.id);
+        // Reinstating a suspended encoder also forgets the failures that suspended it (history stays).
+        if (action === 'reinstate') await opts.reputation?.reinstate(encoder.id);
         return { encoder: encoderView(await opts.store.setEncoderApproval(encoder.id, approval)) };
       },
     );

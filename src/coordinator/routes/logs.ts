@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { JobStatus, JobStore } from '../../jobs/index.js';
+import { FINAL_STATUSES, type JobStatus, type JobStore } from '../../jobs/index.js';
 import { openEventStream } from '../sse.js';
 import { visibleJob } from './jobs.js';
 
@@ -10,7 +10,7 @@ export interface LogStreamRouteOptions {
   pollMs?: number;
 }
 
-const FINAL = new Set<JobStatus>(['completed', 'dead', 'cancelled']);
+const FINAL = new Set<JobStatus>(FINAL_STATUSES);
 
 /**
  * `GET /jobs/:id/logs/stream`: a job's log as Server-Sent Events (WHATWG HTML, "Server-sent events").

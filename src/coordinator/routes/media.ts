@@ -1,5 +1,21 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import { isMediaFile } from '../../storage/index.js';
+
+/**
+ * Headers of every response that serves stored media (`/media`, `/ipfs`): the browser must never treat
+ * a stored file as a document of this origin, whatever an encoder uploaded. `nosniff` stops type
+ * guessing, the CSP sandbox strips script and same-origin rights from anything opened directly, and a
+ * file that is not media by its extension goes out as an `application/octet-stream` attachment.
+ */
+export function setMediaSafetyHeaders(reply: { header(k: string, v: string): unknown }, path: string): void {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('content-security-policy', "default-src 'none'; sandbox");
+  if (!isMediaFile(path)) {
+    reply.header('content-type', 'application/octet-stream');
+    reply.header('content-disposition', 'attachment');
+  }
+}
 
 export interface MediaRouteOptions {
   /** `<dataDir>/media`: published outputs of `local` destinations, one folder per job. */
@@ -12,7 +28,8 @@ export interface MediaRouteOptions {
  * Published HLS outputs at `/media/<jobId>/<path>`, public (URLs are unguessable job ids, like the
  * blueprint's CDN URLs). @fastify/static (on @fastify/send) gives byte ranges (206, 416 RFC 9110 §14),
  * ETag/Last-Modified, content types (m3u8 = application/vnd.apple.mpegurl, ts = video/mp2t, m4s =
- * video/iso.segment) and refuses `..` and dotfiles; directory listing and index files are off.
+ * video/iso.segment) and refuses `..` and dotfiles; directory listing and index files are off. Every
+ * response carries {@link setMediaSafetyHeaders}.
  */
 export async function mediaRoutes(app: FastifyInstance, opts: MediaRouteOptions): Promise<void> {
   const cors = (reply: { header(k: string, v: string): unknown }) => {
@@ -32,6 +49,7 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRouteOptions)
     cacheControl: false,
     setHeaders: (reply, path) => {
       cors(reply);
+      setMediaSafetyHeaders(reply, path);
       reply.header('cache-control', path.endsWith('.m3u8') ? 'no-cache' : 'public, max-age=86400');
     },
   });

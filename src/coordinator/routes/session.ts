@@ -16,7 +16,8 @@ const sessionSchema = z.object({ principal: principalSchema.nullable(), expiresA
 /**
  * Dashboard sign-in: `POST /session` with `{ apiKey }` sets the httpOnly session cookie, `GET /session`
  * says who the cookie belongs to (`principal: null` when signed out), `DELETE /session` signs out.
- * Sign-in and sign-out carry the CSRF header too (no login CSRF). Cookie format: plugins/session.ts.
+ * Sign-in and sign-out carry the CSRF header too (no login CSRF). `GET /session/link?token=` exchanges a
+ * one-time token for the cookie and redirects to the dashboard. Cookie format: plugins/session.ts.
  */
 export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteOptions> = async (app, { sessions }) => {
   const requireCsrf = (headers: Record<string, unknown>) => {
@@ -49,6 +50,41 @@ export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteOptions> = async (
         },
         expiresAt: s.expiresAt.toISOString(),
       };
+    },
+  );
+
+  // A top-level GET from a link (a terminal, an email): no CSRF header can come with it. The token is the
+  // proof instead: single use and short-lived, so one leaked through a log or history is already spent.
+  app.get(
+    '/session/link',
+    {
+      config: { scope: 'public' },
+      schema: {
+        operationId: 'signInWithLink',
+        summary: 'Exchange a one-time sign-in token (vidmesh serve prints the link) for the session cookie',
+        tags: ['session'],
+        querystring: z.object({ token: z.string().min(1).max(128) }),
+        response: {
+          200: {
+            description: 'Signed in: a page that continues to the dashboard',
+            content: { 'text/html': { schema: z.string() } },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const s = await sessions.exchangeSignInToken(req, req.query.token);
+      reply.header('set-cookie', sessions.cookie(s.value, sessions.ttlS, req.protocol === 'https'));
+      reply.header('cache-control', 'no-store');
+      reply.header('referrer-policy', 'no-referrer');
+      // A page, not a redirect: its own navigation to the dashboard starts on this origin, so the browser
+      // sends the SameSite=Strict cookie with it (a redirect chain begun by a link from elsewhere would not).
+      return reply
+        .type('text/html; charset=utf-8')
+        .send(
+          '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/">' +
+            '<title>vidmesh: signed in</title><p>Signed in. <a href="/">Continue to the dashboard</a>.</p>',
+        );
     },
   );
 

@@ -176,7 +176,11 @@ export const uploadRoutes: FastifyPluginAsyncZod<UploadRouteOptions> = async (ap
       config: { scope: 'encoder', acceptsGrant: true },
       schema: {
         operationId: 'getUploadContent',
-        summary: 'The uploaded bytes (for remote encoders)',
+        summary: "The uploaded bytes (the upload's tenant, or the lease holder of a job reading it)",
+        description:
+          "An API key of the upload's tenant (or an operator key) reads it; a did:key encoder reads it " +
+          'only with an upload grant for the live lease of a job whose source it is (`X-Lease-Token`). ' +
+          'Untrusted encoders read job sources through `GET /agent/jobs/:jobId/source`.',
         tags: ['uploads'],
         params: z.object({ id: z.string() }),
       },
@@ -187,6 +191,11 @@ export const uploadRoutes: FastifyPluginAsyncZod<UploadRouteOptions> = async (ap
         if (!opts.checkGrant) throw new UnauthorizedError('upload grants are not accepted here');
         const token = req.headers['x-lease-token'];
         await opts.checkGrant(p, req.params.id, typeof token === 'string' ? token : undefined);
+      } else if (p?.scheme === 'did') {
+        // A signature proves an identity, not a right to a tenant's file: only a lease grant does.
+        throw new NotFoundError(`upload ${req.params.id} not found`);
+      } else {
+        await assertUploadVisible(opts.dir, req.params.id, p?.tenant);
       }
       const path = await uploadPath(opts.dir, req.params.id);
       const { size } = await stat(path);

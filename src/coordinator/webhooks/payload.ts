@@ -1,9 +1,9 @@
-import type { WebhookDelivery } from '../../jobs/index.js';
+import type { RenditionStatus, WebhookDelivery } from '../../jobs/index.js';
+
+import { fileNameOf, mediaUrl } from '../../protocol/media-url.js';
+import { parseCompletionResult, type ResultRendition } from '../../protocol/result.js';
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 /** One produced rendition as webhooks describe it. `bitrate` bits per second, `durationS` seconds. */
 export interface WebhookRendition {
@@ -24,66 +24,87 @@ export interface WebhookRendition {
   cid?: string;
 }
 
+/** A rendition's state in the payload of every event but job.completed (`skipped`: never produced). */
+export interface WebhookRenditionState {
+  name: string;
+  status: RenditionStatus;
+  progress: number;
+}
+
 /**
  * The JSON body sent for a delivery (the same bytes on every attempt):
  * `{id, type, createdAt, data}` where `data` is the job snapshot taken at the transition (jobId,
  * shortId, tenant, metadata, status, previousStatus, reason, stage, progress, attempt, maxAttempts,
  * encoderId, timings {createdAt, claimedAt, finishedAt, waitS, runS}, and per event: `error`,
  * `retryable`, `dead`, `runAfter` for job.failed; `etaS` for job.progress; `rendition` for
- * rendition.completed; `masterUrl`, `posterUrl`, `renditions`, `ipfsCid` for job.completed). URLs of
+ * rendition.completed; `masterUrl`, `posterUrl`, `renditions`, `skipped` (names), `ipfsCid` for
+ * job.completed; `renditions` states ({@link WebhookRenditionState}) for the others). URLs of
  * `local` destinations point at this coordinator's `publicUrl`. Pure.
  */
-export function webhookBody(delivery: WebhookDelivery, publicUrl: string): string {
+export function webhookBody(
+  delivery: WebhookDelivery,
+  publicUrl: string,
+  mediaBase = `${publicUrl}/media`,
+): string {
   const p = delivery.payload;
-  const { result, destinationType, rendition, ...data } = p as Obj & {
+  const { result, destinationType, destinationPrefix, rendition, renditionStates, ...data } = p as Obj & {
     result?: unknown;
     destinationType?: unknown;
+    destinationPrefix?: unknown;
     rendition?: unknown;
+    renditionStates?: unknown;
   };
   const jobId = String(p.jobId ?? delivery.jobId ?? '');
   const local = (destinationType ?? 'local') === 'local';
-  const r = isObj(result) ? result : {};
-  const files = isObj(r.publish) && Array.isArray(r.publish.files) ? r.publish.files.filter(isObj) : [];
-  const mediaBase = `${publicUrl}/media/${encodeURIComponent(jobId)}`;
-  const localUrl = (reported: string | undefined, fallback: string) => {
-    if (!local) return reported;
-    const file = reported ? reported.split('?')[0].split('/').slice(-1)[0] : fallback;
-    return `${mediaBase}/${file || fallback}`;
-  };
-  const shapeRendition = (x: Obj): WebhookRendition => {
-    const playlist = str(x.playlist);
+  const prefix = typeof destinationPrefix === 'string' ? destinationPrefix : undefined;
+  const r = parseCompletionResult(result);
+  const files = r?.publish.files ?? [];
+  const media = (path: string) => mediaUrl(mediaBase, jobId, prefix, path);
+  const localUrl = (reported: string | undefined, fallback: string) =>
+    local ? media((reported && fileNameOf(reported)) || fallback) : reported;
+  const shapeRendition = (x: ResultRendition): WebhookRendition => {
+    const playlist = x.playlist;
     const file = playlist ? files.find((f) => f.path === playlist) : undefined;
-    const width = num(x.width);
-    const height = num(x.height);
+    const { width, height } = x;
     const out: WebhookRendition = {
-      name: str(x.name) ?? '?',
+      name: x.name,
       ...(width && height ? { resolution: `${width}x${height}`, width, height } : {}),
-      bitrate: num(x.bandwidth),
-      averageBitrate: num(x.averageBandwidth),
-      durationS: num(x.durationS),
-      bytes: num(x.bytes),
+      bitrate: x.bandwidth,
+      averageBitrate: x.averageBandwidth,
+      durationS: x.durationS,
+      bytes: x.bytes,
       playlist,
-      url: local && playlist ? `${mediaBase}/${playlist}` : (str(file?.url) ?? undefined),
-      key: str(file?.key),
-      cid: str(file?.cid),
+      url: local && playlist ? media(playlist) : file?.url,
+      key: file?.key,
+      cid: file?.cid,
     };
     return JSON.parse(JSON.stringify(out)) as WebhookRendition;
   };
 
   const body: Obj = { ...data };
-  if (delivery.event === 'rendition.completed' && isObj(rendition))
-    body.rendition = shapeRendition(rendition);
-  if (delivery.event === 'job.completed') {
-    body.masterUrl = localUrl(str(r.masterUrl), 'master.m3u8') ?? '';
-    if (str(r.posterUrl)) body.posterUrl = localUrl(str(r.posterUrl), 'poster.jpg');
-    body.renditions = (Array.isArray(r.renditions) ? r.renditions : []).filter(isObj).map(shapeRendition);
-    if (isObj(r.publish) && str(r.publish.cid)) body.ipfsCid = str(r.publish.cid);
-    if (isObj(r.encode)) body.encode = { backend: str(r.encode.backend), speed: num(r.encode.speed) };
+  // Payloads enqueued before migration 0008 have no rendition states.
+  const states = Array.isArray(renditionStates) ? (renditionStates as WebhookRenditionState[]) : undefined;
+  if (states && delivery.event !== 'job.completed') body.renditions = states;
+  if (delivery.event === 'rendition.completed') {
+    // The trigger snapshots one element of `result.renditions`: the same tolerant parse applies.
+    const one = parseCompletionResult({ renditions: [rendition] })?.renditions[0];
+    if (one) body.rendition = shapeRendition(one);
+  }
+  if (delivery.event === 'job.completed' && r) {
+    body.masterUrl = localUrl(r.masterUrl || undefined, 'master.m3u8') ?? '';
+    if (r.posterUrl) body.posterUrl = localUrl(r.posterUrl, 'poster.jpg');
+    body.renditions = r.renditions.map(shapeRendition);
+    if (states) body.skipped = states.filter((s) => s.status === 'skipped').map((s) => s.name);
+    if (r.publish.cid) body.ipfsCid = r.publish.cid;
+    if (r.encode) body.encode = { backend: r.encode.backend, speed: r.encode.speed };
+  } else if (delivery.event === 'job.completed') {
+    body.masterUrl = local ? media('master.m3u8') : '';
+    body.renditions = [];
   }
   return JSON.stringify({
     id: `whd_${delivery.id}`,
     type: delivery.event,
-    createdAt: str(p.at) ?? delivery.createdAt.toISOString(),
+    createdAt: typeof p.at === 'string' ? p.at : delivery.createdAt.toISOString(),
     data: body,
   });
 }

@@ -29,6 +29,8 @@ export interface WebhookSenderOptions {
   isLeader?: () => boolean;
   /** Base URL of this coordinator (URLs of `local` outputs in payloads). */
   publicUrl: () => string;
+  /** `<media origin>/media` when media is served from its own origin (`VIDMESH_MEDIA_ORIGIN`). */
+  mediaBase?: () => string;
   /** Webhook URLs must resolve to public addresses except those allowed here (tests: 127.0.0.1). */
   ssrf?: SsrfPolicy;
   scheduleMs?: readonly number[];
@@ -135,7 +137,7 @@ export function startWebhookSender(options: WebhookSenderOptions): WebhookSender
     const started = performance.now();
     let outcome: HttpOutcome;
     try {
-      const body = webhookBody(d, options.publicUrl());
+      const body = webhookBody(d, options.publicUrl(), options.mediaBase?.());
       const secret = await secretFor(d);
       const headers: Record<string, string> = {
         'content-type': 'application/json',

@@ -9,8 +9,10 @@ import {
   fmtSeconds,
   type Job,
   type JobEvent,
+  type JobFacts,
   type LogLine,
   type Principal,
+  RETRYABLE,
   redactUrl,
   type WebhookDelivery,
 } from '../api.js';
@@ -76,6 +78,42 @@ function Player(props: { src: string; poster?: string }) {
   );
 }
 
+/** `mov,mp4,…, 4.0 s, h264 1280×720 @ 24 fps` from the facts the encoder logged when it probed. */
+function describeSource(src: NonNullable<JobFacts['source']>): string {
+  const v = src.video;
+  const container = src.container.split(',')[0];
+  const video = v ? `${v.codec} ${v.width}×${v.height} @ ${Math.round(v.fps * 100) / 100} fps` : 'audio only';
+  return `${fmtSeconds(src.durationS)} · ${video} · ${container}`;
+}
+
+/**
+ * Where the job's time went: queue wait (submit → first lease) against the ffmpeg encode, on one bar
+ * (the rest of the total is download, probe, upload and retries).
+ */
+function TimeSplit(props: { timing: JobFacts['timing'] }) {
+  const { waitS, encodeS, totalS } = props.timing;
+  if (waitS === null) return <span className="muted">not claimed yet</span>;
+  const whole = Math.max(totalS ?? 0, waitS + (encodeS ?? 0), 0.001);
+  return (
+    <span className="time-split">
+      <span className="split-bar" aria-hidden="true">
+        <span className="bar-wait" style={{ width: `${(100 * waitS) / whole}%` }} />
+        {encodeS !== null && <span className="bar-encode" style={{ width: `${(100 * encodeS) / whole}%` }} />}
+      </span>
+      <span className="split-text">
+        <span className="key key-wait" /> waited {fmtSeconds(waitS)}
+        {encodeS !== null && (
+          <>
+            {' '}
+            · <span className="key key-encode" /> encoded {fmtSeconds(encodeS)}
+          </>
+        )}
+        {totalS !== null && ` · total ${fmtSeconds(totalS)}`}
+      </span>
+    </span>
+  );
+}
+
 const DELIVERY_CLASS = { delivered: 'completed', pending: 'pending', failed: 'dead' } as const;
 
 /**
@@ -114,7 +152,7 @@ function Deliveries(props: { jobId: string; mayAct: boolean; refresh: number }) 
       <h2>Webhook deliveries</h2>
       <ErrorNote error={error} />
       <div className="table-wrap">
-        <table>
+        <table className="stack">
           <thead>
             <tr>
               <th scope="col">Event</th>
@@ -128,20 +166,22 @@ function Deliveries(props: { jobId: string; mayAct: boolean; refresh: number }) 
           <tbody>
             {list.map((d) => (
               <tr key={d.id}>
-                <td>{d.event}</td>
-                <td>
+                <td data-label="Event">{d.event}</td>
+                <td data-label="URL">
                   <code>{redactUrl(d.url)}</code>
                 </td>
-                <td>
+                <td data-label="State">
                   <span className={`badge s-${DELIVERY_CLASS[d.status]}`}>{d.status}</span>
                 </td>
-                <td className="num">{d.attempts}</td>
-                <td className="num">
+                <td data-label="Attempts" className="num">
+                  {d.attempts}
+                </td>
+                <td data-label="Last answer" className="num">
                   {d.lastStatusCode ?? d.lastError ?? '—'}
                   {d.lastLatencyMs !== null ? ` · ${d.lastLatencyMs} ms` : ''}
                 </td>
                 {props.mayAct && (
-                  <td>
+                  <td data-label="">
                     <button type="button" onClick={() => resend(d)}>
                       Re-send
                     </button>
@@ -163,6 +203,7 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
   const [logs, setLogs] = useState<LogLine[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [generation, setGeneration] = useState(0);
+  const [facts, setFacts] = useState<JobFacts | null>(null);
   const nextSeq = useRef(0);
   const mayAct = can(props.principal, 'submit');
 
@@ -221,6 +262,21 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
     };
   }, [id, live]);
 
+  // Source facts, timing and downloads: read again on each transition (events) and once the log shows
+  // the probe (a few lines in), not on every progress tick.
+  const probed = logs.length > 0 && logs.some((l) => l.line.startsWith('[vidmesh] probed: '));
+  // biome-ignore lint/correctness/useExhaustiveDependencies: events.length and probed are the reload triggers
+  useEffect(() => {
+    let stop = false;
+    api<JobFacts>(`/dashboard/jobs/${id}`).then(
+      (f) => !stop && setFacts(f),
+      () => {},
+    );
+    return () => {
+      stop = true;
+    };
+  }, [id, events.length, probed]);
+
   const logBox = useRef<HTMLPreElement>(null);
   // biome-ignore lint/correctness/useExhaustiveDependencies: scroll to the newest line whenever lines arrive
   useEffect(() => {
@@ -256,7 +312,33 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
     <section className="job-detail">
       <h1>
         Job <code>{job.id.slice(0, 8)}</code> <StatusBadge status={job.status} />
+        {job.metadata.title && <span className="muted title">{job.metadata.title}</span>}
       </h1>
+      {(facts?.source || job.result?.posterUrl || facts?.timing.waitS != null) && (
+        <div className="card job-summary">
+          {job.result?.posterUrl && (
+            <a href={job.result.posterUrl} className="poster-large">
+              <img src={job.result.posterUrl} alt="Poster frame" width={192} height={108} />
+            </a>
+          )}
+          <dl className="facts">
+            {facts?.source && (
+              <>
+                <dt>Source</dt>
+                <dd data-source-facts>{describeSource(facts.source)}</dd>
+              </>
+            )}
+            {facts && (
+              <>
+                <dt>Time</dt>
+                <dd>
+                  <TimeSplit timing={facts.timing} />
+                </dd>
+              </>
+            )}
+          </dl>
+        </div>
+      )}
       <div className="job-head card">
         <Progress value={job.progress} label="job progress" />
         <dl className="facts">
@@ -306,7 +388,7 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
                 Cancel job
               </button>
             )}
-            {['dead', 'failed', 'cancelled'].includes(job.status) && (
+            {RETRYABLE.includes(job.status) && (
               <button type="button" onClick={() => act('retry')}>
                 Retry job
               </button>
@@ -332,7 +414,7 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
       <div className="card">
         <h2>Renditions</h2>
         <div className="table-wrap">
-          <table>
+          <table className="stack renditions">
             <thead>
               <tr>
                 <th scope="col">Name</th>
@@ -341,24 +423,54 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
                 <th scope="col">Bandwidth</th>
                 <th scope="col">Codecs</th>
                 <th scope="col">Size</th>
+                <th scope="col">Download</th>
               </tr>
             </thead>
             <tbody>
               {job.renditions.map((r) => {
                 const res = results.find((x) => x.name === r.name);
+                const dl = facts?.downloads.find((d) => d.name === r.name);
                 return (
                   <tr key={r.name}>
-                    <td>{r.name}</td>
-                    <td>
-                      <StatusBadge status={r.status} />{' '}
-                      <span className="num">{Math.floor(r.progress)} %</span>
+                    <td data-label="Name">{r.name}</td>
+                    <td data-label="State">
+                      <span>
+                        <StatusBadge status={r.status} />{' '}
+                        {r.status === 'skipped' ? null : (
+                          <span className="num">{Math.floor(r.progress)} %</span>
+                        )}
+                      </span>
                     </td>
-                    <td className="num">{res?.width ? `${res.width}×${res.height}` : '—'}</td>
-                    <td className="num">{fmtBits(res?.bandwidth)}</td>
-                    <td>
+                    <td data-label="Resolution" className="num">
+                      {res?.width ? `${res.width}×${res.height}` : '—'}
+                    </td>
+                    <td data-label="Bandwidth" className="num">
+                      {fmtBits(res?.bandwidth)}
+                    </td>
+                    <td data-label="Codecs">
                       <code>{res?.codecs ?? '—'}</code>
                     </td>
-                    <td className="num">{fmtBytes(res?.bytes)}</td>
+                    <td data-label="Size" className="num">
+                      {fmtBytes(res?.bytes)}
+                    </td>
+                    <td data-label="Download">
+                      {dl?.playlistUrl || dl?.mp4Url ? (
+                        <span className="actions">
+                          {dl.playlistUrl && (
+                            <a href={dl.playlistUrl} download aria-label={`${r.name} playlist`}>
+                              .m3u8
+                            </a>
+                          )}
+                          {dl.mp4Url && (
+                            <a href={dl.mp4Url} download aria-label={`${r.name} MP4`}>
+                              .mp4
+                            </a>
+                          )}
+                        </span>
+                      ) : (
+                        <span className="muted">—</span>
+                      )}
+                    </td>
                   </tr>
                 );
               })}

@@ -1,5 +1,5 @@
 import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
-import { api, can, FINAL, fmtAge, JOB_STATUSES, type Job, type Principal } from '../api.js';
+import { api, can, FINAL, fmtAge, JOB_STATUSES, type Job, type Principal, RETRYABLE } from '../api.js';
 import { ErrorNote, Progress, StatusBadge } from '../components.js';
 import { Link, navigate } from '../router.js';
 
@@ -128,7 +128,7 @@ export function JobsPage(props: { principal: Principal; query: URLSearchParams }
       </div>
       <ErrorNote error={error} />
       <div className="table-wrap">
-        <table className="jobs">
+        <table className="jobs stack">
           <thead>
             <tr>
               <th scope="col">Poster</th>
@@ -145,39 +145,45 @@ export function JobsPage(props: { principal: Principal; query: URLSearchParams }
           <tbody>
             {page?.jobs.map((job) => (
               <tr key={job.id} data-job={job.id} data-status={job.status}>
-                <td className="poster">
+                <td className="poster" data-label="">
                   {job.result?.posterUrl ? (
                     <img src={job.result.posterUrl} alt="" width={64} height={36} loading="lazy" />
                   ) : (
                     <span className="poster-empty" />
                   )}
                 </td>
-                <td>
-                  <Link to={`/jobs/${job.id}`}>
-                    <code>{job.id.slice(0, 8)}</code>
-                  </Link>{' '}
-                  <small className="muted">{job.metadata.title ?? job.metadata.filename ?? ''}</small>
+                <td data-label="Job">
+                  <span>
+                    <Link to={`/jobs/${job.id}`}>
+                      <code>{job.id.slice(0, 8)}</code>
+                    </Link>{' '}
+                    <small className="muted">{job.metadata.title ?? job.metadata.filename ?? ''}</small>
+                  </span>
                 </td>
-                <td>
-                  <StatusBadge status={job.status} />
-                  <small className="stage">{job.stage ?? ''}</small>
+                <td data-label="Status">
+                  <span>
+                    <StatusBadge status={job.status} />
+                    <small className="stage">{job.stage ?? ''}</small>
+                  </span>
                 </td>
-                <td>
+                <td data-label="Progress">
                   <Progress value={job.progress} label={`progress of job ${job.id.slice(0, 8)}`} />
                 </td>
-                <td className="muted wide-only">
+                <td className="muted wide-only" data-label="Encoder">
                   <code>{job.encoderId ? job.encoderId.slice(0, 18) : '—'}</code>
                 </td>
-                <td className="num">{fmtAge(job.createdAt)}</td>
+                <td className="num" data-label="Age">
+                  {fmtAge(job.createdAt)}
+                </td>
                 {mayAct && (
-                  <td>
+                  <td data-label="Actions">
                     <div className="actions">
                       {!FINAL.includes(job.status) && job.status !== 'failed' ? (
                         <button type="button" onClick={() => act(job, 'cancel')}>
                           Cancel
                         </button>
                       ) : null}
-                      {['dead', 'failed', 'cancelled'].includes(job.status) ? (
+                      {RETRYABLE.includes(job.status) ? (
                         <button type="button" onClick={() => act(job, 'retry')}>
                           Retry
                         </button>

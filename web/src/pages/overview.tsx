@@ -1,12 +1,44 @@
 import { useEffect, useState } from 'react';
-import { api, fmtSeconds, JOB_STATUSES, type Overview } from '../api.js';
-import { ErrorNote, StatusBadge } from '../components.js';
+import { api, fmtSeconds, HISTORY_WINDOWS, type HistoryWindow, JOB_STATUSES, type Overview } from '../api.js';
+import { ErrorNote, StatusBadge, useMediaQuery } from '../components.js';
 import { Link } from '../router.js';
 
-/** Completed jobs per 5-minute bucket as bars, mean encode speed (× realtime) as a line. */
-function ThroughputChart(props: { data: Overview['throughput'] }) {
+const WINDOW_LABEL: Record<HistoryWindow, string> = {
+  '1h': 'last hour',
+  '24h': 'last 24 h',
+  '7d': 'last 7 days',
+};
+const WINDOW_START: Record<HistoryWindow, string> = { '1h': '−60 min', '24h': '−24 h', '7d': '−7 d' };
+const fmtBucket = (s: number) => (s < 3600 ? `${s / 60} min` : `${s / 3600} h`);
+
+/**
+ * Width of the charts' viewBox: on a phone a narrower box keeps the 11-unit labels legible (about
+ * 9-10 px once scaled to the card) where the desktop box would shrink them to 3 px.
+ */
+function useChartWidth(): number {
+  return useMediaQuery('(max-width: 640px)') ? 400 : 1100;
+}
+
+/** The baseline of a history chart with its start ("−24 h") and "now" labels under it. */
+function TimeAxis(props: { w: number; h: number; pad: number; window: HistoryWindow }) {
+  const { w, h, pad } = props;
+  return (
+    <>
+      <line x1={pad} y1={h - pad} x2={w - pad} y2={h - pad} className="axis" />
+      <text x={pad} y={h - 6} className="label">
+        {WINDOW_START[props.window]}
+      </text>
+      <text x={w - pad} y={h - 6} className="label" textAnchor="end">
+        now
+      </text>
+    </>
+  );
+}
+
+/** Completed jobs per bucket as bars, mean encode speed (× realtime) as a line. */
+function ThroughputChart(props: { data: Overview['throughput']; window: HistoryWindow; bucketS: number }) {
   // Wide viewBox: at typical card widths the 11-unit labels render at about 11-14 px.
-  const w = 1100;
+  const w = useChartWidth();
   const h = 220;
   const pad = 24;
   const n = props.data.length;
@@ -22,8 +54,11 @@ function ThroughputChart(props: { data: Overview['throughput'] }) {
   const total = props.data.reduce((a, b) => a + b.completed, 0);
   return (
     <figure className="chart">
-      <svg viewBox={`0 0 ${w} ${h}`} role="img" aria-label={`${total} jobs completed in the last hour`}>
-        <line x1={pad} y1={h - pad} x2={w - pad} y2={h - pad} className="axis" />
+      <svg
+        viewBox={`0 0 ${w} ${h}`}
+        role="img"
+        aria-label={`${total} jobs completed in the ${WINDOW_LABEL[props.window]}`}
+      >
         {props.data.map((b, i) => (
           <g key={b.at}>
             <rect
@@ -34,7 +69,7 @@ function ThroughputChart(props: { data: Overview['throughput'] }) {
               className="bar-ok"
             >
               <title>
-                {new Date(b.at).toLocaleTimeString()}: {b.completed} completed, {b.failed} failed
+                {new Date(b.at).toLocaleString()}: {b.completed} completed, {b.failed} failed
                 {b.speed !== null ? `, ${b.speed.toFixed(2)}× realtime` : ''}
               </title>
             </rect>
@@ -62,20 +97,80 @@ function ThroughputChart(props: { data: Overview['throughput'] }) {
           ),
         )}
         <text x={pad} y={14} className="label">
-          max {maxJobs} jobs / 5 min
+          max {maxJobs} jobs / {fmtBucket(props.bucketS)}
         </text>
         <text x={w - pad} y={14} className="label" textAnchor="end">
           speed scale 0–{maxSpeed.toFixed(1)}× realtime
         </text>
-        <text x={pad} y={h - 6} className="label">
-          −60 min
-        </text>
-        <text x={w - pad} y={h - 6} className="label" textAnchor="end">
-          now
-        </text>
+        <TimeAxis w={w} h={h} pad={pad} window={props.window} />
       </svg>
       <figcaption>
-        Throughput (bars: completed, red: failed) and mean encode speed (line) over the last hour
+        Throughput (bars: completed, red: failed) and mean encode speed (line) over the{' '}
+        {WINDOW_LABEL[props.window]}
+      </figcaption>
+    </figure>
+  );
+}
+
+/**
+ * Where a completed job's time went, per bucket: mean queue wait (submit → claim) and mean ffmpeg wall
+ * time, side by side on one seconds scale, with the window's means in the caption.
+ */
+function WaitEncodeChart(props: { data: Overview['throughput']; window: HistoryWindow }) {
+  const w = useChartWidth();
+  const h = 180;
+  const pad = 24;
+  const bw = (w - 2 * pad) / props.data.length;
+  const max = Math.max(1, ...props.data.flatMap((b) => [b.waitS ?? 0, b.encodeS ?? 0]));
+  const y = (v: number) => h - pad - (v / max) * (h - 2 * pad);
+  const meanOf = (xs: Array<number | null>) => {
+    const v = xs.filter((x): x is number => x !== null);
+    return v.length ? v.reduce((a, x) => a + x, 0) / v.length : null;
+  };
+  const wait = meanOf(props.data.map((b) => b.waitS));
+  const encode = meanOf(props.data.map((b) => b.encodeS));
+  return (
+    <figure className="chart">
+      <svg viewBox={`0 0 ${w} ${h}`} role="img" aria-label="Queue wait and encode time per bucket">
+        {props.data.map((b, i) => (
+          <g key={b.at}>
+            {b.waitS !== null && (
+              <rect
+                x={pad + bw * i + 2}
+                width={bw / 2 - 2}
+                y={y(b.waitS)}
+                height={h - pad - y(b.waitS)}
+                className="bar-wait"
+              >
+                <title>
+                  {new Date(b.at).toLocaleString()}: waited {fmtSeconds(b.waitS)}
+                </title>
+              </rect>
+            )}
+            {b.encodeS !== null && (
+              <rect
+                x={pad + bw * i + bw / 2}
+                width={bw / 2 - 2}
+                y={y(b.encodeS)}
+                height={h - pad - y(b.encodeS)}
+                className="bar-encode"
+              >
+                <title>
+                  {new Date(b.at).toLocaleString()}: encoded in {fmtSeconds(b.encodeS)}
+                </title>
+              </rect>
+            )}
+          </g>
+        ))}
+        <text x={pad} y={14} className="label">
+          scale 0–{fmtSeconds(max)}
+        </text>
+        <TimeAxis w={w} h={h} pad={pad} window={props.window} />
+      </svg>
+      <figcaption>
+        <span className="key key-wait" /> queue wait {wait === null ? '—' : `(mean ${fmtSeconds(wait)})`} vs{' '}
+        <span className="key key-encode" /> encode time{' '}
+        {encode === null ? '—' : `(mean ${fmtSeconds(encode)})`} of completed jobs
       </figcaption>
     </figure>
   );
@@ -84,10 +179,11 @@ function ThroughputChart(props: { data: Overview['throughput'] }) {
 export function OverviewPage() {
   const [data, setData] = useState<Overview | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [range, setRange] = useState<HistoryWindow>('1h');
   useEffect(() => {
     let stop = false;
     const load = () =>
-      api<Overview>('/dashboard/overview').then(
+      api<Overview>(`/dashboard/overview?window=${range}`).then(
         (d) => !stop && setData(d),
         (e) => !stop && setError(e),
       );
@@ -98,7 +194,7 @@ export function OverviewPage() {
       stop = true;
       clearInterval(t);
     };
-  }, []);
+  }, [range]);
   if (!data) return error ? <ErrorNote error={error} /> : <p className="loading">Loading…</p>;
   const kinds = [...new Set([...Object.keys(data.encoders.online), ...Object.keys(data.encoders.offline)])];
   return (
@@ -164,8 +260,19 @@ export function OverviewPage() {
         </div>
       </div>
       <div className="card">
-        <h2>Last hour</h2>
-        <ThroughputChart data={data.throughput} />
+        <div className="card-head">
+          <h2>History</h2>
+          <fieldset className="segmented">
+            <legend className="sr-only">History window</legend>
+            {HISTORY_WINDOWS.map((w) => (
+              <button key={w} type="button" aria-pressed={range === w} onClick={() => setRange(w)}>
+                {w}
+              </button>
+            ))}
+          </fieldset>
+        </div>
+        <ThroughputChart data={data.throughput} window={data.window} bucketS={data.bucketS} />
+        <WaitEncodeChart data={data.throughput} window={data.window} />
       </div>
       <div className="card">
         <h2>Recent failures and rescues</h2>

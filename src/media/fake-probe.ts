@@ -1,4 +1,5 @@
-import type { ProbeResult, VideoStreamInfo } from '../../src/media/types.js';
+// Test fixture for the colocated unit tests of src/media (ladder, ffmpeg argv snapshots): no I/O.
+import type { ProbeResult, VideoStreamInfo } from './types.js';
 
 /** A synthetic probe: 16:9 1080p30 H.264 with stereo AAC unless overridden. */
 export function fakeProbe(
@@ -33,6 +34,8 @@ export function fakeProbe(
     kind: v ? 'video' : 'audio',
     container: 'mov,mp4,m4a,3gp,3g2,mj2',
     durationS: 10,
+    durationFrom: 'header',
+    startTimeS: 0,
     sizeBytes: 1_000_000,
     bitRate: 5_000_000,
     video: v,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { withTestDatabase } from '../../test/helpers/db.js';
-import { ValidationError } from '../errors.js';
-import { authenticateApiKey, createSqlApiKeyStore } from '../identity/index.js';
-import { createKeysCommand, parseExpiry } from './keys.js';
+import { createKeysCommand, parseExpiry } from '../../src/cli/keys.js';
+import { ValidationError } from '../../src/errors.js';
+import { authenticateApiKey, createSqlApiKeyStore } from '../../src/identity/index.js';
+import { withTestDatabase } from '../helpers/db.js';
 
 const T0 = new Date('2025-06-01T00:00:00Z');
 

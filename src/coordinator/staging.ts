@@ -1,0 +1,67 @@
+import { rm, stat } from 'node:fs/promises';
+import { VidmeshError } from '../errors.js';
+import type { JobSpec } from '../jobs/spec.js';
+import { fileNameOf } from '../protocol/media-url.js';
+import {
+  isMediaFile,
+  listFiles,
+  type PublishResult,
+  publish,
+  type StorageContext,
+  safeJoin,
+} from '../storage/index.js';
+
+/**
+ * Staged outputs of encoders that may not hold a job's credentials (community encoders, other tenants'
+ * encoders on open-network jobs): they PUT every file to `<stagingRoot>/<jobId>/…` through the
+ * lease-bound output route; nothing there is served. On completion the coordinator checks the staged
+ * set and publishes it to the job's real destination with the opened spec, then drops the staging.
+ * This is the seam where verification of untrusted results runs before publication.
+ */
+
+/** The staged output is not a publishable ladder (no master playlist, a non-media file). HTTP 422. */
+export class StagedOutputInvalidError extends VidmeshError {
+  override readonly code: string = 'output_invalid';
+  override readonly status: number = 422;
+}
+
+/**
+ * Publishes `<stagingRoot>/<jobId>` to `spec.destination` (secrets opened) and returns the URLs the
+ * job's result reports: the master playlist the encoder named (default `master.m3u8`), the poster if
+ * staged, and the storage module's PublishResult. Removes the staging folder after a successful publish.
+ * @throws StagedOutputInvalidError (422) when the staged set has no such master playlist or holds a
+ *   non-media file; the storage module's errors (retryable transfer errors among them) when publishing fails.
+ */
+export async function publishStaged(input: {
+  jobId: string;
+  spec: JobSpec;
+  stagingRoot: string;
+  storage: StorageContext;
+  reported: { masterUrl: string; posterUrl?: string };
+  signal?: AbortSignal;
+}): Promise<{ masterUrl: string; posterUrl?: string; publish: PublishResult }> {
+  const dir = safeJoin(input.stagingRoot, input.jobId);
+  // An upload still in flight is a `.part` file: not part of the staged set.
+  const files = await stat(dir).then(
+    async () => (await listFiles(dir)).filter((f) => !f.endsWith('.part')),
+    () => [] as string[],
+  );
+  const master = fileNameOf(input.reported.masterUrl) ?? 'master.m3u8';
+  if (!files.includes(master) || !master.endsWith('.m3u8')) {
+    throw new StagedOutputInvalidError(
+      `staged output of job ${input.jobId} has no master playlist ${master}`,
+    );
+  }
+  const foreign = files.find((f) => !isMediaFile(f));
+  if (foreign) throw new StagedOutputInvalidError(`staged output holds a non-media file: ${foreign}`);
+  const poster = input.reported.posterUrl ? fileNameOf(input.reported.posterUrl) : undefined;
+  const published = await publish(dir, input.spec.destination, input.storage, {
+    jobId: input.jobId,
+    ...(input.signal ? { signal: input.signal } : {}),
+  });
+  const urlOf = (rel: string) => published.files.find((f) => f.path === rel)?.url;
+  const masterUrl = published.ipfsUrl ?? urlOf(master) ?? published.masterUrl ?? master;
+  const posterUrl = poster && files.includes(poster) ? (urlOf(poster) ?? poster) : undefined;
+  await rm(dir, { recursive: true, force: true });
+  return { masterUrl, ...(posterUrl ? { posterUrl } : {}), publish: published };
+}
