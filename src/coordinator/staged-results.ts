@@ -10,7 +10,6 @@ import { fileNameOf } from '../protocol/media-url.js';
 import { type SourceRef, type StorageContext, safeJoin } from '../storage/index.js';
 import {
   createReputationStore,
-  excludeEncoderFromJob,
   shouldSuspend,
   shouldVerify,
   type VerificationPolicy,
@@ -95,10 +94,11 @@ export function createStagedResults(deps: StagedResultDeps) {
       return report;
     }
     const reason = report.checks.find((c) => !c.ok)?.detail ?? 'verification failed';
-    // The job first: kept from this encoder, then back in the queue for another; then the record.
-    await excludeEncoderFromJob(v.db, job.id, encoder.id);
+    // The job first: back in the queue for another encoder, never this one; then the record.
     await rm(safeJoin(deps.stagingRoot, job.id), { recursive: true, force: true });
-    await store.release(job.id, b.leaseToken, encoder.id, `verification failed: ${reason}`.slice(0, 500));
+    await store.release(job.id, b.leaseToken, encoder.id, `verification failed: ${reason}`.slice(0, 500), {
+      excludeEncoder: true,
+    });
     const after = await reputation.record(encoder.id, { ok: false, reason });
     if (shouldSuspend(after, v.policy)) await store.setEncoderApproval(encoder.id, 'suspended');
     throw new VerificationFailedError(`the result failed verification: ${reason}`, {

@@ -1,62 +1,76 @@
-import type {
-  Encoder,
-  EncoderApproval,
-  EncoderCapabilities,
-  EncoderKind,
-  Job,
-  JobError,
-  JobEvent,
-  JobStage,
-  JobStatus,
-  Priority,
-  ProtocolFamily,
-  QueueName,
-  Rendition,
-} from './types.js';
+import type { Column, Table } from 'drizzle-orm';
+import type { encoders, jobEvents, jobs } from './schema.js';
+import type { Encoder, EncoderCapabilities, Job, JobError, JobEvent, Rendition } from './types.js';
 import { isOneOf, LEASED_STATUSES } from './vocabulary.js';
 
-/** A jobs row as both drivers return it (snake_case, timestamps as Date, int8 possibly as string). */
-export type JobRow = Record<string, unknown> & { id: string; status: JobStatus };
+type ColumnValue<C> = C extends Column
+  ? C['_']['notNull'] extends true
+    ? C['_']['data']
+    : C['_']['data'] | null
+  : never;
+
+/** `leaseExpiresAt` → `lease_expires_at`: the schema names every column as its key in snake_case. */
+export type SnakeCase<S extends string> = S extends `${infer H}${infer T}`
+  ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${SnakeCase<T>}`
+  : S;
+
+/** The runtime twin of {@link SnakeCase} (rows.test.ts checks it against every column's real name). */
+export const snakeCase = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * A row of table `T` as the SQL drivers return it, derived from the Drizzle schema: keys are the
+ * column names (snake_case), values the columns' TypeScript types (nullable unless NOT NULL). Both
+ * drivers agree on these except int8/numeric (possibly strings) and JSON read through `json_agg`
+ * (possibly text), which the converters below normalise.
+ */
+export type SqlRow<T extends Table> = {
+  [K in keyof T['_']['columns'] & string as SnakeCase<K>]: ColumnValue<T['_']['columns'][K]>;
+};
+
+/** A jobs row with its renditions (the `renditionsOf` JSON array, absent from partial selects). */
+export type JobRow = SqlRow<typeof jobs> & { renditions?: unknown };
+export type JobEventRow = SqlRow<typeof jobEvents>;
+/** An encoders row with the number of leases it holds (`active_jobs`, from a join). */
+export type EncoderRow = SqlRow<typeof encoders> & { active_jobs?: number | string };
 
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
 const num = (v: unknown): number => Number(v);
-const numOrUndef = (v: unknown): number | undefined =>
-  v === null || v === undefined ? undefined : Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const json = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v);
 
 export function toJob(row: JobRow): Job {
-  const leaseOwner = row.lease_owner as string | null;
+  const leaseOwner = row.lease_owner;
   const leaseExpires = dateOrNull(row.lease_expires_at);
   const live = isOneOf(LEASED_STATUSES, row.status);
   return {
     id: row.id,
-    shortId: row.short_id as string,
-    tenant: row.tenant as string,
-    owner: (row.owner as string | null) ?? null,
-    protocol: row.protocol as ProtocolFamily,
+    shortId: row.short_id,
+    tenant: row.tenant,
+    owner: row.owner ?? null,
+    protocol: row.protocol,
     spec: json(row.spec),
     metadata: (json(row.metadata) as Record<string, unknown>) ?? {},
     status: row.status,
-    stage: (row.stage as JobStage | null) ?? null,
+    stage: row.stage ?? null,
     progress: num(row.progress),
-    etaS: row.eta_s === null || row.eta_s === undefined ? null : num(row.eta_s),
-    speed: row.speed === null || row.speed === undefined ? null : num(row.speed),
-    queue: row.queue as QueueName,
-    priority: row.priority as Priority,
+    etaS: numOrNull(row.eta_s),
+    speed: numOrNull(row.speed),
+    queue: row.queue,
+    priority: row.priority,
     requirements: {
-      codecs: (row.required_codecs as string[]) ?? [],
-      tags: (row.required_tags as string[]) ?? [],
-      preferredKinds: (row.preferred_kinds as EncoderKind[]) ?? [],
-      hwaccel: (row.required_hwaccel as string | null) ?? undefined,
-      sourceHeight: numOrUndef(row.source_height),
-      durationS: numOrUndef(row.duration_s),
+      codecs: row.required_codecs ?? [],
+      tags: row.required_tags ?? [],
+      preferredKinds: row.preferred_kinds ?? [],
+      hwaccel: row.required_hwaccel ?? undefined,
+      sourceHeight: numOrNull(row.source_height) ?? undefined,
+      durationS: numOrNull(row.duration_s) ?? undefined,
     },
     attempts: num(row.attempts),
     maxAttempts: num(row.max_attempts),
     runAfter: date(row.run_after),
     lease: live && leaseOwner && leaseExpires ? { encoderId: leaseOwner, expiresAt: leaseExpires } : null,
-    encoderId: (row.encoder_id as string | null) ?? null,
+    encoderId: row.encoder_id ?? null,
     result: json(row.result) ?? null,
     lastError: (json(row.last_error) as JobError | null) ?? null,
     renditions: ((json(row.renditions) as Rendition[] | undefined) ?? []).map((r) => ({
@@ -75,32 +89,32 @@ export function toJob(row: JobRow): Job {
   };
 }
 
-export function toEvent(row: Record<string, unknown>): JobEvent {
+export function toEvent(row: JobEventRow): JobEvent {
   return {
     id: num(row.id),
-    jobId: row.job_id as string,
-    from: (row.from_status as JobStatus | null) ?? null,
-    to: row.to_status as JobStatus,
-    actor: row.actor as string,
-    reason: (row.reason as string | null) ?? null,
+    jobId: row.job_id,
+    from: row.from_status ?? null,
+    to: row.to_status,
+    actor: row.actor,
+    reason: row.reason ?? null,
     details: (json(row.details) as Record<string, unknown> | null) ?? null,
     at: date(row.at),
   };
 }
 
-export function toEncoder(row: Record<string, unknown>): Encoder {
+export function toEncoder(row: EncoderRow): Encoder {
   return {
-    id: row.id as string,
-    did: (row.did as string | null) ?? null,
-    publicKey: (row.public_key as string | null) ?? null,
-    name: row.name as string,
-    kind: row.kind as EncoderKind,
+    id: row.id,
+    did: row.did ?? null,
+    publicKey: row.public_key ?? null,
+    name: row.name,
+    kind: row.kind,
     capabilities: json(row.capabilities) as EncoderCapabilities,
-    tags: (row.tags as string[]) ?? [],
-    version: (row.version as string | null) ?? null,
-    tenant: (row.tenant as string | null) ?? null,
-    status: row.status as 'online' | 'offline',
-    approval: row.approval as EncoderApproval,
+    tags: row.tags ?? [],
+    version: row.version ?? null,
+    tenant: row.tenant ?? null,
+    status: row.status,
+    approval: row.approval,
     registeredAt: date(row.registered_at),
     lastSeenAt: date(row.last_seen_at),
     jobsCompleted: num(row.jobs_completed),

@@ -31,14 +31,25 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import {
+  ENCODER_APPROVALS,
   ENCODER_KINDS,
+  ENCODER_STATUSES,
+  type EncoderApproval,
   type EncoderKind,
+  type EncoderStatus,
   FINAL_STATUSES,
   JOB_STATUSES,
+  type JobNetwork,
+  type JobStage,
+  type JobStatus,
   LEASED_STATUSES,
   PRIORITIES,
   PROTOCOL_FAMILIES,
+  type Priority,
+  type ProtocolFamily,
+  type QueueName,
   RENDITION_STATUSES,
+  type RenditionStatus,
   sqlList,
   WAITING_STATUSES,
 } from './vocabulary.js';
@@ -67,21 +78,21 @@ export const jobs = pgTable(
     tenant: text('tenant').notNull().default('default'),
     owner: text('owner'),
     idempotencyKey: text('idempotency_key'),
-    protocol: text('protocol').notNull().default('vidmesh'),
+    protocol: text('protocol').$type<ProtocolFamily>().notNull().default('vidmesh'),
     spec: jsonb('spec').notNull(),
     metadata: jsonb('metadata').notNull().default(sql`'{}'::jsonb`),
     /** W3C traceparent of the submit span (drizzle/0006); null when tracing was off. */
     traceparent: text('traceparent'),
     /** Who may claim it beyond its tenant's and the operator's encoders (drizzle/0007). */
-    network: text('network').notNull().default('private'),
-    status: text('status').notNull().default('queued'),
-    stage: text('stage'),
+    network: text('network').$type<JobNetwork>().notNull().default('private'),
+    status: text('status').$type<JobStatus>().notNull().default('queued'),
+    stage: text('stage').$type<JobStage>(),
     progress: real('progress').notNull().default(0),
     etaS: real('eta_s'),
     /** Encode speed (× real time) the encoder last reported (drizzle/0011). */
     speed: real('speed'),
-    queue: text('queue').notNull().default('default'),
-    priority: text('priority').notNull().default('medium'),
+    queue: text('queue').$type<QueueName>().notNull().default('default'),
+    priority: text('priority').$type<Priority>().notNull().default('medium'),
     /** queue weight x priority weight, fixed at submit: the first claim ordering key. */
     weight: integer('weight').notNull(),
     requiredCodecs: text('required_codecs').array().notNull().default(sql`'{}'::text[]`),
@@ -89,7 +100,11 @@ export const jobs = pgTable(
     sourceHeight: integer('source_height'),
     durationS: doublePrecision('duration_s'),
     requiredTags: text('required_tags').array().notNull().default(sql`'{}'::text[]`),
-    preferredKinds: text('preferred_kinds').array().notNull().default(sql`'{}'::text[]`),
+    preferredKinds: text('preferred_kinds')
+      .array()
+      .$type<EncoderKind[]>()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     // Position of each encoder kind in preferred_kinds (9: not listed), stored so the claim query of an
     // encoder of that kind walks one index in claim order instead of sorting every queued job.
     rankInfrastructure: smallint('rank_infrastructure').notNull().generatedAlwaysAs(rank('infrastructure')),
@@ -111,6 +126,8 @@ export const jobs = pgTable(
     updatedAt: tz('updated_at').notNull(),
     claimedAt: tz('claimed_at'),
     finishedAt: tz('finished_at'),
+    /** Encoders whose result for this job failed verification: never leased it again (drizzle/0009). */
+    excludedEncoders: text('excluded_encoders').array().notNull().default(sql`'{}'::text[]`),
   },
   (t) => [
     uniqueIndex('jobs_short_id_key').on(t.shortId),
@@ -146,7 +163,7 @@ export const renditions = pgTable(
       .references(() => jobs.id, { onDelete: 'cascade' }),
     name: text('name').notNull(),
     position: integer('position').notNull().default(0),
-    status: text('status').notNull().default('pending'),
+    status: text('status').$type<RenditionStatus>().notNull().default('pending'),
     progress: real('progress').notNull().default(0),
     result: jsonb('result'),
     error: text('error'),
@@ -165,8 +182,8 @@ export const jobEvents = pgTable(
     jobId: text('job_id')
       .notNull()
       .references(() => jobs.id, { onDelete: 'cascade' }),
-    fromStatus: text('from_status'),
-    toStatus: text('to_status').notNull(),
+    fromStatus: text('from_status').$type<JobStatus>(),
+    toStatus: text('to_status').$type<JobStatus>().notNull(),
     actor: text('actor').notNull(),
     reason: text('reason'),
     details: jsonb('details'),
@@ -196,15 +213,15 @@ export const encoders = pgTable(
     did: text('did'),
     publicKey: text('public_key'),
     name: text('name').notNull(),
-    kind: text('kind').notNull(),
+    kind: text('kind').$type<EncoderKind>().notNull(),
     capabilities: jsonb('capabilities').notNull(),
     tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     version: text('version'),
     tenant: text('tenant'),
     /** Liveness: online while heartbeats arrive, offline after the silence threshold. */
-    status: text('status').notNull().default('online'),
+    status: text('status').$type<EncoderStatus>().notNull().default('online'),
     /** Operator decision for the approval policy: approved | pending | banned. */
-    approval: text('approval').notNull().default('approved'),
+    approval: text('approval').$type<EncoderApproval>().notNull().default('approved'),
     registeredAt: tz('registered_at').notNull(),
     lastSeenAt: tz('last_seen_at').notNull(),
     jobsCompleted: integer('jobs_completed').notNull().default(0),
@@ -215,10 +232,23 @@ export const encoders = pgTable(
     uniqueIndex('encoders_did_key').on(t.did),
     index('encoders_last_seen_idx').on(t.lastSeenAt).where(sql`status = 'online'`),
     check('encoders_kind_check', sql`${t.kind} ${inList(ENCODER_KINDS)}`),
-    check('encoders_status_check', sql`${t.status} IN ('online', 'offline')`),
-    check('encoders_approval_check', sql`${t.approval} IN ('approved', 'pending', 'banned', 'suspended')`),
+    check('encoders_status_check', sql`${t.status} ${inList(ENCODER_STATUSES)}`),
+    check('encoders_approval_check', sql`${t.approval} ${inList(ENCODER_APPROVALS)}`),
   ],
 );
+
+/** Each encoder's record of verified results (src/trust/reputation.ts, drizzle/0009). */
+export const encoderReputation = pgTable('encoder_reputation', {
+  encoderId: text('encoder_id')
+    .primaryKey()
+    .references(() => encoders.id, { onDelete: 'cascade' }),
+  verifiedPasses: integer('verified_passes').notNull().default(0),
+  verifiedFailures: integer('verified_failures').notNull().default(0),
+  consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+  lastFailure: text('last_failure'),
+  lastFailureAt: tz('last_failure_at'),
+  updatedAt: tz('updated_at').notNull().defaultNow(),
+});
 
 /** API keys of users and services (the identity module writes the queries). Only a hash is stored. */
 export const apiKeys = pgTable(

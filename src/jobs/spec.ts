@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
 import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index.js';
-import { JOB_NETWORKS } from './types.js';
-import { PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
+import { JOB_NETWORKS, PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './webhooks.js';
 
 /**

@@ -8,12 +8,26 @@
 
 import {
   type EncoderKind,
+  FINAL_STATUSES,
   LEASED_STATUSES,
   OPEN_RENDITION_STATUSES,
   SETTLED_RENDITION_STATUSES,
   sqlList,
   TRANSITIONS,
+  WAITING_STATUSES,
 } from './vocabulary.js';
+
+/**
+ * Named parameters for a long statement: `$('tenant')` is the `$n` placeholder of that name in the
+ * SQL text, and `values({...})` orders a complete record of values to match (a missing or unknown name
+ * is a type error), so a 20-parameter statement cannot be bound out of order.
+ */
+export function namedParams<const N extends readonly string[]>(names: N) {
+  return {
+    $: (name: N[number]): string => `$${names.indexOf(name) + 1}`,
+    values: (v: Readonly<Record<N[number], unknown>>): unknown[] => names.map((n: N[number]) => v[n]),
+  };
+}
 
 /** Renditions of the job row `alias` as a JSON array, in submit order. */
 const renditionsOf = (alias: string) =>
@@ -25,28 +39,56 @@ const event = (from: string, to: string, actor: string, reason: string, details:
   `INSERT INTO job_events (job_id, from_status, to_status, actor, reason, details, at)
    SELECT id, ${from}, ${to}, ${actor}, ${reason}, ${details}, ${at} FROM upd`;
 
-/** $1 id, $2 short_id, $3 tenant, $4 owner, $5 idempotency_key, $6 protocol, $7 spec, $8 metadata,
- * $9 queue, $10 priority, $11 weight, $12 codecs, $13 hwaccel, $14 source_height, $15 duration_s,
- * $16 tags, $17 preferred_kinds, $18 max_attempts, $19 run_after, $20 now, $21 renditions text[], $22 actor,
- * $23 traceparent, $24 network */
+/** The parameters of {@link SUBMIT}: `renditions` text[] (submit order), `now` also created/updated time. */
+export const SUBMIT_PARAMS = namedParams([
+  'id',
+  'shortId',
+  'tenant',
+  'owner',
+  'idempotencyKey',
+  'protocol',
+  'spec',
+  'metadata',
+  'queue',
+  'priority',
+  'weight',
+  'codecs',
+  'hwaccel',
+  'sourceHeight',
+  'durationS',
+  'tags',
+  'preferredKinds',
+  'maxAttempts',
+  'runAfter',
+  'now',
+  'renditions',
+  'actor',
+  'traceparent',
+  'network',
+] as const);
+
+const S = SUBMIT_PARAMS.$;
 export const SUBMIT = `
 WITH upd AS (
   INSERT INTO jobs (id, short_id, tenant, owner, idempotency_key, protocol, spec, metadata, queue, priority,
     weight, required_codecs, required_hwaccel, source_height, duration_s, required_tags, preferred_kinds,
     max_attempts, run_after, created_at, updated_at, status, traceparent, network)
-  VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12::text[], $13, $14, $15,
-    $16::text[], $17::text[], $18, $19, $20, $20, 'queued', $23, $24)
+  VALUES (${S('id')}, ${S('shortId')}, ${S('tenant')}, ${S('owner')}, ${S('idempotencyKey')}, ${S('protocol')},
+    ${S('spec')}::jsonb, ${S('metadata')}::jsonb, ${S('queue')}, ${S('priority')}, ${S('weight')},
+    ${S('codecs')}::text[], ${S('hwaccel')}, ${S('sourceHeight')}, ${S('durationS')}, ${S('tags')}::text[],
+    ${S('preferredKinds')}::text[], ${S('maxAttempts')}, ${S('runAfter')}, ${S('now')}, ${S('now')}, 'queued',
+    ${S('traceparent')}, ${S('network')})
   ON CONFLICT (tenant, idempotency_key) DO NOTHING
   RETURNING *
 ), rend AS (
   INSERT INTO renditions (job_id, name, position, updated_at)
-  SELECT upd.id, n.name, n.pos, $20 FROM upd, unnest($21::text[]) WITH ORDINALITY AS n(name, pos)
+  SELECT upd.id, n.name, n.pos, ${S('now')} FROM upd, unnest(${S('renditions')}::text[]) WITH ORDINALITY AS n(name, pos)
 ), ev AS (
-  ${event('NULL', "'queued'", '$22', "'submitted'", 'NULL', '$20')}
+  ${event('NULL', "'queued'", S('actor'), "'submitted'", 'NULL', S('now'))}
 )
 SELECT upd.*, (SELECT coalesce(json_agg(json_build_object('name', n.name, 'status', 'pending',
   'progress', 0, 'result', NULL, 'error', NULL) ORDER BY n.pos), '[]'::json)
-  FROM unnest($21::text[]) WITH ORDINALITY AS n(name, pos)) AS renditions
+  FROM unnest(${S('renditions')}::text[]) WITH ORDINALITY AS n(name, pos)) AS renditions
 FROM upd`;
 
 export const GET_BY_IDEMPOTENCY_KEY = `
@@ -63,15 +105,32 @@ const KIND_RANK_COLUMNS = {
 
 const claimCache = new Map<string, string>();
 
+/** The parameters of a claim statement ({@link claimSql}); `maxDurationS` seconds, `leaseExpiresAt` a time. */
+export const CLAIM_PARAMS = namedParams([
+  'now',
+  'codecs',
+  'hwaccel',
+  'maxHeight',
+  'maxDurationS',
+  'tags',
+  'queues',
+  'encoderId',
+  'token',
+  'leaseExpiresAt',
+  'scope',
+  'tenant',
+  'score',
+] as const);
+const C = CLAIM_PARAMS.$;
+
 /**
  * Claim: the best claimable job the encoder can do, locked with SKIP LOCKED so concurrent claimers
  * never wait on or share a row. Order: weight (queue x priority), the job's preference for this
  * encoder kind (a stored rank column per kind, so the walk follows the `jobs_claim_<kind>_idx`
  * index), then age. The kind picks an identifier, so it is checked against the fixed list.
- * $1 now, $2 codecs, $3 hwaccel, $4 max_height, $5 max_duration_s, $6 tags, $7 queues (NULL: all),
- * $8 encoder id, $9 token, $10 lease expiry, $11 claim scope ('all' | 'tenant' | 'community'),
- * $12 the encoder's tenant (scope 'tenant'), $13 the encoder's reputation score (0..1; 1 for trusted
- * encoders), matched against the spec's `minScore`
+ * Parameters: {@link CLAIM_PARAMS} (`queues` NULL: all; `scope` 'all' | 'tenant' | 'community'; `tenant`
+ * the encoder's tenant for scope 'tenant'; `score` the encoder's reputation 0..1, 1 for trusted
+ * encoders, matched against the spec's `minScore`).
  */
 export function claimSql(kind: keyof typeof KIND_RANK_COLUMNS): string {
   const rank = KIND_RANK_COLUMNS[kind];
@@ -81,35 +140,36 @@ export function claimSql(kind: keyof typeof KIND_RANK_COLUMNS): string {
     text = `
 WITH next AS (
   SELECT id, status FROM jobs
-  WHERE status IN ${sqlList(TRANSITIONS.claim.from)} AND run_after <= $1
+  WHERE status IN ${sqlList(TRANSITIONS.claim.from)} AND run_after <= ${C('now')}
     -- One opaque boolean on purpose: the planner guesses 0.5 % per array <@ clause, multiplies the
     -- guesses, expects ~no matching row, and then sorts the whole queue instead of walking the index.
-    AND coalesce(required_codecs <@ $2::text[]
-      AND (required_hwaccel IS NULL OR required_hwaccel = ANY($3::text[]))
-      AND (source_height IS NULL OR source_height <= $4)
-      AND ($5::float8 IS NULL OR (duration_s IS NOT NULL AND duration_s <= $5::float8))
-      AND required_tags <@ $6::text[]
-      AND ($7::text[] IS NULL OR queue = ANY($7::text[]))
+    AND coalesce(required_codecs <@ ${C('codecs')}::text[]
+      AND (required_hwaccel IS NULL OR required_hwaccel = ANY(${C('hwaccel')}::text[]))
+      AND (source_height IS NULL OR source_height <= ${C('maxHeight')})
+      AND (${C('maxDurationS')}::float8 IS NULL
+        OR (duration_s IS NOT NULL AND duration_s <= ${C('maxDurationS')}::float8))
+      AND required_tags <@ ${C('tags')}::text[]
+      AND (${C('queues')}::text[] IS NULL OR queue = ANY(${C('queues')}::text[]))
       -- 3Speak-family jobs are leased only by the 3Speak gateway's own claim (compat/threespeak).
       AND protocol = 'vidmesh'
       -- An encoder whose result for this job failed verification never leases it again.
-      AND NOT ($8::text = ANY(excluded_encoders))
-      AND (spec ->> 'minScore' IS NULL OR $13::float8 >= (spec ->> 'minScore')::float8)
+      AND NOT (${C('encoderId')}::text = ANY(excluded_encoders))
+      AND (spec ->> 'minScore' IS NULL OR ${C('score')}::float8 >= (spec ->> 'minScore')::float8)
       -- Trust boundary: tenant encoders take their tenant's jobs, community ones only open-network jobs.
-      AND CASE $11::text WHEN 'all' THEN true
-        WHEN 'tenant' THEN tenant = $12::text OR network = 'community'
+      AND CASE ${C('scope')}::text WHEN 'all' THEN true
+        WHEN 'tenant' THEN tenant = ${C('tenant')}::text OR network = 'community'
         ELSE network = 'community' END, false)
   ORDER BY weight DESC NULLS LAST, ${rank}, created_at, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
 ), upd AS (
   UPDATE jobs j SET status = 'leased', stage = NULL, progress = 0, eta_s = NULL, speed = NULL, attempts = j.attempts + 1,
-    lease_owner = $8, lease_token = $9, lease_expires_at = $10, encoder_id = $8, claimed_at = $1,
-    updated_at = $1
+    lease_owner = ${C('encoderId')}, lease_token = ${C('token')}, lease_expires_at = ${C('leaseExpiresAt')},
+    encoder_id = ${C('encoderId')}, claimed_at = ${C('now')}, updated_at = ${C('now')}
   FROM next WHERE j.id = next.id
   RETURNING j.*, next.status AS prev_status
 ), ev AS (
-  ${event('prev_status', "'leased'", '$8', "'claimed'", "jsonb_build_object('attempt', attempts)", '$1')}
+  ${event('prev_status', "'leased'", C('encoderId'), "'claimed'", "jsonb_build_object('attempt', attempts)", C('now'))}
 )
 SELECT upd.*, ${renditionsOf('upd')} FROM upd`;
     claimCache.set(kind, text);
@@ -226,11 +286,16 @@ upd AS (
 )
 SELECT id, status, attempts, run_after FROM upd`;
 
-/** Graceful hand-back: the attempt is not counted. $1 id, $2 token, $3 encoder, $4 now, $5 reason */
+/**
+ * Graceful hand-back: the attempt is not counted. $1 id, $2 token, $3 encoder, $4 now, $5 reason,
+ * $6 exclude (boolean: the encoder never leases this job again, e.g. its result failed verification)
+ */
 export const RELEASE = `
 WITH cur AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE),
 upd AS (
   UPDATE jobs j SET status = 'queued', attempts = greatest(j.attempts - 1, 0), run_after = $4,
+    excluded_encoders = CASE WHEN $6::boolean AND NOT ($3 = ANY(j.excluded_encoders))
+      THEN array_append(j.excluded_encoders, $3) ELSE j.excluded_encoders END,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, eta_s = NULL, speed = NULL,
     progress = 0, updated_at = $4
   FROM cur
@@ -346,3 +411,116 @@ DELETE FROM job_logs l USING (
   WINDOW w AS (ORDER BY seq DESC)
 ) s
 WHERE l.job_id = $1 AND l.seq = s.seq AND (s.n > $2 OR s.bytes > $3)`;
+
+/** The log sequence of a job (no lines appended). $1 id */
+export const LOG_SEQ = 'SELECT log_seq FROM jobs WHERE id = $1';
+
+/** $1 id, $2 after seq, $3 limit */
+export const GET_LOGS =
+  'SELECT seq, stream, line, at FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3';
+
+// ---- Reads -----------------------------------------------------------------------------------------
+
+/** The bare jobs row (no renditions) by id or short id. $1 id */
+export const GET_ROW = 'SELECT * FROM jobs WHERE id = $1 OR short_id = $1';
+
+/** $1 job id (not a short id) */
+export const LIST_EVENTS = 'SELECT * FROM job_events WHERE job_id = $1 ORDER BY id';
+
+/** Waiting jobs per queue and priority with the oldest one's creation time. */
+export const QUEUE_DEPTH = `
+SELECT queue, priority, count(*)::int AS count, min(created_at) AS oldest FROM jobs
+WHERE status IN ${sqlList(WAITING_STATUSES)} GROUP BY queue, priority ORDER BY queue, priority`;
+
+export const COUNT_BY_STATUS = 'SELECT status, count(*)::int AS count FROM jobs GROUP BY status';
+
+/** Leases held per encoder. */
+export const RUNNING_PER_ENCODER = `
+SELECT lease_owner AS encoder_id, count(*)::int AS running FROM jobs
+WHERE status IN ${sqlList(LEASED_STATUSES)} GROUP BY lease_owner ORDER BY lease_owner`;
+
+/** Filters of {@link listJobsSql}; `cursor` is a (created_at, id) pair from the previous page. */
+export interface ListJobsWhere {
+  status?: readonly string[];
+  tenant?: string;
+  owner?: string;
+  queue?: string;
+  encoderId?: string;
+  search?: string;
+  cursor?: [Date, string];
+}
+
+/** One page of jobs, newest first: `limit` rows (ask for one more to know whether a next page exists). */
+export function listJobsSql(filter: ListJobsWhere, limit: number): { text: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const p = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (filter.status?.length) where.push(`j.status = ANY(${p(filter.status)}::text[])`);
+  if (filter.tenant) where.push(`j.tenant = ${p(filter.tenant)}`);
+  if (filter.owner) where.push(`j.owner = ${p(filter.owner)}`);
+  if (filter.queue) where.push(`j.queue = ${p(filter.queue)}`);
+  if (filter.encoderId) where.push(`j.encoder_id = ${p(filter.encoderId)}`);
+  if (filter.search) {
+    const like = p(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    where.push(
+      // Not the spec: it may carry destination credentials, and a search is an oracle for them.
+      `(j.short_id ILIKE ${like} OR j.id ILIKE ${like} OR j.owner ILIKE ${like} OR j.metadata::text ILIKE ${like})`,
+    );
+  }
+  if (filter.cursor) where.push(`(j.created_at, j.id) < (${p(filter.cursor[0])}, ${p(filter.cursor[1])})`);
+  const text = `SELECT j.*, ${renditionsOf('j')} FROM jobs j ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY j.created_at DESC, j.id DESC LIMIT ${p(limit)}`;
+  return { text, params };
+}
+
+/** Deletes up to $2 finished jobs (cascading to events, logs, renditions) that finished before $1. */
+export const PURGE_FINISHED = `
+DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ${sqlList(FINAL_STATUSES)}
+  AND finished_at < $1 ORDER BY finished_at LIMIT $2)`;
+
+// ---- Encoder registry ------------------------------------------------------------------------------
+
+/**
+ * Insert or refresh an encoder (online again). $1 id, $2 did, $3 public key, $4 name, $5 kind,
+ * $6 capabilities jsonb, $7 tags, $8 version, $9 tenant, $10 approval (new rows only), $11 now
+ */
+export const REGISTER_ENCODER = `
+INSERT INTO encoders (id, did, public_key, name, kind, capabilities, tags, version, tenant, status,
+  approval, registered_at, last_seen_at)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[], $8, $9, 'online', $10, $11, $11)
+ON CONFLICT (id) DO UPDATE SET did = EXCLUDED.did, public_key = EXCLUDED.public_key,
+  name = EXCLUDED.name, kind = EXCLUDED.kind, capabilities = EXCLUDED.capabilities,
+  tags = EXCLUDED.tags, version = EXCLUDED.version, tenant = EXCLUDED.tenant, status = 'online',
+  last_seen_at = EXCLUDED.last_seen_at
+RETURNING id`;
+
+/** $1 id, $2 now, $3 fresh capabilities jsonb or NULL (their `tags` replace the tags column) */
+export const HEARTBEAT_ENCODER = `
+UPDATE encoders SET last_seen_at = $2, status = 'online',
+  capabilities = coalesce($3::jsonb, capabilities),
+  tags = coalesce((SELECT array_agg(t) FROM jsonb_array_elements_text($3::jsonb -> 'tags') t), tags)
+WHERE id = $1`;
+
+/** By id or did, with the leases it holds. $1 id or did */
+export const GET_ENCODER = `
+SELECT e.*, (SELECT count(*)::int FROM jobs j WHERE j.lease_owner = e.id
+  AND j.status IN ${sqlList(LEASED_STATUSES)}) AS active_jobs
+FROM encoders e WHERE e.id = $1 OR e.did = $1`;
+
+/** $1 status or NULL, $2 kind or NULL */
+export const LIST_ENCODERS = `
+SELECT e.*, coalesce(a.n, 0) AS active_jobs FROM encoders e
+LEFT JOIN (SELECT lease_owner, count(*)::int AS n FROM jobs WHERE status IN ${sqlList(LEASED_STATUSES)}
+  GROUP BY lease_owner) a ON a.lease_owner = e.id
+WHERE ($1::text IS NULL OR e.status = $1) AND ($2::text IS NULL OR e.kind = $2)
+ORDER BY e.registered_at, e.id`;
+
+/** $1 id, $2 approval */
+export const SET_ENCODER_APPROVAL = 'UPDATE encoders SET approval = $2 WHERE id = $1';
+
+/** Online encoders last seen before $1 go offline. */
+export const MARK_SILENT_OFFLINE = `
+UPDATE encoders SET status = 'offline' WHERE status = 'online' AND last_seen_at < $1 RETURNING id`;

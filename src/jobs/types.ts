@@ -7,7 +7,10 @@
 export * from './vocabulary.js';
 
 import type {
+  EncoderApproval,
   EncoderKind,
+  EncoderStatus,
+  JobNetwork,
   JobStage,
   JobStatus,
   Priority,
@@ -130,10 +133,6 @@ export interface EncoderCapabilities {
  * (`community`). Open-network jobs are those submitted with `network: 'community'`.
  */
 export type ClaimScope = { kind: 'all' } | { kind: 'tenant'; tenant: string } | { kind: 'community' };
-
-/** Who `vidmesh` admits to the open network for a job: its tenant's and the operator's encoders only, or everyone. */
-export const JOB_NETWORKS = ['private', 'community'] as const;
-export type JobNetwork = (typeof JOB_NETWORKS)[number];
 
 export interface EncoderRef {
   id: string;
@@ -261,9 +260,6 @@ export interface LogLine {
   at: Date;
 }
 
-/** `suspended`: failed verifications (src/trust); an operator reinstates it. */
-export type EncoderApproval = 'approved' | 'pending' | 'banned' | 'suspended';
-
 export interface RegisterEncoderInput {
   /** Stable id; default derived from `did`, else from kind and name, so re-registering never duplicates. */
   id?: string;
@@ -288,7 +284,7 @@ export interface Encoder {
   tags: string[];
   version: string | null;
   tenant: string | null;
-  status: 'online' | 'offline';
+  status: EncoderStatus;
   approval: EncoderApproval;
   registeredAt: Date;
   lastSeenAt: Date;

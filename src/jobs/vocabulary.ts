@@ -60,6 +60,18 @@ export type Priority = (typeof PRIORITIES)[number];
 export const PROTOCOL_FAMILIES = ['vidmesh', '3speak'] as const;
 export type ProtocolFamily = (typeof PROTOCOL_FAMILIES)[number];
 
+/** Who may claim a job beyond its tenant's and the operator's encoders: nobody else, or the open network. */
+export const JOB_NETWORKS = ['private', 'community'] as const;
+export type JobNetwork = (typeof JOB_NETWORKS)[number];
+
+/** An encoder's liveness: online while heartbeats arrive, offline after the silence threshold. */
+export const ENCODER_STATUSES = ['online', 'offline'] as const;
+export type EncoderStatus = (typeof ENCODER_STATUSES)[number];
+
+/** The operator's decision on an encoder; `suspended`: failed verifications (src/trust), reinstated by hand. */
+export const ENCODER_APPROVALS = ['approved', 'pending', 'banned', 'suspended'] as const;
+export type EncoderApproval = (typeof ENCODER_APPROVALS)[number];
+
 /** Claim order weight = queue weight × priority weight (as in the FFmpeg-RTMP farm). */
 export const QUEUE_WEIGHTS: Readonly<Record<QueueName, number>> = { live: 10, default: 5, batch: 1 };
 export const PRIORITY_WEIGHTS: Readonly<Record<Priority, number>> = { high: 3, medium: 2, low: 1 };

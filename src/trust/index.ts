@@ -3,6 +3,5 @@
  * their reputation, suspension and per-job exclusion. Beside `jobs`: it reads job results and writes
  * its own rows, never HTTP; the coordinator's routes call it.
  */
-export { excludeEncoderFromJob } from './exclusions.js';
 export * from './reputation.js';
 export * from './verify.js';

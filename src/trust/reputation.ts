@@ -1,4 +1,6 @@
 import type { Queryable } from '../jobs/db.js';
+import type { SqlRow } from '../jobs/rows.js';
+import type { encoderReputation } from '../jobs/schema.js';
 
 /**
  * Reputation of encoders whose results are verified (community encoders; docs/verification.md): a
@@ -76,14 +78,7 @@ export function shouldSuspend(r: Reputation, policy: VerificationPolicy): boolea
   return total >= policy.suspendAfter && reputationScore(r) < policy.minScore;
 }
 
-interface Row {
-  encoder_id: string;
-  verified_passes: number;
-  verified_failures: number;
-  consecutive_failures: number;
-  last_failure: string | null;
-  last_failure_at: Date | string | null;
-}
+type Row = SqlRow<typeof encoderReputation>;
 
 const toReputation = (row: Row): Reputation => ({
   encoderId: row.encoder_id,

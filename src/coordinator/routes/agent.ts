@@ -70,7 +70,7 @@ export interface AgentRouteOptions {
   relay: SourceRelay;
   /**
    * Verification of staged results before they are published (src/trust, docs/verification.md):
-   * the reputation store and exclusions live in `db`. Absent: staged results are published unverified.
+   * the reputation store lives in `db`. Absent: staged results are published unverified.
    */
   verification?: {
     db: Queryable;

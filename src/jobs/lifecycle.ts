@@ -1,0 +1,334 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { ValidationError } from '../errors.js';
+import { backoffSchedule } from './backoff.js';
+import type { StoreContext } from './context.js';
+import { InvalidTransitionError, LeaseLostError } from './errors.js';
+import { type JobRow, toJob } from './rows.js';
+import * as Q from './sql.js';
+import type { JobStore } from './store.js';
+import {
+  type Claim,
+  type EncoderCapabilities,
+  type EncoderRef,
+  type JobError,
+  type JobStatus,
+  PRIORITY_WEIGHTS,
+  type Priority,
+  QUEUE_WEIGHTS,
+  type QueueName,
+} from './types.js';
+import { ENCODER_KINDS, TRANSITIONS } from './vocabulary.js';
+
+/** The state changes of a job: every compare-and-set transition of docs/jobs.md ("Transitions"). */
+export type JobLifecycle = Pick<
+  JobStore,
+  | 'submit'
+  | 'claim'
+  | 'renew'
+  | 'complete'
+  | 'fail'
+  | 'beginVerification'
+  | 'release'
+  | 'cancel'
+  | 'retry'
+  | 'rescueExpired'
+  | 'purgeFinished'
+>;
+
+const SHORT_ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+function shortId(): string {
+  const bytes = randomBytes(10);
+  let out = 'j';
+  for (const b of bytes) out += SHORT_ID_ALPHABET[b & 31];
+  return out;
+}
+
+function requireNames(names: readonly string[], what: string): void {
+  if (names.length === 0) throw new ValidationError(`${what}: at least one rendition name is required`);
+  if (new Set(names).size !== names.length) throw new ValidationError(`${what}: rendition names repeat`);
+  for (const n of names) {
+    if (typeof n !== 'string' || n.length === 0 || n.length > 64) {
+      throw new ValidationError(`${what}: rendition names must be 1..64 characters`);
+    }
+  }
+}
+
+export function createLifecycle(ctx: StoreContext): JobLifecycle {
+  const { db, clock, feed, log, leaseMs, get, leaseError } = ctx;
+
+  const claimOnce = async (encoder: EncoderRef, caps: EncoderCapabilities): Promise<Claim | null> => {
+    if (!ENCODER_KINDS.includes(encoder.kind))
+      throw new ValidationError(`unknown encoder kind ${encoder.kind}`);
+    const now = clock();
+    const token = randomBytes(24).toString('base64url');
+    const expires = new Date(now.getTime() + leaseMs);
+    const { rows } = await db.query<JobRow>(
+      Q.claimSql(encoder.kind),
+      Q.CLAIM_PARAMS.values({
+        now,
+        codecs: caps.codecs,
+        hwaccel: caps.hwaccel,
+        maxHeight: caps.maxHeight,
+        maxDurationS: caps.maxDurationS ?? null,
+        tags: caps.tags,
+        queues: caps.queues ?? null,
+        encoderId: encoder.id,
+        token,
+        leaseExpiresAt: expires,
+        scope: encoder.scope?.kind ?? 'all',
+        tenant: encoder.scope?.kind === 'tenant' ? encoder.scope.tenant : null,
+        score: encoder.score ?? 1,
+      }),
+      { name: `vidmesh_claim_${encoder.kind}` },
+    );
+    const row = rows[0];
+    if (!row) return null;
+    feed.kick();
+    const job = toJob(row);
+    return { job, leaseToken: token, leaseExpiresAt: expires, attempt: job.attempts };
+  };
+
+  return {
+    async submit(input, opts = {}) {
+      requireNames(input.renditions, 'submit');
+      const queue: QueueName = input.queue ?? 'default';
+      const priority: Priority = input.priority ?? 'medium';
+      if (!(queue in QUEUE_WEIGHTS)) throw new ValidationError(`unknown queue ${queue}`);
+      if (!(priority in PRIORITY_WEIGHTS)) throw new ValidationError(`unknown priority ${priority}`);
+      const maxAttempts = input.maxAttempts ?? ctx.defaultMaxAttempts;
+      if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
+        throw new ValidationError('maxAttempts must be an integer in 1..100');
+      }
+      const tenant = input.tenant ?? 'default';
+      const req = input.requirements ?? {};
+      const now = clock();
+      const { rows } = await db.query<JobRow>(
+        Q.SUBMIT,
+        Q.SUBMIT_PARAMS.values({
+          id: randomUUID(),
+          shortId: shortId(),
+          tenant,
+          owner: input.owner ?? null,
+          idempotencyKey: opts.idempotencyKey ?? null,
+          protocol: input.protocol ?? 'vidmesh',
+          spec: JSON.stringify(input.spec ?? null),
+          metadata: JSON.stringify(input.metadata ?? {}),
+          queue,
+          priority,
+          weight: QUEUE_WEIGHTS[queue] * PRIORITY_WEIGHTS[priority],
+          codecs: req.codecs ?? [],
+          hwaccel: req.hwaccel ?? null,
+          sourceHeight: req.sourceHeight ?? null,
+          durationS: req.durationS ?? null,
+          tags: req.tags ?? [],
+          preferredKinds: req.preferredKinds ?? [],
+          maxAttempts,
+          runAfter: input.runAfter ?? now,
+          now,
+          renditions: input.renditions,
+          actor: opts.actor ?? 'api',
+          traceparent: input.traceparent ?? null,
+          network: input.network ?? 'private',
+        }),
+        { name: 'vidmesh_submit' },
+      );
+      if (rows[0]) {
+        // In-process claimers wake at once; other processes through the NOTIFY of the event row.
+        feed.wake();
+        return toJob(rows[0]);
+      }
+      const existing = await db.query<JobRow>(Q.GET_BY_IDEMPOTENCY_KEY, [tenant, opts.idempotencyKey]);
+      if (!existing.rows[0]) throw new Error('submit: idempotency conflict but no job found');
+      return toJob(existing.rows[0]);
+    },
+
+    async claim(encoder, caps, opts = {}) {
+      const waitMs = opts.waitMs ?? 0;
+      if (waitMs <= 0) return claimOnce(encoder, caps);
+      await feed.start();
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        // Arm before querying: a submit landing between the query and the sleep still wakes us.
+        const sleep = feed.arm(Math.min(ctx.pollIntervalMs, deadline - Date.now()), opts.signal);
+        const claim = await claimOnce(encoder, caps);
+        if (claim) {
+          feed.wake(); // let a sibling claimer look for the next job too
+          return claim;
+        }
+        if (opts.signal?.aborted || Date.now() >= deadline) return null;
+        await sleep;
+        if (opts.signal?.aborted) return null;
+      }
+    },
+
+    async renew(jobId, token, encoderId, progress = {}) {
+      const now = clock();
+      if (progress.progress !== undefined && !(progress.progress >= 0 && progress.progress <= 100)) {
+        throw new ValidationError('progress must be within 0..100');
+      }
+      const { rows } = await db.query<{ status: JobStatus; lease_expires_at: Date }>(
+        Q.RENEW,
+        [
+          jobId,
+          token,
+          encoderId,
+          now,
+          new Date(now.getTime() + leaseMs),
+          progress.stage ?? null,
+          progress.progress ?? null,
+          progress.etaS ?? null,
+          JSON.stringify(progress.renditions ?? []),
+          progress.speed ?? null,
+        ],
+        { name: 'vidmesh_renew' },
+      );
+      const row = rows[0];
+      if (!row) throw await leaseError(jobId, token, encoderId);
+      feed.kick();
+      return { cancelled: row.status === 'cancelled', leaseExpiresAt: new Date(row.lease_expires_at) };
+    },
+
+    async complete(jobId, token, encoderId, input) {
+      const now = clock();
+      const resultJson = JSON.stringify(input.result ?? null);
+      const byName: Record<string, unknown> = {};
+      for (const r of input.renditions ?? []) {
+        byName[r.name] = {
+          status: r.status ?? 'completed',
+          result: r.result ?? null,
+          error: r.error ?? null,
+        };
+      }
+      const { rows } = await db.query<JobRow>(
+        Q.COMPLETE,
+        [jobId, token, encoderId, now, resultJson, JSON.stringify(byName), input.encodeSeconds ?? 0],
+        { name: 'vidmesh_complete' },
+      );
+      if (rows[0]) {
+        feed.kick();
+        return toJob(rows[0]);
+      }
+      const diag = await db.query<{ status: JobStatus; holds: boolean | null; same_result: boolean }>(
+        Q.DIAGNOSE_LEASE,
+        [jobId, token, encoderId, resultJson],
+      );
+      const d = diag.rows[0];
+      if (d?.status === 'completed' && d.holds) {
+        if (d.same_result) return get(jobId);
+        throw new LeaseLostError(`job ${jobId} was already completed with a different result`, {
+          details: { jobId, reason: 'completed_with_different_result' },
+        });
+      }
+      throw await leaseError(jobId, token, encoderId);
+    },
+
+    async fail(jobId, token, encoderId, error, opts = {}) {
+      const now = clock();
+      const err: JobError = { message: String(error.message).slice(0, 4000) };
+      if (error.code) err.code = error.code;
+      if (error.details) err.details = error.details;
+      const { rows } = await db.query(
+        Q.FAIL,
+        [
+          jobId,
+          token,
+          encoderId,
+          now,
+          opts.retryable ?? true,
+          backoffSchedule(100, ctx.backoff, ctx.random),
+          JSON.stringify(err),
+        ],
+        { name: 'vidmesh_fail' },
+      );
+      if (!rows[0]) throw await leaseError(jobId, token, encoderId);
+      feed.kick();
+      return get(jobId);
+    },
+
+    async beginVerification(jobId, token, encoderId) {
+      const { rows } = await db.query(Q.BEGIN_VERIFICATION, [jobId, token, encoderId, clock()]);
+      if (!rows[0]) throw await leaseError(jobId, token, encoderId);
+      return get(jobId);
+    },
+
+    async release(jobId, token, encoderId, reason = 'released', opts = {}) {
+      const { rows } = await db.query(Q.RELEASE, [
+        jobId,
+        token,
+        encoderId,
+        clock(),
+        reason,
+        opts.excludeEncoder ?? false,
+      ]);
+      if (!rows[0]) throw await leaseError(jobId, token, encoderId);
+      feed.wake();
+      return get(jobId);
+    },
+
+    async cancel(jobId, opts = {}) {
+      const { rows } = await db.query(Q.CANCEL, [
+        jobId,
+        clock(),
+        opts.actor ?? 'api',
+        opts.reason ?? 'cancelled',
+      ]);
+      if (rows[0]) feed.kick();
+      const job = await get(jobId);
+      if (rows[0] || job.status === 'cancelled') return job;
+      throw new InvalidTransitionError(`job ${jobId} is ${job.status} and cannot be cancelled`, {
+        details: { jobId, status: job.status },
+      });
+    },
+
+    async retry(jobId, opts = {}) {
+      const current = await get(jobId);
+      if (opts.renditions) {
+        requireNames(opts.renditions, 'retry');
+        const known = new Set(current.renditions.map((r) => r.name));
+        const unknown = opts.renditions.filter((n) => !known.has(n));
+        if (unknown.length > 0) throw new ValidationError(`unknown renditions: ${unknown.join(', ')}`);
+      }
+      const from = TRANSITIONS.retry.from;
+      const allowed: JobStatus[] = opts.renditions ? [...from, 'completed'] : [...from];
+      const { rows } = await db.query(Q.RETRY, [
+        current.id,
+        clock(),
+        opts.actor ?? 'api',
+        opts.renditions ?? null,
+        allowed,
+      ]);
+      if (!rows[0]) {
+        const job = await get(jobId);
+        throw new InvalidTransitionError(`job ${jobId} is ${job.status} and cannot be retried`, {
+          details: { jobId, status: job.status },
+        });
+      }
+      feed.wake();
+      return get(jobId);
+    },
+
+    async rescueExpired(opts = {}) {
+      const { rows } = await db.query<{ id: string; status: JobStatus; prev_owner: string }>(Q.RESCUE, [
+        clock(),
+        opts.batch ?? 500,
+      ]);
+      for (const r of rows) {
+        log?.warn(
+          { jobId: r.id, encoderId: r.prev_owner, status: r.status },
+          'jobs: lease expired, job rescued',
+        );
+      }
+      if (rows.some((r) => r.status === 'queued')) feed.wake();
+      return rows.map((r) => ({ id: r.id, status: r.status }));
+    },
+
+    async purgeFinished(olderThanMs, opts = {}) {
+      const { rowCount } = await db.query(Q.PURGE_FINISHED, [
+        new Date(clock().getTime() - olderThanMs),
+        opts.batch ?? 1000,
+      ]);
+      return rowCount;
+    },
+  };
+}

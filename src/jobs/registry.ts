@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { ValidationError } from '../errors.js';
+import type { StoreContext } from './context.js';
+import { EncoderNotFoundError } from './errors.js';
+import { type EncoderRow, toEncoder } from './rows.js';
+import * as Q from './sql.js';
+import type { JobStore } from './store.js';
+import type { RegisterEncoderInput } from './types.js';
+
+/** The encoder registry: registration, heartbeats, approval and liveness of encoder nodes. */
+export type EncoderRegistry = Pick<
+  JobStore,
+  | 'registerEncoder'
+  | 'heartbeatEncoder'
+  | 'getEncoder'
+  | 'listEncoders'
+  | 'setEncoderApproval'
+  | 'markSilentEncodersOffline'
+>;
+
+const notFound = (encoderId: string) =>
+  new EncoderNotFoundError(`encoder ${encoderId} not found`, { details: { encoderId } });
+
+/** The stable id of an encoder registered without one: from its did, else its tenant, kind and name. */
+function encoderIdOf(input: RegisterEncoderInput): string {
+  // The tenant is part of a keyed encoder's identity: no tenant re-registers over another's (or the
+  // operator's) encoder row by reusing its name.
+  const identity = input.did
+    ? `did:${input.did}`
+    : input.tenant
+      ? `tenant:${input.tenant}:name:${input.kind}:${input.name}`
+      : `name:${input.kind}:${input.name}`;
+  return `enc-${createHash('sha256').update(identity).digest('hex').slice(0, 24)}`;
+}
+
+export function createRegistry(ctx: StoreContext): EncoderRegistry {
+  const { db, clock } = ctx;
+
+  const getEncoder = async (encoderId: string) => {
+    const { rows } = await db.query<EncoderRow>(Q.GET_ENCODER, [encoderId]);
+    if (!rows[0]) throw notFound(encoderId);
+    return toEncoder(rows[0]);
+  };
+
+  return {
+    async registerEncoder(input) {
+      if (!input.name || input.name.length > 200)
+        throw new ValidationError('encoder name must be 1..200 characters');
+      const id = input.id ?? encoderIdOf(input);
+      const { rows } = await db.query<{ id: string }>(Q.REGISTER_ENCODER, [
+        id,
+        input.did ?? null,
+        input.publicKey ?? null,
+        input.name,
+        input.kind,
+        JSON.stringify(input.capabilities),
+        input.capabilities.tags ?? [],
+        input.version ?? null,
+        input.tenant ?? null,
+        input.approval ?? 'approved',
+        clock(),
+      ]);
+      return getEncoder(rows[0]?.id ?? id);
+    },
+
+    async heartbeatEncoder(encoderId, update = {}) {
+      const { rowCount } = await db.query(Q.HEARTBEAT_ENCODER, [
+        encoderId,
+        clock(),
+        update.capabilities ? JSON.stringify(update.capabilities) : null,
+      ]);
+      if (rowCount === 0) throw notFound(encoderId);
+      return getEncoder(encoderId);
+    },
+
+    getEncoder,
+
+    async listEncoders(filter = {}) {
+      const { rows } = await db.query<EncoderRow>(Q.LIST_ENCODERS, [
+        filter.status ?? null,
+        filter.kind ?? null,
+      ]);
+      return rows.map(toEncoder);
+    },
+
+    async setEncoderApproval(encoderId, approval) {
+      const { rowCount } = await db.query(Q.SET_ENCODER_APPROVAL, [encoderId, approval]);
+      if (rowCount === 0) throw notFound(encoderId);
+      return getEncoder(encoderId);
+    },
+
+    async markSilentEncodersOffline(silenceMs) {
+      const { rows } = await db.query<{ id: string }>(Q.MARK_SILENT_OFFLINE, [
+        new Date(clock().getTime() - silenceMs),
+      ]);
+      return rows.map((r) => r.id);
+    },
+  };
+}
