@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JOB_STAGES, JOB_STATUSES, RENDITION_STATUSES } from '../jobs/vocabulary.js';
+import { encoderLoadSchema } from '../protocol/wire.js';
 
 /**
  * Response shapes of the REST API. They are allowlists: the zod serializer drops every field not named
@@ -59,6 +60,8 @@ export const jobViewSchema = z.object({
   etaS: z.number().nullable(),
   /** Encode speed the encoder reports while it runs (× real time). */
   speed: z.number().nullable(),
+  /** Frames per second the encoder reports while it runs (every rendition of one ffmpeg run). */
+  fps: z.number().nullable(),
   queue: z.string(),
   priority: z.string(),
   network: z.enum(['private', 'community']).describe('who may encode it (docs/identity.md)'),
@@ -118,6 +121,10 @@ export const encoderViewSchema = z.object({
   jobsFailed: z.number(),
   encodeSeconds: z.number(),
   activeJobs: z.number().optional(),
+  /** Host name from its last heartbeat (self-reported); null until one arrives. */
+  host: z.string().nullable(),
+  /** Load from its last heartbeat, fractions 0..1 (`gpu` only with a readable GPU); null until one arrives. */
+  load: encoderLoadSchema.nullable(),
   /** Verified results of an encoder whose results are verified (docs/verification.md). */
   reputation: z
     .object({

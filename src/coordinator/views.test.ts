@@ -14,6 +14,7 @@ function completedJob(spec: unknown, result: unknown): Job {
     shortId: 'j1',
     network: 'private',
     speed: null,
+    fps: null,
     tenant: 'default',
     owner: null,
     protocol: 'vidmesh',

@@ -80,6 +80,7 @@ export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/m
     progress: job.status === 'completed' ? 100 : job.progress,
     etaS: job.status === 'running' ? job.etaS : null,
     speed: job.status === 'running' ? job.speed : null,
+    fps: job.status === 'running' ? job.fps : null,
     queue: job.queue,
     priority: job.priority,
     network: job.network,
@@ -145,6 +146,8 @@ export function encoderView(e: Encoder, reputation?: Reputation): EncoderView {
     jobsFailed: e.jobsFailed,
     encodeSeconds: e.encodeSeconds,
     activeJobs: e.activeJobs,
+    host: e.host,
+    load: e.load,
     ...(reputation
       ? {
           reputation: {

@@ -2,6 +2,7 @@ import { isVidmeshError } from '../errors.js';
 import type { Encoder, JobStore } from '../jobs/index.js';
 import { claimScopeOf, type HandOutOptions, handOut } from '../protocol/index.js';
 import { LeaseLostError } from './errors.js';
+import type { HostReport } from './load.js';
 import {
   type ClaimedJob,
   type CompletionResult,
@@ -27,7 +28,7 @@ export type DbTransportStore = Pick<
  * (`lease_lost`, `invalid_transition`) become {@link LeaseLostError}. Other store errors pass through.
  *
  * Log lines of a progress report are appended to the job log (`appendLogs`) after the lease is
- * renewed (dropped when the job was cancelled); `speed` is not stored by the job store.
+ * renewed (dropped when the job was cancelled).
  *
  * Claims go through the protocol's one hand-out (src/protocol/handout.ts), as over HTTP: `options`
  * opens the spec's sealed secrets (the server's secret box: `vidmesh serve`, or an infrastructure node
@@ -63,8 +64,8 @@ export function createDbTransport(store: DbTransportStore, options: HandOutOptio
       registered.set(encoder.id, encoder);
       return { encoderId: encoder.id };
     },
-    async heartbeat(encoderId: string) {
-      await store.heartbeatEncoder(encoderId);
+    async heartbeat(encoderId: string, _activeJobs: string[], report?: HostReport) {
+      await store.heartbeatEncoder(encoderId, report ?? {});
     },
     async claim(encoderId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedJob | null> {
       const me = registered.get(encoderId);
@@ -100,6 +101,7 @@ export function createDbTransport(store: DbTransportStore, options: HandOutOptio
           progress: update.progress,
           ...(update.etaS === undefined ? {} : { etaS: update.etaS }),
           ...(update.speed === undefined ? {} : { speed: update.speed }),
+          ...(update.fps === undefined ? {} : { fps: update.fps }),
           ...(update.renditions ? { renditions: update.renditions } : {}),
         });
         if (!renewed.cancelled && update.logs && update.logs.length > 0) {

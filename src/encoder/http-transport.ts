@@ -3,6 +3,7 @@ import { type Identity, signRequest, signUploadGrant } from '../identity/index.j
 import { claimHandoutSchema, progressAnswerSchema } from '../protocol/wire.js';
 import { currentTraceparent } from '../tracing.js';
 import { CoordinatorRejectedError, CoordinatorUnavailableError, LeaseLostError } from './errors.js';
+import type { HostReport } from './load.js';
 import {
   type ClaimedJob,
   type CompletionResult,
@@ -189,8 +190,8 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
       const { json } = await call('/api/v1/encoders/register', registration);
       return { encoderId: parse(registerAnswer, json, 'register').encoder.id };
     },
-    async heartbeat(encoderId: string, activeJobs: string[]) {
-      await call('/api/v1/encoders/heartbeat', { encoderId, activeJobs });
+    async heartbeat(encoderId: string, activeJobs: string[], report?: HostReport) {
+      await call('/api/v1/encoders/heartbeat', { encoderId, activeJobs, ...report });
     },
     async claim(encoderId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedJob | null> {
       if (signal?.aborted) return null;

@@ -14,6 +14,7 @@ import {
   JobCancelledError,
   LeaseLostError,
 } from './errors.js';
+import { createGpuSampler, sampleHostReport } from './load.js';
 import { runPipeline } from './pipeline.js';
 import { JobReporter } from './reporter.js';
 import { type CachedResult, ResultCache } from './result-cache.js';
@@ -245,18 +246,26 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     });
   }
 
+  const gpu = createGpuSampler();
+  const heartbeat = async (id: string): Promise<void> => {
+    // Any NVIDIA GPU counts (NVDEC/CUDA work without NVENC too); without nvidia-smi the sampler stops.
+    const report = await sampleHostReport(gpu);
+    await transport.heartbeat(id, [...active.keys()], report).catch(async (err: unknown) => {
+      log?.warn({ err: (err as Error).message }, 'heartbeat failed');
+      // The coordinator forgot us (database reset, purged row): register again. The id is derived
+      // from kind + name (or the DID), so it comes back the same and running leases stay valid.
+      if (registration && isNotFound(err)) {
+        const again = await transport.register(registration).catch(() => undefined);
+        if (again) log?.info({ encoderId: again.encoderId }, 'encoder registered again');
+      }
+    });
+  };
+
   function startHeartbeats(): void {
+    // The first one at once, so the fleet view shows host and load without waiting an interval.
+    if (encoderId) void heartbeat(encoderId);
     heartbeatTimer = setInterval(() => {
-      if (!encoderId) return;
-      transport.heartbeat(encoderId, [...active.keys()]).catch(async (err: unknown) => {
-        log?.warn({ err: (err as Error).message }, 'heartbeat failed');
-        // The coordinator forgot us (database reset, purged row): register again. The id is derived
-        // from kind + name (or the DID), so it comes back the same and running leases stay valid.
-        if (registration && isNotFound(err)) {
-          const again = await transport.register(registration).catch(() => undefined);
-          if (again) log?.info({ encoderId: again.encoderId }, 'encoder registered again');
-        }
-      });
+      if (encoderId) void heartbeat(encoderId);
     }, heartbeatIntervalMs);
     heartbeatTimer.unref();
   }

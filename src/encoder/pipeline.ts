@@ -142,6 +142,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
           renditions: renditionStates('running', p.percent),
           ...(p.etaS === undefined ? {} : { etaS: Math.round(p.etaS) }),
           speed: p.speed,
+          fps: p.fps,
         }),
       log,
     }),

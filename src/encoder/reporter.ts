@@ -125,6 +125,7 @@ export class JobReporter {
     // JSON has no NaN/Infinity: an early ffmpeg progress block would make the whole call invalid.
     if (!(Number.isFinite(body.etaS) && (body.etaS ?? -1) >= 0)) delete body.etaS;
     if (!(Number.isFinite(body.speed) && (body.speed ?? -1) >= 0)) delete body.speed;
+    if (!(Number.isFinite(body.fps) && (body.fps ?? -1) >= 0)) delete body.fps;
     if (lines.length > 0) body.logs = lines;
     const { transport, encoderId, lease, log } = this.opts;
     this.inFlight = transport

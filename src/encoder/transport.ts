@@ -1,6 +1,7 @@
 import type { EncoderKind, JobStage, RenditionStatus } from '../jobs/vocabulary.js';
 import type { CompletionResult as ProtocolCompletionResult, ResultRendition } from '../protocol/result.js';
 import type { Capabilities, ClaimHandout, SourceLimits, TransferPlan, TrustLevel } from '../protocol/wire.js';
+import type { HostReport } from './load.js';
 
 /**
  * The encoder node's view of a coordinator: one interface, two implementations.
@@ -102,6 +103,8 @@ export interface ProgressUpdate {
   etaS?: number;
   /** Encode speed as a multiple of real time. */
   speed?: number;
+  /** Frames encoded per second. */
+  fps?: number;
   renditions?: RenditionProgress[];
   /** New log lines since the last call (pipeline steps, ffmpeg stderr tail); bounded by the sender. */
   logs?: string[];
@@ -152,8 +155,8 @@ export interface EncoderTransport {
   readonly kind: 'http' | 'db';
   /** Registers (or re-registers: same identity, same id) and returns the encoder id. */
   register(registration: EncoderRegistration): Promise<{ encoderId: string }>;
-  /** Marks the encoder alive; `activeJobs` are the job ids it works on. */
-  heartbeat(encoderId: string, activeJobs: string[]): Promise<void>;
+  /** Marks the encoder alive; `activeJobs` are the job ids it works on; `report`: host name and load. */
+  heartbeat(encoderId: string, activeJobs: string[], report?: HostReport): Promise<void>;
   /**
    * Long-poll claim: resolves with a leased job, or `null` when none came within `waitMs` (ms, ≤ 30000)
    * or `signal` was aborted.

@@ -180,6 +180,7 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           progress.etaS ?? null,
           JSON.stringify(progress.renditions ?? []),
           progress.speed ?? null,
+          progress.fps ?? null,
         ],
         { name: 'vidmesh_renew' },
       );

@@ -68,6 +68,8 @@ export function createRegistry(ctx: StoreContext): EncoderRegistry {
         encoderId,
         clock(),
         update.capabilities ? JSON.stringify(update.capabilities) : null,
+        update.host ?? null,
+        update.load ? JSON.stringify(update.load) : null,
       ]);
       if (rowCount === 0) throw notFound(encoderId);
       return getEncoder(encoderId);

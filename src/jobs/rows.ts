@@ -1,6 +1,14 @@
 import type { Column, Table } from 'drizzle-orm';
 import type { encoders, jobEvents, jobs } from './schema.js';
-import type { Encoder, EncoderCapabilities, Job, JobError, JobEvent, Rendition } from './types.js';
+import type {
+  Encoder,
+  EncoderCapabilities,
+  EncoderLoad,
+  Job,
+  JobError,
+  JobEvent,
+  Rendition,
+} from './types.js';
 import { isOneOf, LEASED_STATUSES } from './vocabulary.js';
 
 type ColumnValue<C> = C extends Column
@@ -56,6 +64,7 @@ export function toJob(row: JobRow): Job {
     progress: num(row.progress),
     etaS: numOrNull(row.eta_s),
     speed: numOrNull(row.speed),
+    fps: numOrNull(row.fps),
     queue: row.queue,
     priority: row.priority,
     requirements: {
@@ -121,5 +130,7 @@ export function toEncoder(row: EncoderRow): Encoder {
     jobsFailed: num(row.jobs_failed),
     encodeSeconds: num(row.encode_seconds),
     activeJobs: num(row.active_jobs ?? 0),
+    host: row.host ?? null,
+    load: (json(row.load) as EncoderLoad | null) ?? null,
   };
 }

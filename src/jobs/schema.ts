@@ -91,6 +91,8 @@ export const jobs = pgTable(
     etaS: real('eta_s'),
     /** Encode speed (× real time) the encoder last reported (drizzle/0011). */
     speed: real('speed'),
+    /** Frames per second the encoder last reported (drizzle/0018). */
+    fps: real('fps'),
     queue: text('queue').$type<QueueName>().notNull().default('default'),
     priority: text('priority').$type<Priority>().notNull().default('medium'),
     /** queue weight x priority weight, fixed at submit: the first claim ordering key. */
@@ -227,6 +229,10 @@ export const encoders = pgTable(
     jobsCompleted: integer('jobs_completed').notNull().default(0),
     jobsFailed: integer('jobs_failed').notNull().default(0),
     encodeSeconds: doublePrecision('encode_seconds').notNull().default(0),
+    /** Host name the encoder reports with its heartbeats (drizzle/0018). */
+    host: text('host'),
+    /** Load the encoder reports with its heartbeats, `EncoderLoad` (drizzle/0018). */
+    load: jsonb('load'),
   },
   (t) => [
     uniqueIndex('encoders_did_key').on(t.did),

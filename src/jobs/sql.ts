@@ -163,7 +163,7 @@ WITH next AS (
   LIMIT 1
   FOR UPDATE SKIP LOCKED
 ), upd AS (
-  UPDATE jobs j SET status = 'leased', stage = NULL, progress = 0, eta_s = NULL, speed = NULL, attempts = j.attempts + 1,
+  UPDATE jobs j SET status = 'leased', stage = NULL, progress = 0, eta_s = NULL, speed = NULL, fps = NULL, attempts = j.attempts + 1,
     lease_owner = ${C('encoderId')}, lease_token = ${C('token')}, lease_expires_at = ${C('leaseExpiresAt')},
     encoder_id = ${C('encoderId')}, claimed_at = ${C('now')}, updated_at = ${C('now')}
   FROM next WHERE j.id = next.id
@@ -178,7 +178,7 @@ SELECT upd.*, ${renditionsOf('upd')} FROM upd`;
 }
 
 /** $1 id, $2 token, $3 encoder, $4 now, $5 new expiry, $6 stage, $7 progress, $8 eta_s, $9 renditions jsonb,
- * $10 speed (× real time) */
+ * $10 speed (× real time), $11 fps (frames encoded per second) */
 export const RENEW = `
 WITH cur AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE),
 upd AS (
@@ -188,6 +188,7 @@ upd AS (
     progress = CASE WHEN j.status = 'cancelled' THEN j.progress ELSE coalesce($7, j.progress) END,
     eta_s = CASE WHEN j.status = 'cancelled' THEN j.eta_s ELSE $8 END,
     speed = CASE WHEN j.status = 'cancelled' THEN j.speed ELSE $10 END,
+    fps = CASE WHEN j.status = 'cancelled' THEN j.fps ELSE $11 END,
     lease_expires_at = CASE WHEN j.status = 'cancelled' THEN j.lease_expires_at ELSE $5 END,
     updated_at = $4
   FROM cur
@@ -219,7 +220,7 @@ const COMPLETED_RENDITION_STATUS = `coalesce($6::jsonb -> r.name ->> 'status',
 export const COMPLETE = `
 WITH cur AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE),
 upd AS (
-  UPDATE jobs j SET status = 'completed', stage = NULL, progress = 100, eta_s = NULL, speed = NULL, result = $5::jsonb,
+  UPDATE jobs j SET status = 'completed', stage = NULL, progress = 100, eta_s = NULL, speed = NULL, fps = NULL, result = $5::jsonb,
     lease_expires_at = NULL, finished_at = $4, updated_at = $4, last_error = NULL
   FROM cur
   WHERE j.id = cur.id AND j.lease_token = $2 AND j.lease_owner = $3
@@ -261,7 +262,7 @@ upd AS (
     run_after = $4::timestamptz
       + ($6::int[])[least(greatest(j.attempts, 1), cardinality($6::int[]))] * interval '1 millisecond',
     finished_at = CASE WHEN NOT $5::boolean OR j.attempts >= j.max_attempts THEN $4 ELSE NULL END,
-    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, eta_s = NULL, speed = NULL,
+    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, eta_s = NULL, speed = NULL, fps = NULL,
     last_error = $7::jsonb, updated_at = $4
   FROM cur
   WHERE j.id = cur.id AND j.lease_token = $2 AND j.lease_owner = $3
@@ -296,7 +297,7 @@ upd AS (
   UPDATE jobs j SET status = 'queued', attempts = greatest(j.attempts - 1, 0), run_after = $4,
     excluded_encoders = CASE WHEN $6::boolean AND NOT ($3 = ANY(j.excluded_encoders))
       THEN array_append(j.excluded_encoders, $3) ELSE j.excluded_encoders END,
-    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, eta_s = NULL, speed = NULL,
+    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, eta_s = NULL, speed = NULL, fps = NULL,
     progress = 0, updated_at = $4
   FROM cur
   WHERE j.id = cur.id AND j.lease_token = $2 AND j.lease_owner = $3
@@ -314,7 +315,7 @@ SELECT id FROM upd`;
 export const BEGIN_VERIFICATION = `
 WITH cur AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE),
 upd AS (
-  UPDATE jobs j SET status = 'verifying', stage = NULL, eta_s = NULL, speed = NULL, updated_at = $4
+  UPDATE jobs j SET status = 'verifying', stage = NULL, eta_s = NULL, speed = NULL, fps = NULL, updated_at = $4
   FROM cur
   WHERE j.id = cur.id AND j.lease_token = $2 AND j.lease_owner = $3
     AND j.status IN ${sqlList(TRANSITIONS.verify.from)}
@@ -328,7 +329,7 @@ SELECT id FROM upd`;
 export const CANCEL = `
 WITH cur AS (SELECT id, status FROM jobs WHERE (id = $1 OR short_id = $1) FOR UPDATE),
 upd AS (
-  UPDATE jobs j SET status = 'cancelled', finished_at = $2, updated_at = $2, eta_s = NULL, speed = NULL
+  UPDATE jobs j SET status = 'cancelled', finished_at = $2, updated_at = $2, eta_s = NULL, speed = NULL, fps = NULL
   FROM cur WHERE j.id = cur.id AND j.status IN ${sqlList(TRANSITIONS.cancel.from)}
   RETURNING j.id, cur.status AS prev_status
 ), ev AS (
@@ -344,7 +345,7 @@ export const RETRY = `
 WITH cur AS (SELECT id, status FROM jobs WHERE (id = $1 OR short_id = $1) FOR UPDATE),
 upd AS (
   UPDATE jobs j SET status = 'queued', attempts = 0, run_after = $2, finished_at = NULL, updated_at = $2,
-    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, progress = 0, eta_s = NULL, speed = NULL
+    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, progress = 0, eta_s = NULL, speed = NULL, fps = NULL
   FROM cur WHERE j.id = cur.id AND j.status = ANY($5::text[])
   RETURNING j.id, cur.status AS prev_status
 ), rend AS (
@@ -368,7 +369,7 @@ WITH expired AS (
   UPDATE jobs j SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
     finished_at = CASE WHEN j.attempts >= j.max_attempts THEN $1 ELSE NULL END,
     run_after = $1, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL,
-    eta_s = NULL, speed = NULL, updated_at = $1,
+    eta_s = NULL, speed = NULL, fps = NULL, updated_at = $1,
     last_error = jsonb_build_object('code', 'lease_expired',
       'message', 'lease held by ' || expired.lease_owner || ' expired')
   FROM expired WHERE j.id = expired.id
@@ -497,10 +498,13 @@ ON CONFLICT (id) DO UPDATE SET did = EXCLUDED.did, public_key = EXCLUDED.public_
   last_seen_at = EXCLUDED.last_seen_at
 RETURNING id`;
 
-/** $1 id, $2 now, $3 fresh capabilities jsonb or NULL (their `tags` replace the tags column) */
+/**
+ * $1 id, $2 now, $3 fresh capabilities jsonb or NULL (their `tags` replace the tags column), $4 host or
+ * NULL (kept), $5 load jsonb or NULL (kept)
+ */
 export const HEARTBEAT_ENCODER = `
 UPDATE encoders SET last_seen_at = $2, status = 'online',
-  capabilities = coalesce($3::jsonb, capabilities),
+  capabilities = coalesce($3::jsonb, capabilities), host = coalesce($4, host), load = coalesce($5::jsonb, load),
   tags = coalesce((SELECT array_agg(t) FROM jsonb_array_elements_text($3::jsonb -> 'tags') t), tags)
 WHERE id = $1`;
 

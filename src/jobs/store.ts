@@ -14,6 +14,7 @@ import type {
   Encoder,
   EncoderApproval,
   EncoderCapabilities,
+  EncoderLoad,
   EncoderRef,
   EncoderStatus,
   Job,
@@ -142,7 +143,10 @@ export interface JobStore {
 
   registerEncoder(input: RegisterEncoderInput): Promise<Encoder>;
   /** Marks the encoder online now; optional fresh capabilities. @throws EncoderNotFoundError */
-  heartbeatEncoder(encoderId: string, update?: { capabilities?: EncoderCapabilities }): Promise<Encoder>;
+  heartbeatEncoder(
+    encoderId: string,
+    update?: { capabilities?: EncoderCapabilities; host?: string; load?: EncoderLoad },
+  ): Promise<Encoder>;
   getEncoder(encoderId: string): Promise<Encoder>;
   listEncoders(filter?: { status?: EncoderStatus; kind?: Encoder['kind'] }): Promise<Encoder[]>;
   setEncoderApproval(encoderId: string, approval: EncoderApproval): Promise<Encoder>;

@@ -86,6 +86,8 @@ export interface Job {
   etaS: number | null;
   /** Encode speed the encoder last reported (× real time), while it runs; null otherwise. */
   speed: number | null;
+  /** Frames per second the encoder last reported (all renditions of one ffmpeg run), while it runs. */
+  fps: number | null;
   queue: QueueName;
   priority: Priority;
   requirements: Required<Pick<JobRequirements, 'codecs' | 'tags' | 'preferredKinds'>> &
@@ -159,6 +161,8 @@ export interface ProgressUpdate {
   etaS?: number;
   /** Encode speed, multiples of real time. */
   speed?: number;
+  /** Frames encoded per second. */
+  fps?: number;
   renditions?: Array<{ name: string; status: RenditionStatus; progress: number }>;
 }
 
@@ -293,4 +297,20 @@ export interface Encoder {
   encodeSeconds: number;
   /** Jobs it holds a live lease on now. */
   activeJobs: number;
+  /** Host name from its last heartbeat (self-reported: shown, never trusted); null until one arrives. */
+  host: string | null;
+  /** Load from its last heartbeat; null until one arrives. */
+  load: EncoderLoad | null;
+}
+
+/**
+ * The load an encoder reports with each heartbeat, as fractions 0..1 (1 = saturated): CPU is the
+ * 1-minute load average over the cores it may use, memory the share of RAM in use, GPU the busiest
+ * GPU's utilisation (absent without a GPU the encoder can read). `at`: when it was sampled.
+ */
+export interface EncoderLoad {
+  cpu: number;
+  memory: number;
+  gpu?: number;
+  at: string;
 }

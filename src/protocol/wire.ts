@@ -144,6 +144,8 @@ export const progressRequestSchema = z.object({
   etaS: z.number().min(0).optional(),
   /** Encode speed as a multiple of real time. */
   speed: z.number().min(0).optional(),
+  /** Frames encoded per second. */
+  fps: z.number().min(0).max(100_000).optional(),
   renditions: z.array(renditionProgressSchema).max(16).optional(),
   logs: logsSchema,
 });
@@ -177,8 +179,25 @@ export const releaseRequestSchema = z.object({
   reason: z.string().max(512).default('released'),
 });
 
-/** Body of `POST /api/v1/encoders/heartbeat`. */
+const fraction = z.number().min(0).max(1);
+
+/** An encoder's load (src/jobs/types.ts `EncoderLoad`): fractions 0..1; loads above 1 are sent as 1. */
+export const encoderLoadSchema = z.object({
+  cpu: fraction,
+  memory: fraction,
+  gpu: fraction.optional(),
+  at: z.string().datetime(),
+});
+
+/** Body of `POST /api/v1/encoders/heartbeat`; `host` and `load` are self-reported, shown to operators. */
 export const heartbeatRequestSchema = z.object({
   encoderId: encoderIdSchema,
   activeJobs: z.array(z.string().max(64)).max(256).default([]),
+  /** Host name (RFC 1123 characters). */
+  host: z
+    .string()
+    .max(253)
+    .regex(/^[A-Za-z0-9.-]+$/, 'a host name: letters, digits, dots and hyphens')
+    .optional(),
+  load: encoderLoadSchema.optional(),
 });

@@ -5,6 +5,8 @@ import { createServer, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { followBar } from '../../src/cli/client/common.js';
+import type { JobView } from '../../src/coordinator/schemas.js';
 import { CLI_MAIN, runCli } from './helpers.js';
 
 /**
@@ -112,6 +114,16 @@ describe('cli follow', () => {
     assert.match(r.stdout, /master: http:\/\/example\.test\/media\/job_1\/master\.m3u8/);
     assert.match(r.stdout, /2\.00x realtime/);
     assert.equal(specs.at(-1)?.metadata?.title, 'My Holiday.mp4');
+  });
+
+  test('the --wait progress line shows stage, fps, × realtime and ETA while running, none after', () => {
+    const running = followBar(
+      jobView({ stage: 'encoding', progress: 42, etaS: 7, speed: 2.5, fps: 62.4 }) as JobView,
+    );
+    assert.match(running, /42\.0%\s+encoding\s+62 fps\s+2\.50x\s+ETA 7s/);
+    const completed = followBar(done as JobView);
+    assert.doesNotMatch(completed, /fps|\dx /);
+    assert.match(completed, /100\.0%\s+completed\s+ETA --/);
   });
 
   test('--json --follow streams one JSON object per line, ending with the final job', async () => {

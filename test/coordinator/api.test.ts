@@ -166,9 +166,23 @@ for (const driver of ['pglite', 'postgres'] as TestDriver[]) {
       assert.equal(encoders.filter((e: { name: string }) => e.name === 'node-a').length, 1);
       assert.equal(encoders.find((e: { name: string }) => e.name === 'node-a').version, '1.0.1');
       const encoderId = r1.encoder.id as string;
-      assert.deepEqual((await post('/api/v1/encoders/heartbeat', { encoderId, activeJobs: [] })).json(), {
-        ok: true,
+      const load = { cpu: 0.5, memory: 0.25, at: '2026-01-01T00:00:00.000Z' };
+      const beat = await post('/api/v1/encoders/heartbeat', {
+        encoderId,
+        activeJobs: [],
+        host: 'node-a.lan',
+        load,
       });
+      assert.deepEqual(beat.json(), { ok: true });
+      const shown = (await get('/api/v1/encoders'))
+        .json()
+        .encoders.find((e: { id: string }) => e.id === encoderId);
+      assert.equal(shown.host, 'node-a.lan', 'the reported host is shown');
+      assert.deepEqual(shown.load, load, 'the reported load is shown');
+      for (const bad of [{ host: '<b>x</b>' }, { load: { ...load, cpu: 2 } }, { load: { cpu: 0.1 } }]) {
+        const refused = await post('/api/v1/encoders/heartbeat', { encoderId, activeJobs: [], ...bad });
+        assert.equal(refused.statusCode, 400, JSON.stringify(bad));
+      }
 
       const claim = await post('/api/v1/agent/claim', { encoderId, waitMs: 1000 });
       assert.equal(claim.statusCode, 200, claim.body);
@@ -182,6 +196,8 @@ for (const driver of ['pglite', 'postgres'] as TestDriver[]) {
         stage: 'encoding',
         progress: 42,
         etaS: 7,
+        speed: 2,
+        fps: 50,
         renditions: [{ name: '720p', status: 'running', progress: 40 }],
         logs: ['frame=100 fps=50', 'pipeline: encoding'],
       });
@@ -192,6 +208,7 @@ for (const driver of ['pglite', 'postgres'] as TestDriver[]) {
       assert.equal(running.stage, 'encoding');
       assert.equal(running.progress, 42);
       assert.equal(running.etaS, 7);
+      assert.deepEqual([running.speed, running.fps], [2, 50], 'speed and fps as reported');
       assert.equal(running.encoderId, encoderId);
       const logs = (await get(`/api/v1/jobs/${c.job.id}/logs`)).json();
       assert.deepEqual(

@@ -157,6 +157,7 @@ export function storeSuite(driver: TestDriver): void {
         progress: 42.5,
         etaS: 12,
         speed: 2.5,
+        fps: 62.5,
         renditions: [{ name: '1080p', status: 'running', progress: 40 }],
       });
       assert.equal(r.cancelled, false);
@@ -166,6 +167,7 @@ export function storeSuite(driver: TestDriver): void {
       assert.equal(running.stage, 'encoding');
       assert.equal(running.progress, 42.5);
       assert.equal(running.speed, 2.5, 'the reported encode speed is kept while it runs');
+      assert.equal(running.fps, 62.5, 'and the frame rate');
       assert.equal(running.renditions[0]?.status, 'running');
       assert.equal(running.lease?.encoderId, h.enc('a').id);
       await assert.rejects(
@@ -176,6 +178,7 @@ export function storeSuite(driver: TestDriver): void {
       const cancelled = await h.store.cancel(job.id, { actor: 'alice', reason: 'user asked' });
       assert.equal(cancelled.status, 'cancelled');
       assert.equal(cancelled.speed, null, 'cleared with the ETA');
+      assert.equal(cancelled.fps, null, 'cleared with the ETA');
       const seen = await h.store.renew(job.id, c.leaseToken, h.enc('a').id, { progress: 60 });
       assert.equal(seen.cancelled, true);
       await assert.rejects(
@@ -562,6 +565,17 @@ export function storeSuite(driver: TestDriver): void {
       assert.equal(
         (await h.store.registerEncoder({ did, name: 'x', kind: 'desktop', capabilities: h.caps() })).approval,
         'banned',
+      );
+      assert.equal(named.host, null, 'no host before a heartbeat reports one');
+      const load = { cpu: 0.25, memory: 0.5, gpu: 0.75, at: '2026-01-01T00:00:00.000Z' };
+      const beat = await h.store.heartbeatEncoder(named.id, { host: 'enc-host-1', load });
+      assert.equal(beat.host, 'enc-host-1');
+      assert.deepEqual(beat.load, load);
+      const kept = await h.store.heartbeatEncoder(named.id);
+      assert.deepEqual(
+        [kept.host, kept.load],
+        ['enc-host-1', load],
+        'a heartbeat without a report keeps the last',
       );
       h.advance(120_000);
       await h.store.heartbeatEncoder(named.id);

@@ -251,6 +251,10 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       await page.getByRole('link', { name: 'Encoders' }).click();
       const enc = page.locator('tr[data-encoder$="-serve-1"]');
       await enc.waitFor();
+      // Host and load from the encoder's heartbeats (the first is sent at start).
+      await enc.locator('[data-load="cpu"] meter').waitFor();
+      await enc.locator('[data-load="memory"] meter').waitFor();
+      assert.ok((await enc.locator('.enc-host').textContent())?.trim(), 'the host name is shown');
       await page
         .getByRole('region', { name: 'Fleet summary' })
         .filter({ hasText: 'infrastructure online' })

@@ -110,6 +110,10 @@ export interface Encoder {
   jobsFailed: number;
   encodeSeconds: number;
   activeJobs?: number;
+  /** Host name from the last heartbeat (self-reported); null until one arrives. */
+  host: string | null;
+  /** Load from the last heartbeat, fractions 0..1; `gpu` only where the encoder reads one. */
+  load: { cpu: number; memory: number; gpu?: number; at: string } | null;
 }
 
 /** History windows of `GET /dashboard/overview?window=`. */

@@ -93,6 +93,22 @@ const TERMINAL = new Set<string>(FINAL_STATUSES);
 export type FollowOutput = 'human' | 'jsonl' | 'none';
 
 /**
+ * The `--wait` progress line of a job view, as `vidmesh encode` draws it: percent, stage, fps and
+ * × realtime while it runs (what the encoder last reported), ETA.
+ */
+export function followBar(j: JobView): string {
+  const running = j.status === 'running';
+  return progressBar({
+    percent: j.progress,
+    label: running && j.stage ? j.stage : j.status,
+    etaS: running ? j.etaS : null,
+    // An older coordinator's views have no fps: absent and null alike mean "not reported".
+    ...(running && typeof j.fps === 'number' ? { fps: j.fps } : {}),
+    ...(running && typeof j.speed === 'number' ? { speed: j.speed } : {}),
+  });
+}
+
+/**
  * Follows a job's SSE stream until it ends. `human`: a progress bar on stderr when it is a TTY (the same
  * line as `vidmesh encode`), one line per stage/status change otherwise; `jsonl`: every event as one JSON
  * line `{type, job, from?, to?}` on stdout (`--json --follow`). Resolves with the final job view. If the
@@ -115,9 +131,7 @@ export async function followJob(
     if (mode !== 'human') return;
     const label = j.status === 'running' && j.stage ? j.stage : j.status;
     if (tty) {
-      const eta = j.status === 'running' ? j.etaS : null;
-      const speed = j.status === 'running' && j.speed !== null ? { speed: j.speed } : {};
-      process.stderr.write(`${progressBar({ percent: j.progress, label, etaS: eta, ...speed })}  `);
+      process.stderr.write(`${followBar(j)}  `);
     } else if (label !== last) {
       process.stderr.write(`${jobId}: ${label}\n`);
     }

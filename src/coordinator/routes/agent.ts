@@ -245,7 +245,8 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
     },
     async (req) => {
       await assertActsFor(store, req.principal, req.body.encoderId, { allowPending: true });
-      await store.heartbeatEncoder(req.body.encoderId);
+      const { host, load } = req.body;
+      await store.heartbeatEncoder(req.body.encoderId, { host, load });
       return { ok: true as const };
     },
   );
@@ -343,6 +344,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         progress: b.progress,
         etaS: b.etaS,
         speed: b.speed,
+        fps: b.fps,
         renditions: b.renditions,
       });
       if (b.logs?.length) await store.appendLogs(b.jobId, b.leaseToken, b.encoderId, b.logs).catch(() => {});

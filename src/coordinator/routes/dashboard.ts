@@ -389,7 +389,13 @@ export const dashboardRoutes: FastifyPluginAsyncZod<DashboardRouteOptions> = asy
           stage: job.stage,
           progress: job.progress,
           speed,
-          fps: speed !== null && source?.video ? speed * source.video.fps : null,
+          // The encoder's own frame rate (drizzle/0018) when it sent one, else speed × source frame rate.
+          fps:
+            job.stage === 'encoding' && job.fps !== null
+              ? job.fps
+              : speed !== null && source?.video
+                ? speed * source.video.fps
+                : null,
           source,
         });
         jobsByEncoder.set(owner, list);

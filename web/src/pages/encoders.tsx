@@ -36,6 +36,44 @@ function FleetSummary(props: { summary: Fleet['summary'] }) {
   );
 }
 
+const LOAD_PARTS = [
+  ['cpu', 'CPU'],
+  ['memory', 'RAM'],
+  ['gpu', 'GPU'],
+] as const;
+
+/** Host name and the load of its last heartbeat: CPU, RAM and (where reported) GPU as meters. */
+function HostLoad({ encoder }: { encoder: FleetEncoder }) {
+  const { host, load } = encoder;
+  if (!host && !load) return <span className="muted">—</span>;
+  return (
+    <div className="load">
+      {host && <div className="small enc-host">{host}</div>}
+      {load &&
+        LOAD_PARTS.map(([key, label]) => {
+          const value = load[key];
+          if (value === undefined) return null;
+          const pct = Math.round(value * 100);
+          return (
+            <div key={key} className="small load-part" data-load={key}>
+              {label}{' '}
+              <meter
+                min={0}
+                max={1}
+                low={0.7}
+                high={0.9}
+                optimum={0}
+                value={value}
+                title={`${label} ${pct} %`}
+              />{' '}
+              {pct} %
+            </div>
+          );
+        })}
+    </div>
+  );
+}
+
 /** The encoder's current jobs: link, stage, progress, and × realtime / fps while encoding. */
 function CurrentJobs(props: { encoder: FleetEncoder }) {
   const { jobs, activeJobs } = props.encoder;
@@ -109,6 +147,7 @@ export function EncodersPage(props: { principal: Principal }) {
             <tr>
               <th scope="col">Encoder</th>
               <th scope="col">Now</th>
+              <th scope="col">Load</th>
               <th scope="col">Capabilities</th>
               <th scope="col">Success</th>
               <th scope="col">Last seen</th>
@@ -150,6 +189,9 @@ export function EncodersPage(props: { principal: Principal }) {
                   </td>
                   <td data-label="Now">
                     <CurrentJobs encoder={e} />
+                  </td>
+                  <td data-label="Load">
+                    <HostLoad encoder={e} />
                   </td>
                   <td data-label="Capabilities">
                     <span>
