@@ -170,8 +170,13 @@ WITH next AS (
   RETURNING j.*, next.status AS prev_status
 ), ev AS (
   ${event('prev_status', "'leased'", C('encoderId'), "'claimed'", "jsonb_build_object('attempt', attempts)", C('now'))}
+), async_commit AS (
+  -- A claim may commit without waiting for its WAL flush: one lost in a crash is fenced (the encoder's
+  -- first renew or complete names a token the job never got, and fails with lease_lost), so only
+  -- complete, fail and the other results wait for durability.
+  SELECT set_config('synchronous_commit', 'off', true)
 )
-SELECT upd.*, ${renditionsOf('upd')} FROM upd`;
+SELECT upd.*, ${renditionsOf('upd')} FROM upd, async_commit`;
     claimCache.set(kind, text);
   }
   return text;
