@@ -39,6 +39,8 @@ export class JobReporter {
   private inFlight: Promise<void> | undefined;
   private stopped = false;
   private lastSentAt = 0;
+  /** When the coordinator last answered a progress call (ms since the epoch; 0: never). */
+  private lastAckAt = 0;
   /** ISO 8601 end of the lease as last granted (claim, then each progress answer). */
   leaseExpiresAt: string;
 
@@ -98,6 +100,34 @@ export class JobReporter {
     this.stopped = true;
   }
 
+  /**
+   * The fence before an irreversible step (publishing outputs): renews the lease now and resolves once
+   * the coordinator confirmed it. A refused lease, or no renewal getting through before the lease as
+   * last granted runs out (a partitioned node: another encoder may hold the job by then), aborts the job
+   * as a lost lease (`onLeaseLost`) and throws {@link LeaseLostError}. A cancel throws too.
+   * `retryMs`: pause between attempts while the coordinator is unreachable (default 1000).
+   */
+  async confirmLease(retryMs = 1000): Promise<void> {
+    for (;;) {
+      await this.inFlight;
+      const asked = Date.now();
+      if (!this.stopped) await this.send();
+      if (this.stopped) throw new LeaseLostError(`lease of job ${this.opts.lease.jobId} is no longer held`);
+      if (this.lastAckAt >= asked) return;
+      if (Date.now() >= Date.parse(this.leaseExpiresAt)) {
+        const err = new LeaseLostError(
+          `lease of job ${this.opts.lease.jobId} ran out while the coordinator was unreachable`,
+          { details: { jobId: this.opts.lease.jobId, reason: 'lease_expired_unconfirmed' } },
+        );
+        this.stopped = true;
+        if (this.timer) clearInterval(this.timer);
+        this.opts.onLeaseLost(err);
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+  }
+
   /** Stops the ticker and waits for a call in flight; pending lines are returned (for fail/complete). */
   async stop(): Promise<string[]> {
     this.stopped = true;
@@ -131,6 +161,7 @@ export class JobReporter {
     this.inFlight = transport
       .progress(encoderId, lease, body)
       .then((ack) => {
+        this.lastAckAt = Date.now();
         this.leaseExpiresAt = ack.leaseExpiresAt;
         if (ack.cancelled && !this.stopped) {
           this.stopped = true;

@@ -131,3 +131,41 @@ test('a cancelled answer fires onCancelled; logs are bounded when the coordinato
   assert.ok(logs.every((l) => l.length <= 2001));
   assert.equal(reporter.tail().length, 60);
 });
+
+test('confirmLease: resolves on an answered renewal; a refused lease or one that runs out unconfirmed aborts', async () => {
+  const make = (url: string, jobId: string, leaseExpiresAt: string, lost: LeaseLostError[]) =>
+    new JobReporter({
+      transport: createHttpTransport({ url, apiKey: 'k'.repeat(20) }),
+      encoderId: 'e1',
+      lease: { jobId, leaseToken: 't' },
+      leaseExpiresAt,
+      intervalMs: 60_000,
+      onLeaseLost: (e) => lost.push(e),
+      onCancelled: () => assert.fail('no cancel'),
+    });
+  progressAnswer = () => ({
+    status: 200,
+    body: { cancelled: false, leaseExpiresAt: new Date(Date.now() + 30_000).toISOString() },
+  });
+  const ok: LeaseLostError[] = [];
+  const calls = progressCalls().length;
+  await make(standIn.url, 'j-fence-ok', new Date(Date.now() + 30_000).toISOString(), ok).confirmLease();
+  assert.equal(ok.length, 0);
+  assert.equal(progressCalls().length, calls + 1, 'one renewal, sent at once');
+
+  progressAnswer = () => ({ status: 409, body: { code: 'lease_lost', detail: 'rescued' } });
+  const refused: LeaseLostError[] = [];
+  const r = make(standIn.url, 'j-fence-409', new Date(Date.now() + 30_000).toISOString(), refused);
+  await assert.rejects(r.confirmLease(), LeaseLostError);
+  assert.equal(refused.length, 1, 'the job is aborted as a lost lease');
+
+  // A partitioned node: nothing answers, and the lease as last granted runs out.
+  const gone: LeaseLostError[] = [];
+  const p = make('http://127.0.0.1:1', 'j-fence-gone', new Date(Date.now() + 300).toISOString(), gone);
+  await assert.rejects(p.confirmLease(50), (e: unknown) => {
+    assert.ok(e instanceof LeaseLostError);
+    assert.equal((e.details as { reason?: string }).reason, 'lease_expired_unconfirmed');
+    return true;
+  });
+  assert.equal(gone.length, 1);
+});

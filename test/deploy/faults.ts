@@ -1,0 +1,141 @@
+// Helpers of the fault tests (PostgreSQL restart, network partition): a private PostgreSQL instance,
+// free ports, a source/sink HTTP server that counts PUTs, and polling with a deadline.
+import { execFile, execFileSync } from 'node:child_process';
+import { createReadStream, existsSync } from 'node:fs';
+import { chmod, chown, mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` every 200 ms until it returns a truthy value (errors count as "not yet"). */
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await Promise.resolve()
+      .then(fn)
+      .catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
+    await sleep(200);
+  }
+}
+
+/** A TCP port free on `host` right now. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const srv = createTcpServer();
+  await new Promise<void>((r) => srv.listen(0, host, r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** A PostgreSQL 15 instance of its own (initdb in a temp dir, trust auth), for tests that restart it. */
+export interface PrivatePostgres {
+  url: string;
+  port: number;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Why a private instance cannot run here, or null when it can: the Debian PostgreSQL 15 binaries and,
+ * as root, the `postgres` user (initdb refuses to run as root) are needed.
+ */
+export function privatePostgresUnavailable(): string | null {
+  if (!existsSync(join(PG_BIN, 'initdb'))) return `no PostgreSQL 15 binaries in ${PG_BIN}`;
+  if (process.getuid?.() === 0) {
+    try {
+      execFileSync('id', ['postgres'], { stdio: 'ignore' });
+    } catch {
+      return 'running as root without a postgres user for initdb';
+    }
+  }
+  return null;
+}
+
+/** Runs a PostgreSQL binary, as the `postgres` user when this process is root. */
+async function pgRun(bin: string, args: string[]): Promise<void> {
+  const cmd = join(PG_BIN, bin);
+  if (process.getuid?.() === 0) await run('runuser', ['-u', 'postgres', '--', cmd, ...args]);
+  else await run(cmd, args);
+}
+
+/** initdb + start on a free port, listening on 127.0.0.1 only, sockets in its own dir. */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const dir = await mkdtemp(join(tmpdir(), 'vidmesh-pg-'));
+  const data = join(dir, 'data');
+  if (process.getuid?.() === 0) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    await chown(dir, Number(stdout.trim()), Number(gid.trim()));
+  }
+  await chmod(dir, 0o700);
+  await pgRun('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const port = await freePort();
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60`;
+  const ctl = (...args: string[]) =>
+    pgRun('pg_ctl', ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-w', ...args]);
+  await ctl('start');
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    restart: () => ctl('-m', 'fast', 'restart'),
+    async stop() {
+      await ctl('-m', 'immediate', 'stop').catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** GET /clip.mp4 serves `clip`; PUT /out/<path> is counted per path (an output written twice shows). */
+export async function startSourceSink(
+  clip: string,
+  host = '127.0.0.1',
+): Promise<{ server: Server; url: string; puts: Map<string, number> }> {
+  const puts = new Map<string, number>();
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/clip.mp4') {
+      void stat(clip).then((s) => {
+        res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(s.size) });
+        createReadStream(clip).pipe(res);
+      });
+      return;
+    }
+    if (req.method !== 'PUT') return void res.writeHead(405).end();
+    req.resume();
+    req.on('end', () => {
+      const path = decodeURIComponent((req.url ?? '').split('?')[0] ?? '');
+      puts.set(path, (puts.get(path) ?? 0) + 1);
+      res.writeHead(201).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return { server, url: `http://${host}:${(server.address() as AddressInfo).port}`, puts };
+}
+
+/** A small 240p ladder job to `sinkUrl/out/<i>/`, from `sinkUrl/clip.mp4`. */
+export function tinyJob(sinkUrl: string, i: number, maxAttempts = 6) {
+  return {
+    source: { type: 'http' as const, url: `${sinkUrl}/clip.mp4` },
+    ladder: {
+      ladder: [{ name: '240p', height: 240, videoBitrate: 300_000 }],
+      speed: 'ultrafast' as const,
+      segmentDuration: 2,
+      poster: false,
+      thumbnail: false,
+    },
+    destination: { type: 'http' as const, baseUrl: `${sinkUrl}/out/${i}/` },
+    maxAttempts,
+  };
+}

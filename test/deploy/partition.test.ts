@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { createClient } from '../../src/coordinator/client.js';
+import { packageRoot } from '../../src/paths.js';
+import { makeClip } from '../helpers/media.js';
+import { sleep, tinyJob, until } from './faults.js';
+
+/**
+ * A partitioned encoder (issue 20): encoder A runs in its own network namespace, joined to the host
+ * by a veth pair, and leases a job from `vidmesh serve`; the link is cut while A downloads the source.
+ * The lease expires, maintenance rescues the job and encoder B (on the host) completes it. When the
+ * link returns, A's lease is refused (409), A discards its work, and nothing A made is published: the
+ * encoder confirms its lease before publishing (JobReporter.confirmLease).
+ * Needs root (CAP_NET_ADMIN) and `ip`; skipped with the reason otherwise.
+ */
+const run = promisify(execFile);
+const KEY = 'partition-admin-key-0123456789abcdef';
+const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const n = process.pid % 100_000;
+const NS = `vmns${n}`;
+const HOST_IF = `vmh${n}`;
+const NS_IF = `vmp${n}`;
+const octet = (process.pid % 250) + 1;
+const HOST_IP = `10.199.${octet}.1`;
+const NS_IP = `10.199.${octet}.2`;
+
+function namespacesUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (CAP_NET_ADMIN) for network namespaces';
+  const probe = `vmprobe${n}`;
+  try {
+    execFileSync('ip', ['netns', 'add', probe], { stdio: 'ignore' });
+    execFileSync('ip', ['netns', 'del', probe], { stdio: 'ignore' });
+    return null;
+  } catch (err) {
+    return `cannot create network namespaces here (${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+const skip = namespacesUnavailable();
+const ip = (...args: string[]) => run('ip', args);
+let dir: string;
+let sink: Server;
+let sinkUrl: string;
+const putsFrom = new Map<string, number>();
+const children: ChildProcess[] = [];
+
+before(async () => {
+  if (skip) return;
+  dir = await mkdtemp(join(tmpdir(), 'vidmesh-partition-'));
+  await ip('netns', 'add', NS);
+  await ip('link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF);
+  await ip('link', 'set', NS_IF, 'netns', NS);
+  await ip('addr', 'add', `${HOST_IP}/30`, 'dev', HOST_IF);
+  await ip('link', 'set', HOST_IF, 'up');
+  await ip('netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_IP}/30`, 'dev', NS_IF);
+  await ip('netns', 'exec', NS, 'ip', 'link', 'set', NS_IF, 'up');
+  await ip('netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up');
+
+  const clip = await makeClip(join(dir, 'clip.mp4'), { seconds: 2 });
+  // The source trickles to the namespaced encoder (so the cut lands mid-download) and flows to the
+  // host; every PUT is counted by the address it came from.
+  sink = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/clip.mp4') {
+      void stat(clip).then(async (s) => {
+        res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(s.size) });
+        if (req.socket.remoteAddress?.endsWith(NS_IP)) {
+          for await (const chunk of createReadStream(clip, { highWaterMark: 8192 })) {
+            if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+            await sleep(150);
+          }
+          res.end();
+        } else createReadStream(clip).pipe(res);
+      });
+      return;
+    }
+    if (req.method !== 'PUT') return void res.writeHead(405).end();
+    req.resume();
+    req.on('end', () => {
+      const from = req.socket.remoteAddress ?? '?';
+      putsFrom.set(from, (putsFrom.get(from) ?? 0) + 1);
+      res.writeHead(201).end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, HOST_IP, r));
+  sinkUrl = `http://${HOST_IP}:${(sink.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
+    ),
+  );
+  if (skip) return;
+  // Deleting the namespace deletes its end of the pair, and with it the host end.
+  await ip('netns', 'del', NS).catch(() => undefined);
+  await ip('link', 'del', HOST_IF).catch(() => undefined);
+  if (sink) await new Promise((r) => sink.close(r));
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const env = (extra: Record<string, string>) => ({
+  PATH: process.env.PATH ?? '',
+  HOME: dir,
+  VIDMESH_API_KEY: KEY,
+  VIDMESH_ALLOW_PRIVATE_NETWORKS: '1',
+  VIDMESH_LEASE_MS: '5000',
+  VIDMESH_HEARTBEAT_MS: '1000',
+  VIDMESH_MAINTENANCE_MS: '500',
+  VIDMESH_LOG_FORMAT: 'json',
+  ...extra,
+});
+
+function encoder(
+  name: string,
+  url: string,
+  inNamespace: boolean,
+): { child: ChildProcess; log: () => string } {
+  let log = '';
+  const args = [
+    cli,
+    'encoder',
+    '--coordinator',
+    url,
+    '--name',
+    name,
+    '--data-dir',
+    join(dir, name),
+    '--hwaccel',
+    'none',
+  ];
+  const child = inNamespace
+    ? spawn('ip', ['netns', 'exec', NS, process.execPath, ...args], {
+        env: env({ LOG_LEVEL: 'info' }),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+    : spawn(process.execPath, args, { env: env({ LOG_LEVEL: 'info' }), stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  child.stderr?.on('data', (b: Buffer) => {
+    log += b.toString();
+  });
+  return { child, log: () => log };
+}
+
+test('a partitioned encoder loses its job to another; when the link returns its lease is refused and it publishes nothing', {
+  skip: skip ?? false,
+  timeout: 240_000,
+}, async (t) => {
+  let serveLog = '';
+  const serve = spawn(process.execPath, [cli, 'serve', '--host', HOST_IP, '--port', '0', '--encoders', '0'], {
+    env: env({ VIDMESH_DATA_DIR: join(dir, 'coord'), LOG_LEVEL: 'info' }),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(serve);
+  serve.stderr?.on('data', (b: Buffer) => {
+    serveLog += b.toString();
+  });
+  const url = await until('serve listening', 60_000, () => /vidmesh serving at (\S+) /.exec(serveLog)?.[1]);
+  await mkdir(join(dir, 'part-a'));
+  await mkdir(join(dir, 'part-b'));
+  const a = encoder('part-a', url, true);
+  const client = createClient({ url, apiKey: KEY });
+  const encA = await until('A registered', 60_000, async () =>
+    (await client.listEncoders()).find((e) => e.name === 'part-a'),
+  );
+  const job = await client.submitJob(tinyJob(sinkUrl, 0));
+  await until('A downloading the job', 60_000, async () => {
+    const j = await client.getJob(job.id);
+    return j.status === 'running' && j.encoderId === encA.id;
+  });
+
+  await ip('link', 'set', HOST_IF, 'down');
+  const cutAt = Date.now();
+  const b = encoder('part-b', url, false);
+  const rescued = await until('the lease expired and the job was rescued', 60_000, async () => {
+    const ev = (await client.jobHistory(job.id)).find((e) => e.reason === 'lease_expired');
+    return ev;
+  });
+  t.diagnostic(`rescued ${Date.parse(rescued.at) - cutAt} ms after the cut`);
+  const done = await until('B completed the job', 120_000, async () => {
+    const j = await client.getJob(job.id);
+    return j.status === 'completed' && j;
+  });
+  t.diagnostic(`completed by B ${Date.parse(done.finishedAt ?? '') - cutAt} ms after the cut`);
+  const encB = (await client.listEncoders()).find((e) => e.name === 'part-b');
+  assert.equal(done.encoderId, encB?.id, 'the other encoder completed it');
+
+  await ip('link', 'set', HOST_IF, 'up');
+  const restoredAt = Date.now();
+  await until('A learns it lost the lease and discards its work', 90_000, () =>
+    a.log().includes('job aborted; work discarded'),
+  );
+  t.diagnostic(`A stopped ${Date.now() - restoredAt} ms after the link returned`);
+  assert.match(a.log(), /"reason":"lease_lost"/);
+  // Give A time to have published, had it not fenced its lease.
+  await sleep(3000);
+  const history = await client.jobHistory(job.id);
+  assert.equal(history.filter((e) => e.to === 'completed').length, 1, 'completed exactly once');
+  assert.deepEqual(
+    [...putsFrom.keys()].filter((from) => from.endsWith(NS_IP)),
+    [],
+    'nothing was published by the partitioned encoder',
+  );
+  assert.ok([...putsFrom.values()].reduce((x, y) => x + y, 0) > 0, 'B published the outputs');
+  assert.ok(b.log().length > 0);
+});
