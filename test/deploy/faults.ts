@@ -124,13 +124,18 @@ export async function startSourceSink(
   return { server, url: `http://${host}:${(server.address() as AddressInfo).port}`, puts };
 }
 
-/** A small 240p ladder job to `sinkUrl/out/<i>/`, from `sinkUrl/clip.mp4`. */
-export function tinyJob(sinkUrl: string, i: number, maxAttempts = 6) {
+/** A small 240p ladder job to `sinkUrl/out/<i>/`, from `sinkUrl/clip.mp4` (x264 `speed` preset). */
+export function tinyJob(
+  sinkUrl: string,
+  i: number,
+  options: { maxAttempts?: number; speed?: 'ultrafast' | 'medium' | 'veryslow' } = {},
+) {
+  const maxAttempts = options.maxAttempts ?? 6;
   return {
     source: { type: 'http' as const, url: `${sinkUrl}/clip.mp4` },
     ladder: {
       ladder: [{ name: '240p', height: 240, videoBitrate: 300_000 }],
-      speed: 'ultrafast' as const,
+      speed: options.speed ?? 'ultrafast',
       segmentDuration: 2,
       poster: false,
       thumbnail: false,
