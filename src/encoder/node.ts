@@ -14,6 +14,8 @@ import {
   JobCancelledError,
   LeaseLostError,
 } from './errors.js';
+import { isLiveSpec } from '../protocol/live.js';
+import { runLiveJob } from './live-runner.js';
 import { runPipeline } from './pipeline.js';
 import { JobReporter } from './reporter.js';
 import { type CachedResult, ResultCache } from './result-cache.js';
@@ -361,7 +363,18 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     try {
       await rm(workDir, { recursive: true, force: true });
       await mkdir(workDir, { recursive: true });
-      const result = await runPipeline({
+      // ---- live (issue 23): a live job runs the live runner for as long as its stream lasts ----
+      const result = isLiveSpec(job.spec)
+        ? await runLiveJob({
+            job,
+            workDir,
+            signal: controller.signal,
+            reporter,
+            transport,
+            lease,
+            ...(jobLog ? { log: jobLog } : {}),
+          })
+        : await runPipeline({
         job,
         workDir,
         signal: controller.signal,

@@ -5,3 +5,4 @@
  */
 export * from './handout.js';
 export * from './wire.js';
+export { isLiveSpec, type LiveJobSpec, liveJobSpecSchema } from './live.js';

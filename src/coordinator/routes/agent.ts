@@ -141,7 +141,7 @@ const leaseHeaders = z.object({ 'x-lease-token': z.string().min(1).max(256) });
  * upload grant (if any) names this job and token, and the token renews the lease (fenced by token and
  * holder, so a stale token is 409 `lease_lost`). Returns the job, its holder and the renewed state.
  */
-async function assertHoldsLease(
+export async function assertHoldsLease(
   store: JobStore,
   principal: Principal | undefined,
   jobId: string,
