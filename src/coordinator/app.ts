@@ -13,8 +13,8 @@ import {
 import type { SourceLimits } from '../encoder/source-limits.js';
 import type { ApiKeyStore, SecretBox } from '../identity/index.js';
 import type { JobStore, Queryable, WebhookQueue } from '../jobs/index.js';
-import type { LiveService } from '../live/service.js';
 import type { JobSpec } from '../jobs/spec.js';
+import type { LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
 import type { SsrfPolicy, StorageContext } from '../storage/index.js';
 import { createReputationStore, type VerificationPolicy } from '../trust/index.js';
@@ -201,7 +201,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(mediaRoutes, { root: join(deps.dataDir, 'media'), corsOrigin: deps.corsOrigin });
   await app.register(ipfsRoutes, { blockstoreDir: join(deps.dataDir, 'ipfs'), corsOrigin: deps.corsOrigin });
   // ---- live (issue 23) ----
-  if (deps.live) await app.register(liveMediaRoutes, { root: deps.live.service.root, corsOrigin: deps.corsOrigin });
+  if (deps.live)
+    await app.register(liveMediaRoutes, { root: deps.live.service.root, corsOrigin: deps.corsOrigin });
 
   // Dashboard sessions: an httpOnly cookie that stands for an API key, checked after every key scheme.
   const sessions = createSessionManager({

@@ -144,7 +144,9 @@ export async function startCoordinator(
         graceMs: config.liveGraceMs,
         authorize: (app, key) => service.authorize(app, key),
         onEnded: (jobId) => {
-          service.feedEnded(jobId).catch((err: unknown) => log?.error({ err, jobId }, 'live end not recorded'));
+          service
+            .feedEnded(jobId)
+            .catch((err: unknown) => log?.error({ err, jobId }, 'live end not recorded'));
         },
         ...(log ? { log } : {}),
       });
@@ -177,7 +179,8 @@ export async function startCoordinator(
               service: live,
               db,
               rtmpBase: () =>
-                config.liveRtmpUrl?.replace(/\/+$/, '') ?? `rtmp://${new URL(publicUrl).hostname}:${ingestPort}/live`,
+                config.liveRtmpUrl?.replace(/\/+$/, '') ??
+                `rtmp://${new URL(publicUrl).hostname}:${ingestPort}/live`,
             },
           }
         : {}),

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { VidmeshError } from '../errors.js';
 import { LeaseLostError } from '../jobs/index.js';
 import type { Logger } from '../log.js';
-import { buildLiveArgs, liveLadder, parseSegmentCsv } from '../media/live-args.js';
-import { createProgressParser } from '../media/progress.js';
-import { runProcess, summarizeStderr } from '../media/process.js';
-import { liveJobSpecSchema } from '../protocol/live.js';
 import { EncodeError } from '../media/errors.js';
+import { buildLiveArgs, liveLadder, parseSegmentCsv } from '../media/live-args.js';
+import { runProcess, summarizeStderr } from '../media/process.js';
+import { createProgressParser } from '../media/progress.js';
+import { liveJobSpecSchema } from '../protocol/live.js';
 import type { CompletionResult } from '../protocol/result.js';
 import { InvalidJobSpecError } from './errors.js';
 import type { JobReporter } from './reporter.js';
@@ -107,7 +107,9 @@ export async function runLiveJob(o: LiveRunOptions): Promise<CompletionResult> {
         await rm(file, { force: true });
         segmentsSent += 1;
         if (segmentsSent <= renditions.length || segmentsSent % 30 === 0) {
-          o.reporter.log(`[vidmesh] live ${r.name} segment at ${e.startS.toFixed(2)} s handed in: ${res.text}`);
+          o.reporter.log(
+            `[vidmesh] live ${r.name} segment at ${e.startS.toFixed(2)} s handed in: ${res.text}`,
+          );
         }
       }
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { isVidmeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type HwaccelReport, HwaccelUnavailableError } from '../media/index.js';
+import { isLiveSpec } from '../protocol/live.js';
 import type { StorageContext } from '../storage/index.js';
 import { spanFromTraceparent, withSpan } from '../tracing.js';
 import { backoffMs, sleep } from './backoff.js';
@@ -14,7 +15,6 @@ import {
   JobCancelledError,
   LeaseLostError,
 } from './errors.js';
-import { isLiveSpec } from '../protocol/live.js';
 import { runLiveJob } from './live-runner.js';
 import { runPipeline } from './pipeline.js';
 import { JobReporter } from './reporter.js';
@@ -375,20 +375,20 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
             ...(jobLog ? { log: jobLog } : {}),
           })
         : await runPipeline({
-        job,
-        workDir,
-        signal: controller.signal,
-        reporter,
-        storage: options.storage,
-        transport,
-        lease,
-        hwaccel: hwaccel!,
-        log: jobLog,
-        onStage: (stage) => {
-          if (stage === 'encoding') entry.encodeStarted = true;
-          emit({ type: 'job-stage', jobId: job.id, stage });
-        },
-      });
+            job,
+            workDir,
+            signal: controller.signal,
+            reporter,
+            storage: options.storage,
+            transport,
+            lease,
+            hwaccel: hwaccel!,
+            log: jobLog,
+            onStage: (stage) => {
+              if (stage === 'encoding') entry.encodeStarted = true;
+              emit({ type: 'job-stage', jobId: job.id, stage });
+            },
+          });
       await reporter.flush();
       await finish(
         {

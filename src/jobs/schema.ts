@@ -15,8 +15,8 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
-  boolean,
   bigserial,
+  boolean,
   check,
   doublePrecision,
   type ExtraConfigColumn,

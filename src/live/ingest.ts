@@ -55,8 +55,7 @@ const VIDEO_HEADER = 2;
 const KEYFRAME = 3;
 const VIDEO_FRAME = 4;
 const METADATA = 5;
-/** FLV tag types (codec_type). */
-const AUDIO_TAG = 8;
+/** FLV tag type (codec_type) of video. */
 const VIDEO_TAG = 9;
 
 /** A GOP longer than this many tags is dropped from the cache (a publisher without keyframes). */
@@ -349,7 +348,8 @@ export async function startIngest(options: IngestOptions): Promise<IngestServer>
             if (socket.destroyed) return;
             if (!ok) return refuse(this, streamId, 'NetStream.Publish.BadName', 'invalid stream key');
             const f = feed(ok.jobId);
-            if (f.state === 'ended') return refuse(this, streamId, 'NetStream.Publish.BadName', 'stream ended');
+            if (f.state === 'ended')
+              return refuse(this, streamId, 'NetStream.Publish.BadName', 'stream ended');
             if (f.publisher && !f.publisher.destroyed) {
               return refuse(this, streamId, 'NetStream.Publish.BadName', 'already publishing');
             }

@@ -47,7 +47,8 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
     `#EXT-X-TARGETDURATION:${Math.ceil(longest)}`,
     `#EXT-X-MEDIA-SEQUENCE:${first}`,
   ];
-  if (input.discontinuitySequence > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${input.discontinuitySequence}`);
+  if (input.discontinuitySequence > 0)
+    lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${input.discontinuitySequence}`);
   if (input.kind === 'event') lines.push('#EXT-X-PLAYLIST-TYPE:EVENT');
   lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
   input.segments.forEach((s, i) => {

@@ -203,7 +203,12 @@ export function createLiveService(options: LiveServiceOptions): LiveService {
       for (const r of renditions) await mkdir(join(dir, r.name), { recursive: true });
       await writeAtomic(join(dir, 'master.m3u8'), renderMasterPlaylist(renditions));
       for (const r of renditions) {
-        await renderMedia(job, { playlist, windowSegments: input.windowSegments ?? 6 } as LiveStreamRow, r.name, false);
+        await renderMedia(
+          job,
+          { playlist, windowSegments: input.windowSegments ?? 6 } as LiveStreamRow,
+          r.name,
+          false,
+        );
       }
       return { job, streamKey };
     },

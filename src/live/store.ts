@@ -40,7 +40,14 @@ const STREAM_COLUMNS = 'job_id, tenant, playlist, window_segments, record, creat
 
 export async function insertLiveStream(
   db: Queryable,
-  s: { jobId: string; tenant: string; keySha256: string; playlist: string; windowSegments: number; record: boolean },
+  s: {
+    jobId: string;
+    tenant: string;
+    keySha256: string;
+    playlist: string;
+    windowSegments: number;
+    record: boolean;
+  },
 ): Promise<void> {
   await db.query(
     `INSERT INTO live_streams (job_id, tenant, key_sha256, playlist, window_segments, record)
@@ -59,7 +66,9 @@ export async function liveStreamByKey(db: Queryable, keySha256: string): Promise
 }
 
 export async function liveStream(db: Queryable, jobId: string): Promise<LiveStreamRow | null> {
-  const r = await db.query<RawStream>(`SELECT ${STREAM_COLUMNS} FROM live_streams WHERE job_id = $1`, [jobId]);
+  const r = await db.query<RawStream>(`SELECT ${STREAM_COLUMNS} FROM live_streams WHERE job_id = $1`, [
+    jobId,
+  ]);
   return r.rows[0] ? toStream(r.rows[0]) : null;
 }
 
@@ -79,9 +88,10 @@ export async function listLiveStreams(
 
 /** Marks a stream ended (idempotent); true when this call ended it. */
 export async function endLiveStream(db: Queryable, jobId: string): Promise<boolean> {
-  const r = await db.query('UPDATE live_streams SET ended_at = now() WHERE job_id = $1 AND ended_at IS NULL', [
-    jobId,
-  ]);
+  const r = await db.query(
+    'UPDATE live_streams SET ended_at = now() WHERE job_id = $1 AND ended_at IS NULL',
+    [jobId],
+  );
   return (r.rowCount ?? 0) > 0;
 }
 

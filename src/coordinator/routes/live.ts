@@ -8,11 +8,11 @@ import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
+import type { Queryable } from '../../jobs/db.js';
 import type { JobStore } from '../../jobs/index.js';
 import type { FeedStats } from '../../live/ingest.js';
 import { createLiveSchema, type LiveService } from '../../live/service.js';
 import { listLiveStreams } from '../../live/store.js';
-import type { Queryable } from '../../jobs/db.js';
 import { LIVE_RENDITION_NAMES } from '../../media/live-args.js';
 import { safeJoin } from '../../storage/index.js';
 import { PayloadTooLargeError } from '../errors.js';
@@ -174,7 +174,12 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       },
     },
     async (req, reply) => {
-      const { job } = await assertHoldsLease(store, req.principal, req.params.jobId, req.headers['x-lease-token']);
+      const { job } = await assertHoldsLease(
+        store,
+        req.principal,
+        req.params.jobId,
+        req.headers['x-lease-token'],
+      );
       const row = await live.stream(job.id);
       const feed = live.ingest?.feed(job.id);
       if (!feed || row.endedAt !== null || feed.state === 'ended') {
@@ -191,7 +196,22 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
         backlog: () => res.writableLength,
         end: () => res.end(),
       };
-      res.once('close', () => feed.unsubscribe(sub));
+      // The relay renews nothing (only progress and segments do): a holder that died must lose its
+      // lease. Once the lease is gone, its relay ends, so an orphaned ffmpeg stops reading too.
+      const holder = job.lease?.encoderId ?? '';
+      const watch = setInterval(() => {
+        store.verifyOwnership(job.id, holder).then(
+          (o) => {
+            if (!o.isSafeToProcess) res.end();
+          },
+          () => undefined,
+        );
+      }, 2000);
+      watch.unref();
+      res.once('close', () => {
+        clearInterval(watch);
+        feed.unsubscribe(sub);
+      });
       if (!feed.subscribe(sub)) res.end();
     },
   );
@@ -216,7 +236,12 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       },
     },
     async (req, reply) => {
-      const { job } = await assertHoldsLease(store, req.principal, req.params.jobId, req.headers['x-lease-token']);
+      const { job } = await assertHoldsLease(
+        store,
+        req.principal,
+        req.params.jobId,
+        req.headers['x-lease-token'],
+      );
       const dir = join(safeJoin(live.root, job.id), req.params.rendition);
       await mkdir(dir, { recursive: true });
       const part = join(dir, `.incoming.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
@@ -263,7 +288,12 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       },
     },
     async (req) => {
-      const { job } = await assertHoldsLease(store, req.principal, req.params.jobId, req.headers['x-lease-token']);
+      const { job } = await assertHoldsLease(
+        store,
+        req.principal,
+        req.params.jobId,
+        req.headers['x-lease-token'],
+      );
       const { masterPath } = await live.finish(job);
       return { masterUrl: `${opts.publicUrl()}/live/${masterPath}` };
     },
