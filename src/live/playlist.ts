@@ -1,4 +1,4 @@
-import { LIVE_CODECS, type LiveRendition, liveBandwidth, liveWidth } from '../media/live-args.js';
+import { type LiveRendition, liveBandwidth, liveCodecs, liveWidth } from '../media/live-args.js';
 
 /**
  * Live HLS playlists (RFC 8216), rendered by the coordinator from its segment rows: the coordinator,
@@ -66,7 +66,7 @@ export function renderMasterPlaylist(renditions: readonly LiveRendition[], fps =
   for (const r of renditions) {
     lines.push(
       `#EXT-X-STREAM-INF:BANDWIDTH=${liveBandwidth(r)},RESOLUTION=${liveWidth(r.height)}x${r.height},` +
-        `CODECS="${LIVE_CODECS}",FRAME-RATE=${fps.toFixed(3)}`,
+        `CODECS="${liveCodecs(r)}",FRAME-RATE=${fps.toFixed(3)}`,
       `${r.name}/index.m3u8`,
     );
   }

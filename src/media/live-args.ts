@@ -48,8 +48,18 @@ export function liveBandwidth(r: LiveRendition): number {
   return Math.round((r.videoBitrate + r.audioBitrate) * 1.1);
 }
 
-/** RFC 6381 codecs of every live rendition: H.264 Main 3.1 (as x264 signals it with `-level 3.1`) + AAC-LC. */
-export const LIVE_CODECS = 'avc1.4d401f,mp4a.40.2';
+/** H.264 level of a live rendition: the lowest that holds its size at 30 fps (ITU-T H.264 Table A-1). */
+export function liveLevel(r: LiveRendition): '3.0' | '3.1' | '4.0' {
+  if (r.height <= 480) return '3.0';
+  if (r.height <= 720) return '3.1';
+  return '4.0';
+}
+
+/** RFC 6381 codecs of a live rendition: H.264 Main (`4d40`, as x264 signals it) at its level + AAC-LC. */
+export function liveCodecs(r: LiveRendition): string {
+  const level = { '3.0': '1e', '3.1': '1f', '4.0': '28' }[liveLevel(r)];
+  return `avc1.4d40${level},mp4a.40.2`;
+}
 
 export interface LiveArgsInput {
   /** The ingest feed: a URL ffmpeg reads (`http(s)://…` FLV relay) or a file path. */
@@ -117,7 +127,7 @@ export function buildLiveArgs(input: LiveArgsInput): string[] {
       '-profile:v',
       'main',
       '-level',
-      '3.1',
+      liveLevel(r),
       '-b:v',
       String(r.videoBitrate),
       '-maxrate',
