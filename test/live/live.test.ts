@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
+import { signInLink } from '../../src/coordinator/app.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { packageRoot } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -290,6 +291,16 @@ describe('live: RTMP ingest → live HLS ladder on network encoders', { timeout:
       assert.equal(health.ingest.state, 'publishing');
       assert.ok(health.ingest.bitrate > 0);
       assert.equal(health.job.status, 'running');
+
+      // The dashboard's Live page lists the stream with its ingest health and plays it.
+      const dash = await browser!.newPage();
+      await dash.goto(signInLink(coordinator.app, coordinator.url, KEY));
+      await dash.goto(`${coordinator.url}/streams`);
+      const row = dash.locator(`[data-live-row="${jobId}"]`);
+      await row.locator('[data-ingest-state]', { hasText: 'publishing' }).waitFor({ timeout: 15_000 });
+      await row.getByRole('button', { name: 'Watch' }).click();
+      await dash.locator('[data-live-latency]', { hasText: / s$/ }).waitFor({ timeout: 20_000 });
+      await dash.close();
 
       // kill -9 the encoder holding the lease.
       const holderId = (await coordinator.store.get(jobId)).lease?.encoderId;
