@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS live_segments (
   program_date_time timestamptz,
   discontinuity boolean NOT NULL DEFAULT false,
   attempt integer NOT NULL,
+  lease_sha256 text NOT NULL,
   bytes integer NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (job_id, rendition, seq)

@@ -369,9 +369,11 @@ export const liveSegments = pgTable(
     /** Start on the ingest timeline, seconds. */
     startS: doublePrecision('start_s').notNull(),
     programDateTime: tz('program_date_time'),
-    /** First segment of a new encoder attempt: EXT-X-DISCONTINUITY before it. */
+    /** First segment of another lease (encoder or attempt): EXT-X-DISCONTINUITY before it. */
     discontinuity: boolean('discontinuity').notNull().default(false),
     attempt: integer('attempt').notNull(),
+    /** SHA-256 (hex) of the lease token the segment came with: a change of lease is a discontinuity. */
+    leaseSha256: text('lease_sha256').notNull(),
     bytes: integer('bytes').notNull(),
     createdAt: tz('created_at').notNull().defaultNow(),
   },

@@ -96,12 +96,13 @@ export interface LiveService {
   stream(jobId: string): Promise<LiveStreamRow>;
   /**
    * Takes one finished segment (`file`, a temporary file the caller wrote; moved into place) of a
-   * rendition from the lease holder's `attempt`: numbers it, stores it, rewrites the media playlist.
+   * rendition from the lease holder (`lease`: its attempt and token, checked by the caller): numbers
+   * it, stores it, rewrites the media playlist.
    * `startS`/`durationS`: seconds on the ingest timeline.
    */
   addSegment(
     job: Job,
-    attempt: number,
+    lease: { attempt: number; token: string },
     rendition: string,
     segment: { file: string; bytes: number; startS: number; durationS: number },
   ): Promise<{ seq: number; discontinuity: boolean }>;
@@ -227,7 +228,7 @@ export function createLiveService(options: LiveServiceOptions): LiveService {
       if (!row) throw new NotLiveError(`job ${jobId} is not a live job`);
       return row;
     },
-    async addSegment(job, attempt, rendition, segment) {
+    async addSegment(job, lease, rendition, segment) {
       const row = await this.stream(job.id);
       if (!renditionsOf(job).some((r) => r.name === rendition)) {
         throw new NotFoundError(`live job ${job.id} has no rendition ${rendition}`);
@@ -240,7 +241,8 @@ export function createLiveService(options: LiveServiceOptions): LiveService {
           durationS: segment.durationS,
           startS: segment.startS,
           programDateTime: wall === null ? null : new Date(wall),
-          attempt,
+          attempt: lease.attempt,
+          leaseSha256: sha256Hex(lease.token),
           bytes: segment.bytes,
         });
         await rename(segment.file, join(safeJoin(root, job.id), rendition, segmentName(added.seq)));

@@ -97,7 +97,8 @@ export async function endLiveStream(db: Queryable, jobId: string): Promise<boole
 
 /**
  * Appends a segment to a rendition's media playlist: the next sequence number, and a discontinuity
- * when the previous segment came from another attempt (another encoder, or the same one restarted).
+ * when the previous segment came with another lease (another encoder, a new attempt, or a job
+ * released and claimed again, which keeps the attempt count).
  */
 export async function appendLiveSegment(
   db: Queryable,
@@ -108,17 +109,19 @@ export async function appendLiveSegment(
     startS: number;
     programDateTime: Date | null;
     attempt: number;
+    leaseSha256: string;
     bytes: number;
   },
 ): Promise<{ seq: number; discontinuity: boolean }> {
   const r = await db.query<{ seq: number; discontinuity: boolean }>(
     `WITH last AS (
-       SELECT seq, attempt FROM live_segments WHERE job_id = $1 AND rendition = $2 ORDER BY seq DESC LIMIT 1)
-     INSERT INTO live_segments (job_id, rendition, seq, duration_s, start_s, program_date_time, discontinuity, attempt, bytes)
+       SELECT seq, lease_sha256 FROM live_segments WHERE job_id = $1 AND rendition = $2 ORDER BY seq DESC LIMIT 1)
+     INSERT INTO live_segments
+       (job_id, rendition, seq, duration_s, start_s, program_date_time, discontinuity, attempt, lease_sha256, bytes)
      SELECT $1, $2, coalesce((SELECT seq FROM last) + 1, 0), $3, $4, $5,
-            coalesce((SELECT attempt FROM last) <> $6, false), $6, $7
+            coalesce((SELECT lease_sha256 FROM last) <> $7, false), $6, $7, $8
      RETURNING seq, discontinuity`,
-    [s.jobId, s.rendition, s.durationS, s.startS, s.programDateTime, s.attempt, s.bytes],
+    [s.jobId, s.rendition, s.durationS, s.startS, s.programDateTime, s.attempt, s.leaseSha256, s.bytes],
   );
   return r.rows[0]!;
 }

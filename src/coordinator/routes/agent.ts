@@ -134,7 +134,7 @@ async function assertActsFor(
 }
 
 /** The lease token of a streamed transfer (`X-Lease-Token`). */
-const leaseHeaders = z.object({ 'x-lease-token': z.string().min(1).max(256) });
+export const leaseHeaders = z.object({ 'x-lease-token': z.string().min(1).max(256) });
 
 /**
  * The live lease of `jobId`, checked for a streamed transfer: the caller acts for the holder, an

@@ -3,7 +3,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -16,11 +15,12 @@ import { listLiveStreams } from '../../live/store.js';
 import { LIVE_RENDITION_NAMES } from '../../media/live-args.js';
 import { safeJoin } from '../../storage/index.js';
 import { PayloadTooLargeError } from '../errors.js';
+import type { Principal } from '../plugins/auth.js';
 import { jobViewSchema } from '../schemas.js';
 import { jobView } from '../views.js';
-import { assertHoldsLease } from './agent.js';
+import { assertHoldsLease, leaseHeaders } from './agent.js';
 import { visibleJob } from './jobs.js';
-import { setMediaSafetyHeaders } from './media.js';
+import { mediaRoutes } from './media.js';
 
 export interface LiveRouteOptions {
   store: JobStore;
@@ -66,8 +66,6 @@ const feedView = (s: FeedStats | undefined) =>
       }
     : null;
 
-const leaseHeaders = z.object({ 'x-lease-token': z.string().min(1).max(256) });
-
 /**
  * Live streams (issue 23, docs/live.md, docs/api.md): `POST /live` creates a live job and shows its
  * stream key once; `GET /live`, `GET /live/:id` list them with ingest health. The encoder side, fenced
@@ -78,6 +76,11 @@ const leaseHeaders = z.object({ 'x-lease-token': z.string().min(1).max(256) });
  */
 export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, opts) => {
   const { store, live } = opts;
+  const leased = (req: {
+    principal?: Principal;
+    params: { jobId: string };
+    headers: { 'x-lease-token': string };
+  }) => assertHoldsLease(store, req.principal, req.params.jobId, req.headers['x-lease-token']);
   const playbackUrl = (jobId: string) => `${opts.publicUrl()}/live/${jobId}/master.m3u8`;
   const view = async (jobId: string, tenant: string | undefined) => {
     const job = await visibleJob(store, jobId, tenant);
@@ -174,12 +177,7 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       },
     },
     async (req, reply) => {
-      const { job } = await assertHoldsLease(
-        store,
-        req.principal,
-        req.params.jobId,
-        req.headers['x-lease-token'],
-      );
+      const { job } = await leased(req);
       const row = await live.stream(job.id);
       const feed = live.ingest?.feed(job.id);
       if (!feed || row.endedAt !== null || feed.state === 'ended') {
@@ -236,12 +234,7 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       },
     },
     async (req, reply) => {
-      const { job } = await assertHoldsLease(
-        store,
-        req.principal,
-        req.params.jobId,
-        req.headers['x-lease-token'],
-      );
+      const { job } = await leased(req);
       const dir = join(safeJoin(live.root, job.id), req.params.rendition);
       await mkdir(dir, { recursive: true });
       const part = join(dir, `.incoming.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}`);
@@ -260,7 +253,8 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       try {
         await pipeline(req.body as NodeJS.ReadableStream, meter, createWriteStream(part));
         if (bytes === 0) throw new ValidationError('empty segment');
-        const added = await live.addSegment(job, job.attempts, req.params.rendition, {
+        const lease = { attempt: job.attempts, token: req.headers['x-lease-token'] };
+        const added = await live.addSegment(job, lease, req.params.rendition, {
           file: part,
           bytes,
           startS: req.headers['x-segment-start'],
@@ -288,12 +282,7 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       },
     },
     async (req) => {
-      const { job } = await assertHoldsLease(
-        store,
-        req.principal,
-        req.params.jobId,
-        req.headers['x-lease-token'],
-      );
+      const { job } = await leased(req);
       const { masterPath } = await live.finish(job);
       return { masterUrl: `${opts.publicUrl()}/live/${masterPath}` };
     },
@@ -309,23 +298,10 @@ export async function liveMediaRoutes(
   app: FastifyInstance,
   opts: { root: string; corsOrigin: string },
 ): Promise<void> {
-  await app.register(fastifyStatic, {
-    root: opts.root,
+  await mediaRoutes(app, {
+    ...opts,
     prefix: '/live/',
-    decorateReply: false,
-    index: false,
-    list: false,
-    dotfiles: 'deny',
-    acceptRanges: true,
-    cacheControl: false,
-    setHeaders: (reply, path) => {
-      reply.header('access-control-allow-origin', opts.corsOrigin);
-      setMediaSafetyHeaders(reply, path);
-      reply.header(
-        'cache-control',
-        path.endsWith('.m3u8') ? 'no-cache' : 'public, max-age=31536000, immutable',
-      );
-    },
+    cacheControl: (path) => (path.endsWith('.m3u8') ? 'no-cache' : 'public, max-age=31536000, immutable'),
   });
 }
 
