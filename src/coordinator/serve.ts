@@ -102,6 +102,7 @@ export async function startCoordinator(
   let webhookSender: WebhookSender | undefined;
   let app: FastifyInstance | undefined;
   let ingest: IngestServer | undefined;
+  let stopLiveWatch: (() => void) | undefined;
   const encoders: EncoderNode[] = [];
   try {
     const saved = readClientFile(config.dataDir);
@@ -152,6 +153,12 @@ export async function startCoordinator(
       });
       service.attachIngest(ingest);
       live = service;
+      // A cancelled (or dead) live job disconnects its publisher and spends its key.
+      const feeds = ingest;
+      stopLiveWatch = await store.onJobChange((change) => {
+        if (change.type !== 'transition' || (change.to !== 'cancelled' && change.to !== 'dead')) return;
+        if (feeds.existing(change.jobId)) feeds.endFeed(change.jobId);
+      });
     }
     const ingestPort = ingest?.port;
     app = await buildApp({
@@ -273,6 +280,7 @@ export async function startCoordinator(
           await Promise.allSettled(
             encoders.map((e) => e.stop({ graceful: true, graceMs: o.graceMs ?? 10_000 })),
           );
+          stopLiveWatch?.();
           await ingest?.close();
           await running.close();
           clearInterval(purgeTimer);
@@ -289,6 +297,7 @@ export async function startCoordinator(
   } catch (err) {
     await Promise.allSettled(encoders.map((e) => e.stop({ graceful: false })));
     await app?.close().catch(() => {});
+    stopLiveWatch?.();
     await ingest?.close().catch(() => {});
     clearInterval(purgeTimer);
     await webhookSender?.stop().catch(() => {});

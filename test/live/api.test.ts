@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +37,7 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
       ...init,
       headers: {
         authorization: `Bearer ${init.key ?? KEY}`,
-        'content-type': 'application/json',
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
         ...init.headers,
       },
     });
@@ -197,7 +198,52 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
     assert.ok([403, 404].includes((await fetch(`${c.url}/live/${jobId}/240p/.incoming`)).status));
   });
 
-  test('a wrong key is refused by the ingest (the key check the RTMP publish uses)', async () => {
+  test('cancelling a live job disconnects its publisher and spends the key', async () => {
+    const live = (await call('/api/v1/live', {
+      method: 'POST',
+      body: JSON.stringify({ renditions: ['240p'] }),
+    }).then((r) => r.json())) as { ingestUrl: string; job: { id: string } };
+    const publisher = spawn(
+      'ffmpeg',
+      [
+        ...[
+          '-hide_banner',
+          '-loglevel',
+          'error',
+          '-re',
+          '-f',
+          'lavfi',
+          '-i',
+          'testsrc2=size=320x180:rate=15',
+        ],
+        ...['-t', '30', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '15', '-f', 'flv', live.ingestUrl],
+      ],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<number | null>((r) => publisher.on('exit', (code) => r(code)));
+    try {
+      const state = async () =>
+        ((await call(`/api/v1/live/${live.job.id}`)).json() as { ingest: { state: string } | null }).ingest
+          ?.state;
+      for (let i = 0; (await state()) !== 'publishing'; i++) {
+        assert.ok(i < 100, 'publishing within 20 s');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal((await call(`/api/v1/jobs/${live.job.id}`, { method: 'DELETE' })).status, 200);
+      // The coordinator closes the connection: ffmpeg stops with an error long before its 30 s.
+      assert.notEqual(await exited, 0);
+      assert.equal(await state(), 'ended');
+      const row = await c.db.query<{ ended_at: Date | null }>(
+        'SELECT ended_at FROM live_streams WHERE job_id = $1',
+        [live.job.id],
+      );
+      assert.notEqual(row.rows[0]!.ended_at, null);
+    } finally {
+      publisher.kill('SIGKILL');
+    }
+  });
+
+  test('the stream key has its documented form and only its SHA-256 is stored', async () => {
     const live = (await call('/api/v1/live', { method: 'POST', body: '{}' }).then((r) => r.json())) as {
       streamKey: string;
       job: { id: string };
