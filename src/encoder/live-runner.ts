@@ -1,10 +1,11 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { VidmeshError } from '../errors.js';
 import { LeaseLostError } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import { EncodeError } from '../media/errors.js';
-import { buildLiveArgs, liveLadder, parseSegmentCsv } from '../media/live-args.js';
+import { buildLiveArgs, type LiveRendition, liveLadder, parseSegmentCsv } from '../media/live-args.js';
 import { runProcess, summarizeStderr } from '../media/process.js';
 import { createProgressParser } from '../media/progress.js';
 import { liveJobSpecSchema } from '../protocol/live.js';
@@ -131,16 +132,31 @@ export async function runLiveJob(o: LiveRunOptions): Promise<CompletionResult> {
   o.reporter.log(`[vidmesh] live ladder ${spec.renditions.join(', ')}: reading the ingest relay`);
   const parse = createProgressParser(0);
   const args = buildLiveArgs({
-    input: `${endpoints.base}/source.flv`,
-    inputHeaders: endpoints.headers,
+    input: 'pipe:0',
+    inputFormat: 'flv',
     renditions,
     outDir,
     segmentS: spec.segmentS,
     ...(o.preset ? { preset: o.preset } : {}),
   });
+  // The relay is read here and piped into ffmpeg: the lease token and key stay out of its argv.
+  const relay = await fetch(`${endpoints.base}/source.flv`, { headers: endpoints.headers, signal });
+  if (relay.status === 409) throw new LeaseLostError(`live relay: ${(await relay.text()).slice(0, 200)}`);
+  if (relay.status !== 200 && relay.status !== 410) {
+    throw new LiveUploadError(`live relay: HTTP ${relay.status} ${(await relay.text()).slice(0, 200)}`);
+  }
+  if (relay.status === 410 || !relay.body) {
+    // The stream ended before this attempt could join: only the playlists are left to close.
+    await relay.body?.cancel();
+    stopUploads.abort();
+    await uploader;
+    return closeStream(o, post, renditions, started, 'the stream ended before this attempt');
+  }
+  const feed = Readable.fromWeb(relay.body as import('node:stream/web').ReadableStream<Uint8Array>);
   let outcome: Awaited<ReturnType<typeof runProcess>>;
   try {
     outcome = await runProcess('ffmpeg', args, {
+      stdin: feed,
       signal,
       onStdoutLine: (line) => {
         const p = parse(line);
@@ -159,13 +175,28 @@ export async function runLiveJob(o: LiveRunOptions): Promise<CompletionResult> {
   if (uploadError) throw uploadError;
   // The last segments were listed when ffmpeg closed them: hand them in before closing the playlists.
   await drain();
+  feed.destroy();
   for (const line of outcome.stderr.split('\n').filter(Boolean).slice(-20)) o.reporter.log(line);
+  return closeStream(
+    o,
+    post,
+    renditions,
+    started,
+    `ffmpeg ended while the stream is on (exit ${outcome.code ?? outcome.signal}): ${summarizeStderr(outcome.stderr)}`,
+  );
+}
+
+/** `finish`: the playlists closed with ENDLIST and the completion result; 409 → a retryable failure. */
+async function closeStream(
+  o: LiveRunOptions,
+  post: (path: string) => Promise<{ status: number; text: string }>,
+  renditions: LiveRendition[],
+  started: number,
+  whyNotEnded: string,
+): Promise<CompletionResult> {
   const fin = await post('/finish');
-  if (fin.status === 409) {
-    throw new EncodeError(
-      `live ffmpeg ended while the stream is on (exit ${outcome.code ?? outcome.signal}): ${summarizeStderr(outcome.stderr)}`,
-    );
-  }
+  if (fin.status === 409) throw new EncodeError(`live: ${whyNotEnded}`);
+  o.reporter.log('[vidmesh] live stream ended: playlists closed');
   const masterUrl = (JSON.parse(fin.text) as { masterUrl: string }).masterUrl;
   const wallS = (Date.now() - started) / 1000;
   return {

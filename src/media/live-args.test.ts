@@ -17,13 +17,14 @@ test('live ladder: named rungs highest first; an unknown name is refused', () =>
 
 test('live argv: one decode, aligned 2 s keyframes in every rendition, zerolatency, copyts, one segment list per rendition', () => {
   const args = buildLiveArgs({
-    input: 'http://c/api/v1/agent/live/j/source.flv',
-    inputHeaders: { authorization: 'Bearer k', 'x-lease-token': 't' },
+    input: 'pipe:0',
+    inputFormat: 'flv',
     renditions: liveLadder(['720p', '480p']),
     outDir: '/w/live',
   });
   assert.equal(flagValues(args, '-i').length, 1);
-  assert.deepEqual(flagValues(args, '-headers'), ['authorization: Bearer k\r\nx-lease-token: t\r\n']);
+  assert.deepEqual(flagValues(args, '-i'), ['pipe:0']);
+  assert.deepEqual(args.slice(args.indexOf('-i') - 3, args.indexOf('-i')), ['-f', 'flv', '-copyts']);
   assert.ok(args.includes('-copyts'));
   assert.deepEqual(flagValues(args, '-progress'), ['pipe:1']);
   assert.match(
@@ -57,7 +58,7 @@ test('live argv: other segment durations move the GOP with them', () => {
   assert.deepEqual(flagValues(args, '-g'), ['100']);
   assert.deepEqual(flagValues(args, '-segment_time'), ['4']);
   assert.ok(flagValues(args, '-force_key_frames')[0]!.includes('prev_forced_t+4'));
-  assert.equal(flagValues(args, '-headers').length, 0);
+  assert.equal(flagValues(args, '-f').includes('flv'), false);
 });
 
 test('CODECS follow the level of each rung (RFC 6381 avc1.PPCCLL)', () => {

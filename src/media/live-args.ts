@@ -62,10 +62,13 @@ export function liveCodecs(r: LiveRendition): string {
 }
 
 export interface LiveArgsInput {
-  /** The ingest feed: a URL ffmpeg reads (`http(s)://…` FLV relay) or a file path. */
+  /**
+   * The ingest feed: `pipe:0` (the runner pipes the coordinator's FLV relay into stdin, so no
+   * credential ever appears in the argv) or a file path.
+   */
   input: string;
-  /** Request headers for an http input (`Name: value`), e.g. the lease token. */
-  inputHeaders?: Record<string, string>;
+  /** Input format, e.g. `flv` for a pipe (a pipe cannot be probed by its name). */
+  inputFormat?: string;
   renditions: readonly LiveRendition[];
   /** Output folder: `<outDir>/<name>/seg_%06d.ts` and `<outDir>/<name>/segments.csv`. */
   outDir: string;
@@ -99,14 +102,9 @@ export function buildLiveArgs(input: LiveArgsInput): string[] {
   const n = input.renditions.length;
   if (n === 0) throw new RangeError('a live ladder needs at least one rendition');
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-progress', 'pipe:1', '-nostats'];
-  if (input.inputHeaders && Object.keys(input.inputHeaders).length > 0) {
-    const headers = Object.entries(input.inputHeaders)
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('');
-    args.push('-headers', headers);
-  }
   // No `-fflags nobuffer`: it drops the packets read while probing, i.e. the relay's first keyframe.
   args.push('-probesize', '500000', '-analyzeduration', '1000000');
+  if (input.inputFormat) args.push('-f', input.inputFormat);
   args.push('-copyts', '-i', input.input);
   const splits = input.renditions.map((_, i) => `[v${i}]`).join('');
   const filters = [`[0:v:0]fps=${fps},split=${n}${splits}`];
