@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { NotFoundError, VidmeshError } from '../errors.js';
@@ -245,8 +245,15 @@ export function createLiveService(options: LiveServiceOptions): LiveService {
           leaseSha256: sha256Hex(lease.token),
           bytes: segment.bytes,
         });
-        await rename(segment.file, join(safeJoin(root, job.id), rendition, segmentName(added.seq)));
+        const dir = join(safeJoin(root, job.id), rendition);
+        await rename(segment.file, join(dir, segmentName(added.seq)));
         await renderMedia(job, row, rendition, false);
+        if (row.playlist === 'sliding') {
+          // A segment leaves the window with each new one; its file stays one more window for players
+          // still working through an older copy of the playlist, then goes.
+          const old = added.seq - 2 * row.windowSegments;
+          if (old >= 0) await rm(join(dir, segmentName(old)), { force: true });
+        }
         return added;
       });
     },

@@ -194,6 +194,11 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
     assert.equal(seg.headers.get('content-type'), 'video/mp2t');
     assert.equal(seg.headers.get('cache-control'), 'public, max-age=31536000, immutable');
     assert.deepEqual(Buffer.from(await seg.arrayBuffer()), TS);
+    // A sliding window deletes segment files one window after they left the playlist.
+    for (let i = 5; i < 8; i++) assert.equal((await post(second.leaseToken, TS, i * 2)).status, 201);
+    assert.equal((await fetch(`${c.url}/live/${jobId}/240p/0.ts`)).status, 404);
+    assert.equal((await fetch(`${c.url}/live/${jobId}/240p/1.ts`)).status, 404);
+    assert.equal((await fetch(`${c.url}/live/${jobId}/240p/2.ts`)).status, 200);
     // In-progress uploads are never served.
     assert.ok([403, 404].includes((await fetch(`${c.url}/live/${jobId}/240p/.incoming`)).status));
   });
