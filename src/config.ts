@@ -437,6 +437,38 @@ export const settings = {
     default: '',
     doc: 'Comma-separated did:key DIDs allowed to use Gateway Aid (`/aid/v1/*`, signed requests only); empty: Aid answers only `health`.',
   },
+  // ---- live (issue 23, docs/live.md) ----
+  liveRtmpPort: {
+    env: 'VIDMESH_LIVE_RTMP_PORT',
+    flag: 'liveRtmpPort',
+    schema: int(0, 65_535).optional(),
+    default: undefined,
+    doc: 'TCP port of the RTMP ingest of live streams (1935 is the usual one; 0 = any free port). Unset: live streams off (`POST /api/v1/live` answers 503).',
+  },
+  liveRtmpHost: {
+    env: 'VIDMESH_LIVE_RTMP_HOST',
+    flag: 'liveRtmpHost',
+    schema: z.string().min(1).max(256).optional(),
+    default: undefined,
+    doc: 'Address the RTMP ingest listens on. Unset: the HTTP listen address (`HOST`).',
+  },
+  liveRtmpUrl: {
+    env: 'VIDMESH_LIVE_RTMP_URL',
+    flag: 'liveRtmpUrl',
+    schema: z
+      .string()
+      .regex(/^rtmps?:\/\/[^/\s]+(\/[^\s]*)?$/, 'must be an rtmp:// or rtmps:// URL')
+      .optional(),
+    default: undefined,
+    doc: 'Ingest base URL shown to publishers (`rtmp://live.example.com/live`); the stream key is appended. Unset: `rtmp://<public host>:<port>/live`.',
+  },
+  liveGraceMs: {
+    env: 'VIDMESH_LIVE_GRACE_MS',
+    flag: 'liveGraceMs',
+    schema: int(0, 600_000),
+    default: 30_000,
+    doc: 'ms a disconnected RTMP publisher may take to reconnect before its live stream ends (playlists closed, job completed).',
+  },
   otelEndpoint: {
     env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
     flag: 'otelEndpoint',

@@ -69,6 +69,10 @@ export function register(program: Command): void {
     .option('--metrics-token <token>', 'bearer token for GET /metrics (env VIDMESH_METRICS_TOKEN)')
     .option('--media-origin <url>', 'origin serving /media and /ipfs (env VIDMESH_MEDIA_ORIGIN)')
     .option(
+      '--live-rtmp-port <port>',
+      'RTMP ingest port of live streams (env VIDMESH_LIVE_RTMP_PORT; unset: off)',
+    )
+    .option(
       '--registration-policy <policy>',
       'did:key encoders: open | allowlist | approval (env VIDMESH_REGISTRATION_POLICY, default open)',
     )

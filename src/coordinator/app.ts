@@ -14,6 +14,7 @@ import type { SourceLimits } from '../encoder/source-limits.js';
 import type { ApiKeyStore, SecretBox } from '../identity/index.js';
 import type { JobStore, Queryable, WebhookQueue } from '../jobs/index.js';
 import type { JobSpec } from '../jobs/spec.js';
+import type { LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
 import type { SsrfPolicy, StorageContext } from '../storage/index.js';
 import { createReputationStore, type VerificationPolicy } from '../trust/index.js';
@@ -35,6 +36,7 @@ import { healthRoutes } from './routes/health.js';
 import { ipfsRoutes } from './routes/ipfs.js';
 import { jobRoutes } from './routes/jobs.js';
 import { keyRoutes } from './routes/keys.js';
+import { liveMediaRoutes, liveRoutes } from './routes/live.js';
 import { logStreamRoutes } from './routes/logs.js';
 import { mediaRoutes } from './routes/media.js';
 import { monitorRoutes } from './routes/monitor.js';
@@ -108,6 +110,8 @@ export interface AppDeps {
    * the dashboard.
    */
   mediaOrigin?: string;
+  /** Live streams (issue 23, docs/live.md): the routes under `/api/v1/live` and the `/live/` files. */
+  live?: { service: LiveService; db: Queryable; rtmpBase: () => string };
   /** Verification of untrusted encoders' staged results (src/trust); absent: published unverified. */
   verification?: {
     db: Queryable;
@@ -196,6 +200,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { checkReady: deps.checkReady, version: deps.version });
   await app.register(mediaRoutes, { root: join(deps.dataDir, 'media'), corsOrigin: deps.corsOrigin });
   await app.register(ipfsRoutes, { blockstoreDir: join(deps.dataDir, 'ipfs'), corsOrigin: deps.corsOrigin });
+  // ---- live (issue 23) ----
+  if (deps.live)
+    await app.register(liveMediaRoutes, { root: deps.live.service.root, corsOrigin: deps.corsOrigin });
 
   // Dashboard sessions: an httpOnly cookie that stands for an API key, checked after every key scheme.
   const sessions = createSessionManager({
@@ -317,6 +324,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ...(deps.sourceLimits ? { sourceLimits: deps.sourceLimits } : {}),
         ...(box ? { openSpec: (spec: unknown) => openSpecSecrets(box, spec) } : {}),
       });
+      // ---- live (issue 23): own context, its catch-all content-type parser takes segment bodies ----
+      if (deps.live) {
+        await api.register(liveRoutes, {
+          store,
+          db: deps.live.db,
+          live: deps.live.service,
+          publicUrl,
+          mediaBase,
+          rtmpBase: deps.live.rtmpBase,
+          maxSegmentBytes: Math.min(limits.maxUploadBytes, 64 * 1024 * 1024),
+        });
+      }
     },
     { prefix: '/api/v1' },
   );

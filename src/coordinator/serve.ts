@@ -28,6 +28,8 @@ import {
   type Maintenance,
   startMaintenance,
 } from '../jobs/index.js';
+import { type IngestServer, startIngest } from '../live/ingest.js';
+import { createLiveService, type LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { initTracing } from '../tracing.js';
@@ -99,6 +101,8 @@ export async function startCoordinator(
   let maintenance: Maintenance | undefined;
   let webhookSender: WebhookSender | undefined;
   let app: FastifyInstance | undefined;
+  let ingest: IngestServer | undefined;
+  let stopLiveWatch: (() => void) | undefined;
   const encoders: EncoderNode[] = [];
   try {
     const saved = readClientFile(config.dataDir);
@@ -130,6 +134,33 @@ export async function startCoordinator(
       ? { allowCidrs: ['0.0.0.0/0', '::/0'] }
       : ssrfPolicyOf(config);
     const metrics = createCoordinatorMetrics({ store, webhooks: webhookQueue, isLeader, log });
+    // ---- live (issue 23): the RTMP ingest listens only when a port is configured ----
+    let live: LiveService | undefined;
+    if (config.liveRtmpPort !== undefined) {
+      const service = createLiveService({ db, store, root: join(config.dataDir, 'live'), log });
+      await mkdir(service.root, { recursive: true, mode: 0o700 });
+      ingest = await startIngest({
+        port: config.liveRtmpPort,
+        host: config.liveRtmpHost ?? config.host,
+        graceMs: config.liveGraceMs,
+        authorize: (app, key) => service.authorize(app, key),
+        onEnded: (jobId) => {
+          service
+            .feedEnded(jobId)
+            .catch((err: unknown) => log?.error({ err, jobId }, 'live end not recorded'));
+        },
+        ...(log ? { log } : {}),
+      });
+      service.attachIngest(ingest);
+      live = service;
+      // A cancelled (or dead) live job disconnects its publisher and spends its key.
+      const feeds = ingest;
+      stopLiveWatch = await store.onJobChange((change) => {
+        if (change.type !== 'transition' || (change.to !== 'cancelled' && change.to !== 'dead')) return;
+        if (feeds.existing(change.jobId)) feeds.endFeed(change.jobId);
+      });
+    }
+    const ingestPort = ingest?.port;
     app = await buildApp({
       metrics,
       webhooks: { queue: webhookQueue, ssrf: webhookSsrf },
@@ -149,6 +180,17 @@ export async function startCoordinator(
       storage: () => storageContextFor(config, { publicUrl, log }),
       ...(verification ? { verification: { db, ...verification } } : {}),
       ...(https ? { https, hsts: true } : {}),
+      ...(live
+        ? {
+            live: {
+              service: live,
+              db,
+              rtmpBase: () =>
+                config.liveRtmpUrl?.replace(/\/+$/, '') ??
+                `rtmp://${new URL(publicUrl).hostname}:${ingestPort}/live`,
+            },
+          }
+        : {}),
       checkReady: async () => {
         await db.query('SELECT 1 FROM jobs LIMIT 1');
         return { ok: true, checks: { database: true, migrations: true } };
@@ -238,6 +280,8 @@ export async function startCoordinator(
           await Promise.allSettled(
             encoders.map((e) => e.stop({ graceful: true, graceMs: o.graceMs ?? 10_000 })),
           );
+          stopLiveWatch?.();
+          await ingest?.close();
           await running.close();
           clearInterval(purgeTimer);
           await sender.stop();
@@ -253,6 +297,8 @@ export async function startCoordinator(
   } catch (err) {
     await Promise.allSettled(encoders.map((e) => e.stop({ graceful: false })));
     await app?.close().catch(() => {});
+    stopLiveWatch?.();
+    await ingest?.close().catch(() => {});
     clearInterval(purgeTimer);
     await webhookSender?.stop().catch(() => {});
     await maintenance?.stop().catch(() => {});

@@ -262,6 +262,11 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
         },
       };
     },
+    // ---- live (issue 23): same lease-bound auth as the source relay ----
+    liveEndpoints(lease: LeaseRef) {
+      const { url, headers } = this.remoteSource!(lease);
+      return { base: url.replace(/\/jobs\/([^/]+)\/source$/, '/live/$1'), headers };
+    },
     remoteUploads(lease?: LeaseRef) {
       // A signing node downloads an upload source with its job's grant and lease token.
       const grant = identity && lease ? grants.get(grantKey(lease)) : undefined;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { isVidmeshError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type HwaccelReport, HwaccelUnavailableError } from '../media/index.js';
+import { isLiveSpec } from '../protocol/live.js';
 import type { StorageContext } from '../storage/index.js';
 import { spanFromTraceparent, withSpan } from '../tracing.js';
 import { backoffMs, sleep } from './backoff.js';
@@ -14,6 +15,7 @@ import {
   JobCancelledError,
   LeaseLostError,
 } from './errors.js';
+import { runLiveJob } from './live-runner.js';
 import { createGpuSampler, sampleHostReport } from './load.js';
 import { runPipeline } from './pipeline.js';
 import { JobReporter } from './reporter.js';
@@ -370,21 +372,32 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     try {
       await rm(workDir, { recursive: true, force: true });
       await mkdir(workDir, { recursive: true });
-      const result = await runPipeline({
-        job,
-        workDir,
-        signal: controller.signal,
-        reporter,
-        storage: options.storage,
-        transport,
-        lease,
-        hwaccel: hwaccel!,
-        log: jobLog,
-        onStage: (stage) => {
-          if (stage === 'encoding') entry.encodeStarted = true;
-          emit({ type: 'job-stage', jobId: job.id, stage });
-        },
-      });
+      // ---- live (issue 23): a live job runs the live runner for as long as its stream lasts ----
+      const result = isLiveSpec(job.spec)
+        ? await runLiveJob({
+            job,
+            workDir,
+            signal: controller.signal,
+            reporter,
+            transport,
+            lease,
+            ...(jobLog ? { log: jobLog } : {}),
+          })
+        : await runPipeline({
+            job,
+            workDir,
+            signal: controller.signal,
+            reporter,
+            storage: options.storage,
+            transport,
+            lease,
+            hwaccel: hwaccel!,
+            log: jobLog,
+            onStage: (stage) => {
+              if (stage === 'encoding') entry.encodeStarted = true;
+              emit({ type: 'job-stage', jobId: job.id, stage });
+            },
+          });
       await reporter.flush();
       await finish(
         {

@@ -182,6 +182,12 @@ export interface EncoderTransport {
    * `transfer.source: 'coordinator'`. Absent on transports that never get such hand-outs.
    */
   remoteSource?(lease: LeaseRef): { url: string; headers: Record<string, string> };
+  /**
+   * Live jobs (issue 23, docs/live.md): the lease-bound live routes of the coordinator, `{base}/source.flv`
+   * (the ingest as FLV), `{base}/segments/<rendition>` (POST one segment), `{base}/finish`, with these
+   * headers. Absent on transports whose encoders take no live jobs.
+   */
+  liveEndpoints?(lease: LeaseRef): { base: string; headers: Record<string, string> };
   /** Frees transport resources (HTTP keep-alive sockets); does not touch the coordinator. */
   close?(): Promise<void>;
 }

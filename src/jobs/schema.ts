@@ -16,6 +16,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
+  boolean,
   check,
   doublePrecision,
   type ExtraConfigColumn,
@@ -365,4 +366,52 @@ export const uploads = pgTable(
     createdAt: tz('created_at').notNull().defaultNow(),
   },
   (t) => [index('uploads_tenant_idx').on(t.tenant, t.createdAt.desc())],
+);
+
+// ---- live (issue 23, drizzle/0014_live.sql, docs/live.md) ----
+
+/** One live job's ingest: the SHA-256 (hex) of its stream key, its playlist kind and whether it is recorded. */
+export const liveStreams = pgTable(
+  'live_streams',
+  {
+    jobId: text('job_id')
+      .primaryKey()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    tenant: text('tenant').notNull().default('default'),
+    keySha256: text('key_sha256').notNull(),
+    /** `event` (every segment kept) or `sliding` (the last `window_segments`). */
+    playlist: text('playlist').notNull().default('event'),
+    windowSegments: integer('window_segments').notNull().default(6),
+    record: boolean('record').notNull().default(false),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    endedAt: tz('ended_at'),
+  },
+  (t) => [
+    uniqueIndex('live_streams_key_idx').on(t.keySha256),
+    check('live_streams_playlist_check', sql`${t.playlist} IN ('event', 'sliding')`),
+  ],
+);
+
+/** The segments of a live job's media playlists, numbered per rendition by the coordinator (media sequence). */
+export const liveSegments = pgTable(
+  'live_segments',
+  {
+    jobId: text('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    rendition: text('rendition').notNull(),
+    seq: integer('seq').notNull(),
+    durationS: doublePrecision('duration_s').notNull(),
+    /** Start on the ingest timeline, seconds. */
+    startS: doublePrecision('start_s').notNull(),
+    programDateTime: tz('program_date_time'),
+    /** First segment of another lease (encoder or attempt): EXT-X-DISCONTINUITY before it. */
+    discontinuity: boolean('discontinuity').notNull().default(false),
+    attempt: integer('attempt').notNull(),
+    /** SHA-256 (hex) of the lease token the segment came with: a change of lease is a discontinuity. */
+    leaseSha256: text('lease_sha256').notNull(),
+    bytes: integer('bytes').notNull(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.rendition, t.seq] })],
 );

@@ -18,6 +18,8 @@ export interface RunProcessOptions {
   onStdoutLine?: (line: string) => void;
   /** Keep the whole stdout in the outcome (ffprobe JSON, raw bitstreams). */
   captureStdout?: boolean;
+  /** Fed to the process's stdin (e.g. `-i pipe:0`); absent: stdin is closed. */
+  stdin?: NodeJS.ReadableStream;
   stderrLimit?: number;
 }
 
@@ -41,7 +43,15 @@ export function runProcess(
       reject(new CancelledError('cancelled before start'));
       return;
     }
-    const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    // ffmpeg closing its input early (it failed, or was killed) is its exit's business, not an error here.
+    child.stdin.on('error', () => {});
+    if (options.stdin) {
+      options.stdin.on('error', () => child.stdin.end());
+      options.stdin.pipe(child.stdin);
+    } else {
+      child.stdin.end();
+    }
     let failure: Error | undefined;
     let stderr = '';
     const stdoutChunks: Buffer[] = [];

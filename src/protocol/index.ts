@@ -4,4 +4,5 @@
  * routes and the encoder's transports (data flows API → jobs → protocol → encoder).
  */
 export * from './handout.js';
+export { isLiveSpec, type LiveJobSpec, liveJobSpecSchema } from './live.js';
 export * from './wire.js';

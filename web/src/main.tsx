@@ -5,6 +5,7 @@ import { ErrorNote } from './components.js';
 import { EncodersPage } from './pages/encoders.js';
 import { JobDetailPage } from './pages/job.js';
 import { JobsPage } from './pages/jobs.js';
+import { LivePage } from './pages/live.js';
 import { OverviewPage } from './pages/overview.js';
 import { SignInPage } from './pages/signin.js';
 import { SubmitPage } from './pages/submit.js';
@@ -16,6 +17,7 @@ const NAV = [
   { to: '/jobs', label: 'Jobs' },
   { to: '/submit', label: 'Submit', scope: 'submit' },
   { to: '/encoders', label: 'Encoders' },
+  { to: '/streams', label: 'Live' },
 ] as const;
 
 function App() {
@@ -54,6 +56,7 @@ function App() {
   else if (path === '/jobs') page = <JobsPage principal={principal} query={query} />;
   else if (path === '/submit' && canSubmit) page = <SubmitPage />;
   else if (path === '/encoders') page = <EncodersPage principal={principal} />;
+  else if (path === '/streams') page = <LivePage principal={principal} />;
   else page = <OverviewPage />;
 
   return (

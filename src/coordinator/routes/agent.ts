@@ -134,14 +134,14 @@ async function assertActsFor(
 }
 
 /** The lease token of a streamed transfer (`X-Lease-Token`). */
-const leaseHeaders = z.object({ 'x-lease-token': z.string().min(1).max(256) });
+export const leaseHeaders = z.object({ 'x-lease-token': z.string().min(1).max(256) });
 
 /**
  * The live lease of `jobId`, checked for a streamed transfer: the caller acts for the holder, an
  * upload grant (if any) names this job and token, and the token renews the lease (fenced by token and
  * holder, so a stale token is 409 `lease_lost`). Returns the job, its holder and the renewed state.
  */
-async function assertHoldsLease(
+export async function assertHoldsLease(
   store: JobStore,
   principal: Principal | undefined,
   jobId: string,

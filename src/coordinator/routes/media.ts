@@ -22,6 +22,10 @@ export interface MediaRouteOptions {
   root: string;
   /** `Access-Control-Allow-Origin` of media responses (`*` lets players on any site fetch them). */
   corsOrigin: string;
+  /** URL prefix (default `/media/`; live streams: `/live/`). */
+  prefix?: string;
+  /** `Cache-Control` of a file (default: playlists `no-cache`, other files a day). */
+  cacheControl?: (path: string) => string;
 }
 
 /**
@@ -37,9 +41,12 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRouteOptions)
     reply.header('access-control-expose-headers', 'Content-Length, Content-Range, Accept-Ranges, ETag');
     if (opts.corsOrigin !== '*') reply.header('vary', 'Origin');
   };
+  const prefix = opts.prefix ?? '/media/';
+  const cacheControl =
+    opts.cacheControl ?? ((path: string) => (path.endsWith('.m3u8') ? 'no-cache' : 'public, max-age=86400'));
   await app.register(fastifyStatic, {
     root: opts.root,
-    prefix: '/media/',
+    prefix,
     decorateReply: false,
     index: false,
     list: false,
@@ -50,11 +57,11 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRouteOptions)
     setHeaders: (reply, path) => {
       cors(reply);
       setMediaSafetyHeaders(reply, path);
-      reply.header('cache-control', path.endsWith('.m3u8') ? 'no-cache' : 'public, max-age=86400');
+      reply.header('cache-control', cacheControl(path));
     },
   });
   // CORS preflight: players send `Range`, which makes cross-origin segment requests non-simple.
-  app.options('/media/*', { schema: { hide: true } }, async (_req, reply) => {
+  app.options(`${prefix}*`, { schema: { hide: true } }, async (_req, reply) => {
     cors(reply);
     reply.header('access-control-allow-methods', 'GET, HEAD, OPTIONS');
     reply.header('access-control-allow-headers', 'Range, Content-Type');

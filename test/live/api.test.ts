@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
+import { createSqlApiKeyStore } from '../../src/identity/index.js';
+import type { Claim, EncoderCapabilities } from '../../src/jobs/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+
+/**
+ * The live API without media (issue 23, docs/live.md): bad input is a 4xx problem, another tenant's
+ * stream is invisible, the segment route is fenced by the lease and takes MPEG-TS only, the coordinator
+ * numbers segments and marks a new attempt with a discontinuity, and `finish` waits for the publisher.
+ */
+
+const KEY = 'live-api-test-admin-key-0123456789';
+const caps: EncoderCapabilities = {
+  codecs: ['h264', 'aac'],
+  hwaccel: [],
+  maxHeight: 2160,
+  concurrency: 1,
+  tags: ['live'],
+};
+/** A minimal MPEG-TS packet: sync byte 0x47, 188 bytes. */
+const TS = Buffer.concat([Buffer.from([0x47, 0x40, 0x00, 0x10]), Buffer.alloc(184, 0xff)]);
+
+describe('live API: input, tenants, lease-fenced segments, playlists', { timeout: 60_000 }, () => {
+  let tdb: TestDatabase;
+  let dir: string;
+  let c: RunningCoordinator;
+  let tenantKey: string;
+  const call = async (path: string, init: RequestInit & { key?: string } = {}) => {
+    const res = await fetch(`${c.url}${path}`, {
+      ...init,
+      headers: {
+        authorization: `Bearer ${init.key ?? KEY}`,
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+        ...init.headers,
+      },
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      headers: res.headers,
+      text,
+      json: () => JSON.parse(text) as Record<string, unknown>,
+    };
+  };
+
+  before(async () => {
+    tdb = await createTestDatabase({ driver: 'postgres' });
+    dir = await mkdtemp(join(tmpdir(), 'vidmesh-live-api-'));
+    c = await startCoordinator(
+      loadConfig({
+        env: {},
+        flags: {
+          port: 0,
+          dataDir: dir,
+          databaseUrl: tdb.url,
+          apiKey: KEY,
+          encoders: 0,
+          logLevel: 'silent',
+          liveRtmpPort: 0,
+          liveRtmpHost: '127.0.0.1',
+        },
+      }),
+    );
+    tenantKey = (
+      await createSqlApiKeyStore(c.db).create({ name: 'other', scopes: ['read', 'submit'], tenant: 'other' })
+    ).plaintext;
+  });
+  after(async () => {
+    await c?.stop({ graceMs: 0 });
+    await tdb?.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('bad bodies are 400 problems: unknown rendition, duplicates, record with a sliding window, unknown field', async () => {
+    for (const body of [
+      { renditions: ['4k'] },
+      { renditions: ['720p', '720p'] },
+      { record: true, playlist: 'sliding' },
+      { streamKey: 'mine' },
+      { windowSegments: 1000 },
+    ]) {
+      const r = await call('/api/v1/live', { method: 'POST', body: JSON.stringify(body) });
+      assert.equal(r.status, 400, `${JSON.stringify(body)} → ${r.text}`);
+      assert.equal(r.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    }
+  });
+
+  test("another tenant's stream answers 404 and is not listed", async () => {
+    const mine = (await call('/api/v1/live', { method: 'POST', body: '{}' })).json() as {
+      job: { id: string };
+    };
+    assert.equal((await call(`/api/v1/live/${mine.job.id}`, { key: tenantKey })).status, 404);
+    const listed = (await call('/api/v1/live', { key: tenantKey })).json() as { streams: unknown[] };
+    assert.equal(listed.streams.length, 0);
+    const theirs = await call('/api/v1/live', { method: 'POST', body: '{}', key: tenantKey });
+    assert.equal(theirs.status, 201);
+    const theirId = (theirs.json() as { job: { id: string } }).job.id;
+    assert.equal((await call(`/api/v1/live/${theirId}`, { key: tenantKey })).status, 200);
+    assert.equal(
+      ((await call('/api/v1/live', { key: tenantKey })).json() as { streams: unknown[] }).streams.length,
+      1,
+    );
+  });
+
+  test('segments: lease-fenced, MPEG-TS only, numbered by the coordinator, a new lease starts with a discontinuity; sliding window', async () => {
+    const created = (await call('/api/v1/live', {
+      method: 'POST',
+      body: JSON.stringify({ renditions: ['240p'], playlist: 'sliding', windowSegments: 3 }),
+    }).then((r) => r.json())) as { job: { id: string } };
+    const jobId = created.job.id;
+    const enc = await c.store.registerEncoder({
+      name: 'live-api-enc',
+      kind: 'infrastructure',
+      capabilities: caps,
+    });
+    const claimLive = async (): Promise<Claim> => {
+      for (;;) {
+        const cl = await c.store.claim({ id: enc.id, kind: 'infrastructure' }, caps, { waitMs: 2000 });
+        assert.ok(cl, 'claimed');
+        // Streams of the other tests are older, so claimed first: keep their leases, claim on.
+        if (cl.job.id === jobId) return cl;
+      }
+    };
+    const first = await claimLive();
+    assert.equal(first.job.queue, 'live');
+    const post = (token: string, body: Buffer, start: number) =>
+      call(`/api/v1/agent/live/${jobId}/segments/240p`, {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'video/mp2t',
+          'x-lease-token': token,
+          'x-segment-start': String(start),
+          'x-segment-duration': '2',
+        },
+      });
+    assert.equal((await post('not-the-token', TS, 0)).status, 409);
+    const html = await post(first.leaseToken, Buffer.from('<html><script>alert(1)</script></html>'), 0);
+    assert.equal(html.status, 400, html.text);
+    const noHeaders = await call(`/api/v1/agent/live/${jobId}/segments/240p`, {
+      method: 'POST',
+      body: TS,
+      headers: { 'content-type': 'video/mp2t', 'x-lease-token': first.leaseToken },
+    });
+    assert.equal(noHeaders.status, 400);
+    const unknown = await call(`/api/v1/agent/live/${jobId}/segments/..%2F..%2Fetc`, {
+      method: 'POST',
+      body: TS,
+      headers: { 'x-lease-token': first.leaseToken, 'x-segment-start': '0', 'x-segment-duration': '2' },
+    });
+    assert.equal(unknown.status, 400);
+    for (let i = 0; i < 3; i++) {
+      const r = await post(first.leaseToken, TS, i * 2);
+      assert.equal(r.status, 201, r.text);
+      assert.deepEqual(r.json(), { seq: i, discontinuity: false });
+    }
+    // The publisher never came: finish is refused while the stream may still start.
+    // (No body, like the runner's call.)
+    const early = await fetch(`${c.url}/api/v1/agent/live/${jobId}/finish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'x-lease-token': first.leaseToken },
+    });
+    assert.equal(early.status, 409);
+    assert.equal(((await early.json()) as { code: string }).code, 'live_not_ended');
+
+    // The encoder dies; the next attempt continues the numbering after a discontinuity.
+    await c.store.release(jobId, first.leaseToken, enc.id, 'encoder lost');
+    const second = await claimLive();
+    assert.equal((await post(first.leaseToken, TS, 6)).status, 409, 'the old lease is fenced off');
+    const next = await post(second.leaseToken, TS, 6);
+    assert.deepEqual(next.json(), { seq: 3, discontinuity: true });
+    assert.deepEqual((await post(second.leaseToken, TS, 8)).json(), { seq: 4, discontinuity: false });
+
+    const playlist = await fetch(`${c.url}/live/${jobId}/240p/index.m3u8`);
+    assert.equal(playlist.headers.get('cache-control'), 'no-cache');
+    assert.equal(playlist.headers.get('x-content-type-options'), 'nosniff');
+    const text = await playlist.text();
+    assert.match(text, /#EXT-X-MEDIA-SEQUENCE:2\n/);
+    assert.doesNotMatch(text, /PLAYLIST-TYPE/);
+    assert.deepEqual(
+      [...text.matchAll(/^(\d+)\.ts$/gm)].map((m) => m[1]),
+      ['2', '3', '4'],
+    );
+    assert.match(text, /2\.ts\n#EXT-X-DISCONTINUITY\n/);
+    const seg = await fetch(`${c.url}/live/${jobId}/240p/3.ts`);
+    assert.equal(seg.status, 200);
+    assert.equal(seg.headers.get('content-type'), 'video/mp2t');
+    assert.equal(seg.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.deepEqual(Buffer.from(await seg.arrayBuffer()), TS);
+    // A sliding window deletes segment files one window after they left the playlist.
+    for (let i = 5; i < 8; i++) assert.equal((await post(second.leaseToken, TS, i * 2)).status, 201);
+    assert.equal((await fetch(`${c.url}/live/${jobId}/240p/0.ts`)).status, 404);
+    assert.equal((await fetch(`${c.url}/live/${jobId}/240p/1.ts`)).status, 404);
+    assert.equal((await fetch(`${c.url}/live/${jobId}/240p/2.ts`)).status, 200);
+    // In-progress uploads are never served.
+    assert.ok([403, 404].includes((await fetch(`${c.url}/live/${jobId}/240p/.incoming`)).status));
+  });
+
+  test('cancelling a live job disconnects its publisher and spends the key', async () => {
+    const live = (await call('/api/v1/live', {
+      method: 'POST',
+      body: JSON.stringify({ renditions: ['240p'] }),
+    }).then((r) => r.json())) as { ingestUrl: string; job: { id: string } };
+    const publisher = spawn(
+      'ffmpeg',
+      [
+        ...[
+          '-hide_banner',
+          '-loglevel',
+          'error',
+          '-re',
+          '-f',
+          'lavfi',
+          '-i',
+          'testsrc2=size=320x180:rate=15',
+        ],
+        ...['-t', '30', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '15', '-f', 'flv', live.ingestUrl],
+      ],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<number | null>((r) => publisher.on('exit', (code) => r(code)));
+    try {
+      const state = async () =>
+        ((await call(`/api/v1/live/${live.job.id}`)).json() as { ingest: { state: string } | null }).ingest
+          ?.state;
+      for (let i = 0; (await state()) !== 'publishing'; i++) {
+        assert.ok(i < 100, 'publishing within 20 s');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal((await call(`/api/v1/jobs/${live.job.id}`, { method: 'DELETE' })).status, 200);
+      // The coordinator closes the connection: ffmpeg stops with an error long before its 30 s.
+      assert.notEqual(await exited, 0);
+      assert.equal(await state(), 'ended');
+      const row = await c.db.query<{ ended_at: Date | null }>(
+        'SELECT ended_at FROM live_streams WHERE job_id = $1',
+        [live.job.id],
+      );
+      assert.notEqual(row.rows[0]!.ended_at, null);
+    } finally {
+      publisher.kill('SIGKILL');
+    }
+  });
+
+  test('the stream key has its documented form and only its SHA-256 is stored', async () => {
+    const live = (await call('/api/v1/live', { method: 'POST', body: '{}' }).then((r) => r.json())) as {
+      streamKey: string;
+      job: { id: string };
+    };
+    assert.match(live.streamKey, /^lk_[\w-]{43}$/);
+    const row = await c.db.query<{ key_sha256: string }>(
+      'SELECT key_sha256 FROM live_streams WHERE job_id = $1',
+      [live.job.id],
+    );
+    assert.notEqual(row.rows[0]!.key_sha256, live.streamKey, 'only the hash is stored');
+    assert.match(row.rows[0]!.key_sha256, /^[0-9a-f]{64}$/);
+  });
+});
