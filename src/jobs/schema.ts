@@ -117,9 +117,7 @@ export const jobs = pgTable(
     chunkIndex: integer('chunk_index'),
   },
   (t) => [
-    uniqueIndex('jobs_parent_chunk_idx')
-      .on(t.parentId, t.chunkIndex)
-      .where(sql`parent_id IS NOT NULL`),
+    uniqueIndex('jobs_parent_chunk_idx').on(t.parentId, t.chunkIndex).where(sql`parent_id IS NOT NULL`),
     uniqueIndex('jobs_short_id_key').on(t.shortId),
     uniqueIndex('jobs_idempotency_key').on(t.tenant, t.idempotencyKey),
     // The claim query, one per encoder kind: claimable rows in claim order.

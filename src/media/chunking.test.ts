@@ -35,12 +35,11 @@ test('planChunks: split table (starts on segment boundaries, last chunk ends wit
     ],
     ['explicit chunk longer than the source', [10, 2, { seconds: 30 }], null],
     [
-      'chunk length rounded to whole segments (5 s → 2 × 2 s)',
+      'chunk length rounded to whole segments (5 s → 3 × 2 s)',
       [9, 2, { seconds: 5 }],
       [
-        [0, 4, 0, 2],
-        [4, 4, 2, 2],
-        [8, 1, 4, 1],
+        [0, 6, 0, 3],
+        [6, 3, 3, 2],
       ],
     ],
     [

@@ -263,8 +263,11 @@ export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: Ffmpe
   for (const r of selected) {
     if (r.kind === 'video') {
       const i = videoRenditions.indexOf(r);
-      const audio = plan.chunk ? ['-an'] : ['-map', audioMap, ...audioArgs];
-      args.push('-map', `[v${i}]`, ...profile.encoder(r, plan), ...audio);
+      const chunk = plan.chunk !== undefined;
+      args.push(
+        ...['-map', `[v${i}]`, ...(chunk ? [] : ['-map', audioMap]), ...profile.encoder(r, plan)],
+        ...(chunk ? ['-an'] : audioArgs),
+      );
     } else {
       args.push('-map', audioMap, '-vn', ...audioArgs);
     }
