@@ -59,6 +59,9 @@ export const jobViewSchema = z.object({
   etaS: z.number().nullable(),
   /** Encode speed the encoder reports while it runs (× real time). */
   speed: z.number().nullable(),
+  /** Chunk tasks (docs/chunking.md): the split job this task is part of, and its place (-1: audio). */
+  parentId: z.string().optional(),
+  chunkIndex: z.number().int().optional(),
   queue: z.string(),
   priority: z.string(),
   network: z.enum(['private', 'community']).describe('who may encode it (docs/identity.md)'),

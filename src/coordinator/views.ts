@@ -80,6 +80,7 @@ export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/m
     progress: job.status === 'completed' ? 100 : job.progress,
     etaS: job.status === 'running' ? job.etaS : null,
     speed: job.status === 'running' ? job.speed : null,
+    ...(job.parentId ? { parentId: job.parentId, chunkIndex: job.chunkIndex } : {}),
     queue: job.queue,
     priority: job.priority,
     network: job.network,

@@ -42,6 +42,7 @@ export function toJob(row: JobRow): Job {
     progress: num(row.progress),
     etaS: row.eta_s === null || row.eta_s === undefined ? null : num(row.eta_s),
     speed: row.speed === null || row.speed === undefined ? null : num(row.speed),
+    ...(row.parent_id ? { parentId: row.parent_id as string, chunkIndex: num(row.chunk_index) } : {}),
     queue: row.queue as QueueName,
     priority: row.priority as Priority,
     requirements: {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
+import { chunkingSchema, LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
 import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index.js';
 import { JOB_NETWORKS } from './types.js';
 import { PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
@@ -77,6 +77,26 @@ export const jobSpecSchema = z.strictObject({
         .record(z.string().min(1).max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
         .refine((m) => Object.keys(m).length <= 16, 'at most 16 storageMetadata keys')
         .optional(),
+    })
+    .optional(),
+  /**
+   * Chunked encoding (docs/chunking.md): `auto` (default) splits a source longer than the threshold
+   * (VIDMESH_CHUNK_THRESHOLD_S, default 300 s) into chunks of whole segments encoded by several
+   * encoders; `off` never splits; `{seconds}` splits into chunks of about that length.
+   */
+  chunking: chunkingSchema.optional(),
+  /**
+   * Set by the coordinator on a chunk task's spec, refused in client specs: which part of the parent's
+   * source this task encodes (`video`: the ladder's video renditions of `startS` + `durationS` seconds,
+   * `audio`: the audio track of the whole duration, plus the poster).
+   */
+  chunk: z
+    .strictObject({
+      parentId: z.string().min(1).max(64),
+      role: z.enum(['video', 'audio']),
+      index: z.number().int().min(-1),
+      startS: z.number().min(0),
+      durationS: z.number().positive(),
     })
     .optional(),
 });

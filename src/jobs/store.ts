@@ -3,6 +3,7 @@ import { ValidationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { assertBackoffPolicy, type BackoffPolicy, backoffSchedule, DEFAULT_BACKOFF } from './backoff.js';
 import { ChangeFeed } from './changes.js';
+import { sweepChunkedJobs } from './chunks.js';
 import type { Database } from './db.js';
 import { EncoderNotFoundError, InvalidTransitionError, JobNotFoundError, LeaseLostError } from './errors.js';
 import { type JobRow, toEncoder, toEvent, toJob } from './rows.js';
@@ -165,7 +166,7 @@ export interface JobStore {
 
 const SHORT_ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
-function shortId(): string {
+export function shortId(): string {
   const bytes = randomBytes(10);
   let out = 'j';
   for (const b of bytes) out += SHORT_ID_ALPHABET[b & 31];
@@ -451,6 +452,9 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
       ]);
       if (rows[0]) feed.kick();
       const job = await get(jobId);
+      // A split job's chunk tasks stop with it (docs/chunking.md).
+      if (job.status === 'cancelled')
+        await sweepChunkedJobs(db, { now: clock(), actor: opts.actor ?? 'api', parentId: job.id });
       if (rows[0] || job.status === 'cancelled') return job;
       throw new InvalidTransitionError(`job ${jobId} is ${job.status} and cannot be cancelled`, {
         details: { jobId, status: job.status },

@@ -83,6 +83,10 @@ export interface Job {
   etaS: number | null;
   /** Encode speed the encoder last reported (× real time), while it runs; null otherwise. */
   speed: number | null;
+  /** Chunked encoding (docs/chunking.md): the job this chunk task is part of; absent for other jobs. */
+  parentId?: string;
+  /** Place of this chunk task in its parent (0-based; -1 is the audio task); absent for other jobs. */
+  chunkIndex?: number;
   queue: QueueName;
   priority: Priority;
   requirements: Required<Pick<JobRequirements, 'codecs' | 'tags' | 'preferredKinds'>> &
