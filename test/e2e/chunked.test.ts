@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
+import { launchChromium, servePlayerPage } from '../helpers/browser.js';
 import { makeSyntheticClip } from '../helpers/media.js';
 import { avOffsets, videoFrames } from '../media/verify.js';
 
@@ -16,6 +17,38 @@ import { avOffsets, videoFrames } from '../media/verify.js';
  * and one audio task, stitched by the coordinator and published; its output must match the unchunked
  * encode of the same source (frame count, A/V alignment ±40 ms).
  */
+
+/**
+ * Runs in the page: plays `src` with hls.js from the start to the end at 2× speed and reports stalls
+ * (`waiting` after playback started, hls.js BUFFER_STALLED_ERROR), errors, and the buffered ranges.
+ */
+const PLAYER_SCRIPT = `
+async function playThrough(src) {
+  if (!Hls.isSupported()) return { error: 'MSE not supported' };
+  const video = document.getElementById('v');
+  const hls = new Hls({ startLevel: 0, maxBufferLength: 30 });
+  const errors = [];
+  let stalls = 0;
+  let playing = false;
+  hls.on(Hls.Events.ERROR, (_e, d) => {
+    if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) stalls++;
+    else if (d.fatal) errors.push(String(d.details));
+  });
+  video.addEventListener('playing', () => { playing = true; });
+  video.addEventListener('waiting', () => { if (playing && !video.ended) stalls++; });
+  hls.loadSource(src);
+  hls.attachMedia(video);
+  await new Promise((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, () => resolve()));
+  video.playbackRate = 2;
+  await video.play();
+  const started = Date.now();
+  while (!video.ended && Date.now() - started < 60000 && errors.length === 0) await new Promise((r) => setTimeout(r, 100));
+  const ranges = [];
+  for (let i = 0; i < video.buffered.length; i++) ranges.push([video.buffered.start(i), video.buffered.end(i)]);
+  const result = { ended: video.ended, currentTime: video.currentTime, duration: video.duration, stalls, errors, ranges };
+  hls.destroy();
+  return result;
+}`;
 
 const LADDER = {
   speed: 'ultrafast' as const,
@@ -114,6 +147,34 @@ describe('chunked encoding: split, chunk tasks, stitch, publish', () => {
       assert.doesNotMatch(playlist, /DISCONTINUITY/);
       assert.equal(playlist.match(/^seg_\d+\.ts$/gm)?.length, 6);
       assert.equal(await videoFrames(join(media, a.id, `${r}.mp4`)), 300, `${r}.mp4 concatenated`);
+    }
+
+    // Played start to end in Chromium + hls.js: no stall at the seams (4 s, 8 s), one buffered range.
+    const page = await servePlayerPage(PLAYER_SCRIPT);
+    const browser = await launchChromium();
+    try {
+      const tab = await browser.newPage();
+      await tab.goto(page.url);
+      const outcome = (await tab.evaluate(`playThrough(${JSON.stringify(a.result?.masterUrl)})`)) as {
+        error?: string;
+        ended: boolean;
+        stalls: number;
+        errors: string[];
+        ranges: number[][];
+        currentTime: number;
+      };
+      assert.equal(outcome.error, undefined);
+      assert.deepEqual(outcome.errors, []);
+      assert.equal(outcome.ended, true, `played to the end: ${JSON.stringify(outcome)}`);
+      assert.equal(outcome.stalls, 0, `no stall: ${JSON.stringify(outcome)}`);
+      assert.equal(
+        outcome.ranges.length,
+        1,
+        `one buffered range, no gap at a seam: ${JSON.stringify(outcome.ranges)}`,
+      );
+    } finally {
+      await browser.close();
+      await page.close();
     }
 
     const history = await client.jobHistory(a.id);
