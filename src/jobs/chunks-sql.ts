@@ -4,13 +4,19 @@
  * they are; the claim, renew, complete, fail and rescue of chunk tasks are the store's own.
  */
 
-import { FINAL_STATUSES, OPEN_RENDITION_STATUSES, sqlList, TRANSITIONS } from './vocabulary.js';
+import {
+  FINAL_STATUSES,
+  OPEN_RENDITION_STATUSES,
+  RESERVED_TAG_PREFIX,
+  sqlList,
+  TRANSITIONS,
+} from './vocabulary.js';
 
 /**
  * Required tag of a split parent: no encoder may register it (src/jobs/chunks.ts), so only the
  * coordinator's stitcher, which claims by id, ever leases the parent.
  */
-export const STITCH_TAG = 'vidmesh:stitch';
+export const STITCH_TAG = `${RESERVED_TAG_PREFIX}stitch`;
 
 const renditionsOf = (alias: string) =>
   `(SELECT coalesce(json_agg(json_build_object('name', r.name, 'status', r.status, 'progress', r.progress,

@@ -97,8 +97,3 @@ export async function sweepChunkedJobs(
   const cancelled = await db.query<{ id: string }>(C.CANCEL_CHILDREN, [now, actor, options.parentId ?? null]);
   return { deadParents: dead.rows.map((r) => r.id), cancelledChunks: cancelled.rows.map((r) => r.id) };
 }
-
-/** Whether an encoder's tags include one reserved for the coordinator (refused at registration). */
-export function reservedEncoderTag(tags: readonly string[]): string | undefined {
-  return tags.find((t) => t.toLowerCase() === C.STITCH_TAG);
-}

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { chunkingSchema, LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
 import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index.js';
 import { JOB_NETWORKS } from './types.js';
-import { PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
+import { isReservedTag, PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './webhooks.js';
 
 /**
@@ -61,6 +61,7 @@ export const jobSpecSchema = z.strictObject({
   tags: z
     .array(z.string().regex(/^[a-z0-9][a-z0-9_.:-]{0,63}$/i))
     .max(16)
+    .refine((tags) => !tags.some(isReservedTag), 'tags starting with vidmesh: are reserved')
     .optional(),
   network: z.enum(JOB_NETWORKS).default('private'),
   verify: z.enum(['always', 'sample']).optional(),

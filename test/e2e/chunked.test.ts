@@ -206,13 +206,18 @@ describe('chunked encoding: split, chunk tasks, stitch, publish', () => {
     );
   });
 
-  test('a client cannot submit a chunk task spec', async () => {
+  test('a client cannot submit a chunk task spec nor a reserved vidmesh: tag', async () => {
     const { source } = await client.upload(clip);
     await assert.rejects(
       client.submitJob({
         source,
         chunk: { parentId: 'x', role: 'video', index: 0, startS: 0, durationS: 4 },
       }),
+      (err: Error & { status?: number }) => err.status === 400,
+    );
+    // The stitch tag would strand a job no encoder may claim: reserved.
+    await assert.rejects(
+      client.submitJob({ source, tags: ['vidmesh:stitch'] }),
       (err: Error & { status?: number }) => err.status === 400,
     );
   });
