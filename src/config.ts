@@ -166,6 +166,21 @@ export const settings = {
     default: undefined,
     doc: 'After a coordinator starts, ms during which it rescues no lease (encoders could not renew while it was down). Default: one lease (`VIDMESH_LEASE_MS`); 0 = none.',
   },
+  // Chunked encoding (docs/chunking.md).
+  chunkThresholdS: {
+    env: 'VIDMESH_CHUNK_THRESHOLD_S',
+    flag: 'chunkThresholdS',
+    schema: int(1, 86_400),
+    default: 300,
+    doc: 'Jobs with `chunking: auto` (the default) whose upload source is longer than this many seconds are split into chunk tasks encoded by several encoders and stitched (docs/chunking.md).',
+  },
+  chunkSeconds: {
+    env: 'VIDMESH_CHUNK_S',
+    flag: 'chunkS',
+    schema: int(1, 3_600),
+    default: 60,
+    doc: 'Length in seconds of the chunks of `chunking: auto` jobs, rounded to whole segments (default 60 s = 15 segments of 4 s).',
+  },
   claimMaxWaitMs: {
     env: 'VIDMESH_CLAIM_MAX_WAIT_MS',
     flag: 'claimMaxWaitMs',

@@ -16,8 +16,10 @@ import type { JobStore, Queryable, WebhookQueue } from '../jobs/index.js';
 import type { JobSpec } from '../jobs/spec.js';
 import type { LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
+import type { ChunkingDefaults } from '../media/index.js';
 import type { SsrfPolicy, StorageContext } from '../storage/index.js';
 import { createReputationStore, type VerificationPolicy } from '../trust/index.js';
+import { startChunkStitcher } from './chunking.js';
 import { RateLimitedError } from './errors.js';
 import { type CoordinatorMetrics, registerMetricsRoute } from './metrics.js';
 import { finishOpenApi } from './openapi.js';
@@ -112,6 +114,11 @@ export interface AppDeps {
   mediaOrigin?: string;
   /** Live streams (issue 23, docs/live.md): the routes under `/api/v1/live` and the `/live/` files. */
   live?: { service: LiveService; db: Queryable; rtmpBase: () => string };
+  /**
+   * Chunked encoding (docs/chunking.md): long upload jobs are split at submit into chunk tasks and
+   * stitched by this process; absent: no job is split.
+   */
+  chunking?: { db: Queryable; defaults?: ChunkingDefaults; leaseMs?: number; stitchIntervalMs?: number };
   /** Verification of untrusted encoders' staged results (src/trust); absent: published unverified. */
   verification?: {
     db: Queryable;
@@ -272,6 +279,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         refusePrivateUrls: deps.refusePrivateUrls === true,
         ...(deps.ssrfAllow ? { ssrfAllow: deps.ssrfAllow } : {}),
         ...(box ? { sealSpec: (spec: JobSpec) => sealSpecSecrets(box, spec) } : {}),
+        ...(deps.chunking
+          ? { chunking: { ...deps.chunking, uploadsDir, ...(deps.log ? { log: deps.log } : {}) } }
+          : {}),
       });
       // One reputation store for the routes that read or reset it (verified encoders only).
       const reputation = deps.verification ? createReputationStore(deps.verification.db) : undefined;
@@ -303,6 +313,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           ipfs: { blockstoreDir: join(deps.dataDir, 'ipfs') },
           ...(deps.log ? { log: deps.log } : {}),
         }));
+      if (deps.chunking) {
+        const stitcher = startChunkStitcher({
+          ...deps.chunking,
+          uploadsDir,
+          store,
+          workRoot: join(deps.dataDir, 'stitch'),
+          storage,
+          ...(deps.chunking.stitchIntervalMs ? { intervalMs: deps.chunking.stitchIntervalMs } : {}),
+          ...(box ? { openSpec: (spec: unknown) => openSpecSecrets(box, spec) } : {}),
+          ...(deps.log ? { log: deps.log } : {}),
+        });
+        base.addHook('onClose', () => stitcher.stop());
+      }
       // Own context: its catch-all content-type parser (streamed output PUTs) must not leak to other routes.
       await api.register(agentRoutes, {
         store,

@@ -62,6 +62,9 @@ export const jobViewSchema = z.object({
   speed: z.number().nullable(),
   /** Frames per second the encoder reports while it runs (every rendition of one ffmpeg run). */
   fps: z.number().nullable(),
+  /** Chunk tasks (docs/chunking.md): the split job this task is part of, and its place (-1: audio). */
+  parentId: z.string().optional(),
+  chunkIndex: z.number().int().optional(),
   queue: z.string(),
   priority: z.string(),
   network: z.enum(['private', 'community']).describe('who may encode it (docs/identity.md)'),

@@ -179,6 +179,11 @@ export async function startCoordinator(
       secretBox: box,
       storage: () => storageContextFor(config, { publicUrl, log }),
       ...(verification ? { verification: { db, ...verification } } : {}),
+      chunking: {
+        db,
+        leaseMs: config.leaseMs,
+        defaults: { thresholdS: config.chunkThresholdS, chunkS: config.chunkSeconds },
+      },
       ...(https ? { https, hsts: true } : {}),
       ...(live
         ? {

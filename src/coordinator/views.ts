@@ -81,6 +81,7 @@ export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/m
     etaS: job.status === 'running' ? job.etaS : null,
     speed: job.status === 'running' ? job.speed : null,
     fps: job.status === 'running' ? job.fps : null,
+    ...(job.parentId ? { parentId: job.parentId, chunkIndex: job.chunkIndex } : {}),
     queue: job.queue,
     priority: job.priority,
     network: job.network,

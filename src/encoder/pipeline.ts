@@ -15,6 +15,7 @@ import {
   type StorageContext,
 } from '../storage/index.js';
 import { withSpan } from '../tracing.js';
+import { chunkEncoder, describeChunk } from './chunk-task.js';
 import { InvalidJobSpecError } from './errors.js';
 import type { JobReporter } from './reporter.js';
 import { selectRenditions } from './selection.js';
@@ -103,13 +104,16 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   // What this source allows first (never upscaled), then what this run encodes of it: a per-rendition
   // retry encodes only the claimed names and keeps the rest of the published ladder.
   const allowed = planLadder(info, spec.ladder ?? {});
-  const selection = selectRenditions({
-    planned: allowed.encode,
-    requested: job.renditions,
-    asked: requestedRenditions(spec),
-    kept: job.keep ?? [],
-    patchable: spec.destination.type !== 'ipfs',
-  });
+  // A chunk task encodes its part of the whole plan; selection and retries are the parent's business.
+  const selection = spec.chunk
+    ? { only: undefined, keep: [], skipped: [], notes: [`chunk task: ${describeChunk(spec.chunk)}`] }
+    : selectRenditions({
+        planned: allowed.encode,
+        requested: job.renditions,
+        asked: requestedRenditions(spec),
+        kept: job.keep ?? [],
+        patchable: spec.destination.type !== 'ipfs',
+      });
   const plan = selection.only ? planLadder(info, { ...spec.ladder, only: selection.only }) : allowed;
   for (const note of selection.notes) step(note);
   step(`plan: ${plan.encode.join(', ')} (${plan.segmentDuration} s segments, ${plan.format}, ${plan.speed})`);
@@ -129,8 +133,9 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   stage('encoding');
   const outDir = join(workDir, 'out');
   await mkdir(outDir, { recursive: true });
+  const encode = spec.chunk ? chunkEncoder(spec.chunk) : encodeLadder;
   const encoded = await withSpan('encoder.encode', { 'vidmesh.renditions': plan.encode.join(',') }, () =>
-    encodeLadder(plan, outDir, {
+    encode(plan, outDir, {
       signal,
       hwaccel: input.hwaccel,
       keep: selection.keep,
@@ -177,7 +182,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   );
   step(`published ${published.files.length} files to ${destination.type}`);
 
-  const encode = {
+  const encodeReport = {
     backend: encoded.backend,
     fallbacks: encoded.fallbacks,
     wallS: encoded.encodeWallS,
@@ -192,7 +197,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
       ...(encoded.poster ? { posterUrl: encoded.poster } : {}),
       publish: { type: 'staged', bytes: published.bytes },
       files: await declareFiles(outDir),
-      encode,
+      encode: encodeReport,
     };
   }
   // Remote `local` outputs land in the coordinator's media folder: report the URLs it serves them at.
@@ -209,7 +214,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
     masterUrl,
     ...(posterUrl ? { posterUrl } : {}),
     publish: published,
-    encode,
+    encode: encodeReport,
   };
 }
 

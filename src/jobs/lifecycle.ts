@@ -1,8 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ValidationError } from '../errors.js';
 import { backoffSchedule } from './backoff.js';
+import { sweepChunkedJobs } from './chunks.js';
 import type { StoreContext } from './context.js';
 import { InvalidTransitionError, LeaseLostError } from './errors.js';
+import { shortId } from './ids.js';
 import { type JobRow, toJob } from './rows.js';
 import * as Q from './sql.js';
 import type { JobStore } from './store.js';
@@ -35,15 +37,6 @@ export type JobLifecycle = Pick<
   | 'rescueExpired'
   | 'purgeFinished'
 >;
-
-const SHORT_ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
-
-function shortId(): string {
-  const bytes = randomBytes(10);
-  let out = 'j';
-  for (const b of bytes) out += SHORT_ID_ALPHABET[b & 31];
-  return out;
-}
 
 function requireNames(names: readonly string[], what: string): void {
   if (names.length === 0) throw new ValidationError(`${what}: at least one rendition name is required`);
@@ -300,6 +293,9 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       ]);
       if (rows[0]) feed.kick();
       const job = await get(jobId);
+      // A split job's chunk tasks stop with it (docs/chunking.md).
+      if (job.status === 'cancelled')
+        await sweepChunkedJobs(db, { now: clock(), actor: opts.actor ?? 'api', parentId: job.id });
       if (rows[0] || job.status === 'cancelled') return job;
       throw new InvalidTransitionError(`job ${jobId} is ${job.status} and cannot be cancelled`, {
         details: { jobId, status: job.status },

@@ -65,6 +65,7 @@ export function toJob(row: JobRow): Job {
     etaS: numOrNull(row.eta_s),
     speed: numOrNull(row.speed),
     fps: numOrNull(row.fps),
+    ...(row.parent_id ? { parentId: row.parent_id, chunkIndex: num(row.chunk_index) } : {}),
     queue: row.queue,
     priority: row.priority,
     requirements: {

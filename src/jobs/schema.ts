@@ -14,6 +14,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   bigserial,
   boolean,
@@ -131,8 +132,12 @@ export const jobs = pgTable(
     finishedAt: tz('finished_at'),
     /** Encoders whose result for this job failed verification: never leased it again (drizzle/0009). */
     excludedEncoders: text('excluded_encoders').array().notNull().default(sql`'{}'::text[]`),
+    // Chunked encoding (drizzle/0015, docs/chunking.md): the job a chunk task is part of, and its place.
+    parentId: text('parent_id').references((): AnyPgColumn => jobs.id, { onDelete: 'cascade' }),
+    chunkIndex: integer('chunk_index'),
   },
   (t) => [
+    uniqueIndex('jobs_parent_chunk_idx').on(t.parentId, t.chunkIndex).where(sql`parent_id IS NOT NULL`),
     uniqueIndex('jobs_short_id_key').on(t.shortId),
     uniqueIndex('jobs_idempotency_key').on(t.tenant, t.idempotencyKey),
     // The claim query, one per encoder kind: claimable rows in claim order.

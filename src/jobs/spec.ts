@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
+import { chunkingSchema, LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
 import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index.js';
-import { JOB_NETWORKS, PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
+import { isReservedTag, JOB_NETWORKS, PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './webhooks.js';
 
 /**
@@ -60,6 +60,7 @@ export const jobSpecSchema = z.strictObject({
   tags: z
     .array(z.string().regex(/^[a-z0-9][a-z0-9_.:-]{0,63}$/i))
     .max(16)
+    .refine((tags) => !tags.some(isReservedTag), 'tags starting with vidmesh: are reserved')
     .optional(),
   network: z.enum(JOB_NETWORKS).default('private'),
   verify: z.enum(['always', 'sample']).optional(),
@@ -76,6 +77,26 @@ export const jobSpecSchema = z.strictObject({
         .record(z.string().min(1).max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
         .refine((m) => Object.keys(m).length <= 16, 'at most 16 storageMetadata keys')
         .optional(),
+    })
+    .optional(),
+  /**
+   * Chunked encoding (docs/chunking.md): `auto` (default) splits a source longer than the threshold
+   * (VIDMESH_CHUNK_THRESHOLD_S, default 300 s) into chunks of whole segments encoded by several
+   * encoders; `off` never splits; `{seconds}` splits into chunks of about that length.
+   */
+  chunking: chunkingSchema.optional(),
+  /**
+   * Set by the coordinator on a chunk task's spec, refused in client specs: which part of the parent's
+   * source this task encodes (`video`: the ladder's video renditions of `startS` + `durationS` seconds,
+   * `audio`: the audio track of the whole duration, plus the poster).
+   */
+  chunk: z
+    .strictObject({
+      parentId: z.string().min(1).max(64),
+      role: z.enum(['video', 'audio']),
+      index: z.number().int().min(-1),
+      startS: z.number().min(0),
+      durationS: z.number().positive(),
     })
     .optional(),
 });

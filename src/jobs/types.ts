@@ -88,6 +88,10 @@ export interface Job {
   speed: number | null;
   /** Frames per second the encoder last reported (all renditions of one ffmpeg run), while it runs. */
   fps: number | null;
+  /** Chunked encoding (docs/chunking.md): the job this chunk task is part of; absent for other jobs. */
+  parentId?: string;
+  /** Place of this chunk task in its parent (0-based; -1 is the audio task); absent for other jobs. */
+  chunkIndex?: number;
   queue: QueueName;
   priority: Priority;
   requirements: Required<Pick<JobRequirements, 'codecs' | 'tags' | 'preferredKinds'>> &

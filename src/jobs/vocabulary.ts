@@ -115,3 +115,11 @@ export function sqlList(values: readonly string[]): string {
   if (values.length === 0) throw new RangeError('empty SQL list');
   return `(${values.map((v) => `'${v}'`).join(', ')})`;
 }
+
+/**
+ * Tags in this namespace are the coordinator's own (a split job's `vidmesh:stitch`, docs/chunking.md):
+ * refused in job specs and encoder capabilities, so no client can strand a job and no encoder can
+ * claim what only the coordinator may lease.
+ */
+export const RESERVED_TAG_PREFIX = 'vidmesh:';
+export const isReservedTag = (tag: string): boolean => tag.toLowerCase().startsWith(RESERVED_TAG_PREFIX);

@@ -182,7 +182,7 @@ export async function encodeLadder(
  * Poster and thumbnail, best-effort: the representative frame, else the first decodable frame, else
  * none (logged). A failed poster never fails the ladder; only cancellation propagates.
  */
-async function writePoster(
+export async function writePoster(
   plan: LadderPlan,
   outDir: string,
   staging: string,
@@ -258,7 +258,7 @@ async function runLadder(
   }
 }
 
-async function describeRendition(
+export async function describeRendition(
   outDir: string,
   name: string,
   kind: 'video' | 'audio',
@@ -284,7 +284,7 @@ async function describeRendition(
   };
 }
 
-async function remuxMp4(
+export async function remuxMp4(
   outDir: string,
   staging: string,
   r: RenditionResult,

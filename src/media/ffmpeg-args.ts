@@ -229,9 +229,11 @@ export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: Ffmpe
   const profile = PROFILES[backend];
   const hwDecode = plan.kind === 'video' && profile.canHwDecode(plan);
   if (plan.kind === 'video') args.push(...profile.inputArgs(hwDecode, paths));
-  if (plan.trimS !== undefined) args.push('-t', String(plan.trimS));
+  // Chunk: an accurate input seek (decode from the previous keyframe, drop frames before the start).
+  if (plan.chunk) args.push('-ss', plan.chunk.startS.toFixed(6), '-t', plan.chunk.durationS.toFixed(6));
+  else if (plan.trimS !== undefined) args.push('-t', String(plan.trimS));
   args.push(...LOCAL_ONLY, '-i', localUrl(plan.input));
-  const silent = plan.audio.mode === 'silent';
+  const silent = plan.audio.mode === 'silent' && !plan.chunk;
   if (silent) {
     args.push(
       '-f',
@@ -243,16 +245,7 @@ export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: Ffmpe
     );
   }
   const audioMap = silent ? '1:a:0' : `0:${plan.audio.streamIndex}`;
-  const audioArgs = [
-    '-c:a',
-    'aac',
-    '-b:a',
-    kbps(plan.audio.bitrate),
-    '-ac',
-    String(plan.audio.channels),
-    '-ar',
-    String(plan.audio.sampleRate),
-  ];
+  const audioArgs = audioEncoderArgs(plan);
 
   const selected = plan.renditions.filter((r) => plan.encode.includes(r.name));
   const videoRenditions = selected.filter((r): r is PlannedVideoRendition => r.kind === 'video');
@@ -270,7 +263,11 @@ export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: Ffmpe
   for (const r of selected) {
     if (r.kind === 'video') {
       const i = videoRenditions.indexOf(r);
-      args.push('-map', `[v${i}]`, '-map', audioMap, ...profile.encoder(r, plan), ...audioArgs);
+      const chunk = plan.chunk !== undefined;
+      args.push(
+        ...['-map', `[v${i}]`, ...(chunk ? [] : ['-map', audioMap]), ...profile.encoder(r, plan)],
+        ...(chunk ? ['-an'] : audioArgs),
+      );
     } else {
       args.push('-map', audioMap, '-vn', ...audioArgs);
     }
@@ -279,9 +276,25 @@ export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: Ffmpe
   return args;
 }
 
-function hlsMuxerArgs(plan: LadderPlan, name: string, outDir: string): string[] {
+/** AAC-LC encoder options of the ladder's audio track (the same in every rendition and chunk task). */
+export function audioEncoderArgs(plan: LadderPlan): string[] {
+  return [
+    '-c:a',
+    'aac',
+    '-b:a',
+    kbps(plan.audio.bitrate),
+    '-ac',
+    String(plan.audio.channels),
+    '-ar',
+    String(plan.audio.sampleRate),
+  ];
+}
+
+/** HLS muxer options writing rendition `name` under `outDir` (RFC 8216 media playlist, VOD). */
+export function hlsMuxerArgs(plan: LadderPlan, name: string, outDir: string): string[] {
   const layout = renditionLayout(plan, name);
   const args = [
+    ...(plan.chunk ? ['-output_ts_offset', plan.chunk.startS.toFixed(6)] : []),
     '-map_metadata',
     '-1',
     '-map_chapters',

@@ -15,6 +15,22 @@ export {
   renditionSsim,
 } from './analyze.js';
 export {
+  CHUNK_AUDIO_NAME,
+  encodeAudioTrack,
+  encodeVideoChunk,
+  type StitchParts,
+  stitchLadder,
+} from './chunk-encode.js';
+export {
+  type ChunkingDefaults,
+  type ChunkingOption,
+  type ChunkPlan,
+  type ChunkSpan,
+  chunkingSchema,
+  DEFAULT_CHUNKING,
+  planChunks,
+} from './chunking.js';
+export {
   type CodecReport,
   detectCodecs,
   ENCODERS,

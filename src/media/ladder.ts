@@ -142,6 +142,11 @@ export interface LadderPlan {
   durationS: number;
   /** Set when the input is cut (short mode): read only this many seconds. */
   trimS: number | undefined;
+  /**
+   * Chunked encoding (src/media/chunking.ts): encode only this range of the source, seconds, video
+   * without audio, timestamps offset by `startS` so the chunks' segments continue each other.
+   */
+  chunk?: { startS: number; durationS: number };
   segmentDuration: number;
   format: 'ts' | 'fmp4';
   layout: 'vidmesh' | '3speak';

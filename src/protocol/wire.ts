@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ENCODER_KINDS, JOB_STAGES, RENDITION_STATUSES } from '../jobs/vocabulary.js';
+import { ENCODER_KINDS, isReservedTag, JOB_STAGES, RENDITION_STATUSES } from '../jobs/vocabulary.js';
 import { completionResultSchema, resultRenditionSchema } from './result.js';
 
 /**
@@ -29,7 +29,10 @@ export const capabilitiesSchema = z.object({
   /** Free bytes on the work disk at registration. */
   freeDiskBytes: z.number().int().min(0).optional(),
   /** Operator labels matched against a job's required tags. */
-  tags: z.array(z.string().max(64)).max(32),
+  tags: z
+    .array(z.string().max(64))
+    .max(32)
+    .refine((tags) => !tags.some(isReservedTag), 'tags starting with vidmesh: are reserved'),
 });
 export type Capabilities = z.infer<typeof capabilitiesSchema>;
 

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { mediaDir, packageRoot } from '../../src/paths.js';
+import { mediaDir } from '../../src/paths.js';
+import { launchChromium, servePlayerPage } from '../helpers/browser.js';
 
 /**
  * End to end on the embedded default: `startCoordinator` (what `vidmesh serve` runs) on PGlite with one
@@ -79,7 +77,7 @@ describe('vidmesh serve (PGlite) + submit, end to end', () => {
   let dir: string;
   let server: RunningCoordinator;
   let client: VidmeshClient;
-  let page: Server;
+  let page: { url: string; close(): Promise<void> };
   let pageUrl: string;
 
   before(async () => {
@@ -90,25 +88,13 @@ describe('vidmesh serve (PGlite) + submit, end to end', () => {
     });
     server = await startCoordinator(config);
     client = createClient({ url: server.url, apiKey: server.apiKey });
-    const hlsJs = await readFile(join(packageRoot(), 'node_modules', 'hls.js', 'dist', 'hls.min.js'));
-    page = createServer((req, res) => {
-      if (req.url === '/hls.min.js') {
-        res.writeHead(200, { 'content-type': 'text/javascript' }).end(hlsJs);
-        return;
-      }
-      res
-        .writeHead(200, { 'content-type': 'text/html' })
-        .end(
-          `<!doctype html><html><body><video id="v" muted playsinline></video><script src="/hls.min.js"></script><script>${PLAYER_SCRIPT}</script></body></html>`,
-        );
-    });
-    await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
+    page = await servePlayerPage(PLAYER_SCRIPT);
     // `localhost` vs `127.0.0.1`: a different origin from the coordinator, so CORS is exercised.
-    pageUrl = `http://localhost:${(page.address() as AddressInfo).port}/`;
+    pageUrl = page.url;
   });
 
   after(async () => {
-    await new Promise((r) => page?.close(r));
+    await page?.close();
     await server?.stop({ graceMs: 1000 });
     await rm(dir, { recursive: true, force: true });
   });
@@ -141,19 +127,7 @@ describe('vidmesh serve (PGlite) + submit, end to end', () => {
     assert.equal(job.result.masterUrl, `${server.url}/media/${job.id}/master.m3u8`);
     assert.equal(job.metadata.test, 'e2e');
 
-    const browser = await chromium.launch({
-      executablePath: process.env.VIDMESH_CHROMIUM ?? '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const tab = await browser.newPage();
       await tab.goto(pageUrl);

@@ -214,3 +214,30 @@ export async function imageSize(path: string): Promise<[number, number]> {
   const s = (j.streams as Array<{ width: number; height: number }>)[0]!;
   return [s.width, s.height];
 }
+
+/** Video packets of `path` (a file or media playlist), counted by ffprobe. */
+export async function videoFrames(path: string): Promise<number> {
+  const j = await ffprobe([
+    '-select_streams',
+    'v:0',
+    '-count_packets',
+    '-show_entries',
+    'stream=nb_read_packets',
+    path,
+  ]);
+  return Number((j.streams as Array<{ nb_read_packets: string }>)[0]!.nb_read_packets);
+}
+
+/**
+ * A/V alignment of `path`: audio start − video start and audio end − video end, seconds (stream
+ * start times from ffprobe, ends from the packets).
+ */
+export async function avOffsets(path: string): Promise<{ startS: number; endS: number }> {
+  const start = async (stream: 'v:0' | 'a:0') => {
+    const j = await ffprobe(['-select_streams', stream, '-show_entries', 'stream=start_time', path]);
+    return Number((j.streams as Array<{ start_time: string }>)[0]!.start_time);
+  };
+  const [v, a] = [await start('v:0'), await start('a:0')];
+  const [vd, ad] = [await streamDurationS(path, 'v:0'), await streamDurationS(path, 'a:0')];
+  return { startS: a - v, endS: a + ad - (v + vd) };
+}

@@ -46,6 +46,9 @@ export interface Job {
   attempts: number;
   maxAttempts: number;
   encoderId: string | null;
+  /** Chunk tasks (docs/chunking.md): the split job this task is part of, and its place (-1: audio). */
+  parentId?: string;
+  chunkIndex?: number;
   metadata: Record<string, string>;
   source: { type: string };
   destination: { type: string };

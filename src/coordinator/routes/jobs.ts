@@ -3,6 +3,7 @@ import stringify from 'safe-stable-stringify';
 import { z } from 'zod';
 import { threeSpeakSpecInput } from '../../compat/threespeak/index.js';
 import { ValidationError } from '../../errors.js';
+import { listChildren } from '../../jobs/chunks.js';
 import {
   FINAL_STATUSES,
   type Job,
@@ -13,6 +14,7 @@ import {
 } from '../../jobs/index.js';
 import { type JobSpec, jobSpecSchema, redactSpec, requestedRenditions } from '../../jobs/spec.js';
 import type { SsrfPolicy } from '../../storage/index.js';
+import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags } from '../chunking.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
@@ -37,6 +39,8 @@ export interface JobRouteOptions {
   refusePrivateUrls?: boolean;
   /** Private hosts/ranges the operator allowlisted (`VIDMESH_SSRF_ALLOW`): not refused. */
   ssrfAllow?: SsrfPolicy;
+  /** Chunked encoding (docs/chunking.md): long upload jobs are split at submit; absent: never. */
+  chunking?: ChunkingDeps;
 }
 
 /**
@@ -95,6 +99,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       // 3Speak fields in metadata; only the 3Speak gateway's claim leases them.
       const legacy = spec.protocol === '3speak' ? threeSpeakSpecInput(spec) : undefined;
       const stored = legacy ? legacy.spec : spec;
+      if (spec.chunk)
+        throw new ValidationError('chunk: set by the coordinator on chunk tasks, not by clients');
+      const split = !legacy && opts.chunking ? await decideSplit(opts.chunking, spec) : null;
       const job = await store.submit(
         {
           spec: opts.sealSpec ? opts.sealSpec(stored) : stored,
@@ -105,7 +112,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           priority: spec.priority,
           maxAttempts: spec.maxAttempts ?? opts.maxAttempts,
           metadata: legacy ? (legacy.input.metadata ?? {}) : (spec.metadata ?? {}),
-          requirements: legacy ? legacy.input.requirements : { codecs: ['h264'], tags: spec.tags ?? [] },
+          requirements: legacy
+            ? legacy.input.requirements
+            : { codecs: ['h264'], tags: split ? splitTags(spec.tags) : (spec.tags ?? []) },
           protocol: legacy ? '3speak' : 'vidmesh',
           network: spec.network,
         },
@@ -120,6 +129,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         throw new IdempotencyKeyReusedError('Idempotency-Key was already used for a different job spec', {
           details: { jobId: job.id },
         });
+      }
+      if (split && opts.chunking) {
+        await createSplitTasks(opts.chunking, job, stored, split, requestedRenditions(spec), opts.sealSpec);
       }
       reply.header('location', `${opts.publicUrl()}/api/v1/jobs/${job.id}`);
       return reply.status(202).send({ job: view(job) });
@@ -178,6 +190,25 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       },
     },
     async (req) => ({ job: view(await visibleJob(store, req.params.id, req.principal?.tenant)) }),
+  );
+
+  app.get(
+    '/jobs/:id/children',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'listJobChildren',
+        summary: 'Chunk tasks of a split job (docs/chunking.md), audio task first, then in chunk order',
+        tags: ['jobs'],
+        params: idParams,
+        response: { 200: z.object({ jobs: z.array(jobViewSchema) }) },
+      },
+    },
+    async (req) => {
+      const job = await visibleJob(store, req.params.id, req.principal?.tenant);
+      const children = opts.chunking ? await listChildren(opts.chunking.db, job.id) : [];
+      return { jobs: children.map(view) };
+    },
   );
 
   app.delete(

@@ -17,6 +17,7 @@ import {
   type WebhookDelivery,
 } from '../api.js';
 import { ErrorNote, Progress, StatusBadge } from '../components.js';
+import { Link } from '../router.js';
 
 /** hls.js player with a manual quality switch ("Auto" = hls.js ABR, else a fixed level). */
 function Player(props: { src: string; poster?: string }) {
@@ -187,6 +188,58 @@ function Deliveries(props: { jobId: string; mayAct: boolean; refresh: number }) 
                     </button>
                   </td>
                 )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+/** A split job's chunk tasks (docs/chunking.md): audio task first, then video chunks in order. */
+function ChunkTasks(props: { jobId: string; refresh: number }) {
+  const [list, setList] = useState<Job[] | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refresh is the reload trigger (job transitions)
+  useEffect(() => {
+    api<{ jobs: Job[] }>(`/jobs/${encodeURIComponent(props.jobId)}/children`).then(
+      (r) => setList(r.jobs),
+      () => setList([]),
+    );
+  }, [props.jobId, props.refresh]);
+  if (!list || list.length === 0) return null;
+  return (
+    <div className="card">
+      <h2>Chunk tasks</h2>
+      <div className="table-wrap">
+        <table className="stack">
+          <thead>
+            <tr>
+              <th scope="col">Chunk</th>
+              <th scope="col">Status</th>
+              <th scope="col">Progress</th>
+              <th scope="col">Attempts</th>
+              <th scope="col">Encoder</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((c) => (
+              <tr key={c.id}>
+                <td data-label="Chunk">
+                  <Link to={`/jobs/${c.id}`}>{c.chunkIndex === -1 ? 'audio' : `video ${c.chunkIndex}`}</Link>
+                </td>
+                <td data-label="Status">
+                  <StatusBadge status={c.status} />
+                </td>
+                <td data-label="Progress">
+                  <Progress value={c.progress} />
+                </td>
+                <td data-label="Attempts" className="num">
+                  {c.attempts}/{c.maxAttempts}
+                </td>
+                <td data-label="Encoder">
+                  <code>{c.encoderId ?? '—'}</code>
+                </td>
               </tr>
             ))}
           </tbody>
@@ -478,6 +531,7 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
           </table>
         </div>
       </div>
+      <ChunkTasks jobId={job.id} refresh={events.length} />
       <Deliveries jobId={job.id} mayAct={mayAct} refresh={events.length} />
       <div className="grid2">
         <div className="card">

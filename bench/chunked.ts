@@ -1,0 +1,374 @@
+// Chunked encoding benchmark (issue #22, docs/chunking.md). All figures are measured in one run:
+//
+// (a) unchunked: the whole ladder encoded by one encoder pinned to CPU 0 (`taskset -c 0`);
+// (b) chunked: the same source split into chunk tasks (default 60 s = 15 × 4 s segments) plus the
+//     audio task, pulled from one queue by two encoders pinned to CPU 0 and CPU 1, then stitched.
+//     Each task runs in its own process (as a claim would), pinned like its encoder.
+// Printed: wall time (speed-up a/b), CPU seconds (overhead b/a − 1), bytes and SSIM per rendition
+// (b vs a, SSIM against the source scaled to the rendition, every 4th frame), and at the seams
+// (the first segment of each chunk: bitrate and SSIM of b vs the same segment of a).
+// (c) a simulated fleet: the job store (PGlite) with N fake chunk workers of the speed measured in
+//     (b) encoding a 1-hour job, time scaled; makespan and speed-up for N = 1…64, with the parts that
+//     do not shrink with N (audio task, stitch, source range download) shown.
+//
+// Run: npm run build && node dist/bench/chunked.js [--seconds 120] [--size 1920x1080] [--chunk 60]
+//      [--segment 4] [--speed veryfast]
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { createChunkTasks, STITCH_TAG } from '../src/jobs/chunks.js';
+import { createDatabase, createJobStore } from '../src/jobs/index.js';
+import {
+  encodeAudioTrack,
+  encodeLadder,
+  encodeVideoChunk,
+  type LadderPlan,
+  planChunks,
+  planLadder,
+  probe,
+  stitchLadder,
+} from '../src/media/index.js';
+
+const run = promisify(execFile);
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '120' },
+    size: { type: 'string', default: '1920x1080' },
+    chunk: { type: 'string', default: '60' },
+    segment: { type: 'string', default: '4' },
+    speed: { type: 'string', default: 'veryfast' },
+    // Worker mode (one task in a pinned process): --worker whole|audio|chunk --input --out [--index]
+    worker: { type: 'string' },
+    input: { type: 'string' },
+    out: { type: 'string' },
+    index: { type: 'string' },
+  },
+});
+const SEGMENT = Number(values.segment);
+const CHUNK = Number(values.chunk);
+
+function ladderOf(input: string): Promise<LadderPlan> {
+  return probe(input).then((info) =>
+    planLadder(info, { segmentDuration: SEGMENT, speed: values.speed as 'veryfast', poster: true }),
+  );
+}
+
+/** CPU seconds of this process's waited-for children (ffmpeg), from /proc/self/stat (cutime + cstime). */
+function childCpuS(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  // After "pid (comm) ": state is field 3; cutime and cstime are fields 16 and 17.
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+async function worker(): Promise<void> {
+  const plan = await ladderOf(values.input!);
+  const t0 = performance.now();
+  if (values.worker === 'whole') await encodeLadder(plan, values.out!);
+  else if (values.worker === 'audio') await encodeAudioTrack(plan, values.out!);
+  else {
+    const chunks = planChunks(plan.durationS, SEGMENT, { seconds: CHUNK })!.chunks;
+    await encodeVideoChunk(plan, chunks[Number(values.index)]!, values.out!);
+  }
+  process.stdout.write(`${JSON.stringify({ wallS: (performance.now() - t0) / 1000, cpuS: childCpuS() })}\n`);
+}
+
+const self = fileURLToPath(import.meta.url);
+async function pinned(cpu: number, args: string[]): Promise<{ wallS: number; cpuS: number }> {
+  const child = spawn('taskset', ['-c', String(cpu), process.execPath, self, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`worker ${args.join(' ')} exited ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!);
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    n += e.isDirectory() ? await dirBytes(join(dir, e.name)) : (await stat(join(dir, e.name))).size;
+  }
+  return n;
+}
+
+/** Per-frame SSIM (All) of `rendition` vs the source scaled to it, every 4th frame. */
+async function ssimFrames(rendition: string, source: string, w: number, h: number): Promise<number[]> {
+  const stats = `${rendition}.ssim.log`;
+  const graph = `[0:v]framestep=4,setpts=N[a];[1:v]scale=${w}:${h}:flags=bicubic,framestep=4,setpts=N[b];[a][b]ssim=stats_file=${stats}`;
+  await run('ffmpeg', [
+    ...['-hide_banner', '-nostats', '-loglevel', 'error', '-i', rendition, '-i', source],
+    ...['-lavfi', graph, '-f', 'null', '-'],
+  ]);
+  return readFileSync(stats, 'utf8')
+    .split('\n')
+    .map((l) => /All:([\d.]+)/.exec(l)?.[1])
+    .filter((x): x is string => x !== undefined)
+    .map(Number);
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const f = (x: number, d = 2) => x.toFixed(d);
+
+function table(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+  console.log();
+}
+
+/**
+ * The fleet simulation: the job store (PGlite) holds a 1-hour parent's chunk tasks and N fake workers
+ * claim and complete them for real, in the order of a virtual clock (discrete events: the worker that
+ * is free first claims next), each task taking the time measured in (b) for its length plus the
+ * store's measured claim+complete round trip. Returns the makespan in seconds and that round trip.
+ */
+async function simulateFleet(
+  n: number,
+  m: { chunkS: number; durationS: number; encodeSPerS: number; audioSPerS: number; fetchSPerS: number },
+): Promise<{ makespanS: number; cycleMs: number }> {
+  const db = await createDatabase({});
+  const store = createJobStore(db, { leaseMs: 600_000 });
+  try {
+    const parent = await store.submit({
+      spec: { bench: true },
+      renditions: ['ladder'],
+      requirements: { tags: [STITCH_TAG] },
+    });
+    const plan = planChunks(m.durationS, SEGMENT, { seconds: m.chunkS })!;
+    await createChunkTasks(db, parent.id, [
+      { chunkIndex: -1, spec: { role: 'audio' }, durationS: m.durationS, renditions: ['audio'] },
+      ...plan.chunks.map((c) => ({
+        chunkIndex: c.index,
+        spec: { role: 'video' },
+        durationS: c.durationS,
+        renditions: ['ladder'],
+      })),
+    ]);
+    const caps = { codecs: [], hwaccel: [], maxHeight: 4320, tags: [], concurrency: 1 };
+    const clocks = Array.from({ length: n }, () => 0);
+    const held: Array<{ id: string; token: string } | undefined> = [];
+    const done = new Set<number>();
+    let cycles = 0;
+    let cycleMs = 0;
+    while (done.size < n) {
+      // The free-first worker: finish its task, claim the next.
+      let w = -1;
+      for (let i = 0; i < n; i++) if (!done.has(i) && (w < 0 || clocks[i]! < clocks[w]!)) w = i;
+      const t0 = performance.now();
+      const h = held[w];
+      if (h) await store.complete(h.id, h.token, `sim-${w}`, { result: null });
+      const c = await store.claim({ id: `sim-${w}`, kind: 'infrastructure' }, caps);
+      const ms = performance.now() - t0;
+      cycles++;
+      cycleMs += ms;
+      if (!c) {
+        held[w] = undefined;
+        done.add(w);
+        continue;
+      }
+      if (c.job.id === parent.id) throw new Error('the parent was claimed');
+      held[w] = { id: c.job.id, token: c.leaseToken };
+      const d = c.job.requirements.durationS ?? 0;
+      const work = c.job.chunkIndex === -1 ? d * m.audioSPerS : d * (m.encodeSPerS + m.fetchSPerS);
+      clocks[w] = clocks[w]! + ms / 1000 + work;
+    }
+    return { makespanS: Math.max(...clocks), cycleMs: cycleMs / cycles };
+  } finally {
+    await store.close();
+    await db.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'vidmesh-bench-chunked-'));
+  try {
+    const src = join(dir, 'src.mp4');
+    const seconds = Number(values.seconds);
+    console.log(
+      `source: synthetic ${values.size} 30 fps, ${seconds} s (testsrc2 + sine, x264 ultrafast CRF 18)`,
+    );
+    await run('ffmpeg', [
+      ...[
+        '-v',
+        'error',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        `testsrc2=size=${values.size}:rate=30:duration=${seconds}`,
+      ],
+      ...[
+        '-f',
+        'lavfi',
+        '-i',
+        `sine=duration=${seconds}`,
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-crf',
+        '18',
+      ],
+      ...['-c:a', 'aac', src],
+    ]);
+    const plan = await ladderOf(src);
+    const chunks = planChunks(plan.durationS, SEGMENT, { seconds: CHUNK })!.chunks;
+    console.log(
+      `ladder: ${plan.encode.join(', ')} (${values.speed}); ${chunks.length} chunks of ${CHUNK} s + audio\n`,
+    );
+
+    // (a) one encoder, one core.
+    const wholeDir = join(dir, 'whole');
+    const a = await pinned(0, ['--worker', 'whole', '--input', src, '--out', wholeDir, ...passThrough()]);
+
+    // (b) two encoders, one core each, one shared queue (audio first: it spans the whole duration).
+    const queue = [{ kind: 'audio', index: -1 }, ...chunks.map((c) => ({ kind: 'chunk', index: c.index }))];
+    const tasks: Array<{ index: number; cpu: number; wallS: number; cpuS: number }> = [];
+    const t0 = performance.now();
+    await Promise.all(
+      [0, 1].map(async (cpu) => {
+        for (let t = queue.shift(); t; t = queue.shift()) {
+          const out = join(dir, t.kind === 'audio' ? 'audio' : `chunk${t.index}`);
+          const r = await pinned(cpu, [
+            ...['--worker', t.kind, '--input', src, '--out', out, `--index=${t.index}`],
+            ...passThrough(),
+          ]);
+          tasks.push({ index: t.index, cpu, ...r });
+        }
+      }),
+    );
+    const encodeWallS = (performance.now() - t0) / 1000;
+    const cpuBefore = process.cpuUsage();
+    const childBefore = childCpuS();
+    const tStitch = performance.now();
+    const stitchedDir = join(dir, 'stitched');
+    await mkdir(stitchedDir, { recursive: true });
+    const stitched = await stitchLadder(
+      plan,
+      { chunkDirs: chunks.map((c) => join(dir, `chunk${c.index}`)), audioDir: join(dir, 'audio') },
+      stitchedDir,
+    );
+    const stitchWallS = (performance.now() - tStitch) / 1000;
+    const used = process.cpuUsage(cpuBefore);
+    const stitchCpuS = (used.user + used.system) / 1e6 + childCpuS() - childBefore;
+    const bWall = encodeWallS + stitchWallS;
+    const bCpu = tasks.reduce((s, t) => s + t.cpuS, 0) + stitchCpuS;
+    const audioTask = tasks.find((t) => t.index === -1)!;
+
+    console.log('(a) unchunked, 1 encoder on 1 core vs (b) chunked, 2 encoders on 1 core each');
+    table([
+      ['measure', '(a)', '(b)', 'ratio', 'goal'],
+      [
+        'wall s',
+        f(a.wallS, 1),
+        `${f(bWall, 1)} (stitch ${f(stitchWallS, 1)})`,
+        `${f(a.wallS / bWall)}x speed-up`,
+        '>= 1.7x',
+      ],
+      [
+        'CPU s',
+        f(a.cpuS, 1),
+        `${f(bCpu, 1)} (audio ${f(audioTask.cpuS, 1)}, stitch ${f(stitchCpuS, 1)})`,
+        `${f((bCpu / a.cpuS - 1) * 100, 1)} % overhead`,
+        '<= 10 %',
+      ],
+    ]);
+
+    const rows = [
+      ['rendition', 'bytes a', 'bytes b/a', 'SSIM a', 'SSIM b − a', 'seam kbit/s b/a', 'seam SSIM b − a'],
+    ];
+    const fps = plan.video!.frameRate.num / plan.video!.frameRate.den;
+    for (const r of stitched.renditions) {
+      const [pa, pb] = [join(wholeDir, r.playlist), join(stitchedDir, r.playlist)];
+      const [ba, bb] = [await dirBytes(join(wholeDir, r.name)), await dirBytes(join(stitchedDir, r.name))];
+      const [sa, sb] = [
+        await ssimFrames(pa, src, r.width!, r.height!),
+        await ssimFrames(pb, src, r.width!, r.height!),
+      ];
+      // Seams: the first segment of every chunk after the first (frames of [start, start + segment)).
+      const seamFrames = (xs: number[]) =>
+        chunks
+          .slice(1)
+          .flatMap((c) =>
+            xs.filter((_, i) => (i * 4) / fps >= c.startS && (i * 4) / fps < c.startS + SEGMENT),
+          );
+      const segBytes = async (d: string, c: (typeof chunks)[number]) =>
+        (await stat(join(d, r.name, `seg_${String(c.firstSegment).padStart(5, '0')}.ts`))).size;
+      let seamA = 0;
+      let seamB = 0;
+      for (const c of chunks.slice(1)) {
+        seamA += await segBytes(wholeDir, c);
+        seamB += await segBytes(stitchedDir, c);
+      }
+      rows.push([
+        r.name,
+        String(ba),
+        f(bb / ba, 4),
+        f(mean(sa), 4),
+        f(mean(sb) - mean(sa), 4),
+        f(seamB / seamA, 3),
+        f(mean(seamFrames(sb)) - mean(seamFrames(sa)), 4),
+      ]);
+    }
+    console.log(
+      'bytes and SSIM (vs the source scaled to the rendition; goal: bytes within 2 %, SSIM within 0.002)',
+    );
+    table(rows);
+
+    // (c) the fleet: speeds from (b), one hour of the same ladder.
+    const videoTasks = tasks.filter((t) => t.index >= 0);
+    const encodeSPerS = videoTasks.reduce((s, t) => s + t.wallS, 0) / plan.durationS;
+    const audioSPerS = audioTask.wallS / plan.durationS;
+    const stitchSPerS = stitchWallS / plan.durationS;
+    // Source range download at 100 Mbit/s for the chunk's share of the (here ~4 Mbit/s 1080p) source.
+    const srcBytes = (await stat(src)).size;
+    const fetchSPerS = (srcBytes * 8) / plan.durationS / 100e6;
+    const hour = 3600;
+    const m = { chunkS: CHUNK, durationS: hour, encodeSPerS, audioSPerS, fetchSPerS };
+    console.log(
+      `(c) simulated fleet, 1 h source: encode ${f(encodeSPerS)} s/s per worker, audio ${f(audioSPerS, 3)} s/s, ` +
+        `stitch ${f(stitchSPerS, 3)} s/s, source fetch ${f(fetchSPerS, 4)} s/s (100 Mbit/s), job store on PGlite`,
+    );
+    // One encoder doing the whole hour unchunked, at the speed measured in (a).
+    const single = (hour * a.wallS) / plan.durationS;
+    const fleet = [
+      ['N', 'makespan s', 'stitch s', 'total s', 'speed-up vs 1 unchunked', 'efficiency', 'store ms/task'],
+    ];
+    const stitchS = hour * stitchSPerS;
+    for (const n of [1, 2, 4, 8, 16, 32, 64]) {
+      const sim = await simulateFleet(n, m);
+      const total = sim.makespanS + stitchS;
+      fleet.push([
+        String(n),
+        f(sim.makespanS, 0),
+        f(stitchS, 0),
+        f(total, 0),
+        `${f(single / total)}x`,
+        `${f((single / total / n) * 100, 0)} %`,
+        f(sim.cycleMs, 1),
+      ]);
+    }
+    table(fleet);
+    console.log(
+      `floor: the longest task (one ${CHUNK} s chunk, ${f(CHUNK * (encodeSPerS + fetchSPerS), 0)} s; ` +
+        `the audio task, ${f(hour * audioSPerS, 0)} s) plus the stitch (${f(stitchS, 0)} s): ` +
+        `at most ${f(single / (Math.max(CHUNK * (encodeSPerS + fetchSPerS), hour * audioSPerS) + stitchS), 1)}x for any N`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function passThrough(): string[] {
+  return ['--segment', String(SEGMENT), '--chunk', String(CHUNK), '--speed', String(values.speed)];
+}
+
+if (values.worker) await worker();
+else await main();

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+
+/**
+ * Chunked encoding plans (docs/chunking.md): one long source split into chunks of whole HLS segments,
+ * each encoded by a different encoder and stitched back. Pure: numbers in, numbers out.
+ */
+
+/**
+ * A job's `chunking` choice: `auto` splits sources longer than the threshold (default 300 s) into
+ * chunks of the default length (60 s); `off` never splits; `{seconds}` splits into chunks of about
+ * that many seconds whenever the source is longer than one chunk.
+ */
+export const chunkingSchema = z.union([
+  z.enum(['auto', 'off']),
+  z.strictObject({ seconds: z.number().min(1).max(3600) }),
+]);
+export type ChunkingOption = z.infer<typeof chunkingSchema>;
+
+/** One chunk: a time range of the source that starts and (but for the last) ends on segment boundaries. */
+export interface ChunkSpan {
+  /** 0-based position. */
+  index: number;
+  /** Start in the source, seconds (a multiple of the segment duration). */
+  startS: number;
+  /** Length, seconds (whole segments; the last chunk ends with the source). */
+  durationS: number;
+  /** Number of the chunk's first segment in the whole rendition (0-based). */
+  firstSegment: number;
+  /** Segments in the chunk (the last may be short). */
+  segments: number;
+}
+
+export interface ChunkPlan {
+  segmentS: number;
+  /** Nominal chunk length, seconds: whole segments. */
+  chunkS: number;
+  chunks: ChunkSpan[];
+}
+
+export interface ChunkingDefaults {
+  /** `auto` splits sources longer than this, seconds (default 300). */
+  thresholdS: number;
+  /** `auto` chunk length, seconds (default 60 = 15 segments of 4 s). */
+  chunkS: number;
+}
+
+export const DEFAULT_CHUNKING: ChunkingDefaults = { thresholdS: 300, chunkS: 60 };
+
+/** Rounding slack: durations come from ffprobe as decimals (12.000000 may read 12.0000001). */
+const EPS = 1e-6;
+
+/**
+ * The split of a `durationS`-second source into chunks of whole `segmentS`-second segments, or null
+ * when the job is not split (`off`, unknown duration, shorter than the threshold, one chunk only).
+ * The chunk length is rounded to whole segments (at least one), so every chunk starts exactly on a
+ * segment boundary where the unchunked encode would force its IDR frame.
+ *
+ * @throws RangeError when `segmentS` is not a positive number.
+ */
+export function planChunks(
+  durationS: number | undefined,
+  segmentS: number,
+  option: ChunkingOption = 'auto',
+  defaults: ChunkingDefaults = DEFAULT_CHUNKING,
+): ChunkPlan | null {
+  if (!(segmentS > 0)) throw new RangeError('segmentS must be > 0');
+  if (option === 'off' || durationS === undefined || !(durationS > 0)) return null;
+  if (option === 'auto' && durationS <= defaults.thresholdS + EPS) return null;
+  const wanted = option === 'auto' ? defaults.chunkS : option.seconds;
+  const perChunk = Math.max(1, Math.round(wanted / segmentS));
+  const chunkS = perChunk * segmentS;
+  const totalSegments = Math.max(1, Math.ceil(durationS / segmentS - EPS));
+  const count = Math.ceil(totalSegments / perChunk);
+  if (count < 2) return null;
+  const chunks: ChunkSpan[] = [];
+  for (let index = 0; index < count; index++) {
+    const firstSegment = index * perChunk;
+    const startS = firstSegment * segmentS;
+    const last = index === count - 1;
+    const segments = last ? totalSegments - firstSegment : perChunk;
+    const durationOf = last ? durationS - startS : chunkS;
+    chunks.push({ index, startS, durationS: round6(durationOf), firstSegment, segments });
+  }
+  return { segmentS, chunkS, chunks };
+}
+
+const round6 = (x: number): number => Math.round(x * 1e6) / 1e6;
