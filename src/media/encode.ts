@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { analyzeCrf, type CrfAnalysis } from './analyze.js';
 import { CancelledError, EncodeError } from './errors.js';
-import { buildFfmpegArgs, buildPosterArgs, masterName, renditionLayout } from './ffmpeg-args.js';
+import {
+  backendSupports,
+  buildFfmpegArgs,
+  buildPosterArgs,
+  masterName,
+  renditionLayout,
+} from './ffmpeg-args.js';
 import {
   fixZeroTargetDuration,
   inspectRendition,
@@ -92,7 +98,11 @@ export async function encodeLadder(
 ): Promise<EncodeResult> {
   let plan = planned;
   const { signal, log } = options;
-  const order = backendOrder(options.hwaccel);
+  // A backend that lacks one of the plan's codecs (VP9 on NVENC, AV1 on VAAPI) is skipped, not tried.
+  const codecs = plan.renditions.flatMap((r) =>
+    r.kind === 'video' && plan.encode.includes(r.name) ? [r.codec] : [],
+  );
+  const order = backendOrder(options.hwaccel).filter((b) => backendSupports(b, codecs));
   const stallTimeoutMs = options.stallTimeoutMs ?? 120_000;
   if (signal?.aborted) throw new CancelledError('cancelled before start');
   await mkdir(outDir, { recursive: true });

@@ -1,6 +1,7 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import HLS from 'hls-parser';
+import { videoCodecsFromInit } from './codec-string.js';
 import { EncodeError } from './errors.js';
 import { runProcess, summarizeStderr } from './process.js';
 
@@ -117,8 +118,10 @@ export interface ProducedStreams {
 
 /**
  * Inspects the produced streams of a rendition: real size and frame rate (ffprobe), the exact
- * `avc1.PPCCLL` from the first SPS (ffmpeg copies the first video packet out as Annex B), and
- * `mp4a.40.2` for AAC-LC audio (RFC 6381 §3.3; 40 = MPEG-4 audio, 2 = LC object type).
+ * `avc1.PPCCLL` from the first SPS (ffmpeg copies the first video packet out as Annex B), HEVC, AV1
+ * and VP9 (fMP4 only) from the init segment's decoder configuration record (`hvc1.…`, `av01.…`,
+ * `vp09.…`, see codec-string.ts), and `mp4a.40.2` for AAC-LC audio (RFC 6381 §3.3; 40 = MPEG-4
+ * audio, 2 = LC object type).
  */
 export async function inspectRendition(playlistPath: string, signal?: AbortSignal): Promise<ProducedStreams> {
   const pr = await runProcess(
@@ -141,7 +144,20 @@ export async function inspectRendition(playlistPath: string, signal?: AbortSigna
   const v = streams.find((s) => s.codec_type === 'video');
   const a = streams.find((s) => s.codec_type === 'audio');
   let videoCodecs: string | undefined;
-  if (v) {
+  if (v && v.codec_name !== 'h264') {
+    const text = await readFile(playlistPath, 'utf8');
+    const map = /^#EXT-X-MAP:.*URI="([^"]+)"/m.exec(text)?.[1];
+    if (!map || /[/\\]|^\.\.?$/.test(map))
+      throw new EncodeError(
+        `${v.codec_name} rendition without an fMP4 init segment beside it: ${playlistPath}`,
+      );
+    const init = await readFile(join(dirname(playlistPath), map));
+    try {
+      videoCodecs = videoCodecsFromInit(init);
+    } catch (err) {
+      throw new EncodeError(`cannot read the codec of ${playlistPath}: ${(err as Error).message}`);
+    }
+  } else if (v) {
     const raw = await runProcess(
       'ffmpeg',
       [

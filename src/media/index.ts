@@ -15,6 +15,12 @@ export {
   renditionSsim,
 } from './analyze.js';
 export {
+  av1CodecString,
+  hevcCodecString,
+  videoCodecsFromInit,
+  vp9CodecString,
+} from './codec-string.js';
+export {
   type CodecReport,
   detectCodecs,
   ENCODERS,
@@ -37,9 +43,11 @@ export {
   TruncatedMediaError,
 } from './errors.js';
 export {
+  backendSupports,
   buildFfmpegArgs,
   buildPosterArgs,
   type FfmpegPaths,
+  HARDWARE_ENCODERS,
   masterName,
   renditionLayout,
 } from './ffmpeg-args.js';
@@ -60,13 +68,18 @@ export {
   type HwaccelReport,
 } from './hwaccel.js';
 export {
+  CODEC_BITRATE_FACTOR,
+  CRF_OFFSET,
+  codecCrf,
   DEFAULT_CRF,
   LADDER_PRESETS,
   type LadderOptions,
   type LadderOptionsInput,
   type LadderPlan,
   type LadderPresetName,
+  ladderCodecs,
   ladderOptionsSchema,
+  ladderSpecs,
   type PlannedAudioRendition,
   type PlannedRendition,
   type PlannedVideoRendition,
