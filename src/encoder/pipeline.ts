@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jobSpecSchema, requestedRenditions } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
-import { encodeLadder, type HwaccelReport, planLadder, probe } from '../media/index.js';
+import { type CodecSupport, encodeLadder, type HwaccelReport, planLadder, probe } from '../media/index.js';
 import { mediaUrl, pathSegments } from '../protocol/media-url.js';
 import type { StagedFile } from '../protocol/result.js';
 import {
@@ -34,6 +34,8 @@ export interface PipelineInput {
   lease: LeaseRef;
   /** Backend order from the node's hwaccel detection. */
   hwaccel: HwaccelReport;
+  /** Backends that passed the test encode per codec (the node's codec detection). */
+  codecBackends?: CodecSupport['backends'];
   log?: Logger;
   onStage(stage: JobStage): void;
 }
@@ -133,6 +135,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
     encodeLadder(plan, outDir, {
       signal,
       hwaccel: input.hwaccel,
+      codecBackends: input.codecBackends,
       keep: selection.keep,
       onProgress: (p) =>
         reporter.update({

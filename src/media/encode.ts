@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { analyzeCrf, type CrfAnalysis } from './analyze.js';
+import type { VideoCodec } from './codecs.js';
 import { CancelledError, EncodeError } from './errors.js';
 import {
   backendSupports,
@@ -44,6 +45,12 @@ export interface EncodeOptions {
    * so the published master stays complete. Ignored for names encoded now or not in the plan.
    */
   keep?: RenditionResult[];
+  /**
+   * Per codec, the backends whose test encode passed ({@link detectCodecSupport}'s `backends`): a
+   * backend is tried only when it passed for every codec of the plan. Unset: every backend that has
+   * the codecs' encoders at all is tried, falling back on failure.
+   */
+  codecBackends?: Partial<Record<VideoCodec, Backend[]>>;
 }
 
 /** A backend that failed during this job and was replaced by the next one. */
@@ -102,7 +109,11 @@ export async function encodeLadder(
   const codecs = plan.renditions.flatMap((r) =>
     r.kind === 'video' && plan.encode.includes(r.name) ? [r.codec] : [],
   );
-  const order = backendOrder(options.hwaccel).filter((b) => backendSupports(b, codecs));
+  const order = backendOrder(options.hwaccel).filter(
+    (b) =>
+      backendSupports(b, codecs) &&
+      (b === 'libx264' || codecs.every((c) => options.codecBackends?.[c]?.includes(b) ?? true)),
+  );
   const stallTimeoutMs = options.stallTimeoutMs ?? 120_000;
   if (signal?.aborted) throw new CancelledError('cancelled before start');
   await mkdir(outDir, { recursive: true });

@@ -21,6 +21,12 @@ export {
   vp9CodecString,
 } from './codec-string.js';
 export {
+  type CodecCandidate,
+  type CodecSupport,
+  detectCodecSupport,
+  supportFrom,
+} from './codec-support.js';
+export {
   type CodecReport,
   detectCodecs,
   ENCODERS,

@@ -59,7 +59,7 @@ export const X264_PRESETS = [
  * Options of a ladder encode, as embedded in job specs. Only typed values within bounds: nothing here
  * is passed to ffmpeg as a free-form string.
  */
-export const ladderOptionsSchema = z.strictObject({
+const ladderOptionsObject = z.strictObject({
   /** A preset name or custom renditions (1–8, unique names). */
   ladder: z
     .union(
@@ -127,8 +127,29 @@ export const ladderOptionsSchema = z.strictObject({
   /** A fixed CRF for every rendition (capped-crf only): skips the analysis pass. */
   crf: z.number().min(0).max(51).optional(),
 });
-export type LadderOptions = z.infer<typeof ladderOptionsSchema>;
-export type LadderOptionsInput = z.input<typeof ladderOptionsSchema>;
+export type LadderOptions = z.infer<typeof ladderOptionsObject>;
+export type LadderOptionsInput = z.input<typeof ladderOptionsObject>;
+
+/**
+ * Options of a ladder encode (see the fields above), with the cross-field rules: `codecs` not with
+ * renditions that set a codec; MPEG-TS (`format: 'ts'`) only for H.264-only ladders.
+ */
+export const ladderOptionsSchema = ladderOptionsObject.superRefine((o, ctx) => {
+  let codecs: VideoCodec[];
+  try {
+    codecs = ladderCodecs(o);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', path: ['codecs'], message: (err as Error).message });
+    return;
+  }
+  const notTs = codecs.filter((c) => c !== 'h264');
+  if (o.format === 'ts' && notTs.length > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['format'],
+      message: `format "ts" cannot carry ${notTs.join(', ')}: use "fmp4" (CMAF segments)`,
+    });
+});
 
 /** A video rendition as planned: exact even output size and rate control. */
 export interface PlannedVideoRendition {
@@ -287,14 +308,7 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
   }
   const o = parsed.data;
   const specs = ladderSpecs(o);
-  const codecs = new Set(specs.map((r) => r.codec));
-  const needsFmp4 = [...codecs].some((c) => c !== 'h264');
-  if (needsFmp4 && o.format === 'ts') {
-    throw new ValidationError(
-      `format "ts" cannot carry ${[...codecs].filter((c) => c !== 'h264').join(', ')}: use "fmp4" (CMAF segments)`,
-    );
-  }
-  const format = o.format ?? (needsFmp4 ? 'fmp4' : 'ts');
+  const format = o.format ?? (specs.some((r) => r.codec !== 'h264') ? 'fmp4' : 'ts');
   const trimS = o.short && probe.durationS > SHORT_MAX_S ? SHORT_MAX_S : undefined;
   const durationS = trimS ?? probe.durationS;
   const sourceAudio = probe.audio[0];

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import HLS from 'hls-parser';
@@ -19,7 +19,9 @@ import { hashFile, safeJoin } from '../storage/index.js';
  * 3. each rendition's packets scan (ffprobe `-count_packets`) with the planned codec, size and frame
  *    rate, an audio stream, and a duration within one segment of the plan's;
  * 4. a spot re-encode: the verifier encodes K random segments per rendition from the source with the
- *    job's own plan (`buildFfmpegArgs`, the same filters and settings, libx264) and requires the
+ *    job's own plan (`buildFfmpegArgs`, the same filters and settings, the software encoder of the
+ *    rendition's codec: libx264, libx265, libsvtav1 or libvpx-vp9; an fMP4 segment is decoded
+ *    behind its init segment) and requires the
  *    uploaded segments to match its own by SSIM (x264 output is not bit-exact across machines, so
  *    quality is compared, never bytes).
  * Checks stop at the first failing stage: a cheap failure never pays for a re-encode.
@@ -67,6 +69,8 @@ interface StagedRendition {
   playlist: string;
   declaredWidth?: number;
   declaredHeight?: number;
+  /** fMP4/CMAF init segment (`#EXT-X-MAP`), relative to `dir`: needed to decode any segment. */
+  init?: string;
   segments: Array<{ uri: string; startS: number; durationS: number }>;
 }
 
@@ -116,12 +120,15 @@ async function readLadder(
       return undefined;
     }
     let t = 0;
-    const segments = (media as InstanceType<typeof HLS.types.MediaPlaylist>).segments.map((s) => {
+    const mediaSegments = (media as InstanceType<typeof HLS.types.MediaPlaylist>).segments;
+    const mapUri = mediaSegments[0]?.map?.uri;
+    const init = mapUri ? resolveIn(playlist, mapUri) : undefined;
+    const segments = mediaSegments.map((s) => {
       const seg = { uri: resolveIn(playlist, s.uri), startS: t, durationS: s.duration };
       t += s.duration;
       return seg;
     });
-    for (const s of segments) {
+    for (const s of init ? [{ uri: init }, ...segments] : segments) {
       if (
         !(await stat(safeJoin(o.dir, s.uri)).then(
           (x) => x.isFile(),
@@ -138,6 +145,7 @@ async function readLadder(
       ...(variant.resolution
         ? { declaredWidth: variant.resolution.width, declaredHeight: variant.resolution.height }
         : {}),
+      ...(init ? { init } : {}),
       segments,
     });
   }
@@ -296,7 +304,9 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
   if (!ladder) return done();
 
   if (o.declared) {
-    const listed = ladder.flatMap((r) => [r.playlist, ...r.segments.map((s) => s.uri)]).concat(o.master);
+    const listed = ladder
+      .flatMap((r) => [r.playlist, ...(r.init ? [r.init] : []), ...r.segments.map((s) => s.uri)])
+      .concat(o.master);
     const bad: string[] = [];
     for (const rel of listed) {
       const want = o.declared.get(rel);
@@ -367,7 +377,17 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
         for (const i of pickSegments(r.segments.length, k, o.random ?? Math.random)) {
           const s = r.segments[i]!;
           const ref = await referenceEncode(o, r.name, s.startS, s.durationS, join(work, `${r.name}-${i}`));
-          const m = await ssimOf(safeJoin(o.dir, s.uri), ref.playlist, want.width, want.height, o.signal);
+          // An fMP4 segment decodes only after its init segment: compare init + segment as one file.
+          const candidate = r.init ? join(work, `${r.name}-${i}-candidate.mp4`) : safeJoin(o.dir, s.uri);
+          if (r.init)
+            await writeFile(
+              candidate,
+              Buffer.concat([
+                await readFile(safeJoin(o.dir, r.init)),
+                await readFile(safeJoin(o.dir, s.uri)),
+              ]),
+            );
+          const m = await ssimOf(candidate, ref.playlist, want.width, want.height, o.signal);
           cpuS += ref.cpuS + m.cpuS;
           spots.push({ rendition: r.name, segment: s.uri, ssim: m.ssim });
           if (m.ssim < minSsim) low.push(`${s.uri} SSIM ${m.ssim.toFixed(4)}`);

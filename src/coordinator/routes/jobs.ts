@@ -11,7 +11,13 @@ import {
   type JobStore,
   QUEUES,
 } from '../../jobs/index.js';
-import { type JobSpec, jobSpecSchema, redactSpec, requestedRenditions } from '../../jobs/spec.js';
+import {
+  type JobSpec,
+  jobSpecSchema,
+  redactSpec,
+  requestedRenditions,
+  requiredCodecs,
+} from '../../jobs/spec.js';
 import type { SsrfPolicy } from '../../storage/index.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
@@ -105,7 +111,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           priority: spec.priority,
           maxAttempts: spec.maxAttempts ?? opts.maxAttempts,
           metadata: legacy ? (legacy.input.metadata ?? {}) : (spec.metadata ?? {}),
-          requirements: legacy ? legacy.input.requirements : { codecs: ['h264'], tags: spec.tags ?? [] },
+          requirements: legacy
+            ? legacy.input.requirements
+            : { codecs: requiredCodecs(spec), tags: spec.tags ?? [] },
           protocol: legacy ? '3speak' : 'vidmesh',
           network: spec.network,
         },
