@@ -190,6 +190,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
       renditions: encoded.renditions,
       masterUrl: encoded.master,
       ...(encoded.poster ? { posterUrl: encoded.poster } : {}),
+      ...(encoded.dash ? { dashUrl: encoded.dash } : {}),
       publish: { type: 'staged', bytes: published.bytes },
       files: await declareFiles(outDir),
       encode,
@@ -204,10 +205,12 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
       : published.files.find((f) => f.path === rel)?.url;
   const masterUrl = published.ipfsUrl ?? urlOf(encoded.master) ?? published.masterUrl ?? '';
   const posterUrl = encoded.poster ? urlOf(encoded.poster) : undefined;
+  const dashUrl = encoded.dash ? urlOf(encoded.dash) : undefined;
   return {
     renditions: encoded.renditions,
     masterUrl,
     ...(posterUrl ? { posterUrl } : {}),
+    ...(dashUrl ? { dashUrl } : {}),
     publish: published,
     encode,
   };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { analyzeCrf, type CrfAnalysis } from './analyze.js';
 import type { VideoCodec } from './codecs.js';
+import { DASH_MANIFEST, writeMpd } from './dash.js';
 import { CancelledError, EncodeError } from './errors.js';
 import {
   backendSupports,
@@ -13,9 +14,8 @@ import {
   renditionLayout,
 } from './ffmpeg-args.js';
 import {
+  describeRendition,
   fixZeroTargetDuration,
-  inspectRendition,
-  measurePlaylist,
   type RenditionResult,
   writeMasterPlaylist,
 } from './hls.js';
@@ -64,6 +64,8 @@ export interface EncodeResult {
   outDir: string;
   /** Master playlist, relative to `outDir`. */
   master: string;
+  /** DASH MPD over the same CMAF segments (`manifest.mpd`), relative to `outDir`, when planned. */
+  dash: string | undefined;
   /** Every rendition on disk after this run (encoded now or kept from an earlier run), highest first. */
   renditions: RenditionResult[];
   /** Names encoded by this run. */
@@ -179,9 +181,11 @@ export async function encodeLadder(
 
     const master = masterName(plan.layout);
     await writeMasterPlaylist(outDir, renditions, { fileName: master, format: plan.format });
+    const dash = plan.dash ? await writeMpd(outDir, renditions, DASH_MANIFEST) : undefined;
     return {
       outDir,
       master,
+      dash,
       renditions,
       encoded: [...plan.encode],
       poster,
@@ -277,32 +281,6 @@ async function runLadder(
       },
     );
   }
-}
-
-async function describeRendition(
-  outDir: string,
-  name: string,
-  kind: 'video' | 'audio',
-  playlist: string,
-  signal?: AbortSignal,
-): Promise<RenditionResult> {
-  const path = join(outDir, playlist);
-  const [m, s] = await Promise.all([measurePlaylist(path), inspectRendition(path, signal)]);
-  const codecs = [s.videoCodecs, s.audioCodecs].filter((c): c is string => c !== undefined).join(',');
-  return {
-    name,
-    kind,
-    width: s.width,
-    height: s.height,
-    bandwidth: m.peakBitrate,
-    averageBandwidth: m.averageBitrate,
-    codecs,
-    frameRate: s.frameRate,
-    durationS: m.durationS,
-    bytes: m.bytes,
-    segments: m.segments.length,
-    playlist,
-  };
 }
 
 async function remuxMp4(

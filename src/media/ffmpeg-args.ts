@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { VideoCodec } from './codecs.js';
 import { LOCAL_ONLY, localUrl } from './input.js';
-import type { LadderPlan, PlannedVideoRendition } from './ladder.js';
+import { type LadderPlan, type PlannedVideoRendition, separateAudio } from './ladder.js';
 import type { Backend } from './types.js';
 
 /** Where one run writes (a staging folder) and which device a hardware backend uses. */
@@ -337,10 +337,14 @@ export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: Ffmpe
     args.push('-filter_complex', graph.join(';'));
   }
 
+  // CMAF/DASH: video renditions are video-only; the audio rendition is shared.
+  const muxAudio = !separateAudio(plan);
   for (const r of selected) {
     if (r.kind === 'video') {
       const i = videoRenditions.indexOf(r);
-      args.push('-map', `[v${i}]`, '-map', audioMap, ...profile.encoder(r, plan), ...audioArgs);
+      args.push('-map', `[v${i}]`);
+      if (muxAudio) args.push('-map', audioMap, ...profile.encoder(r, plan), ...audioArgs);
+      else args.push(...profile.encoder(r, plan), '-an');
     } else {
       args.push('-map', audioMap, '-vn', ...audioArgs);
     }

@@ -221,22 +221,77 @@ export async function writeMasterPlaylist(
   return path;
 }
 
-/** The master playlist text (pure). */
+/**
+ * The master playlist text (pure). With video-only renditions (no audio codec in their CODECS)
+ * beside an audio rendition (the CMAF
+ * layout written for DASH), the audio is an `EXT-X-MEDIA` audio group (RFC 8216 §4.3.4.1) that every
+ * variant names (`AUDIO="audio"`), its codec added to each variant's CODECS and its peak and average
+ * bitrates to BANDWIDTH and AVERAGE-BANDWIDTH (§4.3.4.2: every rendition that plays together).
+ */
 export function masterPlaylistText(renditions: RenditionResult[], format: 'ts' | 'fmp4'): string {
-  const { MasterPlaylist, Variant } = HLS.types;
-  const variants = renditions.map(
+  const { MasterPlaylist, Variant, Rendition } = HLS.types;
+  const audio = renditions.find((r) => r.kind === 'audio');
+  const video = renditions.filter((r) => r.kind === 'video');
+  // Video renditions without an audio track of their own (read from the streams) play with the audio one.
+  const group =
+    audio && video.length > 0 && video.every((r) => !r.codecs.includes('mp4a.'))
+      ? new Rendition({
+          type: 'AUDIO',
+          uri: posix.normalize(audio.playlist),
+          groupId: 'audio',
+          name: 'audio',
+          language: undefined,
+          isDefault: true,
+          autoselect: true,
+          forced: false,
+          channels: '2',
+        })
+      : undefined;
+  const variants = (group ? video : renditions).map(
     (r) =>
       new Variant({
         uri: posix.normalize(r.playlist),
-        bandwidth: r.bandwidth,
-        averageBandwidth: r.averageBandwidth,
-        codecs: r.codecs,
+        bandwidth: r.bandwidth + (group ? audio!.bandwidth : 0),
+        averageBandwidth: r.averageBandwidth + (group ? audio!.averageBandwidth : 0),
+        codecs: group ? `${r.codecs},${audio!.codecs}` : r.codecs,
         resolution: r.width && r.height ? { width: r.width, height: r.height } : undefined,
         frameRate: r.frameRate !== undefined ? Math.round(r.frameRate * 1000) / 1000 : undefined,
+        ...(group ? { audio: [group] } : {}),
       }),
   );
   // Version 7 matches the fMP4 media playlists ffmpeg writes; MPEG-TS needs nothing beyond 3.
   return HLS.stringify(
     new MasterPlaylist({ version: format === 'fmp4' ? 7 : 3, independentSegments: true, variants }),
   );
+}
+
+/**
+ * Describes a finished rendition from its files: measured BANDWIDTH/AVERAGE-BANDWIDTH, bytes and
+ * segments ({@link measurePlaylist}), true size, frame rate and exact CODECS ({@link inspectRendition}).
+ * @throws EncodeError when the playlist is missing, incomplete, or its streams cannot be read
+ */
+export async function describeRendition(
+  outDir: string,
+  name: string,
+  kind: 'video' | 'audio',
+  playlist: string,
+  signal?: AbortSignal,
+): Promise<RenditionResult> {
+  const path = join(outDir, playlist);
+  const [m, s] = await Promise.all([measurePlaylist(path), inspectRendition(path, signal)]);
+  const codecs = [s.videoCodecs, s.audioCodecs].filter((c): c is string => c !== undefined).join(',');
+  return {
+    name,
+    kind,
+    width: s.width,
+    height: s.height,
+    bandwidth: m.peakBitrate,
+    averageBandwidth: m.averageBitrate,
+    codecs,
+    frameRate: s.frameRate,
+    durationS: m.durationS,
+    bytes: m.bytes,
+    segments: m.segments.length,
+    playlist,
+  };
 }

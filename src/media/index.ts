@@ -34,6 +34,15 @@ export {
   VIDEO_CODECS,
   type VideoCodec,
 } from './codecs.js';
+export {
+  DASH_MANIFEST,
+  type DashRendition,
+  isoDuration,
+  mpdText,
+  rewriteMpdFromMaster,
+  segmentTemplate,
+  writeMpd,
+} from './dash.js';
 export { type BackendFallback, type EncodeOptions, type EncodeResult, encodeLadder } from './encode.js';
 export {
   CancelledError,
@@ -92,6 +101,7 @@ export {
   planLadder,
   type RenditionSpec,
   renditionSpecSchema,
+  separateAudio,
   withCrf,
 } from './ladder.js';
 export { type ProbeOptions, probe } from './probe.js';

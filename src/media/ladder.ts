@@ -108,6 +108,12 @@ const ladderOptionsObject = z.strictObject({
   thumbnail: z.boolean().default(true),
   /** Also write `<rendition>.mp4` (faststart, remuxed from the HLS segments, no re-encode). */
   mp4: z.boolean().default(false),
+  /**
+   * Also write a DASH MPD (`manifest.mpd`, ISO/IEC 23009-1) over the same CMAF segments as the HLS
+   * master: fMP4 only; video renditions carry no audio and one `audio` rendition (AAC) is shared, as
+   * CMAF tracks and DASH players expect (an HLS audio group, EXT-X-MEDIA, in the master).
+   */
+  dash: z.boolean().default(false),
   /** Encode only these renditions (a re-run of failed ones); the master lists every rendition on disk. */
   only: z.array(renditionName).min(1).optional(),
   /** `vidmesh`: master.m3u8 + <r>/index.m3u8 + <r>/seg_N; `3speak`: manifest.m3u8 + <r>/index.m3u8 + <r>/<r>_N. */
@@ -142,6 +148,18 @@ export const ladderOptionsSchema = ladderOptionsObject.superRefine((o, ctx) => {
     ctx.addIssue({ code: 'custom', path: ['codecs'], message: (err as Error).message });
     return;
   }
+  if (o.dash && o.format === 'ts')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['format'],
+      message: 'dash needs "fmp4" (CMAF segments), not "ts"',
+    });
+  if (o.dash && Array.isArray(o.ladder) && o.ladder.some((r) => r.name === AUDIO_RENDITION))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ladder'],
+      message: `"${AUDIO_RENDITION}" names the audio rendition with dash`,
+    });
   const notTs = codecs.filter((c) => c !== 'h264');
   if (o.format === 'ts' && notTs.length > 0)
     ctx.addIssue({
@@ -178,7 +196,7 @@ export interface PlannedVideoRendition {
 /** The audio-only rendition of an audio-only source. */
 export interface PlannedAudioRendition {
   kind: 'audio';
-  name: 'audio';
+  name: typeof AUDIO_RENDITION;
 }
 
 export type PlannedRendition = PlannedVideoRendition | PlannedAudioRendition;
@@ -231,6 +249,19 @@ export interface LadderPlan {
   poster: boolean;
   thumbnail: boolean;
   mp4: boolean;
+  /**
+   * Write a DASH MPD beside the HLS master. Video plans then end with the shared `audio` rendition
+   * and their video renditions carry no audio ({@link separateAudio}).
+   */
+  dash: boolean;
+}
+
+/** Name (and folder) of the audio-only rendition. */
+export const AUDIO_RENDITION = 'audio';
+
+/** A video plan whose audio is its own rendition (CMAF tracks for DASH), not muxed in each variant. */
+export function separateAudio(plan: Pick<LadderPlan, 'kind' | 'renditions'>): boolean {
+  return plan.kind === 'video' && plan.renditions.some((r) => r.kind === 'audio');
 }
 
 const MAX_FPS = 60;
@@ -308,7 +339,7 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
   }
   const o = parsed.data;
   const specs = ladderSpecs(o);
-  const format = o.format ?? (specs.some((r) => r.codec !== 'h264') ? 'fmp4' : 'ts');
+  const format = o.format ?? (o.dash || specs.some((r) => r.codec !== 'h264') ? 'fmp4' : 'ts');
   const trimS = o.short && probe.durationS > SHORT_MAX_S ? SHORT_MAX_S : undefined;
   const durationS = trimS ?? probe.durationS;
   const sourceAudio = probe.audio[0];
@@ -336,10 +367,11 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
     poster: o.poster,
     thumbnail: o.thumbnail,
     mp4: o.mp4,
+    dash: o.dash,
   };
   const v = probe.video;
   if (!v) {
-    const renditions: PlannedRendition[] = [{ kind: 'audio', name: 'audio' }];
+    const renditions: PlannedRendition[] = [{ kind: 'audio', name: AUDIO_RENDITION }];
     return { ...base, kind: 'audio', renditions, encode: selectNames(renditions, o.only), video: undefined };
   }
 
@@ -395,11 +427,14 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
       renditions.push(sized({ ...s, name, videoBitrate, maxrate: undefined }, short));
     }
   }
+  const all: PlannedRendition[] = o.dash
+    ? [...renditions, { kind: 'audio', name: AUDIO_RENDITION }]
+    : renditions;
   return {
     ...base,
     kind: 'video',
-    renditions,
-    encode: selectNames(renditions, o.only),
+    renditions: all,
+    encode: selectNames(all, o.only),
     video: {
       streamIndex: v.index,
       frameRate,

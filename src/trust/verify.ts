@@ -8,6 +8,7 @@ import {
   type PlannedVideoRendition,
   type ProbeResult,
   runProcess,
+  separateAudio,
 } from '../media/index.js';
 import { hashFile, safeJoin } from '../storage/index.js';
 
@@ -66,6 +67,8 @@ export interface VerifyOptions {
 
 interface StagedRendition {
   name: string;
+  /** `audio`: the shared audio rendition of a CMAF/DASH ladder (an EXT-X-MEDIA audio group). */
+  kind?: 'audio';
   playlist: string;
   declaredWidth?: number;
   declaredHeight?: number;
@@ -102,8 +105,15 @@ async function readLadder(
     return undefined;
   }
   const out: StagedRendition[] = [];
-  for (const variant of (master as InstanceType<typeof HLS.types.MasterPlaylist>).variants) {
-    const playlist = resolveIn(o.master, variant.uri);
+  const variants = (master as InstanceType<typeof HLS.types.MasterPlaylist>).variants;
+  // Audio groups (CMAF ladders written for DASH) are checked like variants, once each.
+  const audioUris = [...new Set(variants.flatMap((v) => v.audio.flatMap((a) => (a.uri ? [a.uri] : []))))];
+  const entries = [
+    ...variants.map((v) => ({ uri: v.uri, variant: v, audio: false })),
+    ...audioUris.map((uri) => ({ uri, variant: undefined, audio: true })),
+  ];
+  for (const { uri, variant, audio } of entries) {
+    const playlist = resolveIn(o.master, uri);
     let media: ReturnType<typeof HLS.parse>;
     try {
       media = HLS.parse(await read(playlist));
@@ -141,8 +151,9 @@ async function readLadder(
     }
     out.push({
       name: playlist.split('/')[0] ?? playlist,
+      ...(audio ? { kind: 'audio' as const } : {}),
       playlist,
-      ...(variant.resolution
+      ...(variant?.resolution
         ? { declaredWidth: variant.resolution.width, declaredHeight: variant.resolution.height }
         : {}),
       ...(init ? { init } : {}),
@@ -176,7 +187,11 @@ interface ProbedRendition {
   audio: boolean;
 }
 
-async function probeRendition(path: string, signal?: AbortSignal): Promise<ProbedRendition | string> {
+async function probeRendition(
+  path: string,
+  signal?: AbortSignal,
+  audioOnly = false,
+): Promise<ProbedRendition | string> {
   const out = await runProcess(
     'ffprobe',
     ['-v', 'error', '-count_packets', '-show_streams', '-of', 'json', '-i', path],
@@ -187,6 +202,15 @@ async function probeRendition(path: string, signal?: AbortSignal): Promise<Probe
     (JSON.parse(out.stdout.toString('utf8') || '{}') as { streams?: Array<Record<string, unknown>> })
       .streams ?? [];
   const v = streams.find((s) => s.codec_type === 'video');
+  if (audioOnly && !v)
+    return {
+      width: 0,
+      height: 0,
+      codec: 'none',
+      fps: 0,
+      videoPackets: 0,
+      audio: streams.some((s) => s.codec_type === 'audio'),
+    };
   if (!v) return 'no video stream';
   const [num, den] = String(v.avg_frame_rate ?? v.r_frame_rate ?? '0/1')
     .split('/')
@@ -329,7 +353,20 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
   );
   const fps = o.plan.video?.fps ?? 0;
   const seg = o.plan.segmentDuration;
+  const audioApart = separateAudio(o.plan);
   for (const r of ladder) {
+    if (r.kind === 'audio') {
+      const probed = await probeRendition(safeJoin(o.dir, r.playlist), o.signal, true);
+      if (typeof probed === 'string' || !probed.audio || !audioApart) {
+        fail(
+          checks,
+          'plan',
+          `${r.name}: ${typeof probed === 'string' ? probed : 'not the planned audio rendition'}`,
+        );
+        return done();
+      }
+      continue;
+    }
     const want = planned.get(r.name);
     if (!want) {
       fail(checks, 'plan', `rendition ${r.name} is not in the plan (${[...planned.keys()].join(', ')})`);
@@ -354,7 +391,7 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
     const expectedFrames = duration * fps;
     if (fps > 0 && probed.videoPackets < expectedFrames * 0.9)
       problems.push(`${probed.videoPackets} video packets for ${expectedFrames.toFixed(0)} frames`);
-    if (!probed.audio) problems.push('no audio stream');
+    if (!probed.audio && !audioApart) problems.push('no audio stream');
     if (problems.length) {
       fail(checks, 'plan', `${r.name}: ${problems.join('; ')}`);
       return done();
@@ -373,6 +410,7 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
     try {
       const low: string[] = [];
       for (const r of ladder) {
+        if (r.kind === 'audio') continue;
         const want = planned.get(r.name)!;
         for (const i of pickSegments(r.segments.length, k, o.random ?? Math.random)) {
           const s = r.segments[i]!;

@@ -89,6 +89,38 @@ describe('verification of fMP4 ladders in HEVC, AV1 and VP9', () => {
     assert.match(swapped.checks.at(-1)!.detail, /av1\/init\.mp4 \(hash differs\)/);
   });
 
+  test('a CMAF/DASH ladder (video-only renditions + shared audio group) passes; its audio files are hashed', async () => {
+    const info = await probe(clip);
+    const plan = planLadder(info, {
+      ...LADDER,
+      ladder: [{ name: 'av1', height: 240, videoBitrate: 300_000, codec: 'av1' }],
+      dash: true,
+    });
+    const out = join(root, 'dash');
+    await encodeLadder(plan, out);
+    const declared = await hashes(out);
+    const report = await verifyStagedLadder({
+      dir: out,
+      master: 'master.m3u8',
+      declared,
+      plan,
+      source: info,
+      random: () => 0.5,
+      spotSegments: 1,
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.checks));
+    declared.set('audio/seg_00001.m4s', '0'.repeat(64));
+    const swapped = await verifyStagedLadder({
+      dir: out,
+      master: 'master.m3u8',
+      declared,
+      plan,
+      source: info,
+      spotSegments: 0,
+    });
+    assert.match(swapped.checks.at(-1)!.detail, /audio\/seg_00001\.m4s \(hash differs\)/);
+  });
+
   test('H.264 delivered where the plan asks for AV1 fails the plan check', async () => {
     const info = await probe(clip);
     const plan = planLadder(info, {

@@ -1,6 +1,6 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
-import { isMediaFile } from '../../storage/index.js';
+import { isMediaFile, isPlaylist } from '../../storage/index.js';
 
 /**
  * Headers of every response that serves stored media (`/media`, `/ipfs`): the browser must never treat
@@ -50,7 +50,8 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRouteOptions)
     setHeaders: (reply, path) => {
       cors(reply);
       setMediaSafetyHeaders(reply, path);
-      reply.header('cache-control', path.endsWith('.m3u8') ? 'no-cache' : 'public, max-age=86400');
+      // Playlists and MPDs (.m3u8, .mpd) are rewritten by a re-run; segments never change.
+      reply.header('cache-control', isPlaylist(path) ? 'no-cache' : 'public, max-age=86400');
     },
   });
   // CORS preflight: players send `Range`, which makes cross-origin segment requests non-simple.
