@@ -37,6 +37,8 @@ export const jobResultSchema = z.object({
   posterUrl: z.string().optional(),
   /** DASH MPD over the same CMAF segments, when the ladder asked for `dash`. */
   dashUrl: z.string().optional(),
+  /** WebVTT thumbnail track (sprite sheets beside it), when the ladder asked for a `storyboard`. */
+  storyboardUrl: z.string().optional(),
   renditions: z.array(renditionResultSchema),
   ipfsCid: z.string().optional(),
   encode: z

@@ -191,6 +191,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
       masterUrl: encoded.master,
       ...(encoded.poster ? { posterUrl: encoded.poster } : {}),
       ...(encoded.dash ? { dashUrl: encoded.dash } : {}),
+      ...(encoded.storyboard ? { storyboardUrl: encoded.storyboard.vtt } : {}),
       publish: { type: 'staged', bytes: published.bytes },
       files: await declareFiles(outDir),
       encode,
@@ -206,11 +207,13 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   const masterUrl = published.ipfsUrl ?? urlOf(encoded.master) ?? published.masterUrl ?? '';
   const posterUrl = encoded.poster ? urlOf(encoded.poster) : undefined;
   const dashUrl = encoded.dash ? urlOf(encoded.dash) : undefined;
+  const storyboardUrl = encoded.storyboard ? urlOf(encoded.storyboard.vtt) : undefined;
   return {
     renditions: encoded.renditions,
     masterUrl,
     ...(posterUrl ? { posterUrl } : {}),
     ...(dashUrl ? { dashUrl } : {}),
+    ...(storyboardUrl ? { storyboardUrl } : {}),
     publish: published,
     encode,
   };

@@ -12,6 +12,7 @@ import {
   buildPosterArgs,
   masterName,
   renditionLayout,
+  sourceFilters,
 } from './ffmpeg-args.js';
 import {
   describeRendition,
@@ -23,6 +24,7 @@ import type { HwaccelReport } from './hwaccel.js';
 import { type LadderPlan, withCrf } from './ladder.js';
 import { runProcess, summarizeStderr } from './process.js';
 import { createProgressParser, type EncodeProgress, throttleProgress } from './progress.js';
+import { buildStoryboardArgs, writeStoryboardVtt } from './storyboard.js';
 import type { Backend } from './types.js';
 
 export interface EncodeOptions {
@@ -73,6 +75,11 @@ export interface EncodeResult {
   /** Poster and thumbnail JPEGs, relative to `outDir` (undefined for audio-only or when disabled). */
   poster: string | undefined;
   thumbnail: string | undefined;
+  /**
+   * WebVTT thumbnail track and its sprite sheets, relative to `outDir`, when planned and written
+   * (best-effort like the poster: a failure is logged, the ladder still completes).
+   */
+  storyboard: { vtt: string; sheets: string[] } | undefined;
   backend: Backend;
   fallbacks: BackendFallback[];
   /** Output duration, s. */
@@ -178,6 +185,7 @@ export async function encodeLadder(
     }
 
     const { poster, thumbnail } = await writePoster(plan, outDir, staging, signal, stallTimeoutMs, log);
+    const storyboard = await writeStoryboard(plan, outDir, staging, signal, stallTimeoutMs, log);
 
     const master = masterName(plan.layout);
     await writeMasterPlaylist(outDir, renditions, { fileName: master, format: plan.format });
@@ -190,6 +198,7 @@ export async function encodeLadder(
       encoded: [...plan.encode],
       poster,
       thumbnail,
+      storyboard,
       backend,
       fallbacks,
       durationS: plan.durationS,
@@ -242,6 +251,41 @@ async function writePoster(
   }
   log?.warn({ input: plan.input }, 'no poster or thumbnail: no frame could be extracted');
   return { poster: undefined, thumbnail: undefined };
+}
+
+/**
+ * Storyboard sprite sheets + WebVTT track, best-effort: one ffmpeg pass into the staging folder;
+ * moved into place with the VTT only when every planned sheet was written. Only cancellation
+ * propagates.
+ */
+async function writeStoryboard(
+  plan: LadderPlan,
+  outDir: string,
+  staging: string,
+  signal: AbortSignal | undefined,
+  stallTimeoutMs: number,
+  log: Logger | undefined,
+): Promise<{ vtt: string; sheets: string[] } | undefined> {
+  const sb = plan.storyboard;
+  if (plan.kind !== 'video' || !sb) return undefined;
+  const work = join(staging, '.storyboard');
+  let reason: string;
+  try {
+    await mkdir(work, { recursive: true });
+    const args = buildStoryboardArgs(plan, sb, work, sourceFilters(plan).slice(1));
+    const out = await runProcess('ffmpeg', args, { signal, stallTimeoutMs });
+    const missing = sb.sheets.filter((s) => !existsSync(join(work, s)));
+    if (out.code === 0 && missing.length === 0) {
+      for (const s of sb.sheets) await rename(join(work, s), join(outDir, s));
+      return { vtt: await writeStoryboardVtt(outDir, sb, plan.durationS), sheets: [...sb.sheets] };
+    }
+    reason = out.code === 0 ? `sheets not written: ${missing.join(', ')}` : summarizeStderr(out.stderr);
+  } catch (err) {
+    if (err instanceof CancelledError || signal?.aborted) throw err;
+    reason = err instanceof Error ? err.message : String(err);
+  }
+  log?.warn({ reason }, 'storyboard failed; the ladder completes without it');
+  return undefined;
 }
 
 function backendOrder(h: EncodeOptions['hwaccel']): Backend[] {

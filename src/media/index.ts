@@ -108,6 +108,17 @@ export { type ProbeOptions, probe } from './probe.js';
 export { type ProcessOutcome, runProcess } from './process.js';
 export type { EncodeProgress } from './progress.js';
 export {
+  buildStoryboardArgs,
+  checkStoryboardVtt,
+  planStoryboard,
+  STORYBOARD_VTT,
+  type StoryboardOptionsInput,
+  type StoryboardPlan,
+  storyboardOptionsSchema,
+  storyboardVtt,
+  vttTime,
+} from './storyboard.js';
+export {
   type AudioStreamInfo,
   BACKENDS,
   type Backend,

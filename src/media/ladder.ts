@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import { VIDEO_CODECS, type VideoCodec } from './codecs.js';
+import { planStoryboard, type StoryboardPlan, storyboardOptionsSchema } from './storyboard.js';
 import type { HdrTransfer, ProbeResult, Rational } from './types.js';
 
 const renditionName = z
@@ -114,6 +115,11 @@ const ladderOptionsObject = z.strictObject({
    * CMAF tracks and DASH players expect (an HLS audio group, EXT-X-MEDIA, in the master).
    */
   dash: z.boolean().default(false),
+  /**
+   * Scrubbing previews: sprite sheets of `width`-px thumbnails every `interval` s and a WebVTT
+   * thumbnail track (`storyboard.vtt`, `#xywh=` cues). Off unless given.
+   */
+  storyboard: storyboardOptionsSchema.optional(),
   /** Encode only these renditions (a re-run of failed ones); the master lists every rendition on disk. */
   only: z.array(renditionName).min(1).optional(),
   /** `vidmesh`: master.m3u8 + <r>/index.m3u8 + <r>/seg_N; `3speak`: manifest.m3u8 + <r>/index.m3u8 + <r>/<r>_N. */
@@ -254,6 +260,8 @@ export interface LadderPlan {
    * and their video renditions carry no audio ({@link separateAudio}).
    */
   dash: boolean;
+  /** Sprite sheets + WebVTT thumbnail track to write (video only), when asked for. */
+  storyboard: StoryboardPlan | undefined;
 }
 
 /** Name (and folder) of the audio-only rendition. */
@@ -368,6 +376,7 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
     thumbnail: o.thumbnail,
     mp4: o.mp4,
     dash: o.dash,
+    storyboard: undefined,
   };
   const v = probe.video;
   if (!v) {
@@ -435,6 +444,7 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
     kind: 'video',
     renditions: all,
     encode: selectNames(all, o.only),
+    storyboard: o.storyboard ? planStoryboard(o.storyboard, durationS, renditions[0]!) : undefined,
     video: {
       streamIndex: v.index,
       frameRate,

@@ -95,6 +95,8 @@ export const completionResultSchema = z.object({
   posterUrl: z.string().max(4096).optional(),
   /** DASH MPD over the same CMAF segments (ladder option `dash`), issue #17. */
   dashUrl: z.string().max(4096).optional(),
+  /** WebVTT thumbnail track of the storyboard (ladder option `storyboard`), issue #17. */
+  storyboardUrl: z.string().max(4096).optional(),
   /** Older encoders sent `null` when nothing was reported: read as no details. */
   publish: z.preprocess((v) => v ?? {}, publishSummarySchema),
   encode: encodeSummarySchema,
