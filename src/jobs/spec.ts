@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ladderCodecs, ladderOptionsSchema, ladderSpecs, type VideoCodec } from '../media/index.js';
 import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index.js';
+import { resolvePresetRef } from './presets.js';
 import { JOB_NETWORKS, PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './webhooks.js';
 
@@ -32,7 +33,15 @@ import { WEBHOOK_EVENTS, type WebhookEvent } from './webhooks.js';
  */
 export const jobSpecSchema = z.strictObject({
   source: sourceSchema,
-  ladder: ladderOptionsSchema.optional(),
+  /** Ladder options, or `"preset:<name>"` (BUILTIN_PRESETS: `default`, `3speak`), resolved here. */
+  ladder: z.preprocess((value, ctx) => {
+    try {
+      return resolvePresetRef(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: value });
+      return z.NEVER;
+    }
+  }, ladderOptionsSchema.optional()),
   destination: destinationSchema.default({ type: 'local' }),
   webhook: z
     .strictObject({

@@ -77,6 +77,30 @@ describe('codec requirements at submit and claim', () => {
     assert.equal(claimed.json().job.id, job.id);
   });
 
+  test('ladder "preset:3speak" is resolved at submit; an unknown preset is a 400 naming the known ones', async () => {
+    const ok = await post('/api/v1/jobs', {
+      source: { type: 'http', url: 'https://example.org/a.mp4' },
+      ladder: 'preset:3speak',
+    });
+    assert.equal(ok.statusCode, 202, ok.body);
+    // What the encoder leases is the spec with the preset's options, not the reference.
+    const encoder = await register('preset-reader', ['h264', 'aac']);
+    const claimed = await post('/api/v1/agent/claim', { encoderId: encoder, waitMs: 0 });
+    assert.equal(claimed.statusCode, 200, claimed.body);
+    assert.equal(claimed.json().job.id, ok.json().job.id);
+    const ladder = claimed.json().job.spec.ladder;
+    assert.deepEqual(
+      [ladder.layout, ladder.speed, ladder.rateControl, ladder.crf],
+      ['3speak', 'medium', 'capped-crf', 19],
+    );
+    const bad = await post('/api/v1/jobs', {
+      source: { type: 'http', url: 'https://example.org/a.mp4' },
+      ladder: 'preset:mine',
+    });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.match(bad.body, /unknown preset \\"preset:mine\\"/);
+  });
+
   test('refused at submit with field paths: HEVC in MPEG-TS, codecs with per-rendition codecs', async () => {
     const ts = await post('/api/v1/jobs', {
       source: { type: 'http', url: 'https://example.org/a.mp4' },
