@@ -6,12 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { mediaDir, packageRoot } from '../../src/paths.js';
+import { launchChromium } from '../helpers/player.js';
 
 /**
  * End to end on the embedded default: `startCoordinator` (what `vidmesh serve` runs) on PGlite with one
@@ -141,19 +141,7 @@ describe('vidmesh serve (PGlite) + submit, end to end', () => {
     assert.equal(job.result.masterUrl, `${server.url}/media/${job.id}/master.m3u8`);
     assert.equal(job.metadata.test, 'e2e');
 
-    const browser = await chromium.launch({
-      executablePath: process.env.VIDMESH_CHROMIUM ?? '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const tab = await browser.newPage();
       await tab.goto(pageUrl);

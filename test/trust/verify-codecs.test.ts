@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeLadder, type LadderOptionsInput, planLadder, probe } from '../../src/media/index.js';
 import { verifyStagedLadder } from '../../src/trust/verify.js';
+import { hashFiles } from '../helpers/hashes.js';
 import { makeClip } from '../helpers/media.js';
 
 /**
@@ -25,21 +25,6 @@ const LADDER: LadderOptionsInput = {
   thumbnail: false,
 };
 
-async function hashes(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    const full = join(e.parentPath, e.name);
-    out.set(
-      full.slice(dir.length + 1),
-      createHash('sha256')
-        .update(await readFile(full))
-        .digest('hex'),
-    );
-  }
-  return out;
-}
-
 describe('verification of fMP4 ladders in HEVC, AV1 and VP9', () => {
   let root: string;
   let clip: string;
@@ -54,7 +39,7 @@ describe('verification of fMP4 ladders in HEVC, AV1 and VP9', () => {
     const plan = planLadder(info, LADDER);
     const out = join(root, 'honest');
     await encodeLadder(plan, out);
-    const declared = await hashes(out);
+    const declared = await hashFiles(out);
     const report = await verifyStagedLadder({
       dir: out,
       master: 'master.m3u8',
@@ -98,7 +83,7 @@ describe('verification of fMP4 ladders in HEVC, AV1 and VP9', () => {
     });
     const out = join(root, 'dash');
     await encodeLadder(plan, out);
-    const declared = await hashes(out);
+    const declared = await hashFiles(out);
     const report = await verifyStagedLadder({
       dir: out,
       master: 'master.m3u8',
@@ -137,7 +122,7 @@ describe('verification of fMP4 ladders in HEVC, AV1 and VP9', () => {
     const report = await verifyStagedLadder({
       dir: out,
       master: 'master.m3u8',
-      declared: await hashes(out),
+      declared: await hashFiles(out),
       plan,
       source: info,
     });
