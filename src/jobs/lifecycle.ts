@@ -24,6 +24,7 @@ export type JobLifecycle = Pick<
   JobStore,
   | 'submit'
   | 'claim'
+  | 'claimForProtocol'
   | 'renew'
   | 'complete'
   | 'fail'
@@ -160,6 +161,29 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
         await sleep;
         if (opts.signal?.aborted) return null;
       }
+    },
+
+    async claimForProtocol(encoderId, opts) {
+      const now = clock();
+      const token = randomBytes(24).toString('base64url');
+      const expires = new Date(now.getTime() + (opts.leaseMs ?? leaseMs));
+      const { rows } = await db.query<JobRow>(
+        Q.CLAIM_BY_PROTOCOL,
+        Q.PROTOCOL_CLAIM_PARAMS.values({
+          now,
+          protocol: opts.protocol,
+          encoderId,
+          token,
+          leaseExpiresAt: expires,
+          jobId: opts.jobId ?? null,
+          capacity: opts.capacity,
+        }),
+      );
+      const row = rows[0];
+      if (!row) return null;
+      feed.kick();
+      const job = toJob(row);
+      return { job, leaseToken: token, leaseExpiresAt: expires, attempt: job.attempts };
     },
 
     async renew(jobId, token, encoderId, progress = {}) {

@@ -9,7 +9,7 @@ import { isOneOf, JOB_STATUSES, LEASED_STATUSES } from './vocabulary.js';
 /** Read-only queries over jobs: lookups, listing, audit trail, queue statistics, Gateway Monitor checks. */
 export type JobReads = Pick<
   JobStore,
-  'get' | 'list' | 'listEvents' | 'queueStats' | 'isAvailableToClaim' | 'verifyOwnership'
+  'get' | 'list' | 'listEvents' | 'queueStats' | 'isAvailableToClaim' | 'verifyOwnership' | 'leaseOf'
 >;
 
 function encodeCursor(createdAt: Date, id: string): string {
@@ -93,6 +93,17 @@ export function createReads(ctx: StoreContext): JobReads {
         default:
           return { available: false, reason: 'finished', currentOwner: null, status: job.status };
       }
+    },
+
+    async leaseOf(jobId, encoderId) {
+      const { rows } = await db.query<{ lease_token: string; status: JobStatus; lease_expires_at: Date }>(
+        Q.LEASE_OF,
+        [jobId, encoderId],
+      );
+      const row = rows[0];
+      return row
+        ? { token: row.lease_token, status: row.status, expiresAt: new Date(row.lease_expires_at) }
+        : null;
     },
 
     async verifyOwnership(jobId, encoderId) {

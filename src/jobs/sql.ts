@@ -105,6 +105,31 @@ const KIND_RANK_COLUMNS = {
 
 const claimCache = new Map<string, string>();
 
+/**
+ * The compare-and-set half of every claim: the row picked (and locked) by the CTE `next` becomes
+ * leased to `encoderId` with `token` until `expires`, one attempt is counted, and its audit row is
+ * written (`details` adds to `{attempt}`). Ends with the `ev` CTE; `upd` returns the new row.
+ */
+function leaseNext(p: {
+  now: string;
+  encoderId: string;
+  token: string;
+  expires: string;
+  details?: string;
+}): string {
+  const attempt = "jsonb_build_object('attempt', attempts)";
+  const details = p.details ? `${attempt} || ${p.details}` : attempt;
+  return `upd AS (
+  UPDATE jobs j SET status = 'leased', stage = NULL, progress = 0, eta_s = NULL, speed = NULL, fps = NULL,
+    attempts = j.attempts + 1, lease_owner = ${p.encoderId}, lease_token = ${p.token},
+    lease_expires_at = ${p.expires}, encoder_id = ${p.encoderId}, claimed_at = ${p.now}, updated_at = ${p.now}
+  FROM next WHERE j.id = next.id
+  RETURNING j.*, next.status AS prev_status
+), ev AS (
+  ${event('prev_status', "'leased'", p.encoderId, "'claimed'", details, p.now)}
+)`;
+}
+
 /** The parameters of a claim statement ({@link claimSql}); `maxDurationS` seconds, `leaseExpiresAt` a time. */
 export const CLAIM_PARAMS = namedParams([
   'now',
@@ -150,7 +175,7 @@ WITH next AS (
         OR (duration_s IS NOT NULL AND duration_s <= ${C('maxDurationS')}::float8))
       AND required_tags <@ ${C('tags')}::text[]
       AND (${C('queues')}::text[] IS NULL OR queue = ANY(${C('queues')}::text[]))
-      -- 3Speak-family jobs are leased only by the 3Speak gateway's own claim (compat/threespeak).
+      -- Other families' jobs are leased only by their gateway's claim (CLAIM_BY_PROTOCOL).
       AND protocol = 'vidmesh'
       -- An encoder whose result for this job failed verification never leases it again.
       AND NOT (${C('encoderId')}::text = ANY(excluded_encoders))
@@ -162,20 +187,59 @@ WITH next AS (
   ORDER BY weight DESC NULLS LAST, ${rank}, created_at, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
-), upd AS (
-  UPDATE jobs j SET status = 'leased', stage = NULL, progress = 0, eta_s = NULL, speed = NULL, fps = NULL, attempts = j.attempts + 1,
-    lease_owner = ${C('encoderId')}, lease_token = ${C('token')}, lease_expires_at = ${C('leaseExpiresAt')},
-    encoder_id = ${C('encoderId')}, claimed_at = ${C('now')}, updated_at = ${C('now')}
-  FROM next WHERE j.id = next.id
-  RETURNING j.*, next.status AS prev_status
-), ev AS (
-  ${event('prev_status', "'leased'", C('encoderId'), "'claimed'", "jsonb_build_object('attempt', attempts)", C('now'))}
+), ${leaseNext({ now: C('now'), encoderId: C('encoderId'), token: C('token'), expires: C('leaseExpiresAt') })}
+, async_commit AS (
+  -- A claim may commit without waiting for its WAL flush: one lost in a crash is fenced (the encoder's
+  -- first renew or complete names a token the job never got, and fails with lease_lost), so only
+  -- complete, fail and the other results wait for durability.
+  SELECT set_config('synchronous_commit', 'off', true)
 )
-SELECT upd.*, ${renditionsOf('upd')} FROM upd`;
+SELECT upd.*, ${renditionsOf('upd')} FROM upd, async_commit`;
     claimCache.set(kind, text);
   }
   return text;
 }
+
+/** The parameters of {@link CLAIM_BY_PROTOCOL}; `jobId` NULL: the best claimable job of the family. */
+export const PROTOCOL_CLAIM_PARAMS = namedParams([
+  'now',
+  'protocol',
+  'encoderId',
+  'token',
+  'leaseExpiresAt',
+  'jobId',
+  'capacity',
+] as const);
+const P = PROTOCOL_CLAIM_PARAMS.$;
+
+/**
+ * Claim for a protocol family's own gateway (src/compat/threespeak): its jobs carry no capability
+ * requirements and are never leased by {@link claimSql}, and legacy nodes may ask for one job by id.
+ * Nothing when the encoder already holds `capacity` live leases of the family.
+ */
+export const CLAIM_BY_PROTOCOL = `
+WITH next AS (
+  SELECT id, status FROM jobs
+  WHERE protocol = ${P('protocol')} AND status IN ${sqlList(TRANSITIONS.claim.from)} AND run_after <= ${P('now')}
+    AND (${P('jobId')}::text IS NULL OR id = ${P('jobId')}::text)
+    AND (SELECT count(*) FROM jobs h WHERE h.protocol = ${P('protocol')} AND h.lease_owner = ${P('encoderId')}
+      AND h.status IN ${sqlList(LEASED_STATUSES)}) < ${P('capacity')}::int
+  ORDER BY weight DESC NULLS LAST, created_at, id
+  LIMIT 1
+  FOR UPDATE SKIP LOCKED
+), ${leaseNext({
+  now: P('now'),
+  encoderId: P('encoderId'),
+  token: P('token'),
+  expires: P('leaseExpiresAt'),
+  details: `jsonb_build_object('via', ${P('protocol')}::text)`,
+})}
+SELECT upd.*, ${renditionsOf('upd')} FROM upd`;
+
+/** The live lease of job $1 when encoder $2 holds it: token, status and expiry. */
+export const LEASE_OF = `
+SELECT lease_token, status, lease_expires_at FROM jobs
+WHERE id = $1 AND lease_owner = $2 AND lease_token IS NOT NULL AND status IN ${sqlList(TRANSITIONS.renew.from)}`;
 
 /** $1 id, $2 token, $3 encoder, $4 now, $5 new expiry, $6 stage, $7 progress, $8 eta_s, $9 renditions jsonb,
  * $10 speed (× real time), $11 fps (frames encoded per second) */

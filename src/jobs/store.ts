@@ -27,6 +27,7 @@ import type {
   LogLine,
   OwnershipCheck,
   ProgressUpdate,
+  ProtocolFamily,
   QueueStats,
   RegisterEncoderInput,
   RenewResult,
@@ -76,6 +77,24 @@ export interface JobStore {
     capabilities: EncoderCapabilities,
     options?: { waitMs?: number; signal?: AbortSignal },
   ): Promise<Claim | null>;
+  /**
+   * Leases a job of a protocol family to that family's gateway (src/compat/threespeak): job `jobId`
+   * when given and claimable, else the family's best claimable job; null when none, or when the encoder
+   * already holds `capacity` live leases of the family. `leaseMs` overrides the store's lease length
+   * (the family's own lease semantics). Same lease, attempt and audit rules as `claim`.
+   */
+  claimForProtocol(
+    encoderId: string,
+    options: { protocol: ProtocolFamily; jobId?: string; capacity: number; leaseMs?: number },
+  ): Promise<Claim | null>;
+  /**
+   * The live lease `encoderId` holds on `jobId` (token, status, expiry, ms), or null: for protocols
+   * whose nodes name a job but carry no lease token, so the gateway acts with the holder's lease.
+   */
+  leaseOf(
+    jobId: string,
+    encoderId: string,
+  ): Promise<{ token: string; status: JobStatus; expiresAt: Date } | null>;
   /** Extends the lease by `leaseMs` and records progress; `cancelled: true` means stop now. */
   renew(jobId: string, token: string, encoderId: string, progress?: ProgressUpdate): Promise<RenewResult>;
   /** Marks the job completed. Repeating it with the same token and result returns the same job. */

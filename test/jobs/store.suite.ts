@@ -43,6 +43,7 @@ function harness(getDb: () => import('../../src/jobs/index.js').Database, extra:
     tag,
     caps,
     enc,
+    now: () => new Date(now),
     advance: (ms: number) => {
       now += ms;
     },
@@ -141,6 +142,39 @@ export function storeSuite(driver: TestDriver): void {
         got.add(c.job.id);
       }
       assert.deepEqual(got, new Set([long.id, unknownLength.id, hevc.id, gpu.id, tall.id]));
+    });
+
+    test("a protocol family's jobs are leased only through claimForProtocol, capped per encoder; leaseOf finds the holder's lease", async () => {
+      const h = harness(db);
+      const other = await h.submit({ protocol: '3speak', renditions: ['480p'] });
+      const wanted = await h.submit({ protocol: '3speak', renditions: ['480p'] });
+      assert.equal(await h.store.claim(h.enc('generic'), h.caps()), null, 'the generic claim skips them');
+      const gw = `${h.tag}-gateway-node`;
+      const c = await h.store.claimForProtocol(gw, {
+        protocol: '3speak',
+        jobId: wanted.id,
+        capacity: 1,
+        leaseMs: 300_000,
+      });
+      assert.equal(c?.job.id, wanted.id, 'a job asked for by id');
+      assert.equal(c?.job.status, 'leased');
+      assert.equal(c?.leaseExpiresAt.getTime(), h.now().getTime() + 300_000, 'the family lease length');
+      assert.equal(
+        await h.store.claimForProtocol(gw, { protocol: '3speak', capacity: 1 }),
+        null,
+        'no second lease beyond capacity',
+      );
+      const lease = await h.store.leaseOf(wanted.id, gw);
+      assert.equal(lease?.token, c?.leaseToken);
+      assert.equal(lease?.status, 'leased');
+      assert.equal(await h.store.leaseOf(wanted.id, `${h.tag}-someone-else`), null);
+      const ev = (await h.store.listEvents(wanted.id)).at(-1);
+      assert.deepEqual(
+        [ev?.to, ev?.reason, ev?.details],
+        ['leased', 'claimed', { attempt: 1, via: '3speak' }],
+      );
+      const next = await h.store.claimForProtocol(`${h.tag}-gateway-2`, { protocol: '3speak', capacity: 1 });
+      assert.equal(next?.job.id, other.id, 'another node gets the remaining one');
     });
 
     test('renew moves leased -> running, records progress, and reports cancellation', async () => {

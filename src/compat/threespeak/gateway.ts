@@ -8,7 +8,6 @@
  * limited by idempotence (accept/ping/finish repeated by the holder change nothing new) and, for the
  * payloads that carry a `timestamp` (myJob, heartbeat), by a freshness window.
  */
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError, VidmeshError } from '../../errors.js';
 import { verifyJws } from '../../identity/index.js';
@@ -29,15 +28,7 @@ import {
   threeSpeakSubmitInput,
   toGatewayJob,
 } from './legacy.js';
-import {
-  ACTIVE_BY_ENCODER,
-  CLAIM_3SPEAK,
-  HOLDER_LEASE,
-  LIST_QUEUED,
-  OLDEST_QUEUED,
-  STATS,
-  UNACKED_BY_ENCODER,
-} from './sql.js';
+import { ACTIVE_BY_ENCODER, LIST_QUEUED, OLDEST_QUEUED, STATS, UNACKED_BY_ENCODER } from './sql.js';
 
 /** The job is held by another node (or none): the legacy client treats 409 as "taken". */
 export class NotJobHolderError extends VidmeshError {
@@ -218,27 +209,16 @@ export async function threeSpeakGatewayRoutes(
     return job;
   }
 
-  async function holderToken(
-    jobId: string,
-    encoderId: string,
-  ): Promise<{ token: string; status: string } | null> {
-    const r = await db.query<{ lease_token: string; status: string }>(HOLDER_LEASE, [jobId, encoderId]);
-    const row = r.rows[0];
-    return row ? { token: row.lease_token, status: row.status } : null;
-  }
+  const holderToken = (jobId: string, encoderId: string) => store.leaseOf(jobId, encoderId);
 
   async function claim(encoderId: string, jobId: string | null): Promise<string | null> {
-    const now = clock();
-    const token = randomBytes(24).toString('base64url');
-    const r = await db.query<{ id: string }>(CLAIM_3SPEAK, [
-      now,
-      encoderId,
-      token,
-      new Date(now.getTime() + leaseMs),
-      jobId,
+    const c = await store.claimForProtocol(encoderId, {
+      protocol: '3speak',
       capacity,
-    ]);
-    return r.rows[0]?.id ?? null;
+      leaseMs,
+      ...(jobId === null ? {} : { jobId }),
+    });
+    return c?.job.id ?? null;
   }
 
   async function activeCounts(): Promise<Map<string, number>> {
