@@ -28,6 +28,7 @@ import {
   type Maintenance,
   startMaintenance,
 } from '../jobs/index.js';
+import { createPresetStore } from '../jobs/presets.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { initTracing } from '../tracing.js';
@@ -126,6 +127,7 @@ export async function startCoordinator(
     // Webhooks and transition metrics follow the maintenance leader: one sender, one count per job.
     const isLeader = () => maintenance?.isLeader() ?? false;
     const webhookQueue = createWebhookQueue(db);
+    const presets = createPresetStore(db);
     const webhookSsrf = config.allowPrivateNetworks
       ? { allowCidrs: ['0.0.0.0/0', '::/0'] }
       : ssrfPolicyOf(config);
@@ -133,6 +135,7 @@ export async function startCoordinator(
     app = await buildApp({
       metrics,
       webhooks: { queue: webhookQueue, ssrf: webhookSsrf },
+      presets,
       store,
       dataDir: config.dataDir,
       publicUrl: () => publicUrl,
