@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/coordinator/app.js';
 import { staticKeyAuthenticator } from '../../src/coordinator/plugins/auth.js';
-import { createJobStore } from '../../src/jobs/index.js';
+import { buildTestApp } from '../helpers/api-app.js';
 import { withTestDatabase } from '../helpers/db.js';
 
 const KEY = 'codec-claims-admin-key-0123456789';
@@ -23,17 +22,9 @@ describe('codec requirements at submit and claim', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-codec-claims-'));
-    app = await buildApp({
-      store: createJobStore(tdb.current.db, { leaseMs: 30_000 }),
-      dataDir: dir,
-      publicUrl: () => 'http://coord.test',
-      version: '0.0.0-test',
+    app = await buildTestApp(tdb.current.db, dir, {
       authenticators: [staticKeyAuthenticator(KEY, { id: 'api_key:bootstrap', scopes: ['admin'] })],
-      checkReady: async () => ({ ok: true, checks: { database: true } }),
-      limits: { maxUploadBytes: 1 << 20, maxJsonBodyBytes: 1 << 20, claimMaxWaitMs: 2000, maxAttempts: 3 },
-      corsOrigin: '*',
     });
-    await app.ready();
   });
   after(async () => {
     await app?.close();

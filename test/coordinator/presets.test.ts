@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/coordinator/app.js';
 import { staticKeyAuthenticator } from '../../src/coordinator/plugins/auth.js';
-import { createJobStore } from '../../src/jobs/index.js';
 import { createPresetStore } from '../../src/jobs/presets.js';
 import { runCli } from '../cli/helpers.js';
+import { buildTestApp } from '../helpers/api-app.js';
 import { withTestDatabase } from '../helpers/db.js';
 
 const ACME = 'presets-acme-key-0123456789abcdef';
@@ -30,12 +29,8 @@ describe('ladder presets per tenant', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-presets-'));
-    app = await buildApp({
-      store: createJobStore(tdb.current.db, { leaseMs: 30_000 }),
+    app = await buildTestApp(tdb.current.db, dir, {
       presets: createPresetStore(tdb.current.db),
-      dataDir: dir,
-      publicUrl: () => 'http://coord.test',
-      version: '0.0.0-test',
       authenticators: [
         staticKeyAuthenticator(ACME, { id: 'api_key:acme', scopes: ['submit', 'read'], tenant: 'acme' }),
         staticKeyAuthenticator(GLOBEX, {
@@ -45,11 +40,7 @@ describe('ladder presets per tenant', () => {
         }),
         staticKeyAuthenticator(ADMIN, { id: 'api_key:admin', scopes: ['admin'] }),
       ],
-      checkReady: async () => ({ ok: true, checks: { database: true } }),
-      limits: { maxUploadBytes: 1 << 20, maxJsonBodyBytes: 1 << 20, claimMaxWaitMs: 2000, maxAttempts: 3 },
-      corsOrigin: '*',
     });
-    await app.ready();
   });
   after(async () => {
     await app?.close();
