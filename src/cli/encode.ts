@@ -41,7 +41,10 @@ interface EncodeFlags {
   output: string;
   ladder?: string;
   segment: number;
-  format: 'ts' | 'fmp4';
+  format?: 'ts' | 'fmp4';
+  codecs?: string;
+  dash?: boolean;
+  storyboard?: string;
   hwaccel: HwaccelMode;
   short?: boolean;
   json?: boolean;
@@ -60,6 +63,29 @@ const positive = (v: string): number => {
   return n;
 };
 
+/**
+ * `--codecs`, `--dash` and `--storyboard interval[:width]` as ladder options (values are validated by
+ * the ladder schema; a malformed storyboard flag is refused here).
+ * @throws ValidationError for a `--storyboard` that is not `seconds[:pixels]`
+ */
+export function ladderCodecFlags(flags: {
+  codecs?: string;
+  dash?: boolean;
+  storyboard?: string;
+}): Pick<LadderOptionsInput, 'codecs' | 'dash' | 'storyboard'> {
+  const out: Pick<LadderOptionsInput, 'codecs' | 'dash' | 'storyboard'> = {};
+  if (flags.codecs)
+    out.codecs = flags.codecs.split(',').map((c) => c.trim()) as NonNullable<LadderOptionsInput['codecs']>;
+  if (flags.dash) out.dash = true;
+  if (flags.storyboard) {
+    const m = /^(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(flags.storyboard.trim());
+    if (!m)
+      throw new ValidationError(`--storyboard ${flags.storyboard}: expected seconds[:width], e.g. 5:160`);
+    out.storyboard = { interval: Number(m[1]), ...(m[2] ? { width: Number(m[2]) } : {}) };
+  }
+  return out;
+}
+
 /** Registers `vidmesh encode <input> -o <dir>`: a one-shot local HLS ladder encode (no coordinator). */
 export function register(program: Command): void {
   program
@@ -72,7 +98,17 @@ export function register(program: Command): void {
       'preset name (default) or name:height:bitrate,… e.g. 720p:720:2500k,480p:480:1M',
     )
     .option('--segment <seconds>', 'segment duration and GOP length, seconds', positive, 4)
-    .addOption(new Option('--format <format>', 'segment format').choices(['ts', 'fmp4']).default('ts'))
+    .addOption(
+      new Option('--format <format>', 'segment format (default ts; fmp4 for HEVC/AV1/VP9 or --dash)').choices(
+        ['ts', 'fmp4'],
+      ),
+    )
+    .option('--codecs <list>', 'encode the ladder in each codec, e.g. av1,h264 (h264 hevc av1 vp9)')
+    .option('--dash', 'also write a DASH MPD over the same CMAF segments')
+    .option(
+      '--storyboard <interval[:width]>',
+      'sprite sheets + WebVTT thumbnails every interval s, e.g. 5:160',
+    )
     .addOption(new Option('--hwaccel <mode>', 'encoder backend').choices([...HWACCEL_MODES]).default('auto'))
     .option('--short', 'shorts mode: first 60 s, 480p only')
     .option('--speed <preset>', 'x264 speed preset name (ultrafast … veryslow)')
@@ -102,6 +138,7 @@ async function runEncode(input: string, flags: EncodeFlags): Promise<void> {
       ladder: flags.ladder ? parseLadderFlag(flags.ladder) : undefined,
       segmentDuration: flags.segment,
       format: flags.format,
+      ...ladderCodecFlags(flags),
       short: flags.short ?? false,
       speed: flags.speed as LadderOptionsInput['speed'],
       only: flags.only ? flags.only.split(',').map((s) => s.trim()) : undefined,
@@ -169,6 +206,8 @@ export function summaryTable(r: EncodeResult): string {
   lines.push(
     '',
     `master: ${resolve(r.outDir, r.master)}`,
+    ...(r.dash ? [`dash: ${resolve(r.outDir, r.dash)}`] : []),
+    ...(r.storyboard ? [`storyboard: ${resolve(r.outDir, r.storyboard.vtt)}`] : []),
     `backend: ${r.backend}${fallback}; encoded ${r.durationS.toFixed(1)} s in ${r.encodeWallS.toFixed(1)} s (${r.speed.toFixed(2)}x realtime)`,
   );
   return `${lines.join('\n')}\n`;

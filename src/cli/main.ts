@@ -10,6 +10,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./client/encoders.js'),
   () => import('./client/jobs.js'),
   () => import('./client/login.js'),
+  () => import('./client/presets.js'),
   () => import('./client/submit.js'),
   () => import('./config.js'),
   () => import('./encode.js'),

@@ -13,6 +13,7 @@ import {
 import type { SourceLimits } from '../encoder/source-limits.js';
 import type { ApiKeyStore, SecretBox } from '../identity/index.js';
 import type { JobStore, Queryable, WebhookQueue } from '../jobs/index.js';
+import type { PresetStore } from '../jobs/presets.js';
 import type { JobSpec } from '../jobs/spec.js';
 import type { LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
@@ -42,6 +43,7 @@ import { liveMediaRoutes, liveRoutes } from './routes/live.js';
 import { logStreamRoutes } from './routes/logs.js';
 import { mediaRoutes } from './routes/media.js';
 import { monitorRoutes } from './routes/monitor.js';
+import { presetRoutes } from './routes/presets.js';
 import { sessionRoutes } from './routes/session.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { webRoutes } from './routes/web.js';
@@ -100,6 +102,8 @@ export interface AppDeps {
   metricsToken?: string;
   /** Webhook subscriptions and the delivery log under `/api/v1/webhooks`. */
   webhooks?: { queue: WebhookQueue; ssrf?: SsrfPolicy };
+  /** Per-tenant ladder presets (`/api/v1/presets`, `ladder: "preset:<name>"` at submit). */
+  presets?: PresetStore;
   /**
    * The coordinator's storage context (publishing staged outputs of untrusted encoders, relaying
    * sources to them). Default: local storage under `dataDir`, uploads from `dataDir/uploads`, no
@@ -272,6 +276,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const box = deps.secretBox;
       await api.register(jobRoutes, {
         store,
+        ...(deps.presets ? { presets: deps.presets } : {}),
         publicUrl,
         mediaBase,
         uploadsDir,
@@ -290,6 +295,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
       await api.register(monitorRoutes, { store });
       await api.register(logStreamRoutes, { store });
+      if (deps.presets) await api.register(presetRoutes, { presets: deps.presets });
       if (deps.webhooks) {
         await api.register(webhookRoutes, {
           queue: deps.webhooks.queue,

@@ -58,7 +58,9 @@ export async function decideSplit(deps: ChunkingDeps, spec: JobSpec): Promise<Sp
   try {
     const info = await probe(await uploadPath(deps.uploadsDir, spec.source.id));
     const ladder = planLadder(info, spec.ladder ?? {});
+    // The stitcher joins H.264/TS HLS chunks: fMP4 (HEVC, AV1, VP9, DASH) and storyboard ladders run whole.
     if (ladder.kind !== 'video' || ladder.format !== 'ts' || ladder.trimS !== undefined) return null;
+    if (ladder.dash || ladder.storyboard) return null;
     const plan = planChunks(
       info.durationS,
       ladder.segmentDuration,

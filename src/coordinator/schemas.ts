@@ -35,6 +35,10 @@ export const renditionResultSchema = z.object({
 export const jobResultSchema = z.object({
   masterUrl: z.string(),
   posterUrl: z.string().optional(),
+  /** DASH MPD over the same CMAF segments, when the ladder asked for `dash`. */
+  dashUrl: z.string().optional(),
+  /** WebVTT thumbnail track (sprite sheets beside it), when the ladder asked for a `storyboard`. */
+  storyboardUrl: z.string().optional(),
   renditions: z.array(renditionResultSchema),
   ipfsCid: z.string().optional(),
   encode: z

@@ -28,6 +28,7 @@ import {
   type Maintenance,
   startMaintenance,
 } from '../jobs/index.js';
+import { createPresetStore } from '../jobs/presets.js';
 import { type IngestServer, startIngest } from '../live/ingest.js';
 import { createLiveService, type LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
@@ -130,6 +131,7 @@ export async function startCoordinator(
     // Webhooks and transition metrics follow the maintenance leader: one sender, one count per job.
     const isLeader = () => maintenance?.isLeader() ?? false;
     const webhookQueue = createWebhookQueue(db);
+    const presets = createPresetStore(db);
     const webhookSsrf = config.allowPrivateNetworks
       ? { allowCidrs: ['0.0.0.0/0', '::/0'] }
       : ssrfPolicyOf(config);
@@ -164,6 +166,7 @@ export async function startCoordinator(
     app = await buildApp({
       metrics,
       webhooks: { queue: webhookQueue, ssrf: webhookSsrf },
+      presets,
       store,
       dataDir: config.dataDir,
       publicUrl: () => publicUrl,

@@ -134,7 +134,13 @@ export function createStagedResults(deps: StagedResultDeps) {
         },
       });
       // The file list served verification; the stored result keeps its verdict instead.
-      const { posterUrl: _reportedPoster, files: _files, ...reported } = b.result;
+      const {
+        posterUrl: _reportedPoster,
+        dashUrl: _reportedDash,
+        storyboardUrl: _reportedStoryboard,
+        files: _files,
+        ...reported
+      } = b.result;
       const result = {
         ...reported,
         ...published,

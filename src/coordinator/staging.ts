@@ -1,6 +1,7 @@
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { VidmeshError } from '../errors.js';
 import type { JobSpec } from '../jobs/spec.js';
+import { checkStoryboardVtt, DASH_MANIFEST, rewriteMpdFromMaster, STORYBOARD_VTT } from '../media/index.js';
 import { fileNameOf } from '../protocol/media-url.js';
 import {
   isMediaFile,
@@ -39,7 +40,13 @@ export async function publishStaged(input: {
   storage: StorageContext;
   reported: { masterUrl: string; posterUrl?: string };
   signal?: AbortSignal;
-}): Promise<{ masterUrl: string; posterUrl?: string; publish: PublishResult }> {
+}): Promise<{
+  masterUrl: string;
+  posterUrl?: string;
+  dashUrl?: string;
+  storyboardUrl?: string;
+  publish: PublishResult;
+}> {
   const dir = safeJoin(input.stagingRoot, input.jobId);
   // An upload still in flight is a `.part` file: not part of the staged set.
   const files = await stat(dir).then(
@@ -55,6 +62,22 @@ export async function publishStaged(input: {
   const foreign = files.find((f) => !isMediaFile(f));
   if (foreign) throw new StagedOutputInvalidError(`staged output holds a non-media file: ${foreign}`);
   const poster = input.reported.posterUrl ? fileNameOf(input.reported.posterUrl) : undefined;
+  // A DASH MPD is derived data: rebuilt here from the staged playlists and files, never published as
+  // the encoder wrote it (it could point anywhere).
+  const dash = files.includes(DASH_MANIFEST) ? DASH_MANIFEST : undefined;
+  const storyboard = files.includes(STORYBOARD_VTT) ? STORYBOARD_VTT : undefined;
+  if (storyboard) {
+    const problem = checkStoryboardVtt(await readFile(safeJoin(dir, storyboard), 'utf8'), new Set(files));
+    if (problem)
+      throw new StagedOutputInvalidError(`staged storyboard of job ${input.jobId} is invalid: ${problem}`);
+  }
+  if (dash) {
+    await rewriteMpdFromMaster(dir, master, dash).catch((err: unknown) => {
+      throw new StagedOutputInvalidError(
+        `staged DASH output of job ${input.jobId} is not valid CMAF: ${(err as Error).message}`,
+      );
+    });
+  }
   const published = await publish(dir, input.spec.destination, input.storage, {
     jobId: input.jobId,
     ...(input.signal ? { signal: input.signal } : {}),
@@ -62,6 +85,14 @@ export async function publishStaged(input: {
   const urlOf = (rel: string) => published.files.find((f) => f.path === rel)?.url;
   const masterUrl = published.ipfsUrl ?? urlOf(master) ?? published.masterUrl ?? master;
   const posterUrl = poster && files.includes(poster) ? (urlOf(poster) ?? poster) : undefined;
+  const dashUrl = dash ? (urlOf(dash) ?? dash) : undefined;
+  const storyboardUrl = storyboard ? (urlOf(storyboard) ?? storyboard) : undefined;
   await rm(dir, { recursive: true, force: true });
-  return { masterUrl, ...(posterUrl ? { posterUrl } : {}), publish: published };
+  return {
+    masterUrl,
+    ...(posterUrl ? { posterUrl } : {}),
+    ...(dashUrl ? { dashUrl } : {}),
+    ...(storyboardUrl ? { storyboardUrl } : {}),
+    publish: published,
+  };
 }

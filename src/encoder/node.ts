@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isVidmeshError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type HwaccelReport, HwaccelUnavailableError } from '../media/index.js';
+import { type CodecSupport, type HwaccelReport, HwaccelUnavailableError } from '../media/index.js';
 import { isLiveSpec } from '../protocol/live.js';
 import type { StorageContext } from '../storage/index.js';
 import { spanFromTraceparent, withSpan } from '../tracing.js';
@@ -140,6 +140,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
   >();
   let encoderId: string | undefined;
   let hwaccel: HwaccelReport | undefined;
+  let codecBackends: CodecSupport['backends'] | undefined;
   let registration: EncoderRegistration | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let slotFreed: (() => void) | undefined;
@@ -168,6 +169,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
         });
         const capabilities = detected.capabilities;
         hwaccel = detected.hwaccel;
+        codecBackends = detected.codecs.backends;
         registration = {
           name: options.name,
           kind: options.kind ?? (transport.kind === 'db' ? 'infrastructure' : 'community'),
@@ -392,6 +394,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
             transport,
             lease,
             hwaccel: hwaccel!,
+            codecBackends,
             log: jobLog,
             onStage: (stage) => {
               if (stage === 'encoding') entry.encodeStarted = true;

@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jobSpecSchema, requestedRenditions } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
-import { encodeLadder, type HwaccelReport, planLadder, probe } from '../media/index.js';
+import { type CodecSupport, encodeLadder, type HwaccelReport, planLadder, probe } from '../media/index.js';
 import { mediaUrl, pathSegments } from '../protocol/media-url.js';
 import type { StagedFile } from '../protocol/result.js';
 import {
@@ -35,6 +35,8 @@ export interface PipelineInput {
   lease: LeaseRef;
   /** Backend order from the node's hwaccel detection. */
   hwaccel: HwaccelReport;
+  /** Backends that passed the test encode per codec (the node's codec detection). */
+  codecBackends?: CodecSupport['backends'];
   log?: Logger;
   onStage(stage: JobStage): void;
 }
@@ -138,6 +140,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
     encode(plan, outDir, {
       signal,
       hwaccel: input.hwaccel,
+      codecBackends: input.codecBackends,
       keep: selection.keep,
       onProgress: (p) =>
         reporter.update({
@@ -195,6 +198,8 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
       renditions: encoded.renditions,
       masterUrl: encoded.master,
       ...(encoded.poster ? { posterUrl: encoded.poster } : {}),
+      ...(encoded.dash ? { dashUrl: encoded.dash } : {}),
+      ...(encoded.storyboard ? { storyboardUrl: encoded.storyboard.vtt } : {}),
       publish: { type: 'staged', bytes: published.bytes },
       files: await declareFiles(outDir),
       encode: encodeReport,
@@ -209,10 +214,14 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
       : published.files.find((f) => f.path === rel)?.url;
   const masterUrl = published.ipfsUrl ?? urlOf(encoded.master) ?? published.masterUrl ?? '';
   const posterUrl = encoded.poster ? urlOf(encoded.poster) : undefined;
+  const dashUrl = encoded.dash ? urlOf(encoded.dash) : undefined;
+  const storyboardUrl = encoded.storyboard ? urlOf(encoded.storyboard.vtt) : undefined;
   return {
     renditions: encoded.renditions,
     masterUrl,
     ...(posterUrl ? { posterUrl } : {}),
+    ...(dashUrl ? { dashUrl } : {}),
+    ...(storyboardUrl ? { storyboardUrl } : {}),
     publish: published,
     encode: encodeReport,
   };

@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { ValidationError } from '../errors.js';
 import * as C from './chunks-sql.js';
 import type { Queryable } from './db.js';
-import { type JobRow, toJob } from './rows.js';
 import { shortId } from './ids.js';
+import { type JobRow, toJob } from './rows.js';
 import type { Claim, Job } from './types.js';
 
 /**

@@ -420,3 +420,17 @@ export const liveSegments = pgTable(
   },
   (t) => [primaryKey({ columns: [t.jobId, t.rendition, t.seq] })],
 );
+
+/** Named, versioned ladder presets per tenant (`/api/v1/presets`); each PUT adds a version. */
+export const ladderPresets = pgTable(
+  'ladder_presets',
+  {
+    tenant: text('tenant').notNull(),
+    name: text('name').notNull(),
+    version: integer('version').notNull(),
+    /** Ladder options (media `ladderOptionsSchema` input), validated when written. */
+    options: jsonb('options').notNull(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.name, t.version] })],
+);

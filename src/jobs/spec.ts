@@ -1,6 +1,13 @@
 import { z } from 'zod';
-import { chunkingSchema, LADDER_PRESETS, ladderOptionsSchema } from '../media/index.js';
+import {
+  chunkingSchema,
+  ladderCodecs,
+  ladderOptionsSchema,
+  ladderSpecs,
+  type VideoCodec,
+} from '../media/index.js';
 import { destinationSchema, redactSecrets, sourceSchema } from '../storage/index.js';
+import { resolvePresetRef } from './presets.js';
 import { isReservedTag, JOB_NETWORKS, PRIORITIES, PROTOCOL_FAMILIES, QUEUES } from './vocabulary.js';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './webhooks.js';
 
@@ -32,7 +39,15 @@ import { WEBHOOK_EVENTS, type WebhookEvent } from './webhooks.js';
  */
 export const jobSpecSchema = z.strictObject({
   source: sourceSchema,
-  ladder: ladderOptionsSchema.optional(),
+  /** Ladder options, or `"preset:<name>"` (BUILTIN_PRESETS: `default`, `3speak`), resolved here. */
+  ladder: z.preprocess((value, ctx) => {
+    try {
+      return resolvePresetRef(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, input: value });
+      return z.NEVER;
+    }
+  }, ladderOptionsSchema.optional()),
   destination: destinationSchema.default({ type: 'local' }),
   webhook: z
     .strictObject({
@@ -108,15 +123,21 @@ export type JobSpecInput = z.input<typeof jobSpecSchema>;
 
 /**
  * Rendition names the spec asks for, before the source is known: the preset's or custom ladder's names,
- * `only` when set, `['480p']` for shorts. The encoder may produce fewer (renditions above the source's
+ * `only` when set, `['480p']` for shorts, each once per codec of `ladder.codecs`. The encoder may produce fewer (renditions above the source's
  * height are never upscaled); it reports the ones it made at completion.
  */
 export function requestedRenditions(spec: JobSpec): string[] {
   const ladder = spec.ladder ?? ladderOptionsSchema.parse({});
   if (ladder.only) return [...ladder.only];
-  if (ladder.short) return ['480p'];
-  const l = ladder.ladder;
-  return typeof l === 'string' ? LADDER_PRESETS[l].map((r) => r.name) : l.map((r) => r.name);
+  return ladderSpecs(ladder).map((r) => r.name);
+}
+
+/**
+ * Output video codecs the spec's ladder uses (`h264`, `hevc`, `av1`, `vp9`): stored as the job's
+ * `required_codecs`, so only an encoder whose test encodes passed for each of them claims it.
+ */
+export function requiredCodecs(spec: JobSpec): VideoCodec[] {
+  return ladderCodecs(spec.ladder ?? ladderOptionsSchema.parse({}));
 }
 
 /**

@@ -97,7 +97,7 @@ export function buildSampleEncodeArgs(
       graph.push(`[s${i}]${scaleTo(r)}[e${i}]`);
       outputs.push(
         ...['-map', `[e${i}]`, '-an', '-c:v', 'libx264', '-preset', plan.speed],
-        ...['-profile:v', r.profile, '-level:v', r.level, '-crf', String(crf)],
+        ...['-profile:v', r.profile, ...(r.level ? ['-level:v', r.level] : []), '-crf', String(crf)],
         ...['-maxrate', `${Math.round(r.maxrate / 1000)}k`, '-bufsize', `${Math.round(r.bufsize / 1000)}k`],
         ...['-g', String(plan.video!.gopFrames), '-sc_threshold', '0'],
         join(outDir, sampleName(r.name, crf)),
@@ -198,7 +198,9 @@ function clampCrf(crf: number): number {
 
 function videoRenditions(plan: LadderPlan): PlannedVideoRendition[] {
   return plan.renditions.filter(
-    (r): r is PlannedVideoRendition => r.kind === 'video' && plan.encode.includes(r.name),
+    // The samples are x264 encodes: other codecs follow their H.264 twin's CRF (withCrf).
+    (r): r is PlannedVideoRendition =>
+      r.kind === 'video' && r.codec === 'h264' && plan.encode.includes(r.name),
   );
 }
 

@@ -2,17 +2,16 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ChunkSpan } from './chunking.js';
-import {
-  describeRendition,
-  type EncodeOptions,
-  type EncodeResult,
-  encodeLadder,
-  remuxMp4,
-  writePoster,
-} from './encode.js';
+import { type EncodeOptions, type EncodeResult, encodeLadder, remuxMp4, writePoster } from './encode.js';
 import { CancelledError, EncodeError } from './errors.js';
 import { audioEncoderArgs, hlsMuxerArgs, masterName, renditionLayout } from './ffmpeg-args.js';
-import { fixZeroTargetDuration, measurePlaylist, type RenditionResult, writeMasterPlaylist } from './hls.js';
+import {
+  describeRendition,
+  fixZeroTargetDuration,
+  measurePlaylist,
+  type RenditionResult,
+  writeMasterPlaylist,
+} from './hls.js';
 import { LOCAL_ONLY, localUrl } from './input.js';
 import type { LadderPlan } from './ladder.js';
 import { runProcess, summarizeStderr } from './process.js';
@@ -123,6 +122,8 @@ export async function encodeAudioTrack(
     return {
       outDir,
       master: 'master.m3u8',
+      dash: undefined,
+      storyboard: undefined,
       renditions: [rendition],
       encoded: [CHUNK_AUDIO_NAME],
       poster,
@@ -217,6 +218,9 @@ export async function stitchLadder(
     return {
       outDir,
       master,
+      // A stitched ladder is H.264/TS HLS (chunking is planned only for such ladders).
+      dash: undefined,
+      storyboard: undefined,
       renditions,
       encoded: names,
       poster,

@@ -3,12 +3,20 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { analyzeCrf, type CrfAnalysis } from './analyze.js';
+import type { VideoCodec } from './codecs.js';
+import { DASH_MANIFEST, writeMpd } from './dash.js';
 import { CancelledError, EncodeError } from './errors.js';
-import { buildFfmpegArgs, buildPosterArgs, masterName, renditionLayout } from './ffmpeg-args.js';
 import {
+  backendSupports,
+  buildFfmpegArgs,
+  buildPosterArgs,
+  masterName,
+  renditionLayout,
+  sourceFilters,
+} from './ffmpeg-args.js';
+import {
+  describeRendition,
   fixZeroTargetDuration,
-  inspectRendition,
-  measurePlaylist,
   type RenditionResult,
   writeMasterPlaylist,
 } from './hls.js';
@@ -16,6 +24,7 @@ import type { HwaccelReport } from './hwaccel.js';
 import { type LadderPlan, withCrf } from './ladder.js';
 import { runProcess, summarizeStderr } from './process.js';
 import { createProgressParser, type EncodeProgress, throttleProgress } from './progress.js';
+import { buildStoryboardArgs, writeStoryboardVtt } from './storyboard.js';
 import type { Backend } from './types.js';
 
 export interface EncodeOptions {
@@ -38,6 +47,12 @@ export interface EncodeOptions {
    * so the published master stays complete. Ignored for names encoded now or not in the plan.
    */
   keep?: RenditionResult[];
+  /**
+   * Per codec, the backends whose test encode passed ({@link detectCodecSupport}'s `backends`): a
+   * backend is tried only when it passed for every codec of the plan. Unset: every backend that has
+   * the codecs' encoders at all is tried, falling back on failure.
+   */
+  codecBackends?: Partial<Record<VideoCodec, Backend[]>>;
 }
 
 /** A backend that failed during this job and was replaced by the next one. */
@@ -51,6 +66,8 @@ export interface EncodeResult {
   outDir: string;
   /** Master playlist, relative to `outDir`. */
   master: string;
+  /** DASH MPD over the same CMAF segments (`manifest.mpd`), relative to `outDir`, when planned. */
+  dash: string | undefined;
   /** Every rendition on disk after this run (encoded now or kept from an earlier run), highest first. */
   renditions: RenditionResult[];
   /** Names encoded by this run. */
@@ -58,6 +75,11 @@ export interface EncodeResult {
   /** Poster and thumbnail JPEGs, relative to `outDir` (undefined for audio-only or when disabled). */
   poster: string | undefined;
   thumbnail: string | undefined;
+  /**
+   * WebVTT thumbnail track and its sprite sheets, relative to `outDir`, when planned and written
+   * (best-effort like the poster: a failure is logged, the ladder still completes).
+   */
+  storyboard: { vtt: string; sheets: string[] } | undefined;
   backend: Backend;
   fallbacks: BackendFallback[];
   /** Output duration, s. */
@@ -92,7 +114,15 @@ export async function encodeLadder(
 ): Promise<EncodeResult> {
   let plan = planned;
   const { signal, log } = options;
-  const order = backendOrder(options.hwaccel);
+  // A backend that lacks one of the plan's codecs (VP9 on NVENC, AV1 on VAAPI) is skipped, not tried.
+  const codecs = plan.renditions.flatMap((r) =>
+    r.kind === 'video' && plan.encode.includes(r.name) ? [r.codec] : [],
+  );
+  const order = backendOrder(options.hwaccel).filter(
+    (b) =>
+      backendSupports(b, codecs) &&
+      (b === 'libx264' || codecs.every((c) => options.codecBackends?.[c]?.includes(b) ?? true)),
+  );
   const stallTimeoutMs = options.stallTimeoutMs ?? 120_000;
   if (signal?.aborted) throw new CancelledError('cancelled before start');
   await mkdir(outDir, { recursive: true });
@@ -155,16 +185,20 @@ export async function encodeLadder(
     }
 
     const { poster, thumbnail } = await writePoster(plan, outDir, staging, signal, stallTimeoutMs, log);
+    const storyboard = await writeStoryboard(plan, outDir, staging, signal, stallTimeoutMs, log);
 
     const master = masterName(plan.layout);
     await writeMasterPlaylist(outDir, renditions, { fileName: master, format: plan.format });
+    const dash = plan.dash ? await writeMpd(outDir, renditions, DASH_MANIFEST) : undefined;
     return {
       outDir,
       master,
+      dash,
       renditions,
       encoded: [...plan.encode],
       poster,
       thumbnail,
+      storyboard,
       backend,
       fallbacks,
       durationS: plan.durationS,
@@ -219,6 +253,41 @@ export async function writePoster(
   return { poster: undefined, thumbnail: undefined };
 }
 
+/**
+ * Storyboard sprite sheets + WebVTT track, best-effort: one ffmpeg pass into the staging folder;
+ * moved into place with the VTT only when every planned sheet was written. Only cancellation
+ * propagates.
+ */
+async function writeStoryboard(
+  plan: LadderPlan,
+  outDir: string,
+  staging: string,
+  signal: AbortSignal | undefined,
+  stallTimeoutMs: number,
+  log: Logger | undefined,
+): Promise<{ vtt: string; sheets: string[] } | undefined> {
+  const sb = plan.storyboard;
+  if (plan.kind !== 'video' || !sb) return undefined;
+  const work = join(staging, '.storyboard');
+  let reason: string;
+  try {
+    await mkdir(work, { recursive: true });
+    const args = buildStoryboardArgs(plan, sb, work, sourceFilters(plan).slice(1));
+    const out = await runProcess('ffmpeg', args, { signal, stallTimeoutMs });
+    const missing = sb.sheets.filter((s) => !existsSync(join(work, s)));
+    if (out.code === 0 && missing.length === 0) {
+      for (const s of sb.sheets) await rename(join(work, s), join(outDir, s));
+      return { vtt: await writeStoryboardVtt(outDir, sb, plan.durationS), sheets: [...sb.sheets] };
+    }
+    reason = out.code === 0 ? `sheets not written: ${missing.join(', ')}` : summarizeStderr(out.stderr);
+  } catch (err) {
+    if (err instanceof CancelledError || signal?.aborted) throw err;
+    reason = err instanceof Error ? err.message : String(err);
+  }
+  log?.warn({ reason }, 'storyboard failed; the ladder completes without it');
+  return undefined;
+}
+
 function backendOrder(h: EncodeOptions['hwaccel']): Backend[] {
   if (h === undefined) return ['libx264'];
   if (typeof h === 'string') return h === 'libx264' ? ['libx264'] : [h, 'libx264'];
@@ -256,32 +325,6 @@ async function runLadder(
       },
     );
   }
-}
-
-export async function describeRendition(
-  outDir: string,
-  name: string,
-  kind: 'video' | 'audio',
-  playlist: string,
-  signal?: AbortSignal,
-): Promise<RenditionResult> {
-  const path = join(outDir, playlist);
-  const [m, s] = await Promise.all([measurePlaylist(path), inspectRendition(path, signal)]);
-  const codecs = [s.videoCodecs, s.audioCodecs].filter((c): c is string => c !== undefined).join(',');
-  return {
-    name,
-    kind,
-    width: s.width,
-    height: s.height,
-    bandwidth: m.peakBitrate,
-    averageBandwidth: m.averageBitrate,
-    codecs,
-    frameRate: s.frameRate,
-    durationS: m.durationS,
-    bytes: m.bytes,
-    segments: m.segments.length,
-    playlist,
-  };
 }
 
 export async function remuxMp4(

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { packageRoot } from '../paths.js';
 import { fakeProbe } from './fake-probe.js';
-import { buildFfmpegArgs, buildPosterArgs, posterSizes } from './ffmpeg-args.js';
+import { backendSupports, buildFfmpegArgs, buildPosterArgs, posterSizes } from './ffmpeg-args.js';
 import { type LadderOptionsInput, planLadder } from './ladder.js';
-import { BACKENDS, type ProbeResult } from './types.js';
+import { BACKENDS, type Backend, type ProbeResult } from './types.js';
 
 // Argument snapshots of every backend × source shape, built without any GPU (the immich approach).
 // Regenerate after an intended change with UPDATE_SNAPSHOTS=1 and review the diff.
@@ -46,6 +46,29 @@ const shapes: Record<string, { probe: ProbeResult; options?: LadderOptionsInput 
   chroma444: { probe: fakeProbe({ pixFmt: 'yuv444p', profile: 'High 4:4:4 Predictive' }) },
   short: { probe: fakeProbe({}, { durationS: 600 }), options: { short: true } },
   fmp4Only3speak: { probe: fakeProbe({}), options: { format: 'fmp4', layout: '3speak', only: ['720p'] } },
+  // Issue #17 codecs: HEVC everywhere; AV1 with an H.264 fallback (not VAAPI); VP9 (software only).
+  hevc: { probe: fakeProbe({}), options: { codecs: ['hevc'] } },
+  av1H264: { probe: fakeProbe({ width: 1280, height: 720 }), options: { codecs: ['av1', 'h264'] } },
+  vp9CappedCrf: {
+    probe: fakeProbe({ width: 854, height: 480 }),
+    options: { codecs: ['vp9'], rateControl: 'capped-crf' },
+  },
+};
+
+/** Encoder names expected per shape and backend (ladder order, highest first). */
+const wantEncoders: Record<string, Partial<Record<Backend, string[]>>> = {
+  hevc: {
+    libx264: ['libx265', 'libx265', 'libx265'],
+    nvenc: ['hevc_nvenc', 'hevc_nvenc', 'hevc_nvenc'],
+    vaapi: ['hevc_vaapi', 'hevc_vaapi', 'hevc_vaapi'],
+    qsv: ['hevc_qsv', 'hevc_qsv', 'hevc_qsv'],
+  },
+  av1H264: {
+    libx264: ['libsvtav1', 'libx264', 'libsvtav1', 'libx264'],
+    nvenc: ['av1_nvenc', 'h264_nvenc', 'av1_nvenc', 'h264_nvenc'],
+    qsv: ['av1_qsv', 'h264_qsv', 'av1_qsv', 'h264_qsv'],
+  },
+  vp9CappedCrf: { libx264: ['libvpx-vp9'] },
 };
 
 const flag = (args: string[], name: string): string[] =>
@@ -62,8 +85,17 @@ describe('buildFfmpegArgs', () => {
 
   for (const backend of BACKENDS) {
     for (const [shape, { probe, options }] of Object.entries(shapes)) {
+      const plan = planLadder(probe, { speed: 'veryfast', ...options });
+      const codecs = plan.renditions.flatMap((r) =>
+        r.kind === 'video' && plan.encode.includes(r.name) ? [r.codec] : [],
+      );
+      if (!backendSupports(backend, codecs)) {
+        test(`${backend} × ${shape}: refused, the backend lacks one of ${codecs.join(', ')}`, () => {
+          assert.throws(() => buildFfmpegArgs(plan, backend, { outDir: '/out' }), /has no (av1|vp9) encoder/);
+        });
+        continue;
+      }
       test(`${backend} × ${shape}`, () => {
-        const plan = planLadder(probe, { speed: 'veryfast', ...options });
         const args = buildFfmpegArgs(plan, backend, { outDir: '/out' });
         const key = `${backend}/${shape}`;
         seen[key] = args;
@@ -99,6 +131,13 @@ describe('buildFfmpegArgs', () => {
         }
         if (shape === 'hdr')
           assert.match(graph[0]!, /zscale=t=linear.*tonemap=tonemap=hable.*format=yuv420p/);
+        const want = wantEncoders[shape]?.[backend];
+        if (want) {
+          assert.deepEqual(flag(args, '-c:v'), want);
+          // HEVC, AV1 and VP9 only travel in fMP4/CMAF segments.
+          assert.deepEqual(flag(args, '-hls_segment_type'), Array(n).fill('fmp4'));
+          assert.equal(flag(args, '-tag:v').length, shape === 'hevc' ? n : 0, 'HEVC as hvc1');
+        }
         if (shape === 'fmp4Only3speak') {
           assert.deepEqual(flag(args, '-hls_segment_type'), ['fmp4']);
           assert.deepEqual(flag(args, '-hls_segment_filename'), ['/out/720p/720p_%d.m4s']);
@@ -107,13 +146,17 @@ describe('buildFfmpegArgs', () => {
         // Rate control: the VBV caps of the fixed ladder in both modes (BANDWIDTH ceilings unchanged);
         // constant quality where the backend has a verified mode, target bitrate otherwise.
         assert.deepEqual(flag(args, '-maxrate').length, n);
-        const quality = shape === 'cappedCrf' && (backend === 'libx264' || backend === 'nvenc');
+        const capped = shape === 'cappedCrf' || shape === 'vp9CappedCrf';
+        const quality = capped && (backend === 'libx264' || backend === 'nvenc');
         assert.equal(flag(args, backend === 'nvenc' ? '-cq' : '-crf').length, quality ? n : 0);
         assert.deepEqual(new Set(flag(args, '-b:v')).has('0'), quality && backend === 'nvenc');
 
         switch (backend) {
           case 'libx264':
-            assert.deepEqual(flag(args, '-sc_threshold'), Array(n).fill('0'));
+            assert.deepEqual(
+              flag(args, '-sc_threshold'),
+              Array(codecs.filter((c) => c === 'h264').length).fill('0'),
+            );
             assert.ok(!args.includes('-hwaccel'));
             break;
           case 'nvenc': {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
+import type { VideoCodec } from './codecs.js';
 import { LOCAL_ONLY, localUrl } from './input.js';
-import type { LadderPlan, PlannedVideoRendition } from './ladder.js';
+import { type LadderPlan, type PlannedVideoRendition, separateAudio } from './ladder.js';
 import type { Backend } from './types.js';
 
 /** Where one run writes (a staging folder) and which device a hardware backend uses. */
@@ -58,6 +59,9 @@ const kbps = (bits: number): string => `${Math.round(bits / 1000)}k`;
  */
 function rateControl(r: PlannedVideoRendition, backend: Backend): string[] {
   const caps = ['-maxrate', kbps(r.maxrate), '-bufsize', kbps(r.bufsize)];
+  // libvpx-vp9's constrained quality takes the cap as -b:v (its -crf alone is unconstrained).
+  if (r.crf !== undefined && backend === 'libx264' && r.codec === 'vp9')
+    return ['-crf', String(r.crf), '-b:v', kbps(r.maxrate), ...caps];
   if (r.crf !== undefined && backend === 'libx264') return ['-crf', String(r.crf), ...caps];
   if (r.crf !== undefined && backend === 'nvenc')
     return ['-cq', String(Math.round(r.crf)), '-b:v', '0', ...caps];
@@ -94,29 +98,103 @@ const plainSource = (plan: LadderPlan): boolean =>
   !plan.video.highBitDepth &&
   plan.video.chroma === '420';
 
+/**
+ * ffmpeg encoder of each hardware backend per codec (issue #17's cascade): NVENC H.264/HEVC/AV1
+ * (AV1 from Ada GPUs), VAAPI H.264/HEVC, QSV H.264/HEVC/AV1 (AV1 from Arc). VP9 is software only.
+ * The software backend (`libx264`) has every codec.
+ */
+export const HARDWARE_ENCODERS: Record<Exclude<Backend, 'libx264'>, Partial<Record<VideoCodec, string>>> = {
+  nvenc: { h264: 'h264_nvenc', hevc: 'hevc_nvenc', av1: 'av1_nvenc' },
+  vaapi: { h264: 'h264_vaapi', hevc: 'hevc_vaapi' },
+  qsv: { h264: 'h264_qsv', hevc: 'hevc_qsv', av1: 'av1_qsv' },
+};
+
+/** Whether `backend` can encode every codec in `codecs` (pure). The software backend can. */
+export function backendSupports(backend: Backend, codecs: Iterable<VideoCodec>): boolean {
+  if (backend === 'libx264') return true;
+  for (const c of codecs) if (!HARDWARE_ENCODERS[backend][c]) return false;
+  return true;
+}
+
+function hardwareEncoder(backend: Exclude<Backend, 'libx264'>, codec: VideoCodec): string {
+  const name = HARDWARE_ENCODERS[backend][codec];
+  if (!name) throw new TypeError(`backend ${backend} has no ${codec} encoder`);
+  return name;
+}
+
+/**
+ * Profile/level flags of NVENC and VAAPI: H.264's planned profile and level; HEVC Main tagged `hvc1`
+ * (the sample entry Apple players require in fMP4); AV1 Main (the encoders' default).
+ */
+function profileLevel(r: PlannedVideoRendition): string[] {
+  if (r.codec === 'h264') return ['-profile:v', r.profile, '-level:v', r.level!];
+  if (r.codec === 'hevc') return ['-profile:v', 'main', '-tag:v', 'hvc1'];
+  return [];
+}
+
+// x264 speed names to SVT-AV1 presets (13 fastest … 0) and libvpx-vp9 `-cpu-used` (5 fastest at
+// `-deadline good` … 0); the pairs keep about x264's relative cost.
+const SVTAV1_PRESET: Record<LadderPlan['speed'], string> = {
+  ultrafast: '12',
+  superfast: '11',
+  veryfast: '10',
+  faster: '9',
+  fast: '8',
+  medium: '7',
+  slow: '6',
+  slower: '5',
+  veryslow: '4',
+};
+const VP9_CPU_USED: Record<LadderPlan['speed'], string> = {
+  ultrafast: '5',
+  superfast: '5',
+  veryfast: '5',
+  faster: '4',
+  fast: '3',
+  medium: '2',
+  slow: '1',
+  slower: '0',
+  veryslow: '0',
+};
+
+/**
+ * Software encoder argv per codec. Every one gets the fixed GOP and time-forced keyframes of
+ * {@link keyframeArgs} and no scene-cut keyframes, so segments align across codecs in a mixed ladder:
+ * libx264 (`-sc_threshold 0`); libx265 (`scenecut=0`, closed GOPs, forced keyframes as IDR, `hvc1`
+ * sample entry); libsvtav1 (`scd=0`: its key frames come every `-g` frames); libvpx-vp9 (`-row-mt 1`
+ * so two cores both work on one rendition).
+ */
+const SOFTWARE_ENCODERS: Record<VideoCodec, (r: PlannedVideoRendition, plan: LadderPlan) => string[]> = {
+  h264: (r, plan) => [
+    ...['-c:v', 'libx264', '-preset', plan.speed, '-profile:v', r.profile, '-level:v', r.level!],
+    ...['-pix_fmt', 'yuv420p', ...rateControl(r, 'libx264'), ...keyframeArgs(plan)],
+    ...['-keyint_min', String(plan.video!.gopFrames), '-sc_threshold', '0'],
+  ],
+  hevc: (r, plan) => [
+    ...['-c:v', 'libx265', '-preset', plan.speed, '-profile:v', 'main', '-tag:v', 'hvc1'],
+    ...['-pix_fmt', 'yuv420p', ...rateControl(r, 'libx264'), ...keyframeArgs(plan)],
+    ...['-keyint_min', String(plan.video!.gopFrames), '-forced-idr', '1'],
+    ...['-x265-params', 'scenecut=0:open-gop=0:log-level=error'],
+  ],
+  av1: (r, plan) => [
+    ...['-c:v', 'libsvtav1', '-preset', SVTAV1_PRESET[plan.speed], '-pix_fmt', 'yuv420p'],
+    ...rateControl(r, 'libx264'),
+    ...keyframeArgs(plan),
+    ...['-svtav1-params', 'scd=0'],
+  ],
+  vp9: (r, plan) => [
+    ...['-c:v', 'libvpx-vp9', '-deadline', 'good', '-cpu-used', VP9_CPU_USED[plan.speed], '-row-mt', '1'],
+    ...['-pix_fmt', 'yuv420p', ...rateControl(r, 'libx264'), ...keyframeArgs(plan)],
+    ...['-keyint_min', String(plan.video!.gopFrames)],
+  ],
+};
+
 const PROFILES: Record<Backend, BackendProfile> = {
   libx264: {
     inputArgs: () => [],
     upload: () => [],
     scale: (r) => `scale=${r.width}:${r.height}:flags=bicubic,setsar=1,format=yuv420p`,
-    encoder: (r, plan) => [
-      '-c:v',
-      'libx264',
-      '-preset',
-      plan.speed,
-      '-profile:v',
-      r.profile,
-      '-level:v',
-      r.level,
-      '-pix_fmt',
-      'yuv420p',
-      ...rateControl(r, 'libx264'),
-      ...keyframeArgs(plan),
-      '-keyint_min',
-      String(plan.video!.gopFrames),
-      '-sc_threshold',
-      '0',
-    ],
+    encoder: (r, plan) => SOFTWARE_ENCODERS[r.codec](r, plan),
     canHwDecode: () => false,
   },
   nvenc: {
@@ -128,15 +206,12 @@ const PROFILES: Record<Backend, BackendProfile> = {
     scale: (r) => `scale_cuda=${r.width}:${r.height},setsar=1`,
     encoder: (r, plan) => [
       '-c:v',
-      'h264_nvenc',
+      hardwareEncoder('nvenc', r.codec),
       '-preset',
       NVENC_PRESET[plan.speed],
       '-rc',
       'vbr',
-      '-profile:v',
-      r.profile,
-      '-level:v',
-      r.level,
+      ...profileLevel(r),
       ...rateControl(r, 'nvenc'),
       ...keyframeArgs(plan),
       '-forced-idr',
@@ -154,13 +229,10 @@ const PROFILES: Record<Backend, BackendProfile> = {
     scale: (r) => `scale_vaapi=w=${r.width}:h=${r.height},setsar=1`,
     encoder: (r, plan) => [
       '-c:v',
-      'h264_vaapi',
+      hardwareEncoder('vaapi', r.codec),
       '-rc_mode',
       'VBR',
-      '-profile:v',
-      r.profile,
-      '-level:v',
-      r.level,
+      ...profileLevel(r),
       ...rateControl(r, 'vaapi'),
       ...keyframeArgs(plan),
     ],
@@ -172,13 +244,11 @@ const PROFILES: Record<Backend, BackendProfile> = {
     scale: (r) => `scale_qsv=w=${r.width}:h=${r.height},setsar=1`,
     encoder: (r, plan) => [
       '-c:v',
-      'h264_qsv',
+      hardwareEncoder('qsv', r.codec),
       '-preset',
       plan.speed === 'ultrafast' || plan.speed === 'superfast' ? 'veryfast' : plan.speed,
-      '-profile:v',
-      r.profile,
-      '-level',
-      r.level.replace('.', ''),
+      ...(r.codec === 'h264' ? ['-profile:v', r.profile, '-level', r.level!.replace('.', '')] : []),
+      ...(r.codec === 'hevc' ? ['-profile:v', 'main', '-tag:v', 'hvc1'] : []),
       ...rateControl(r, 'qsv'),
       ...keyframeArgs(plan),
       '-idr_interval',
@@ -260,14 +330,16 @@ export function buildFfmpegArgs(plan: LadderPlan, backend: Backend, paths: Ffmpe
     args.push('-filter_complex', graph.join(';'));
   }
 
+  // CMAF/DASH: video renditions are video-only; the audio rendition is shared.
+  // Chunk tasks carry no audio (one task encodes it for the whole duration); fMP4 ladders with a
+  // separate audio rendition do not mux it into the video renditions.
+  const muxAudio = !separateAudio(plan) && plan.chunk === undefined;
   for (const r of selected) {
     if (r.kind === 'video') {
       const i = videoRenditions.indexOf(r);
-      const chunk = plan.chunk !== undefined;
-      args.push(
-        ...['-map', `[v${i}]`, ...(chunk ? [] : ['-map', audioMap]), ...profile.encoder(r, plan)],
-        ...(chunk ? ['-an'] : audioArgs),
-      );
+      args.push('-map', `[v${i}]`);
+      if (muxAudio) args.push('-map', audioMap, ...profile.encoder(r, plan), ...audioArgs);
+      else args.push(...profile.encoder(r, plan), '-an');
     } else {
       args.push('-map', audioMap, '-vn', ...audioArgs);
     }

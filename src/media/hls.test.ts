@@ -92,3 +92,41 @@ test('fixZeroTargetDuration raises a 0 target duration (1-frame video) and leave
   const normal = '#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:4,\nseg.ts\n';
   assert.equal(fixZeroTargetDuration(normal), normal);
 });
+
+test('master playlist: video-only renditions beside an audio rendition share it as an EXT-X-MEDIA audio group', () => {
+  const text = masterPlaylistText(
+    [
+      rendition({
+        name: '720p-av1',
+        codecs: 'av01.0.05M.08',
+        playlist: '720p-av1/index.m3u8',
+        bandwidth: 1_000_000,
+      }),
+      rendition({ codecs: 'avc1.640028', bandwidth: 2_000_000, averageBandwidth: 1_500_000 }),
+      rendition({
+        name: 'audio',
+        kind: 'audio',
+        width: undefined,
+        height: undefined,
+        codecs: 'mp4a.40.2',
+        frameRate: undefined,
+        playlist: 'audio/index.m3u8',
+        bandwidth: 130_000,
+        averageBandwidth: 128_000,
+      }),
+    ],
+    'fmp4',
+  );
+  assert.match(
+    text,
+    /#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,.*URI="audio\/index.m3u8"/,
+  );
+  const parsed = HLS.parse(text) as InstanceType<typeof HLS.types.MasterPlaylist>;
+  assert.deepEqual(
+    parsed.variants.map((v) => [v.uri, v.bandwidth, v.averageBandwidth, v.codecs, v.audio[0]?.groupId]),
+    [
+      ['720p-av1/index.m3u8', 1_130_000, 2_728_000, 'av01.0.05M.08,mp4a.40.2', 'audio'],
+      ['720p/index.m3u8', 2_130_000, 1_628_000, 'avc1.640028,mp4a.40.2', 'audio'],
+    ],
+  );
+});

@@ -1,6 +1,7 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import HLS from 'hls-parser';
+import { videoCodecsFromInit } from './codec-string.js';
 import { EncodeError } from './errors.js';
 import { runProcess, summarizeStderr } from './process.js';
 
@@ -117,8 +118,10 @@ export interface ProducedStreams {
 
 /**
  * Inspects the produced streams of a rendition: real size and frame rate (ffprobe), the exact
- * `avc1.PPCCLL` from the first SPS (ffmpeg copies the first video packet out as Annex B), and
- * `mp4a.40.2` for AAC-LC audio (RFC 6381 §3.3; 40 = MPEG-4 audio, 2 = LC object type).
+ * `avc1.PPCCLL` from the first SPS (ffmpeg copies the first video packet out as Annex B), HEVC, AV1
+ * and VP9 (fMP4 only) from the init segment's decoder configuration record (`hvc1.…`, `av01.…`,
+ * `vp09.…`, see codec-string.ts), and `mp4a.40.2` for AAC-LC audio (RFC 6381 §3.3; 40 = MPEG-4
+ * audio, 2 = LC object type).
  */
 export async function inspectRendition(playlistPath: string, signal?: AbortSignal): Promise<ProducedStreams> {
   const pr = await runProcess(
@@ -141,7 +144,20 @@ export async function inspectRendition(playlistPath: string, signal?: AbortSigna
   const v = streams.find((s) => s.codec_type === 'video');
   const a = streams.find((s) => s.codec_type === 'audio');
   let videoCodecs: string | undefined;
-  if (v) {
+  if (v && v.codec_name !== 'h264') {
+    const text = await readFile(playlistPath, 'utf8');
+    const map = /^#EXT-X-MAP:.*URI="([^"]+)"/m.exec(text)?.[1];
+    if (!map || /[/\\]|^\.\.?$/.test(map))
+      throw new EncodeError(
+        `${v.codec_name} rendition without an fMP4 init segment beside it: ${playlistPath}`,
+      );
+    const init = await readFile(join(dirname(playlistPath), map));
+    try {
+      videoCodecs = videoCodecsFromInit(init);
+    } catch (err) {
+      throw new EncodeError(`cannot read the codec of ${playlistPath}: ${(err as Error).message}`);
+    }
+  } else if (v) {
     const raw = await runProcess(
       'ffmpeg',
       [
@@ -205,22 +221,77 @@ export async function writeMasterPlaylist(
   return path;
 }
 
-/** The master playlist text (pure). */
+/**
+ * The master playlist text (pure). With video-only renditions (no audio codec in their CODECS)
+ * beside an audio rendition (the CMAF
+ * layout written for DASH), the audio is an `EXT-X-MEDIA` audio group (RFC 8216 §4.3.4.1) that every
+ * variant names (`AUDIO="audio"`), its codec added to each variant's CODECS and its peak and average
+ * bitrates to BANDWIDTH and AVERAGE-BANDWIDTH (§4.3.4.2: every rendition that plays together).
+ */
 export function masterPlaylistText(renditions: RenditionResult[], format: 'ts' | 'fmp4'): string {
-  const { MasterPlaylist, Variant } = HLS.types;
-  const variants = renditions.map(
+  const { MasterPlaylist, Variant, Rendition } = HLS.types;
+  const audio = renditions.find((r) => r.kind === 'audio');
+  const video = renditions.filter((r) => r.kind === 'video');
+  // Video renditions without an audio track of their own (read from the streams) play with the audio one.
+  const group =
+    audio && video.length > 0 && video.every((r) => !r.codecs.includes('mp4a.'))
+      ? new Rendition({
+          type: 'AUDIO',
+          uri: posix.normalize(audio.playlist),
+          groupId: 'audio',
+          name: 'audio',
+          language: undefined,
+          isDefault: true,
+          autoselect: true,
+          forced: false,
+          channels: '2',
+        })
+      : undefined;
+  const variants = (group ? video : renditions).map(
     (r) =>
       new Variant({
         uri: posix.normalize(r.playlist),
-        bandwidth: r.bandwidth,
-        averageBandwidth: r.averageBandwidth,
-        codecs: r.codecs,
+        bandwidth: r.bandwidth + (group ? audio!.bandwidth : 0),
+        averageBandwidth: r.averageBandwidth + (group ? audio!.averageBandwidth : 0),
+        codecs: group ? `${r.codecs},${audio!.codecs}` : r.codecs,
         resolution: r.width && r.height ? { width: r.width, height: r.height } : undefined,
         frameRate: r.frameRate !== undefined ? Math.round(r.frameRate * 1000) / 1000 : undefined,
+        ...(group ? { audio: [group] } : {}),
       }),
   );
   // Version 7 matches the fMP4 media playlists ffmpeg writes; MPEG-TS needs nothing beyond 3.
   return HLS.stringify(
     new MasterPlaylist({ version: format === 'fmp4' ? 7 : 3, independentSegments: true, variants }),
   );
+}
+
+/**
+ * Describes a finished rendition from its files: measured BANDWIDTH/AVERAGE-BANDWIDTH, bytes and
+ * segments ({@link measurePlaylist}), true size, frame rate and exact CODECS ({@link inspectRendition}).
+ * @throws EncodeError when the playlist is missing, incomplete, or its streams cannot be read
+ */
+export async function describeRendition(
+  outDir: string,
+  name: string,
+  kind: 'video' | 'audio',
+  playlist: string,
+  signal?: AbortSignal,
+): Promise<RenditionResult> {
+  const path = join(outDir, playlist);
+  const [m, s] = await Promise.all([measurePlaylist(path), inspectRendition(path, signal)]);
+  const codecs = [s.videoCodecs, s.audioCodecs].filter((c): c is string => c !== undefined).join(',');
+  return {
+    name,
+    kind,
+    width: s.width,
+    height: s.height,
+    bandwidth: m.peakBitrate,
+    averageBandwidth: m.averageBitrate,
+    codecs,
+    frameRate: s.frameRate,
+    durationS: m.durationS,
+    bytes: m.bytes,
+    segments: m.segments.length,
+    playlist,
+  };
 }

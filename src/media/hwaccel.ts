@@ -127,20 +127,23 @@ export function reportFor(
   return { mode, chosen: order[0]!, order, candidates, ...meta };
 }
 
-/** The one-frame test pipeline of each backend: upload, the device scaler, the encoder. */
-function testArgs(backend: Backend, vaapiDevice: string): string[] {
+/**
+ * The one-frame test pipeline of each backend: upload, the device scaler, the encoder (`encoder`:
+ * another of the backend's encoders, e.g. `hevc_nvenc`, for per-codec detection; default H.264's).
+ */
+export function testArgs(backend: Backend, vaapiDevice: string, encoder?: string): string[] {
   const src = ['-f', 'lavfi', '-i', 'color=c=gray:s=256x144:r=25:d=0.2'];
   const out = ['-frames:v', '1', '-f', 'null', '-'];
   switch (backend) {
     case 'nvenc':
       return [
         ...['-init_hw_device', 'cuda=cu:0', '-filter_hw_device', 'cu', ...src],
-        ...['-vf', 'format=nv12,hwupload,scale_cuda=128:72', '-c:v', 'h264_nvenc', ...out],
+        ...['-vf', 'format=nv12,hwupload,scale_cuda=128:72', '-c:v', encoder ?? 'h264_nvenc', ...out],
       ];
     case 'vaapi':
       return [
         ...['-vaapi_device', vaapiDevice, ...src],
-        ...['-vf', 'format=nv12,hwupload,scale_vaapi=w=128:h=72', '-c:v', 'h264_vaapi', ...out],
+        ...['-vf', 'format=nv12,hwupload,scale_vaapi=w=128:h=72', '-c:v', encoder ?? 'h264_vaapi', ...out],
       ];
     case 'qsv':
       return [
@@ -149,24 +152,46 @@ function testArgs(backend: Backend, vaapiDevice: string): string[] {
           '-vf',
           'format=nv12,hwupload=extra_hw_frames=64,scale_qsv=w=128:h=72',
           '-c:v',
-          'h264_qsv',
+          encoder ?? 'h264_qsv',
           ...out,
         ],
       ];
     case 'libx264':
-      return [...src, '-vf', 'scale=128:72', '-c:v', 'libx264', '-preset', 'ultrafast', ...out];
+      return [...src, '-vf', 'scale=128:72', '-c:v', encoder ?? 'libx264', ...softwareFast(encoder), ...out];
   }
 }
 
-async function testBackend(
+/** The fastest setting of each software encoder, for a one-frame test. */
+function softwareFast(encoder: string | undefined): string[] {
+  switch (encoder) {
+    case undefined:
+    case 'libx264':
+      return ['-preset', 'ultrafast'];
+    case 'libx265':
+      return ['-preset', 'ultrafast', '-x265-params', 'log-level=error'];
+    case 'libsvtav1':
+      return ['-preset', '12'];
+    case 'libvpx-vp9':
+      return ['-deadline', 'realtime', '-cpu-used', '8'];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Runs one test encode ({@link testArgs}) of `backend` with `encoder` (default its H.264 encoder);
+ * never throws for a failing encode: the candidate says why.
+ */
+export async function testBackend(
   backend: Backend,
   vaapiDevice: string,
   signal?: AbortSignal,
+  encoder?: string,
 ): Promise<HwaccelCandidate> {
   const started = performance.now();
   const outcome = await runProcess(
     'ffmpeg',
-    ['-hide_banner', '-nostdin', '-v', 'verbose', ...testArgs(backend, vaapiDevice)],
+    ['-hide_banner', '-nostdin', '-v', 'verbose', ...testArgs(backend, vaapiDevice, encoder)],
     {
       signal,
       stallTimeoutMs: 20_000,
@@ -236,7 +261,8 @@ async function readCache(file: string, deviceKey: string): Promise<z.infer<typeo
   }
 }
 
-async function writeCache(file: string, value: z.infer<typeof cacheSchema>): Promise<void> {
+/** Writes a detection cache file atomically (temp file + rename). */
+export async function writeCache(file: string, value: unknown): Promise<void> {
   await mkdir(join(file, '..'), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(value, null, 2));

@@ -31,6 +31,18 @@ export {
   planChunks,
 } from './chunking.js';
 export {
+  av1CodecString,
+  hevcCodecString,
+  videoCodecsFromInit,
+  vp9CodecString,
+} from './codec-string.js';
+export {
+  type CodecCandidate,
+  type CodecSupport,
+  detectCodecSupport,
+  supportFrom,
+} from './codec-support.js';
+export {
   type CodecReport,
   detectCodecs,
   ENCODERS,
@@ -38,6 +50,15 @@ export {
   VIDEO_CODECS,
   type VideoCodec,
 } from './codecs.js';
+export {
+  DASH_MANIFEST,
+  type DashRendition,
+  isoDuration,
+  mpdText,
+  rewriteMpdFromMaster,
+  segmentTemplate,
+  writeMpd,
+} from './dash.js';
 export { type BackendFallback, type EncodeOptions, type EncodeResult, encodeLadder } from './encode.js';
 export {
   CancelledError,
@@ -53,9 +74,11 @@ export {
   TruncatedMediaError,
 } from './errors.js';
 export {
+  backendSupports,
   buildFfmpegArgs,
   buildPosterArgs,
   type FfmpegPaths,
+  HARDWARE_ENCODERS,
   masterName,
   renditionLayout,
 } from './ffmpeg-args.js';
@@ -76,24 +99,41 @@ export {
   type HwaccelReport,
 } from './hwaccel.js';
 export {
+  CODEC_BITRATE_FACTOR,
+  CRF_OFFSET,
+  codecCrf,
   DEFAULT_CRF,
   LADDER_PRESETS,
   type LadderOptions,
   type LadderOptionsInput,
   type LadderPlan,
   type LadderPresetName,
+  ladderCodecs,
   ladderOptionsSchema,
+  ladderSpecs,
   type PlannedAudioRendition,
   type PlannedRendition,
   type PlannedVideoRendition,
   planLadder,
   type RenditionSpec,
   renditionSpecSchema,
+  separateAudio,
   withCrf,
 } from './ladder.js';
 export { type ProbeOptions, probe } from './probe.js';
 export { type ProcessOutcome, runProcess } from './process.js';
 export type { EncodeProgress } from './progress.js';
+export {
+  buildStoryboardArgs,
+  checkStoryboardVtt,
+  planStoryboard,
+  STORYBOARD_VTT,
+  type StoryboardOptionsInput,
+  type StoryboardPlan,
+  storyboardOptionsSchema,
+  storyboardVtt,
+  vttTime,
+} from './storyboard.js';
 export {
   type AudioStreamInfo,
   BACKENDS,

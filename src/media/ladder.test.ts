@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ValidationError } from '../errors.js';
 import { fakeProbe } from './fake-probe.js';
-import { LADDER_PRESETS, ladderOptionsSchema, minimumLevel, planLadder } from './ladder.js';
+import {
+  LADDER_PRESETS,
+  ladderCodecs,
+  ladderOptionsSchema,
+  ladderSpecs,
+  minimumLevel,
+  planLadder,
+  withCrf,
+} from './ladder.js';
 import type { ProbeResult } from './types.js';
 
 const sizes = (p: ReturnType<typeof planLadder>): string[] =>
@@ -154,4 +162,136 @@ describe('planLadder', () => {
     for (const name of Object.keys(LADDER_PRESETS))
       assert.ok(message.includes(name), `${name} in ${message}`);
   });
+});
+
+describe('planLadder: codecs (issue #17)', () => {
+  const summary = (p: ReturnType<typeof planLadder>): string[] =>
+    p.renditions.map((r) =>
+      r.kind === 'video'
+        ? `${r.name} ${r.codec} ${r.width}x${r.height} ${r.videoBitrate} ${r.level ?? '-'}`
+        : r.name,
+    );
+  const cases: Array<{
+    name: string;
+    options: Parameters<typeof planLadder>[1];
+    format: string;
+    want: string[];
+  }> = [
+    {
+      name: 'default: H.264 in MPEG-TS',
+      options: {},
+      format: 'ts',
+      want: ['720p h264 1280x720 2500000 4.0', '480p h264 854x480 1000000 3.1'],
+    },
+    {
+      name: 'codecs [av1, h264]: AV1 with an H.264 fallback per size, AV1 at 0.6 × the bitrate, fMP4',
+      options: { codecs: ['av1', 'h264'] },
+      format: 'fmp4',
+      want: [
+        '720p-av1 av1 1280x720 1500000 -',
+        '720p h264 1280x720 2500000 4.0',
+        '480p-av1 av1 854x480 600000 -',
+        '480p h264 854x480 1000000 3.1',
+      ],
+    },
+    {
+      name: 'codecs [hevc]: HEVC only at 0.7 ×',
+      options: { codecs: ['hevc'] },
+      format: 'fmp4',
+      want: ['720p-hevc hevc 1280x720 1750000 -', '480p-hevc hevc 854x480 700000 -'],
+    },
+    {
+      name: 'custom renditions with their own codec, mixed',
+      options: {
+        ladder: [
+          { name: 'lo', height: 360, videoBitrate: 400_000, codec: 'vp9' },
+          { name: 'hi', height: 720, videoBitrate: 2_000_000, codec: 'hevc' },
+          { name: 'hi264', height: 720, videoBitrate: 2_500_000 },
+        ],
+      },
+      format: 'fmp4',
+      want: ['hi hevc 1280x720 2000000 -', 'hi264 h264 1280x720 2500000 3.1', 'lo vp9 640x360 400000 -'],
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const plan = planLadder(fakeProbe({ width: 1280, height: 720 }), c.options);
+      assert.equal(plan.format, c.format);
+      assert.deepEqual(summary(plan), c.want);
+    });
+  }
+
+  test('a source below every rendition gets one rendition per codec at its own size', () => {
+    const plan = planLadder(fakeProbe({ width: 320, height: 180 }), { codecs: ['h264', 'vp9'] });
+    assert.deepEqual(
+      plan.renditions.map((r) => r.name),
+      ['180p', '180p-vp9'],
+    );
+  });
+
+  test('capped CRF: the x264-scale CRF moves to each codec scale (x265 +5, SVT-AV1 +12, VP9 +10)', () => {
+    const plan = planLadder(fakeProbe({ width: 854, height: 480 }), {
+      codecs: ['h264', 'hevc', 'av1', 'vp9'],
+      rateControl: 'capped-crf',
+      crf: 24,
+    });
+    assert.deepEqual(
+      plan.renditions.map((r) => (r.kind === 'video' ? [r.codec, r.crf] : [])),
+      [
+        ['h264', 24],
+        ['hevc', 29],
+        ['av1', 36],
+        ['vp9', 34],
+      ],
+    );
+    // The analysis measures H.264; the other codecs follow their same-size H.264 twin.
+    const analysed = withCrf(
+      { ...plan, rateControl: { mode: 'capped-crf', targetSsim: 0.99, analyze: true } },
+      { '480p': 20 },
+    );
+    assert.deepEqual(
+      analysed.renditions.map((r) => (r.kind === 'video' ? r.crf : 0)),
+      [20, 25, 32, 30],
+    );
+  });
+
+  test('ladderCodecs / ladderSpecs: what a job requires before the source is known', () => {
+    assert.deepEqual(ladderCodecs(ladderOptionsSchema.parse({})), ['h264']);
+    assert.deepEqual(ladderCodecs(ladderOptionsSchema.parse({ codecs: ['av1', 'h264'] })), ['av1', 'h264']);
+    assert.deepEqual(
+      ladderSpecs(ladderOptionsSchema.parse({ short: true, codecs: ['vp9'] })).map((r) => r.name),
+      ['480p-vp9'],
+    );
+  });
+
+  const refused: Array<{ name: string; options: Parameters<typeof planLadder>[1]; message: RegExp }> = [
+    {
+      name: 'HEVC in MPEG-TS',
+      options: { codecs: ['hevc'], format: 'ts' },
+      message: /format "ts" cannot carry hevc/,
+    },
+    { name: 'an unknown codec', options: { codecs: ['h266' as 'hevc'] }, message: /codecs/ },
+    { name: 'duplicate codecs', options: { codecs: ['av1', 'av1'] }, message: /unique/ },
+    {
+      name: 'an H.264 level on an AV1 rendition',
+      options: { ladder: [{ name: 'a', height: 480, videoBitrate: 500_000, codec: 'av1', level: '3.1' }] },
+      message: /h264 renditions only/,
+    },
+    {
+      name: 'codecs together with renditions that set a codec',
+      options: {
+        codecs: ['h264'],
+        ladder: [{ name: 'a', height: 480, videoBitrate: 500_000, codec: 'vp9' }],
+      },
+      message: /cannot be combined/,
+    },
+  ];
+  for (const c of refused) {
+    test(`refused: ${c.name}`, () => {
+      assert.throws(
+        () => planLadder(fakeProbe({}), c.options),
+        (err: unknown) => err instanceof ValidationError && c.message.test(err.message),
+      );
+    });
+  }
 });

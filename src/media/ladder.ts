@@ -1,24 +1,36 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { VIDEO_CODECS, type VideoCodec } from './codecs.js';
+import { planStoryboard, type StoryboardPlan, storyboardOptionsSchema } from './storyboard.js';
 import type { HdrTransfer, ProbeResult, Rational } from './types.js';
 
 const renditionName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/i, 'letters, digits, _ and - only (max 32), used as a folder name');
 
-/** One rendition of a custom ladder. `height` is the short side (a portrait 720p is 720x1280). */
-export const renditionSpecSchema = z.strictObject({
-  name: renditionName,
-  height: z.number().int().min(64).max(4320),
-  /** Target average video bitrate, bits/s. */
-  videoBitrate: z.number().int().min(50_000).max(100_000_000),
-  /** VBV peak rate, bits/s (default: 1.5 × videoBitrate for cbr, videoBitrate for capped-crf). */
-  maxrate: z.number().int().min(50_000).max(150_000_000).optional(),
-  profile: z.enum(['baseline', 'main', 'high']).optional(),
-  /** H.264 level; raised automatically when the size × frame rate needs more. */
-  level: z.enum(['3.0', '3.1', '3.2', '4.0', '4.1', '4.2', '5.0', '5.1', '5.2']).optional(),
-  codec: z.literal('h264').default('h264'),
-});
+/**
+ * One rendition of a custom ladder. `height` is the short side (a portrait 720p is 720x1280). `codec`
+ * (default `h264`): `hevc`, `av1` and `vp9` renditions are written as fMP4/CMAF segments; `profile`
+ * and `level` are H.264's only (HEVC is Main, AV1 Main, VP9 profile 0, each at the level its encoder
+ * signals, read back from the stream for CODECS).
+ */
+export const renditionSpecSchema = z
+  .strictObject({
+    name: renditionName,
+    height: z.number().int().min(64).max(4320),
+    /** Target average video bitrate, bits/s. */
+    videoBitrate: z.number().int().min(50_000).max(100_000_000),
+    /** VBV peak rate, bits/s (default: 1.5 × videoBitrate for cbr, videoBitrate for capped-crf). */
+    maxrate: z.number().int().min(50_000).max(150_000_000).optional(),
+    profile: z.enum(['baseline', 'main', 'high']).optional(),
+    /** H.264 level; raised automatically when the size × frame rate needs more. */
+    level: z.enum(['3.0', '3.1', '3.2', '4.0', '4.1', '4.2', '5.0', '5.1', '5.2']).optional(),
+    codec: z.enum(VIDEO_CODECS).default('h264'),
+  })
+  .refine(
+    (r) => r.codec === 'h264' || (r.profile === undefined && r.level === undefined),
+    'profile and level apply to h264 renditions only',
+  );
 export type RenditionSpec = z.infer<typeof renditionSpecSchema>;
 
 /** Named ladders. `default` is the SPK blueprint's 1080p/720p/480p. */
@@ -48,7 +60,7 @@ export const X264_PRESETS = [
  * Options of a ladder encode, as embedded in job specs. Only typed values within bounds: nothing here
  * is passed to ffmpeg as a free-form string.
  */
-export const ladderOptionsSchema = z.strictObject({
+const ladderOptionsObject = z.strictObject({
   /** A preset name or custom renditions (1–8, unique names). */
   ladder: z
     .union(
@@ -72,8 +84,23 @@ export const ladderOptionsSchema = z.strictObject({
     .default('default'),
   /** Target segment duration, seconds; also the GOP length. */
   segmentDuration: z.number().min(1).max(12).default(4),
-  /** `ts`: MPEG-TS segments; `fmp4`: CMAF fragmented MP4 segments with an init segment. */
-  format: z.enum(['ts', 'fmp4']).default('ts'),
+  /**
+   * `ts`: MPEG-TS segments; `fmp4`: CMAF fragmented MP4 segments with an init segment. Default `ts`
+   * for an H.264-only ladder, `fmp4` when a rendition is HEVC, AV1 or VP9 (which refuse `ts`).
+   */
+  format: z.enum(['ts', 'fmp4']).optional(),
+  /**
+   * Encode every rendition of the ladder once per codec listed (e.g. `['av1', 'h264']`: AV1 with an
+   * H.264 fallback in one master). H.264 renditions keep their names, the others get `-<codec>`
+   * (`720p-av1`) and {@link CODEC_BITRATE_FACTOR} × the H.264 bitrates. Not with custom renditions
+   * that set a codec themselves.
+   */
+  codecs: z
+    .array(z.enum(VIDEO_CODECS))
+    .min(1)
+    .max(VIDEO_CODECS.length)
+    .refine((c) => new Set(c).size === c.length, 'codecs must be unique')
+    .optional(),
   /** 3Speak shorts: first 60 s only, 480p only. */
   short: z.boolean().default(false),
   /** AAC bitrate, bits/s. */
@@ -82,6 +109,17 @@ export const ladderOptionsSchema = z.strictObject({
   thumbnail: z.boolean().default(true),
   /** Also write `<rendition>.mp4` (faststart, remuxed from the HLS segments, no re-encode). */
   mp4: z.boolean().default(false),
+  /**
+   * Also write a DASH MPD (`manifest.mpd`, ISO/IEC 23009-1) over the same CMAF segments as the HLS
+   * master: fMP4 only; video renditions carry no audio and one `audio` rendition (AAC) is shared, as
+   * CMAF tracks and DASH players expect (an HLS audio group, EXT-X-MEDIA, in the master).
+   */
+  dash: z.boolean().default(false),
+  /**
+   * Scrubbing previews: sprite sheets of `width`-px thumbnails every `interval` s and a WebVTT
+   * thumbnail track (`storyboard.vtt`, `#xywh=` cues). Off unless given.
+   */
+  storyboard: storyboardOptionsSchema.optional(),
   /** Encode only these renditions (a re-run of failed ones); the master lists every rendition on disk. */
   only: z.array(renditionName).min(1).optional(),
   /** `vidmesh`: master.m3u8 + <r>/index.m3u8 + <r>/seg_N; `3speak`: manifest.m3u8 + <r>/index.m3u8 + <r>/<r>_N. */
@@ -101,8 +139,41 @@ export const ladderOptionsSchema = z.strictObject({
   /** A fixed CRF for every rendition (capped-crf only): skips the analysis pass. */
   crf: z.number().min(0).max(51).optional(),
 });
-export type LadderOptions = z.infer<typeof ladderOptionsSchema>;
-export type LadderOptionsInput = z.input<typeof ladderOptionsSchema>;
+export type LadderOptions = z.infer<typeof ladderOptionsObject>;
+export type LadderOptionsInput = z.input<typeof ladderOptionsObject>;
+
+/**
+ * Options of a ladder encode (see the fields above), with the cross-field rules: `codecs` not with
+ * renditions that set a codec; MPEG-TS (`format: 'ts'`) only for H.264-only ladders.
+ */
+export const ladderOptionsSchema = ladderOptionsObject.superRefine((o, ctx) => {
+  let codecs: VideoCodec[];
+  try {
+    codecs = ladderCodecs(o);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', path: ['codecs'], message: (err as Error).message });
+    return;
+  }
+  if (o.dash && o.format === 'ts')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['format'],
+      message: 'dash needs "fmp4" (CMAF segments), not "ts"',
+    });
+  if (o.dash && Array.isArray(o.ladder) && o.ladder.some((r) => r.name === AUDIO_RENDITION))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ladder'],
+      message: `"${AUDIO_RENDITION}" names the audio rendition with dash`,
+    });
+  const notTs = codecs.filter((c) => c !== 'h264');
+  if (o.format === 'ts' && notTs.length > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['format'],
+      message: `format "ts" cannot carry ${notTs.join(', ')}: use "fmp4" (CMAF segments)`,
+    });
+});
 
 /** A video rendition as planned: exact even output size and rate control. */
 export interface PlannedVideoRendition {
@@ -114,13 +185,16 @@ export interface PlannedVideoRendition {
   videoBitrate: number;
   maxrate: number;
   bufsize: number;
+  /** H.264 profile; `main` for the other codecs (HEVC Main, AV1 Main, VP9 profile 0). */
   profile: 'baseline' | 'main' | 'high';
-  level: string;
-  codec: 'h264';
+  /** H.264 level (Table A-1); undefined for the other codecs (their encoders pick and signal it). */
+  level: string | undefined;
+  codec: VideoCodec;
   /**
-   * Constant rate factor under the `maxrate`/`bufsize` caps (capped-crf); undefined: target bitrate
-   * `videoBitrate` (cbr). Set by planLadder from `options.crf` or {@link DEFAULT_CRF}, replaced per
-   * title by the analysis pass ({@link withCrf}).
+   * Constant rate factor under the `maxrate`/`bufsize` caps (capped-crf), on the codec's own scale
+   * (x264/x265 0–51, SVT-AV1 and libvpx-vp9 0–63); undefined: target bitrate `videoBitrate` (cbr).
+   * Set by planLadder from `options.crf` or {@link DEFAULT_CRF} (x264 scale, moved to the codec's by
+   * {@link CRF_OFFSET}), replaced per title by the analysis pass ({@link withCrf}).
    */
   crf: number | undefined;
 }
@@ -128,7 +202,7 @@ export interface PlannedVideoRendition {
 /** The audio-only rendition of an audio-only source. */
 export interface PlannedAudioRendition {
   kind: 'audio';
-  name: 'audio';
+  name: typeof AUDIO_RENDITION;
 }
 
 export type PlannedRendition = PlannedVideoRendition | PlannedAudioRendition;
@@ -186,11 +260,73 @@ export interface LadderPlan {
   poster: boolean;
   thumbnail: boolean;
   mp4: boolean;
+  /**
+   * Write a DASH MPD beside the HLS master. Video plans then end with the shared `audio` rendition
+   * and their video renditions carry no audio ({@link separateAudio}).
+   */
+  dash: boolean;
+  /** Sprite sheets + WebVTT thumbnail track to write (video only), when asked for. */
+  storyboard: StoryboardPlan | undefined;
+}
+
+/** Name (and folder) of the audio-only rendition. */
+export const AUDIO_RENDITION = 'audio';
+
+/** A video plan whose audio is its own rendition (CMAF tracks for DASH), not muxed in each variant. */
+export function separateAudio(plan: Pick<LadderPlan, 'kind' | 'renditions'>): boolean {
+  return plan.kind === 'video' && plan.renditions.some((r) => r.kind === 'audio');
 }
 
 const MAX_FPS = 60;
 /** CRF used before (or without) the analysis pass: x264's own default. */
 export const DEFAULT_CRF = 23;
+/**
+ * Added to an x264 CRF to get about the same quality on another encoder's scale: x265's default 28 is
+ * x264's 23 (x265 docs); SVT-AV1 35 and libvpx-vp9 33 are those encoders' usual 1080p starting points
+ * (SVT-AV1 docs, Google's VP9 VOD settings).
+ */
+export const CRF_OFFSET: Record<VideoCodec, number> = { h264: 0, hevc: 5, av1: 12, vp9: 10 };
+/**
+ * Bitrate of a rendition derived for another codec by `options.codecs`, relative to H.264's: the
+ * usual savings at equal quality (HEVC and VP9 ~30 %, AV1 ~40 %). A ceiling under capped CRF.
+ */
+export const CODEC_BITRATE_FACTOR: Record<VideoCodec, number> = { h264: 1, hevc: 0.7, av1: 0.6, vp9: 0.7 };
+const CRF_MAX: Record<VideoCodec, number> = { h264: 51, hevc: 51, av1: 63, vp9: 63 };
+
+/** A CRF on the x264 scale moved to `codec`'s scale, clamped to its range. */
+export function codecCrf(codec: VideoCodec, x264Crf: number): number {
+  return Math.min(CRF_MAX[codec], Math.max(0, x264Crf + CRF_OFFSET[codec]));
+}
+
+/**
+ * The renditions a ladder option set asks for, before the source is known (pure): the preset or the
+ * custom renditions (short mode: 480p), expanded by `codecs`, highest first. Used by the planner and
+ * by job submission (requested names, required codecs).
+ * @throws ValidationError when `codecs` is combined with custom renditions that set a codec
+ */
+export function ladderSpecs(o: LadderOptions): RenditionSpec[] {
+  const base: readonly RenditionSpec[] = o.short
+    ? [SHORT_RENDITION]
+    : typeof o.ladder === 'string'
+      ? LADDER_PRESETS[o.ladder]
+      : [...o.ladder].sort((a, b) => b.height - a.height);
+  if (!o.codecs) return [...base];
+  if (base.some((r) => r.codec !== 'h264'))
+    throw new ValidationError('ladder.codecs cannot be combined with renditions that set their own codec');
+  return base.flatMap((r) =>
+    o.codecs!.map((codec): RenditionSpec => {
+      if (codec === 'h264') return r;
+      const videoBitrate = Math.round((r.videoBitrate * CODEC_BITRATE_FACTOR[codec]) / 1000) * 1000;
+      const maxrate = r.maxrate && Math.round((r.maxrate * CODEC_BITRATE_FACTOR[codec]) / 1000) * 1000;
+      return { name: `${r.name}-${codec}`, height: r.height, videoBitrate, maxrate, codec };
+    }),
+  );
+}
+
+/** The output video codecs a ladder option set uses (pure): what an encoder must advertise to claim it. */
+export function ladderCodecs(o: LadderOptions): VideoCodec[] {
+  return [...new Set(ladderSpecs(o).map((r) => r.codec))];
+}
 const SHORT_MAX_S = 60;
 const SHORT_RENDITION = LADDER_PRESETS.default[2];
 
@@ -215,6 +351,8 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
     });
   }
   const o = parsed.data;
+  const specs = ladderSpecs(o);
+  const format = o.format ?? (o.dash || specs.some((r) => r.codec !== 'h264') ? 'fmp4' : 'ts');
   const trimS = o.short && probe.durationS > SHORT_MAX_S ? SHORT_MAX_S : undefined;
   const durationS = trimS ?? probe.durationS;
   const sourceAudio = probe.audio[0];
@@ -231,7 +369,7 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
     durationS,
     trimS,
     segmentDuration: o.segmentDuration,
-    format: o.format,
+    format,
     layout: o.layout,
     speed: o.speed,
     rateControl:
@@ -242,10 +380,12 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
     poster: o.poster,
     thumbnail: o.thumbnail,
     mp4: o.mp4,
+    dash: o.dash,
+    storyboard: undefined,
   };
   const v = probe.video;
   if (!v) {
-    const renditions: PlannedRendition[] = [{ kind: 'audio', name: 'audio' }];
+    const renditions: PlannedRendition[] = [{ kind: 'audio', name: AUDIO_RENDITION }];
     return { ...base, kind: 'audio', renditions, encode: selectNames(renditions, o.only), video: undefined };
   }
 
@@ -257,18 +397,14 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
   const long = Math.max(srcW, srcH);
   const portrait = srcH > srcW;
 
-  const specs: readonly RenditionSpec[] = o.short
-    ? [SHORT_RENDITION]
-    : typeof o.ladder === 'string'
-      ? LADDER_PRESETS[o.ladder]
-      : [...o.ladder].sort((a, b) => b.height - a.height);
   const fitting = specs.filter((s) => s.height <= short);
   const sized = (spec: RenditionSpec, shortSide: number): PlannedVideoRendition => {
     const s = even(shortSide);
     const l = even((shortSide * long) / short);
     const width = portrait ? s : l;
     const height = portrait ? l : s;
-    const profile = spec.profile ?? 'high';
+    const h264 = spec.codec === 'h264';
+    const profile = h264 ? (spec.profile ?? 'high') : 'main';
     const videoBitrate = spec.videoBitrate;
     // The fixed ladder peaks at 1.5 × its target; capped CRF keeps the target itself as the ceiling,
     // so a title never costs more bytes than the fixed ladder would.
@@ -282,26 +418,38 @@ export function planLadder(probe: ProbeResult, options: LadderOptionsInput = {})
       maxrate,
       bufsize: maxrate * 2,
       profile,
-      level: minimumLevel(width, height, fps, maxrate, profile, spec.level ?? '3.0'),
-      codec: 'h264',
-      crf: o.rateControl === 'cbr' ? undefined : (o.crf ?? DEFAULT_CRF),
+      level: h264 ? minimumLevel(width, height, fps, maxrate, profile, spec.level ?? '3.0') : undefined,
+      codec: spec.codec,
+      crf: o.rateControl === 'cbr' ? undefined : codecCrf(spec.codec, o.crf ?? DEFAULT_CRF),
     };
   };
   let renditions: PlannedVideoRendition[];
   if (fitting.length > 0) {
     renditions = fitting.map((s) => sized(s, s.height));
   } else {
-    // Below every rendition: one rendition at source size, bitrate scaled by pixel count.
-    const smallest = specs[specs.length - 1]!;
-    const pixelsRatio = (short * long) / ((smallest.height * smallest.height * 16) / 9);
-    const videoBitrate = Math.max(150_000, Math.round((smallest.videoBitrate * pixelsRatio) / 1000) * 1000);
-    renditions = [sized({ ...smallest, name: `${even(short)}p`, videoBitrate, maxrate: undefined }, short)];
+    // Below every rendition: one rendition (per codec) at source size, bitrate scaled by pixel count.
+    const minHeight = specs[specs.length - 1]!.height;
+    const smallest = specs.filter((s) => s.height === minHeight);
+    const seen = new Set<string>();
+    renditions = [];
+    for (const s of smallest) {
+      const name = `${even(short)}p${s.codec === 'h264' ? '' : `-${s.codec}`}`;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const pixelsRatio = (short * long) / ((s.height * s.height * 16) / 9);
+      const videoBitrate = Math.max(150_000, Math.round((s.videoBitrate * pixelsRatio) / 1000) * 1000);
+      renditions.push(sized({ ...s, name, videoBitrate, maxrate: undefined }, short));
+    }
   }
+  const all: PlannedRendition[] = o.dash
+    ? [...renditions, { kind: 'audio', name: AUDIO_RENDITION }]
+    : renditions;
   return {
     ...base,
     kind: 'video',
-    renditions,
-    encode: selectNames(renditions, o.only),
+    renditions: all,
+    encode: selectNames(all, o.only),
+    storyboard: o.storyboard ? planStoryboard(o.storyboard, durationS, renditions[0]!) : undefined,
     video: {
       streamIndex: v.index,
       frameRate,
@@ -328,17 +476,28 @@ export function chromaOf(pixFmt: string): Chroma {
 }
 
 /**
- * The plan with each named rendition's CRF replaced (pure): the result of the analysis pass.
- * Renditions not named keep theirs; the plan no longer asks for an analysis.
+ * The plan with each named rendition's CRF replaced (pure): the result of the analysis pass (which
+ * measures H.264 renditions). A rendition of another codec not named takes the CRF chosen for the
+ * H.264 rendition of the same size, moved to its scale ({@link codecCrf}); others keep theirs. The
+ * plan no longer asks for an analysis.
  */
 export function withCrf(plan: LadderPlan, crf: Record<string, number>): LadderPlan {
   if (plan.rateControl.mode !== 'capped-crf') return plan;
+  const video = plan.renditions.filter((r): r is PlannedVideoRendition => r.kind === 'video');
+  const chosen = (r: PlannedVideoRendition): number | undefined => {
+    if (crf[r.name] !== undefined) return crf[r.name];
+    if (r.codec === 'h264') return undefined;
+    const twin = video.find((x) => x.codec === 'h264' && x.height === r.height && crf[x.name] !== undefined);
+    return twin ? codecCrf(r.codec, crf[twin.name]!) : undefined;
+  };
   return {
     ...plan,
     rateControl: { ...plan.rateControl, analyze: false },
-    renditions: plan.renditions.map((r) =>
-      r.kind === 'video' && crf[r.name] !== undefined ? { ...r, crf: crf[r.name] } : r,
-    ),
+    renditions: plan.renditions.map((r) => {
+      if (r.kind !== 'video') return r;
+      const c = chosen(r);
+      return c === undefined ? r : { ...r, crf: c };
+    }),
   };
 }
 

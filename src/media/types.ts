@@ -4,7 +4,8 @@
  * - rendition: one encoded quality level of the output (e.g. `720p`): its own media playlist and segments.
  * - ladder: the set of renditions of one job; the master playlist lists them as variants (RFC 8216 §4.3.4.2).
  * - plan: the pure description of what to encode ({@link LadderPlan}), built from probe + options.
- * - backend: the H.264 encoder family that runs the plan (libx264 on the CPU, or a GPU API).
+ * - backend: the encoder family that runs the plan: `libx264` is the CPU (software) backend for every
+ *   codec (libx264, libx265, libsvtav1, libvpx-vp9), the others a GPU API (NVENC, VAAPI, QSV).
  *
  * Units: durations in seconds (`…S`), timeouts in milliseconds (`…Ms`), bitrates in bits per second,
  * sizes in bytes.
@@ -78,6 +79,6 @@ export interface ProbeResult {
   audio: AudioStreamInfo[];
 }
 
-/** H.264 encoder backends in fallback order (the SPK blueprint's order). */
+/** Encoder backends in fallback order (the SPK blueprint's order); `libx264` is the software one. */
 export const BACKENDS = ['nvenc', 'vaapi', 'qsv', 'libx264'] as const;
 export type Backend = (typeof BACKENDS)[number];

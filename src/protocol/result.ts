@@ -93,6 +93,10 @@ export const completionResultSchema = z.object({
   renditions: z.array(resultRenditionSchema).max(16),
   masterUrl: z.string().max(4096),
   posterUrl: z.string().max(4096).optional(),
+  /** DASH MPD over the same CMAF segments (ladder option `dash`), issue #17. */
+  dashUrl: z.string().max(4096).optional(),
+  /** WebVTT thumbnail track of the storyboard (ladder option `storyboard`), issue #17. */
+  storyboardUrl: z.string().max(4096).optional(),
   /** Older encoders sent `null` when nothing was reported: read as no details. */
   publish: z.preprocess((v) => v ?? {}, publishSummarySchema),
   encode: encodeSummarySchema,

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import HLS from 'hls-parser';
@@ -8,6 +8,7 @@ import {
   type PlannedVideoRendition,
   type ProbeResult,
   runProcess,
+  separateAudio,
 } from '../media/index.js';
 import { hashFile, safeJoin } from '../storage/index.js';
 
@@ -19,7 +20,9 @@ import { hashFile, safeJoin } from '../storage/index.js';
  * 3. each rendition's packets scan (ffprobe `-count_packets`) with the planned codec, size and frame
  *    rate, an audio stream, and a duration within one segment of the plan's;
  * 4. a spot re-encode: the verifier encodes K random segments per rendition from the source with the
- *    job's own plan (`buildFfmpegArgs`, the same filters and settings, libx264) and requires the
+ *    job's own plan (`buildFfmpegArgs`, the same filters and settings, the software encoder of the
+ *    rendition's codec: libx264, libx265, libsvtav1 or libvpx-vp9; an fMP4 segment is decoded
+ *    behind its init segment) and requires the
  *    uploaded segments to match its own by SSIM (x264 output is not bit-exact across machines, so
  *    quality is compared, never bytes).
  * Checks stop at the first failing stage: a cheap failure never pays for a re-encode.
@@ -64,9 +67,13 @@ export interface VerifyOptions {
 
 interface StagedRendition {
   name: string;
+  /** `audio`: the shared audio rendition of a CMAF/DASH ladder (an EXT-X-MEDIA audio group). */
+  kind?: 'audio';
   playlist: string;
   declaredWidth?: number;
   declaredHeight?: number;
+  /** fMP4/CMAF init segment (`#EXT-X-MAP`), relative to `dir`: needed to decode any segment. */
+  init?: string;
   segments: Array<{ uri: string; startS: number; durationS: number }>;
 }
 
@@ -98,8 +105,15 @@ async function readLadder(
     return undefined;
   }
   const out: StagedRendition[] = [];
-  for (const variant of (master as InstanceType<typeof HLS.types.MasterPlaylist>).variants) {
-    const playlist = resolveIn(o.master, variant.uri);
+  const variants = (master as InstanceType<typeof HLS.types.MasterPlaylist>).variants;
+  // Audio groups (CMAF ladders written for DASH) are checked like variants, once each.
+  const audioUris = [...new Set(variants.flatMap((v) => v.audio.flatMap((a) => (a.uri ? [a.uri] : []))))];
+  const entries = [
+    ...variants.map((v) => ({ uri: v.uri, variant: v, audio: false })),
+    ...audioUris.map((uri) => ({ uri, variant: undefined, audio: true })),
+  ];
+  for (const { uri, variant, audio } of entries) {
+    const playlist = resolveIn(o.master, uri);
     let media: ReturnType<typeof HLS.parse>;
     try {
       media = HLS.parse(await read(playlist));
@@ -116,12 +130,15 @@ async function readLadder(
       return undefined;
     }
     let t = 0;
-    const segments = (media as InstanceType<typeof HLS.types.MediaPlaylist>).segments.map((s) => {
+    const mediaSegments = (media as InstanceType<typeof HLS.types.MediaPlaylist>).segments;
+    const mapUri = mediaSegments[0]?.map?.uri;
+    const init = mapUri ? resolveIn(playlist, mapUri) : undefined;
+    const segments = mediaSegments.map((s) => {
       const seg = { uri: resolveIn(playlist, s.uri), startS: t, durationS: s.duration };
       t += s.duration;
       return seg;
     });
-    for (const s of segments) {
+    for (const s of init ? [{ uri: init }, ...segments] : segments) {
       if (
         !(await stat(safeJoin(o.dir, s.uri)).then(
           (x) => x.isFile(),
@@ -134,10 +151,12 @@ async function readLadder(
     }
     out.push({
       name: playlist.split('/')[0] ?? playlist,
+      ...(audio ? { kind: 'audio' as const } : {}),
       playlist,
-      ...(variant.resolution
+      ...(variant?.resolution
         ? { declaredWidth: variant.resolution.width, declaredHeight: variant.resolution.height }
         : {}),
+      ...(init ? { init } : {}),
       segments,
     });
   }
@@ -168,7 +187,11 @@ interface ProbedRendition {
   audio: boolean;
 }
 
-async function probeRendition(path: string, signal?: AbortSignal): Promise<ProbedRendition | string> {
+async function probeRendition(
+  path: string,
+  signal?: AbortSignal,
+  audioOnly = false,
+): Promise<ProbedRendition | string> {
   const out = await runProcess(
     'ffprobe',
     ['-v', 'error', '-count_packets', '-show_streams', '-of', 'json', '-i', path],
@@ -179,6 +202,15 @@ async function probeRendition(path: string, signal?: AbortSignal): Promise<Probe
     (JSON.parse(out.stdout.toString('utf8') || '{}') as { streams?: Array<Record<string, unknown>> })
       .streams ?? [];
   const v = streams.find((s) => s.codec_type === 'video');
+  if (audioOnly && !v)
+    return {
+      width: 0,
+      height: 0,
+      codec: 'none',
+      fps: 0,
+      videoPackets: 0,
+      audio: streams.some((s) => s.codec_type === 'audio'),
+    };
   if (!v) return 'no video stream';
   const [num, den] = String(v.avg_frame_rate ?? v.r_frame_rate ?? '0/1')
     .split('/')
@@ -296,7 +328,9 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
   if (!ladder) return done();
 
   if (o.declared) {
-    const listed = ladder.flatMap((r) => [r.playlist, ...r.segments.map((s) => s.uri)]).concat(o.master);
+    const listed = ladder
+      .flatMap((r) => [r.playlist, ...(r.init ? [r.init] : []), ...r.segments.map((s) => s.uri)])
+      .concat(o.master);
     const bad: string[] = [];
     for (const rel of listed) {
       const want = o.declared.get(rel);
@@ -319,7 +353,20 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
   );
   const fps = o.plan.video?.fps ?? 0;
   const seg = o.plan.segmentDuration;
+  const audioApart = separateAudio(o.plan);
   for (const r of ladder) {
+    if (r.kind === 'audio') {
+      const probed = await probeRendition(safeJoin(o.dir, r.playlist), o.signal, true);
+      if (typeof probed === 'string' || !probed.audio || !audioApart) {
+        fail(
+          checks,
+          'plan',
+          `${r.name}: ${typeof probed === 'string' ? probed : 'not the planned audio rendition'}`,
+        );
+        return done();
+      }
+      continue;
+    }
     const want = planned.get(r.name);
     if (!want) {
       fail(checks, 'plan', `rendition ${r.name} is not in the plan (${[...planned.keys()].join(', ')})`);
@@ -344,7 +391,7 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
     const expectedFrames = duration * fps;
     if (fps > 0 && probed.videoPackets < expectedFrames * 0.9)
       problems.push(`${probed.videoPackets} video packets for ${expectedFrames.toFixed(0)} frames`);
-    if (!probed.audio) problems.push('no audio stream');
+    if (!probed.audio && !audioApart) problems.push('no audio stream');
     if (problems.length) {
       fail(checks, 'plan', `${r.name}: ${problems.join('; ')}`);
       return done();
@@ -363,11 +410,22 @@ export async function verifyStagedLadder(o: VerifyOptions): Promise<Verification
     try {
       const low: string[] = [];
       for (const r of ladder) {
+        if (r.kind === 'audio') continue;
         const want = planned.get(r.name)!;
         for (const i of pickSegments(r.segments.length, k, o.random ?? Math.random)) {
           const s = r.segments[i]!;
           const ref = await referenceEncode(o, r.name, s.startS, s.durationS, join(work, `${r.name}-${i}`));
-          const m = await ssimOf(safeJoin(o.dir, s.uri), ref.playlist, want.width, want.height, o.signal);
+          // An fMP4 segment decodes only after its init segment: compare init + segment as one file.
+          const candidate = r.init ? join(work, `${r.name}-${i}-candidate.mp4`) : safeJoin(o.dir, s.uri);
+          if (r.init)
+            await writeFile(
+              candidate,
+              Buffer.concat([
+                await readFile(safeJoin(o.dir, r.init)),
+                await readFile(safeJoin(o.dir, s.uri)),
+              ]),
+            );
+          const m = await ssimOf(candidate, ref.playlist, want.width, want.height, o.signal);
           cpuS += ref.cpuS + m.cpuS;
           spots.push({ rendition: r.name, segment: s.uri, ssim: m.ssim });
           if (m.ssim < minSsim) low.push(`${s.uri} SSIM ${m.ssim.toFixed(4)}`);

@@ -22,6 +22,8 @@ describe('coordinator HTTP basics (no job store)', () => {
     await mkdir(join(dir, 'media', 'job1', '720p'), { recursive: true });
     await writeFile(join(dir, 'media', 'job1', 'master.m3u8'), '#EXTM3U\n');
     await writeFile(join(dir, 'media', 'job1', '720p', 'seg_000.ts'), Buffer.alloc(1000, 7));
+    await writeFile(join(dir, 'media', 'job1', 'manifest.mpd'), '<MPD/>');
+    await writeFile(join(dir, 'media', 'job1', '720p', 'seg_00000.m4s'), Buffer.alloc(100, 7));
     await writeFile(join(dir, 'secret.txt'), 'do not serve');
     db = await createDatabase({ dataDir: 'memory://' });
     app = await buildApp({
@@ -129,6 +131,13 @@ describe('coordinator HTTP basics (no job store)', () => {
     assert.equal(m.statusCode, 200);
     assert.equal(m.headers['content-type'], 'application/vnd.apple.mpegurl');
     assert.equal(m.headers['access-control-allow-origin'], '*');
+    // DASH over CMAF (issue #17): the MPD revalidates like a playlist, fMP4 segments are cached.
+    const mpd = await app.inject('/media/job1/manifest.mpd');
+    assert.equal(mpd.headers['content-type'], 'application/dash+xml');
+    assert.equal(mpd.headers['cache-control'], 'no-cache');
+    const m4s = await app.inject('/media/job1/720p/seg_00000.m4s');
+    assert.equal(m4s.headers['content-type'], 'video/iso.segment');
+    assert.equal(m4s.headers['cache-control'], 'public, max-age=86400');
     const r = await app.inject({ url: '/media/job1/720p/seg_000.ts', headers: { range: 'bytes=10-19' } });
     assert.equal(r.statusCode, 206);
     assert.equal(r.headers['content-type'], 'video/mp2t');

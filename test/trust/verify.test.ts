@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { encodeLadder, type LadderPlan, type ProbeResult, planLadder, probe } from '../../src/media/index.js';
 import { pickSegments, verifyStagedLadder } from '../../src/trust/verify.js';
+import { hashFiles } from '../helpers/hashes.js';
 import { makeClip, makeSyntheticClip } from '../helpers/media.js';
 
 /**
@@ -22,21 +22,6 @@ const LADDER = {
   speed: 'ultrafast' as const,
   segmentDuration: 1,
 };
-
-async function hashes(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    const full = join(e.parentPath, e.name);
-    out.set(
-      full.slice(dir.length + 1),
-      createHash('sha256')
-        .update(await readFile(full))
-        .digest('hex'),
-    );
-  }
-  return out;
-}
 
 describe('verification of staged ladders', () => {
   let root: string;
@@ -57,7 +42,7 @@ describe('verification of staged ladders', () => {
     verifyStagedLadder({
       dir,
       master: 'master.m3u8',
-      declared: await hashes(dir),
+      declared: await hashFiles(dir),
       plan,
       source: info,
       random: () => 0.5,
@@ -193,7 +178,7 @@ describe('verification of staged ladders', () => {
   });
 
   test('files that differ from the completion report are caught by the hashes', async () => {
-    const declared = await hashes(honest);
+    const declared = await hashFiles(honest);
     const first = [...declared.keys()].find((k) => k.endsWith('.ts'))!;
     declared.set(first, '0'.repeat(64));
     const report = await verifyStagedLadder({

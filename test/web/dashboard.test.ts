@@ -5,12 +5,13 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { createSqlApiKeyStore } from '../../src/identity/index.js';
 import type { JobStore } from '../../src/jobs/index.js';
 import { mediaDir, packageRoot } from '../../src/paths.js';
+import { launchChromium } from '../helpers/player.js';
 
 /**
  * The dashboard in a real browser (Debian's Chromium via playwright-core) against `startCoordinator`
@@ -97,18 +98,7 @@ describe('web dashboard (Chromium, real coordinator, PGlite, 1 encoder)', () => 
       },
     });
     // Chromium starts while PGlite initialises (both take seconds on a loaded 2-core box).
-    launching = chromium.launch({
-      executablePath: process.env.VIDMESH_CHROMIUM ?? '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    launching = launchChromium();
     launching.catch(() => {});
     server = await startCoordinator(config);
     store = server.store;

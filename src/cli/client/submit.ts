@@ -5,6 +5,7 @@ import { type Command, Option } from 'commander';
 import { ValidationError } from '../../errors.js';
 import { PRIORITIES, QUEUES } from '../../jobs/vocabulary.js';
 import { LADDER_PRESETS } from '../../media/index.js';
+import { ladderCodecFlags } from '../encode.js';
 import { type ClientFlags, clientFrom, followJob, jobSummary, output, withClientOptions } from './common.js';
 
 interface SubmitFlags extends ClientFlags {
@@ -13,6 +14,9 @@ interface SubmitFlags extends ClientFlags {
   renditions?: string;
   segment?: string;
   format?: 'ts' | 'fmp4';
+  codecs?: string;
+  dash?: boolean;
+  storyboard?: string;
   short?: boolean;
   speed?: string;
   priority?: string;
@@ -34,9 +38,19 @@ export function sourceForInput(
   return undefined;
 }
 
-/** Ladder options from flags: a preset name or a JSON array of custom renditions, plus the extras. */
-export function ladderFromFlags(flags: SubmitFlags): Record<string, unknown> | undefined {
-  const ladder: Record<string, unknown> = {};
+/**
+ * Ladder options from flags: a preset name or a JSON array of custom renditions, plus the extras; or
+ * a `preset:<name>` reference (job-level preset, e.g. `preset:3speak`) on its own.
+ * @throws ValidationError for a preset reference combined with other ladder flags
+ */
+export function ladderFromFlags(flags: SubmitFlags): Record<string, unknown> | string | undefined {
+  const ladder: Record<string, unknown> = { ...ladderCodecFlags(flags) };
+  if (flags.ladder?.trim().startsWith('preset:')) {
+    const others = [flags.renditions, flags.segment, flags.format, flags.short, flags.speed];
+    if (others.some((x) => x !== undefined) || Object.keys(ladder).length > 0)
+      throw new ValidationError(`--ladder ${flags.ladder}: a preset reference takes no other ladder flags`);
+    return flags.ladder.trim();
+  }
   if (flags.ladder) {
     if (flags.ladder.trim().startsWith('[')) {
       try {
@@ -88,11 +102,14 @@ export function register(program: Command): void {
       .argument('<input>', 'local file or URL')
       .option(
         '--ladder <preset|json>',
-        `ladder preset name (${Object.keys(LADDER_PRESETS).join(', ')}) or a JSON array of renditions`,
+        `ladder preset name (${Object.keys(LADDER_PRESETS).join(', ')}), a JSON array of renditions, or preset:default|preset:3speak`,
       )
       .option('--renditions <names>', 'encode only these renditions, comma-separated')
       .option('--segment <seconds>', 'segment duration in seconds')
       .addOption(new Option('--format <format>', 'segment format').choices(['ts', 'fmp4']))
+      .option('--codecs <list>', 'encode the ladder in each codec, e.g. av1,h264 (h264 hevc av1 vp9)')
+      .option('--dash', 'also write a DASH MPD over the same CMAF segments')
+      .option('--storyboard <interval[:width]>', 'sprite sheets + WebVTT thumbnails, e.g. 5:160')
       .option('--short', 'short mode: first 60 s, 480p only')
       .option('--speed <preset>', 'x264 speed preset, e.g. veryfast')
       .addOption(new Option('--priority <priority>', 'job priority').choices(PRIORITIES))

@@ -12,7 +12,14 @@ import {
   type JobStore,
   QUEUES,
 } from '../../jobs/index.js';
-import { type JobSpec, jobSpecSchema, redactSpec, requestedRenditions } from '../../jobs/spec.js';
+import type { PresetStore } from '../../jobs/presets.js';
+import {
+  type JobSpec,
+  jobSpecSchema,
+  redactSpec,
+  requestedRenditions,
+  requiredCodecs,
+} from '../../jobs/spec.js';
 import type { SsrfPolicy } from '../../storage/index.js';
 import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags } from '../chunking.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
@@ -24,6 +31,8 @@ import { assertUploadVisible } from './uploads.js';
 
 export interface JobRouteOptions {
   store: JobStore;
+  /** Resolves `ladder: "preset:<name>"` against the caller's tenant's presets before validation. */
+  presets?: PresetStore;
   /** Base URL of this coordinator (known once it listens). */
   publicUrl: () => string;
   /** Base URL of published media (`<public or media origin>/media`); default `<publicUrl>/media`. */
@@ -75,6 +84,13 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     '/jobs',
     {
       config: { scope: 'submit' },
+      // A tenant preset reference becomes its options before the spec schema sees it (built-in
+      // names resolve in the schema itself, so they work without a preset store).
+      preValidation: async (req) => {
+        const body = req.body as { ladder?: unknown } | undefined;
+        if (opts.presets && body && typeof body === 'object' && typeof body.ladder === 'string')
+          body.ladder = await opts.presets.resolve(req.principal?.tenant ?? 'default', body.ladder);
+      },
       schema: {
         operationId: 'submitJob',
         summary: 'Submit a job (HLS ladder of a source, published to a destination)',
@@ -114,7 +130,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           metadata: legacy ? (legacy.input.metadata ?? {}) : (spec.metadata ?? {}),
           requirements: legacy
             ? legacy.input.requirements
-            : { codecs: ['h264'], tags: split ? splitTags(spec.tags) : (spec.tags ?? []) },
+            : { codecs: requiredCodecs(spec), tags: split ? splitTags(spec.tags) : (spec.tags ?? []) },
           protocol: legacy ? '3speak' : 'vidmesh',
           network: spec.network,
         },

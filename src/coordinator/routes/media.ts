@@ -1,6 +1,6 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
-import { isMediaFile } from '../../storage/index.js';
+import { isMediaFile, isPlaylist } from '../../storage/index.js';
 
 /**
  * Headers of every response that serves stored media (`/media`, `/ipfs`): the browser must never treat
@@ -43,7 +43,9 @@ export async function mediaRoutes(app: FastifyInstance, opts: MediaRouteOptions)
   };
   const prefix = opts.prefix ?? '/media/';
   const cacheControl =
-    opts.cacheControl ?? ((path: string) => (path.endsWith('.m3u8') ? 'no-cache' : 'public, max-age=86400'));
+    opts.cacheControl ??
+    // Playlists and MPDs (.m3u8, .mpd) are rewritten by a re-run; segments never change.
+    ((path: string) => (isPlaylist(path) ? 'no-cache' : 'public, max-age=86400'));
   await app.register(fastifyStatic, {
     root: opts.root,
     prefix,
