@@ -212,6 +212,43 @@ describe('vidmesh coordinator as a 3Speak gateway', () => {
     assert.equal(res2.status, 401);
     await gw.store.cancel(submitted.id);
   });
+
+  it('kubo RPC takes any body type, as axios sends argument-less calls; repo/stat, version and swarm/peers answer kubo shapes', async () => {
+    const call = (path: string, headers: Record<string, string>, body?: string) =>
+      fetch(`${gw.url}/api/v0/${path}`, { method: 'POST', headers, ...(body === undefined ? {} : { body }) });
+    const bodies: Array<[Record<string, string>, string | undefined]> = [
+      [{ 'content-type': 'application/x-www-form-urlencoded' }, ''],
+      [{ 'content-type': 'application/json' }, ''],
+      [{ 'content-type': 'text/plain' }, 'ignored'],
+      [{}, undefined],
+    ];
+    for (const path of ['id', 'version', 'repo/stat', 'swarm/peers', 'pin/ls']) {
+      for (const [headers, body] of bodies) {
+        const res = await call(path, headers, body);
+        assert.equal(res.status, 200, `${path} with ${JSON.stringify(headers)}: ${await res.clone().text()}`);
+        assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+      }
+    }
+    const stat = (await (
+      await call('repo/stat', { 'content-type': 'application/x-www-form-urlencoded' }, '')
+    ).json()) as Record<string, unknown>;
+    for (const k of ['RepoSize', 'StorageMax', 'NumObjects']) assert.equal(typeof stat[k], 'number', k);
+    assert.match(String(stat.Version), /^fs-repo@\d+$/);
+    const version = (await (await call('version', {})).json()) as Record<string, unknown>;
+    assert.equal(typeof version.Version, 'string');
+    assert.deepEqual((await (await call('swarm/peers', {})).json()) as unknown, { Peers: [] });
+    // A client's mistake is a 4xx in kubo's error shape, not a 500.
+    const bad = await call(
+      'pin/ls?arg=not-a-cid',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      '',
+    );
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { Type?: string }).Type, 'error');
+    const add = await call('add', { 'content-type': 'application/x-www-form-urlencoded' }, 'a=b');
+    assert.ok(add.status >= 400 && add.status < 500, `add without a multipart body: ${add.status}`);
+    assert.equal(((await add.json()) as { Type?: string }).Type, 'error');
+  });
 });
 
 describe('3Speak gateway leasing', () => {

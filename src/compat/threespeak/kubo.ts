@@ -1,12 +1,14 @@
 /**
  * A subset of kubo's RPC API (https://docs.ipfs.tech/reference/kubo/rpc/) on vidmesh's embedded
  * blockstore, enough for a 3Speak encoder to upload its HLS output the way it does to a 3Speak
- * supernode: `id`, `add` (multipart, `wrap-with-directory`), `cat`, `ls`, `block/get`, `pin/ls`, `pin/add`. Every
- * block read is verified against its CID (FsBlockstore), so a CID reported later can be checked here.
+ * supernode: `id`, `version`, `repo/stat`, `swarm/peers`, `add` (multipart, `wrap-with-directory`), `cat`, `ls`,
+ * `block/get`, `pin/ls`, `pin/add`. Every block read is verified against its CID (FsBlockstore), so a
+ * CID reported later can be checked here. As kubo does, every route takes any request body type:
+ * clients (axios) send argument-less calls as empty `application/x-www-form-urlencoded` POSTs.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -114,6 +116,16 @@ function argOf(req: FastifyRequest): string {
   return v;
 }
 
+/** The `arg` of a CID-taking call (`/ipfs/` prefix allowed); a malformed one is the client's mistake (400). */
+function cidArgOf(req: FastifyRequest): CID {
+  const arg = argOf(req).replace(/^\/?ipfs\//, '');
+  try {
+    return CID.parse(arg);
+  } catch (err) {
+    throw new ValidationError(`invalid CID: ${arg.slice(0, 100)}`, { cause: err });
+  }
+}
+
 function boolOpt(q: Record<string, unknown>, name: string, dflt: boolean): boolean {
   const v = q[name];
   if (v === undefined) return dflt;
@@ -127,6 +139,30 @@ const ACTIVE_CONTENT = /\.(html?|xhtml|shtml|svgz?|xml|xsl|xslt|js|mjs|cjs|wasm|
 class KuboActiveContentError extends VidmeshError {
   override readonly code: string = 'unsupported_media_type';
   override readonly status: number = 415;
+}
+
+/** The fs-repo version `version` and `repo/stat` report (kubo 0.2x's). */
+const REPO_VERSION = '15';
+/** `StorageMax` of `repo/stat`: kubo's default `Datastore.StorageMax` (10 GB). */
+const STORAGE_MAX_BYTES = 10_000_000_000;
+
+/** Bytes and files under the blockstore folder (blocks, plus the pin list), for `repo/stat`. */
+async function blockstoreUsage(dir: string): Promise<{ bytes: number; objects: number }> {
+  let bytes = 0;
+  let objects = 0;
+  const walk = async (d: string): Promise<void> => {
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) {
+        objects++;
+        bytes += (await stat(p)).size;
+      }
+    }
+  };
+  await walk(dir);
+  return { bytes, objects };
 }
 
 /** Parses the multipart body of `add` into `dir`; returns the relative file paths in upload order. */
@@ -235,9 +271,19 @@ async function handleAdd(req: FastifyRequest, reply: FastifyReply, opts: KuboRpc
  * kubo too since 0.5). Errors answer kubo's shape `{Message, Code, Type}`.
  */
 export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions): Promise<void> {
-  app.addContentTypeParser('multipart/form-data', (_req, payload, done) => done(null, payload));
+  // Arguments travel in the query string; a body is read only by `add` (multipart), so every media
+  // type is accepted and handed over unparsed, as kubo does.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
   app.setErrorHandler(async (err, _req, reply) => {
-    const status = err instanceof VidmeshError ? err.status : 500;
+    // A client's mistake stays a 4xx (Fastify's own errors carry it); everything else is kubo's 500.
+    const code = (err as { statusCode?: unknown }).statusCode;
+    const status =
+      err instanceof VidmeshError
+        ? err.status
+        : typeof code === 'number' && code >= 400 && code < 500
+          ? code
+          : 500;
     const message = err instanceof Error ? err.message : String(err);
     await reply.status(status === 404 ? 500 : status).send({ Message: message, Code: 0, Type: 'error' });
   });
@@ -250,7 +296,28 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
     ProtocolVersion: 'ipfs/0.1.0',
   }));
 
-  app.post('/api/v0/version', async () => ({ Version: opts.version, System: 'vidmesh' }));
+  // Shapes of kubo's RPC reference (docs.ipfs.tech/reference/kubo/rpc): /version, /repo/stat, /swarm/peers.
+  app.post('/api/v0/version', async () => ({
+    Version: opts.version,
+    Commit: '',
+    Repo: REPO_VERSION,
+    System: 'vidmesh',
+    Golang: '',
+  }));
+
+  app.post('/api/v0/repo/stat', async () => {
+    const { bytes, objects } = await blockstoreUsage(opts.blockstoreDir);
+    return {
+      RepoSize: bytes,
+      StorageMax: STORAGE_MAX_BYTES,
+      NumObjects: objects,
+      RepoPath: 'vidmesh-embedded',
+      Version: `fs-repo@${REPO_VERSION}`,
+    };
+  });
+
+  // The embedded store has no swarm: no peers (kubo's answer when it is offline).
+  app.post('/api/v0/swarm/peers', async () => ({ Peers: [] }));
 
   const guardWrite = async (req: FastifyRequest) => {
     if (opts.mayWrite && !opts.mayWrite(req.ip)) {
@@ -270,7 +337,7 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
 
   // Raw block by CID: what vidmesh's own IPFS source fetch asks a kubo node for (verified on read).
   app.post('/api/v0/block/get', async (req, reply) => {
-    const cid = CID.parse(argOf(req).replace(/^\/?ipfs\//, ''));
+    const cid = cidArgOf(req);
     const parts: Uint8Array[] = [];
     for await (const b of new FsBlockstore(opts.blockstoreDir).get(cid)) parts.push(b);
     reply.header('content-type', 'application/octet-stream');
@@ -298,7 +365,7 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
   });
 
   app.post('/api/v0/pin/add', { preHandler: guardWrite }, async (req) => {
-    const cid = CID.parse(argOf(req).replace(/^\/?ipfs\//, '')).toString();
+    const cid = cidArgOf(req).toString();
     await verifyDag(opts.blockstoreDir, cid);
     await addPin(opts.blockstoreDir, cid);
     return { Pins: [cid] };
@@ -310,7 +377,7 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
     if (q.arg === undefined) {
       return { Keys: Object.fromEntries([...pins].map((c) => [c, { Type: 'recursive' }])) };
     }
-    const cid = CID.parse(argOf(req).replace(/^\/?ipfs\//, '')).toString();
+    const cid = cidArgOf(req).toString();
     if (!pins.has(cid)) throw new KuboRpcError(`path '${cid}' is not pinned`);
     return { Keys: { [cid]: { Type: 'recursive' } } };
   });
