@@ -171,7 +171,7 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
   stage('uploading');
   // Nothing is published on a lease this node cannot confirm: after a partition another encoder may
   // have been given the job, and two writers must never race on one destination.
-  await reporter.confirmLease();
+  await reporter.confirmLease({ signal });
   const destination = destinationFor(spec.destination, input);
   const published = await withSpan('encoder.publish', { 'vidmesh.destination.type': destination.type }, () =>
     publish(outDir, destination, ctx, {

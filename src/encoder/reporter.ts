@@ -101,30 +101,31 @@ export class JobReporter {
   }
 
   /**
-   * The fence before an irreversible step (publishing outputs): renews the lease now and resolves once
-   * the coordinator confirmed it. A refused lease, or no renewal getting through before the lease as
-   * last granted runs out (a partitioned node: another encoder may hold the job by then), aborts the job
-   * as a lost lease (`onLeaseLost`) and throws {@link LeaseLostError}. A cancel throws too.
-   * `retryMs`: pause between attempts while the coordinator is unreachable (default 1000).
+   * The fence before an irreversible step (publishing outputs): renews the lease now and resolves only
+   * once the coordinator confirmed it. While the coordinator cannot be reached (a partition, a restart)
+   * it keeps asking every `retryMs` (default 1000): a restarted coordinator still honours the lease
+   * (its rescue grace), a partitioned node's lease may have gone to another encoder, and only the
+   * coordinator knows which. A refused lease fires `onLeaseLost` and throws {@link LeaseLostError} (so
+   * does a cancel); an aborted `signal` (the node stopping) throws its reason.
    */
-  async confirmLease(retryMs = 1000): Promise<void> {
+  async confirmLease(options: { retryMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const { retryMs = 1000, signal } = options;
     for (;;) {
       await this.inFlight;
+      if (signal?.aborted) throw signal.reason;
       const asked = Date.now();
       if (!this.stopped) await this.send();
       if (this.stopped) throw new LeaseLostError(`lease of job ${this.opts.lease.jobId} is no longer held`);
       if (this.lastAckAt >= asked) return;
-      if (Date.now() >= Date.parse(this.leaseExpiresAt)) {
-        const err = new LeaseLostError(
-          `lease of job ${this.opts.lease.jobId} ran out while the coordinator was unreachable`,
-          { details: { jobId: this.opts.lease.jobId, reason: 'lease_expired_unconfirmed' } },
-        );
-        this.stopped = true;
-        if (this.timer) clearInterval(this.timer);
-        this.opts.onLeaseLost(err);
-        throw err;
-      }
-      await new Promise((r) => setTimeout(r, retryMs));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, retryMs);
+        function done() {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+      });
     }
   }
 

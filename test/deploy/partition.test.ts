@@ -198,7 +198,6 @@ test('a partitioned encoder loses its job to another; when the link returns its 
   assert.match(a.log(), /"reason":"lease_lost"/);
   // Give A time to have published, had it not fenced its lease.
   await sleep(3000);
-  assert.match(a.log(), /lease_expired_unconfirmed|lease_lost/);
   const history = await client.jobHistory(job.id);
   assert.equal(history.filter((e) => e.to === 'completed').length, 1, 'completed exactly once');
   assert.deepEqual(

@@ -20,8 +20,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
  * - kill -9 of one encoder mid-encode: its lease expires, maintenance rescues the job (audit trail
  *   says `lease_expired`), another encoder finishes it; every job completes exactly once, every output
  *   file is PUT exactly once.
- * - coordinator stopped mid-job and started again: the encoder publishes, cannot report, keeps the
- *   result in its cache and reports it after the restart; the job is leased once and encoded once.
+ * - coordinator stopped mid-job and started again: the encoder finishes its encode but publishes
+ *   nothing until the coordinator confirms its lease (the fence before publishing); after the restart
+ *   it publishes and reports; the job is leased once and encoded once, every file PUT once.
  */
 
 const LEASE_MS = 10_000;
@@ -258,7 +259,7 @@ describe('distributed: PostgreSQL coordinator + 3 HTTP encoder processes', { tim
     for (let i = 0; i < 20; i++) assert.ok(puts.has(`/out/${i}/master.m3u8`), `job ${i} published`);
   });
 
-  test('coordinator stopped mid-job and restarted: the cached result is reported, nothing encoded twice', async () => {
+  test('coordinator stopped mid-job and restarted: outputs wait for the lease to be confirmed, then publish once; nothing encoded twice', async () => {
     const source = (await client.upload(longClip)).source;
     const job = await client.submitJob(
       spec(source, 'restart', {
@@ -274,13 +275,20 @@ describe('distributed: PostgreSQL coordinator + 3 HTTP encoder processes', { tim
     await coordinator.stop({ graceMs: 0 });
     coordinator = undefined;
     const downAt = Date.now();
-    // The encoder finishes and publishes while the coordinator is down, then cannot report.
-    await until('outputs published', 60_000, async () => puts.has('/out/restart/master.m3u8'));
-    await sleep(1500);
+    // The encoder may finish its encode meanwhile, but publishes nothing on a lease it cannot confirm.
+    await sleep(4000);
+    assert.equal(
+      [...puts.keys()].filter((p) => p.startsWith('/out/restart/')).length,
+      0,
+      'nothing published while the coordinator is down',
+    );
     assert.ok(Date.now() - downAt < LEASE_MS, 'restart within the lease, so nothing is rescued meanwhile');
     coordinator = await startCoordinator(config);
     client = createClient({ url: coordinator.url, apiKey: KEY });
 
+    await until('outputs published after the restart', 60_000, async () =>
+      puts.has('/out/restart/master.m3u8'),
+    );
     const done = await until('job completed after restart', 90_000, async () => {
       const j = await client.getJob(job.id);
       return j.status === 'completed' ? j : undefined;

@@ -132,7 +132,7 @@ test('a cancelled answer fires onCancelled; logs are bounded when the coordinato
   assert.equal(reporter.tail().length, 60);
 });
 
-test('confirmLease: resolves on an answered renewal; a refused lease or one that runs out unconfirmed aborts', async () => {
+test('confirmLease: resolves on an answered renewal, waits out an unreachable coordinator, aborts on a refused lease', async () => {
   const make = (url: string, jobId: string, leaseExpiresAt: string, lost: LeaseLostError[]) =>
     new JobReporter({
       transport: createHttpTransport({ url, apiKey: 'k'.repeat(20) }),
@@ -159,13 +159,28 @@ test('confirmLease: resolves on an answered renewal; a refused lease or one that
   await assert.rejects(r.confirmLease(), LeaseLostError);
   assert.equal(refused.length, 1, 'the job is aborted as a lost lease');
 
-  // A partitioned node: nothing answers, and the lease as last granted runs out.
-  const gone: LeaseLostError[] = [];
-  const p = make('http://127.0.0.1:1', 'j-fence-gone', new Date(Date.now() + 300).toISOString(), gone);
-  await assert.rejects(p.confirmLease(50), (e: unknown) => {
-    assert.ok(e instanceof LeaseLostError);
-    assert.equal((e.details as { reason?: string }).reason, 'lease_expired_unconfirmed');
-    return true;
+  // Unreachable (a partition, a restart): it keeps asking until the coordinator answers.
+  let refusals = 3;
+  progressAnswer = () =>
+    refusals-- > 0
+      ? { status: 503, body: { code: 'unavailable' } }
+      : {
+          status: 200,
+          body: { cancelled: false, leaseExpiresAt: new Date(Date.now() + 30_000).toISOString() },
+        };
+  const waited: LeaseLostError[] = [];
+  const w = make(standIn.url, 'j-fence-wait', new Date(Date.now() - 1000).toISOString(), waited);
+  await w.confirmLease({ retryMs: 20 });
+  assert.equal(waited.length, 0, 'confirmed once the coordinator answered, though the old lease had run out');
+  assert.ok(refusals < 0, 'it asked again after each failure');
+
+  // The node stopping ends the wait.
+  progressAnswer = () => ({ status: 503, body: { code: 'unavailable' } });
+  const stop = new AbortController();
+  const stopping = make(standIn.url, 'j-fence-stop', new Date().toISOString(), []).confirmLease({
+    retryMs: 20,
+    signal: stop.signal,
   });
-  assert.equal(gone.length, 1);
+  setTimeout(() => stop.abort(new Error('encoder stopping')), 100);
+  await assert.rejects(stopping, /encoder stopping/);
 });
