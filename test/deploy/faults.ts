@@ -1,6 +1,7 @@
 // Helpers of the fault tests (PostgreSQL restart, network partition): a private PostgreSQL instance,
 // free ports, a source/sink HTTP server that counts PUTs, and polling with a deadline.
-import { execFile, execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -98,12 +99,16 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   };
 }
 
-/** GET /clip.mp4 serves `clip`; PUT /out/<path> is counted per path (an output written twice shows). */
+/**
+ * GET /clip.mp4 serves `clip`; every PUT is counted per path (`puts`: an output written twice shows)
+ * and per client address (`putsFrom`: which machine published).
+ */
 export async function startSourceSink(
   clip: string,
   host = '127.0.0.1',
-): Promise<{ server: Server; url: string; puts: Map<string, number> }> {
+): Promise<{ server: Server; url: string; puts: Map<string, number>; putsFrom: Map<string, number> }> {
   const puts = new Map<string, number>();
+  const putsFrom = new Map<string, number>();
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/clip.mp4') {
       void stat(clip).then((s) => {
@@ -117,11 +122,13 @@ export async function startSourceSink(
     req.on('end', () => {
       const path = decodeURIComponent((req.url ?? '').split('?')[0] ?? '');
       puts.set(path, (puts.get(path) ?? 0) + 1);
+      const from = req.socket.remoteAddress ?? '?';
+      putsFrom.set(from, (putsFrom.get(from) ?? 0) + 1);
       res.writeHead(201).end();
     });
   });
   await new Promise<void>((r) => server.listen(0, host, r));
-  return { server, url: `http://${host}:${(server.address() as AddressInfo).port}`, puts };
+  return { server, url: `http://${host}:${(server.address() as AddressInfo).port}`, puts, putsFrom };
 }
 
 /** A small 240p ladder job to `sinkUrl/out/<i>/`, from `sinkUrl/clip.mp4` (x264 `speed` preset). */
@@ -143,4 +150,40 @@ export function tinyJob(
     destination: { type: 'http' as const, baseUrl: `${sinkUrl}/out/${i}/` },
     maxAttempts,
   };
+}
+
+/** SIGKILLs every child still running and waits until each has exited. */
+export async function killChildren(children: ChildProcess[]): Promise<void> {
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const c of running) c.kill('SIGKILL');
+  await Promise.all(running.map((c) => new Promise((r) => c.once('exit', r))));
+}
+
+/** The client calls the fault tests use to follow a batch. */
+interface BatchClient {
+  getJob(id: string): Promise<{ id: string; status: string; error?: unknown; finishedAt?: string | null }>;
+  jobHistory(id: string): Promise<Array<{ to: string }>>;
+}
+
+/**
+ * Waits until every job in `ids` is finished, then asserts each completed with exactly one
+ * `completed` transition in its audit trail. Returns the final job views.
+ */
+export async function assertEveryJobCompletedOnce<C extends BatchClient>(
+  client: C,
+  ids: string[],
+  timeoutMs = 240_000,
+): Promise<Array<Awaited<ReturnType<C['getJob']>>>> {
+  const final = await until('every job finished', timeoutMs, async () => {
+    const all = (await Promise.all(ids.map((id) => client.getJob(id)))) as Array<
+      Awaited<ReturnType<C['getJob']>>
+    >;
+    return all.every((j) => ['completed', 'dead', 'cancelled'].includes(j.status)) ? all : undefined;
+  });
+  for (const j of final) {
+    const history = await client.jobHistory(j.id);
+    assert.equal(j.status, 'completed', `${j.id}: ${JSON.stringify(j.error)}; ${JSON.stringify(history)}`);
+    assert.equal(history.filter((e) => e.to === 'completed').length, 1, `${j.id} completed once`);
+  }
+  return final;
 }

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,6 +9,7 @@ import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip } from '../helpers/media.js';
+import { assertEveryJobCompletedOnce, killChildren, startSourceSink, tinyJob, until } from './faults.js';
 
 /**
  * High availability (issue 20): two `vidmesh serve` processes on one PostgreSQL, two `vidmesh encoder`
@@ -26,58 +25,22 @@ let dir: string;
 let clip: string;
 let sink: Server;
 let sinkUrl: string;
-const puts = new Map<string, number>();
+let puts = new Map<string, number>();
 const children: ChildProcess[] = [];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
-    await sleep(200);
-  }
-}
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vidmesh-ha-'));
   clip = await makeClip(join(dir, 'clip.mp4'), { seconds: 2 });
   // Source (GET /clip.mp4) and destination (PUT /out/<job>/<path>, counted) in one local server, so
   // neither depends on which coordinator is alive.
-  sink = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/clip.mp4') {
-      void stat(clip).then((s) => {
-        res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(s.size) });
-        createReadStream(clip).pipe(res);
-      });
-      return;
-    }
-    if (req.method !== 'PUT') return void res.writeHead(405).end();
-    req.resume();
-    req.on('end', () => {
-      const path = decodeURIComponent((req.url ?? '').split('?')[0] ?? '');
-      puts.set(path, (puts.get(path) ?? 0) + 1);
-      res.writeHead(201).end();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-  sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  const started = await startSourceSink(clip);
+  sink = started.server;
+  sinkUrl = started.url;
+  puts = started.puts;
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all(
-    children.map((c) =>
-      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
-    ),
-  );
+  await killChildren(children);
   await new Promise((r) => sink.close(r));
   await rm(dir, { recursive: true, force: true });
 });
@@ -141,19 +104,8 @@ test('kill -9 of the maintenance leader during 20 jobs: every job completes exac
 
   const ids: string[] = [];
   for (let i = 0; i < 20; i++) {
-    const job = await client.submitJob({
-      source: { type: 'http', url: `${sinkUrl}/clip.mp4` },
-      ladder: {
-        ladder: [{ name: '240p', height: 240, videoBitrate: 300_000 }],
-        speed: 'ultrafast',
-        segmentDuration: 2,
-        poster: false,
-        thumbnail: false,
-      },
-      destination: { type: 'http', baseUrl: `${sinkUrl}/out/${i}/` },
-      // Lease expiries on a starved 2-core box cost attempts; exactly-once is what this test proves.
-      maxAttempts: 6,
-    });
+    // Lease expiries on a starved 2-core box cost attempts; exactly-once is what this test proves.
+    const job = await client.submitJob(tinyJob(sinkUrl, i, { maxAttempts: 6 }));
     ids.push(job.id);
   }
   // Kill the leader mid-run: some jobs done, some leased.
@@ -167,15 +119,7 @@ test('kill -9 of the maintenance leader during 20 jobs: every job completes exac
   t.diagnostic(`leader killed with ${atKill} of 20 jobs completed`);
   await until('B takes over maintenance', 60_000, () => b.log().includes('maintenance: became leader'));
 
-  const final = await until('every job finished', 240_000, async () => {
-    const all = await Promise.all(ids.map((id) => client.getJob(id)));
-    return all.every((j) => ['completed', 'dead', 'cancelled'].includes(j.status)) ? all : undefined;
-  });
-  for (const j of final) {
-    const history = await client.jobHistory(j.id);
-    assert.equal(j.status, 'completed', `${j.id}: ${JSON.stringify(j.error)}; ${JSON.stringify(history)}`);
-    assert.equal(history.filter((e) => e.to === 'completed').length, 1, `${j.id} completed once`);
-  }
+  const final = await assertEveryJobCompletedOnce(client, ids);
   assert.deepEqual(
     [...puts].filter(([, n]) => n > 1),
     [],

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,7 +9,7 @@ import { promisify } from 'node:util';
 import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { makeClip } from '../helpers/media.js';
-import { sleep, tinyJob, until } from './faults.js';
+import { killChildren, sleep, startSourceSink, tinyJob, until } from './faults.js';
 
 /**
  * A partitioned encoder (issue 20): encoder A runs in its own network namespace, joined to the host
@@ -49,7 +47,7 @@ const ip = (...args: string[]) => run('ip', args);
 let dir: string;
 let sink: Server;
 let sinkUrl: string;
-const putsFrom = new Map<string, number>();
+let putsFrom = new Map<string, number>();
 const children: ChildProcess[] = [];
 
 before(async () => {
@@ -65,34 +63,14 @@ before(async () => {
   await ip('netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up');
 
   const clip = await makeClip(join(dir, 'clip.mp4'), { seconds: 8 });
-  // Every PUT is counted by the address it came from.
-  sink = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/clip.mp4') {
-      void stat(clip).then((s) => {
-        res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(s.size) });
-        createReadStream(clip).pipe(res);
-      });
-      return;
-    }
-    if (req.method !== 'PUT') return void res.writeHead(405).end();
-    req.resume();
-    req.on('end', () => {
-      const from = req.socket.remoteAddress ?? '?';
-      putsFrom.set(from, (putsFrom.get(from) ?? 0) + 1);
-      res.writeHead(201).end();
-    });
-  });
-  await new Promise<void>((r) => sink.listen(0, HOST_IP, r));
-  sinkUrl = `http://${HOST_IP}:${(sink.address() as AddressInfo).port}`;
+  const started = await startSourceSink(clip, HOST_IP);
+  sink = started.server;
+  sinkUrl = started.url;
+  putsFrom = started.putsFrom;
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all(
-    children.map((c) =>
-      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
-    ),
-  );
+  await killChildren(children);
   if (skip) return;
   // Deleting the namespace deletes its end of the pair, and with it the host end.
   await ip('netns', 'del', NS).catch(() => undefined);

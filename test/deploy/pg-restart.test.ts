@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -9,6 +8,8 @@ import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { makeClip } from '../helpers/media.js';
 import {
+  assertEveryJobCompletedOnce,
+  killChildren,
   type PrivatePostgres,
   privatePostgresUnavailable,
   startPrivatePostgres,
@@ -29,7 +30,7 @@ const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const skip = privatePostgresUnavailable();
 let pgsql: PrivatePostgres | undefined;
 let dir: string;
-let sink: { server: Server; url: string; puts: Map<string, number> };
+let sink: Awaited<ReturnType<typeof startSourceSink>>;
 const children: ChildProcess[] = [];
 
 before(async () => {
@@ -41,12 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all(
-    children.map((c) =>
-      c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
-    ),
-  );
+  await killChildren(children);
   await pgsql?.stop();
   if (sink) await new Promise((r) => sink.server.close(r));
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -122,19 +118,11 @@ test('PostgreSQL restarted mid-batch: coordinator and DB-transport encoders reco
   // The coordinator answers again once its pool reconnects; then the rest of the batch completes.
   await until('the API reads the database again', 60_000, async () => (await client.getJob(ids[0] ?? '')).id);
   t.diagnostic(`API back ${Date.now() - restartedAt} ms after the restart began`);
-  const final = await until('every job finished', 240_000, async () => {
-    const all = await Promise.all(ids.map((id) => client.getJob(id)));
-    return all.every((j) => ['completed', 'dead', 'cancelled'].includes(j.status)) ? all : undefined;
-  });
+  const final = await assertEveryJobCompletedOnce(client, ids);
   const firstAfter = Math.min(
     ...final.map((j) => Date.parse(j.finishedAt ?? '')).filter((at) => at > restartedAt),
   );
   t.diagnostic(`first completion after the restart: ${firstAfter - restartedAt} ms`);
-  for (const j of final) {
-    const history = await client.jobHistory(j.id);
-    assert.equal(j.status, 'completed', `${j.id}: ${JSON.stringify(j.error)}; ${JSON.stringify(history)}`);
-    assert.equal(history.filter((e) => e.to === 'completed').length, 1, `${j.id} completed once`);
-  }
   assert.deepEqual(
     [...sink.puts].filter(([, n]) => n > 1),
     [],
