@@ -187,3 +187,25 @@ export async function assertEveryJobCompletedOnce<C extends BatchClient>(
   }
   return final;
 }
+
+/**
+ * The environment of a `vidmesh` child process in the fault tests: only PATH from this process, the
+ * bootstrap key, private networks allowed (sources and sinks are local), a 1 s heartbeat, 0.5 s
+ * maintenance, JSON logs, `leaseMs` leases, then `extra`.
+ */
+export function childEnv(
+  base: { home: string; apiKey: string; leaseMs: number },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: base.home,
+    VIDMESH_API_KEY: base.apiKey,
+    VIDMESH_ALLOW_PRIVATE_NETWORKS: '1',
+    VIDMESH_LEASE_MS: String(base.leaseMs),
+    VIDMESH_HEARTBEAT_MS: '1000',
+    VIDMESH_MAINTENANCE_MS: '500',
+    VIDMESH_LOG_FORMAT: 'json',
+    ...extra,
+  };
+}

@@ -9,7 +9,14 @@ import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip } from '../helpers/media.js';
-import { assertEveryJobCompletedOnce, killChildren, startSourceSink, tinyJob, until } from './faults.js';
+import {
+  assertEveryJobCompletedOnce,
+  childEnv,
+  killChildren,
+  startSourceSink,
+  tinyJob,
+  until,
+} from './faults.js';
 
 /**
  * High availability (issue 20): two `vidmesh serve` processes on one PostgreSQL, two `vidmesh encoder`
@@ -45,17 +52,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const env = (extra: Record<string, string>) => ({
-  PATH: process.env.PATH ?? '',
-  HOME: dir,
-  VIDMESH_API_KEY: KEY,
-  VIDMESH_ALLOW_PRIVATE_NETWORKS: '1',
-  VIDMESH_LEASE_MS: String(LEASE_MS),
-  VIDMESH_HEARTBEAT_MS: '1000',
-  VIDMESH_MAINTENANCE_MS: '500',
-  VIDMESH_LOG_FORMAT: 'json',
-  ...extra,
-});
+const env = (extra: Record<string, string>) => childEnv({ home: dir, apiKey: KEY, leaseMs: LEASE_MS }, extra);
 
 /** A `vidmesh serve` process; `log` collects its JSON log lines. */
 async function startServe(name: string): Promise<{ child: ChildProcess; url: string; log: () => string }> {

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { makeClip } from '../helpers/media.js';
-import { killChildren, sleep, startSourceSink, tinyJob, until } from './faults.js';
+import { childEnv, killChildren, sleep, startSourceSink, tinyJob, until } from './faults.js';
 
 /**
  * A partitioned encoder (issue 20): encoder A runs in its own network namespace, joined to the host
@@ -79,17 +79,7 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const env = (extra: Record<string, string>) => ({
-  PATH: process.env.PATH ?? '',
-  HOME: dir,
-  VIDMESH_API_KEY: KEY,
-  VIDMESH_ALLOW_PRIVATE_NETWORKS: '1',
-  VIDMESH_LEASE_MS: '5000',
-  VIDMESH_HEARTBEAT_MS: '1000',
-  VIDMESH_MAINTENANCE_MS: '500',
-  VIDMESH_LOG_FORMAT: 'json',
-  ...extra,
-});
+const env = (extra: Record<string, string>) => childEnv({ home: dir, apiKey: KEY, leaseMs: 5000 }, extra);
 
 function encoder(
   name: string,

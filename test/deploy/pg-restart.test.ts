@@ -9,6 +9,7 @@ import { packageRoot } from '../../src/paths.js';
 import { makeClip } from '../helpers/media.js';
 import {
   assertEveryJobCompletedOnce,
+  childEnv,
   killChildren,
   type PrivatePostgres,
   privatePostgresUnavailable,
@@ -48,18 +49,8 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const env = (extra: Record<string, string>) => ({
-  PATH: process.env.PATH ?? '',
-  HOME: dir,
-  VIDMESH_API_KEY: KEY,
-  VIDMESH_ALLOW_PRIVATE_NETWORKS: '1',
-  VIDMESH_LEASE_MS: '15000',
-  VIDMESH_HEARTBEAT_MS: '1000',
-  VIDMESH_MAINTENANCE_MS: '500',
-  VIDMESH_LOG_FORMAT: 'json',
-  DATABASE_URL: pgsql?.url ?? '',
-  ...extra,
-});
+const env = (extra: Record<string, string>) =>
+  childEnv({ home: dir, apiKey: KEY, leaseMs: 15_000 }, { DATABASE_URL: pgsql?.url ?? '', ...extra });
 
 test('PostgreSQL restarted mid-batch: coordinator and DB-transport encoders reconnect; every job completes once', {
   skip: skip ?? false,
