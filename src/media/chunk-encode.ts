@@ -119,23 +119,14 @@ export async function encodeAudioTrack(
     const { poster, thumbnail } = await writePoster(plan, outDir, staging, signal, stallTimeoutMs, log);
     await writeMasterPlaylist(outDir, [rendition], { fileName: 'master.m3u8', format: plan.format });
     const wallS = (performance.now() - started) / 1000;
-    return {
+    return copyOnlyResult(plan, wallS, {
       outDir,
       master: 'master.m3u8',
-      dash: undefined,
-      storyboard: undefined,
       renditions: [rendition],
       encoded: [CHUNK_AUDIO_NAME],
       poster,
       thumbnail,
-      backend: 'libx264',
-      fallbacks: [],
-      durationS: plan.durationS,
-      encodeWallS: wallS,
-      analysis: undefined,
-      plan,
-      speed: wallS > 0 ? plan.durationS / wallS : 0,
-    };
+    });
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -215,27 +206,33 @@ export async function stitchLadder(
     const master = masterName(plan.layout);
     await writeMasterPlaylist(outDir, renditions, { fileName: master, format: plan.format });
     const wallS = (performance.now() - started) / 1000;
-    return {
-      outDir,
-      master,
-      // A stitched ladder is H.264/TS HLS (chunking is planned only for such ladders).
-      dash: undefined,
-      storyboard: undefined,
-      renditions,
-      encoded: names,
-      poster,
-      thumbnail,
-      backend: 'libx264',
-      fallbacks: [],
-      durationS: plan.durationS,
-      encodeWallS: wallS,
-      analysis: undefined,
-      plan,
-      speed: wallS > 0 ? plan.durationS / wallS : 0,
-    };
+    return copyOnlyResult(plan, wallS, { outDir, master, renditions, encoded: names, poster, thumbnail });
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * The result of the audio task or the stitch: libx264 H.264/TS HLS with no fallback, analysis, DASH
+ * or storyboard (chunking is planned only for such ladders); speed is media seconds per wall second.
+ */
+function copyOnlyResult(
+  plan: LadderPlan,
+  wallS: number,
+  parts: Pick<EncodeResult, 'outDir' | 'master' | 'renditions' | 'encoded' | 'poster' | 'thumbnail'>,
+): EncodeResult {
+  return {
+    ...parts,
+    dash: undefined,
+    storyboard: undefined,
+    backend: 'libx264',
+    fallbacks: [],
+    durationS: plan.durationS,
+    encodeWallS: wallS,
+    analysis: undefined,
+    plan,
+    speed: wallS > 0 ? plan.durationS / wallS : 0,
+  };
 }
 
 /** Appends the segments of `playlist` in each of `dirs`, in order, into one MPEG-TS file. */
