@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Claim, Encoder } from '../jobs/index.js';
+import type { Claim, ClaimScope, Encoder } from '../jobs/index.js';
 import { type JobSpec, redactSpec } from '../jobs/spec.js';
 import { SETTLED_RENDITION_STATUSES } from '../jobs/vocabulary.js';
 import { redactSecrets } from '../storage/index.js';
@@ -22,11 +22,13 @@ export function trustOf(encoder: Pick<Encoder, 'did' | 'tenant'>): TrustLevel {
 /**
  * Which jobs a claim by this encoder may lease (the job store's claim filter): operator encoders any job;
  * tenant encoders their tenant's jobs and jobs whose owner allowed the open network
- * (`network: 'community'`); community encoders only the latter.
+ * (`network: 'community'`); community encoders only the latter; an encoder paired to a user (desktop
+ * agent, browser encoder) only that user's jobs, whatever its trust.
  */
-export type ClaimScope = { kind: 'all' } | { kind: 'tenant'; tenant: string } | { kind: 'community' };
-
-export function claimScopeOf(encoder: Pick<Encoder, 'did' | 'tenant'>): ClaimScope {
+export function claimScopeOf(
+  encoder: Pick<Encoder, 'did' | 'tenant'> & { user?: Encoder['user'] },
+): ClaimScope {
+  if (encoder.user) return { kind: 'user', tenant: encoder.user.tenant, user: encoder.user.name };
   const trust = trustOf(encoder);
   if (trust === 'operator') return { kind: 'all' };
   if (trust === 'tenant') return { kind: 'tenant', tenant: encoder.tenant as string };
