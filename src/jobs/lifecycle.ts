@@ -158,7 +158,8 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           routeOpenAt: plan?.openAt ?? null,
           allowBrowser: plan?.allowBrowser ?? true,
           allowCommunity: plan?.allowCommunity ?? true,
-          route: plan ? JSON.stringify({ steps: plan.steps }) : null,
+          // Written when one of the user's own encoders was offered the job (else it is open at once).
+          route: plan?.openAt ? JSON.stringify({ steps: plan.steps }) : null,
         }),
         { name: 'vidmesh_submit' },
       );
