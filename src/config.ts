@@ -198,7 +198,7 @@ export const settings = {
     default: undefined,
     doc: '`vidmesh agent`: the user (Hive account or vidmesh user) the agent works for; the X-Hive-User its local API accepts.',
   },
-  agentWebOrigin: {
+  agentOrigin: {
     env: 'VIDMESH_AGENT_ORIGIN',
     flag: 'agentOrigin',
     schema: z.string().url().optional(),

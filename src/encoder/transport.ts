@@ -64,6 +64,8 @@ export interface ClaimedJob {
   transfer?: TransferPlan;
   /** The trust the coordinator gave this encoder for the job. */
   trust?: TrustLevel;
+  /** What the job is, for an encoder working for its own user (desktop agent, browser encoder). */
+  about?: ClaimHandout['job']['about'];
 }
 
 /** A claim hand-out (wire form) as the pipeline's {@link ClaimedJob}. */

@@ -48,6 +48,16 @@ export interface HandOutOptions {
   limits?: SourceLimits;
 }
 
+function aboutOf(job: Claim['job']) {
+  const permlink = job.metadata?.permlink;
+  return {
+    owner: job.owner ?? null,
+    permlink: typeof permlink === 'string' ? permlink : null,
+    qualities: job.renditions.map((r) => r.name),
+    durationS: job.requirements?.durationS ?? null,
+  };
+}
+
 /** Source types an untrusted encoder can never read itself: they live on the coordinator's disk. */
 const COORDINATOR_SOURCES = new Set(['file', 'upload']);
 
@@ -96,6 +106,8 @@ export function handOut(claim: Claim, encoder: Encoder, options: HandOutOptions 
       attempt: claim.attempt,
       // What a per-rendition retry keeps: its master playlist lists these beside the new ones.
       ...(partial ? { keep: keptRenditions(claim.job.renditions) } : {}),
+      // The user's own encoder may know what its user's job is; nobody else needs to.
+      ...(encoder.user ? { about: aboutOf(claim.job) } : {}),
     },
     leaseToken: claim.leaseToken,
     leaseExpiresAt: claim.leaseExpiresAt.toISOString(),

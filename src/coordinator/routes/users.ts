@@ -4,6 +4,7 @@ import { ValidationError } from '../../errors.js';
 import { isDidKey, verifyPairingProof } from '../../identity/index.js';
 import type { Encoder, JobStore } from '../../jobs/index.js';
 import { USER_NAME_PATTERN } from '../../jobs/index.js';
+import { AGENT_STATUSES, HW_ACCELS, hwAccelOf } from '../../protocol/index.js';
 
 export interface UserRouteOptions {
   store: JobStore;
@@ -29,19 +30,6 @@ const settingsPatch = z
   })
   .partial()
   .strict();
-
-/** The blueprint's local-agent health, as the coordinator knows it from heartbeats. */
-export const AGENT_STATUSES = ['ready', 'busy', 'offline'] as const;
-export const HW_ACCELS = ['nvenc', 'vaapi', 'qsv', 'none'] as const;
-export type HwAccel = (typeof HW_ACCELS)[number];
-
-/** The first hardware encoder an encoder's capabilities list (media's order), else `none`. */
-export function hwAccelOf(hwaccel: readonly string[] | undefined): HwAccel {
-  for (const b of hwaccel ?? []) {
-    if ((HW_ACCELS as readonly string[]).includes(b) && b !== 'none') return b as HwAccel;
-  }
-  return 'none';
-}
 
 const checkView = z.object({
   user: z.string(),
