@@ -55,6 +55,11 @@ export interface AgentOptions {
   heartbeatIntervalMs?: number;
   progressIntervalMs?: number;
   claimWaitMs?: number;
+  /**
+   * true (default): claim the user's jobs as they come (the routing's agent step). false: only when the
+   * web app asks (`POST /claim`).
+   */
+  autoClaim?: boolean;
 }
 
 export interface DesktopAgent {
@@ -115,6 +120,12 @@ export async function startAgent(opts: AgentOptions): Promise<DesktopAgent> {
       return watch(base.register(reg));
     },
     heartbeat: (id, active, report) => watch(base.heartbeat(id, active, report)),
+    complete: async (id, lease, result) => {
+      const ack = await watch(base.complete(id, lease, result));
+      // The coordinator publishes staged outputs: its URL is the one the web app can open.
+      if (ack?.publishedMasterUrl) patch(lease.jobId, { masterUrl: ack.publishedMasterUrl });
+      return ack;
+    },
     progress: (id, lease, update) => {
       patch(lease.jobId, {
         stage: update.stage,
@@ -145,7 +156,7 @@ export async function startAgent(opts: AgentOptions): Promise<DesktopAgent> {
         stage: null,
         progress: 100,
         etaS: null,
-        masterUrl: e.result?.masterUrl ?? null,
+        masterUrl: jobs.get(e.jobId)?.masterUrl ?? e.result?.masterUrl ?? null,
         qualities: e.result?.renditions.map((r) => r.name) ?? [],
       });
     } else if (e.type === 'job-failed') {
@@ -169,6 +180,7 @@ export async function startAgent(opts: AgentOptions): Promise<DesktopAgent> {
     ...(opts.heartbeatIntervalMs ? { heartbeatIntervalMs: opts.heartbeatIntervalMs } : {}),
     ...(opts.progressIntervalMs ? { progressIntervalMs: opts.progressIntervalMs } : {}),
     ...(opts.claimWaitMs ? { claimWaitMs: opts.claimWaitMs } : {}),
+    autoClaim: opts.autoClaim ?? true,
   });
 
   let ipfs: { at: number; ok: boolean } | undefined;

@@ -17,6 +17,7 @@ interface AgentFlags {
   dataDir?: string;
   apiKey?: string;
   ipfsApi?: string;
+  onRequest?: boolean;
 }
 
 /** The agent's own did:key: `ENCODER_PRIVATE_KEY`, else `<dataDir>/agent-key` (0600, created once). */
@@ -70,6 +71,7 @@ export function register(program: Command): void {
     .option('--agent-port <port>', 'local API port (env VIDMESH_AGENT_PORT, default 3002)')
     .option('--hwaccel <mode>', 'auto | none | nvenc | vaapi | qsv (env VIDMESH_HWACCEL, default auto)')
     .option('--ipfs-api <url>', 'kubo RPC URL whose reachability /health reports as ipfsConnected')
+    .option('--on-request', 'claim only when the web app asks (POST /claim), not as jobs come')
     .action(async (flags: AgentFlags) => runAgent(flags));
 
   common(agent.command('pair').description("pair this agent's did:key with a user; prints the pairing token"))
@@ -131,6 +133,7 @@ async function runAgent(flags: AgentFlags): Promise<void> {
     hwaccel: config.hwaccel,
     port: config.agentPort,
     ...(flags.ipfsApi ? { ipfsApiUrl: flags.ipfsApi } : {}),
+    autoClaim: flags.onRequest !== true,
     log,
     progressIntervalMs: Math.min(config.heartbeatMs, 5000),
     heartbeatIntervalMs: config.heartbeatMs,

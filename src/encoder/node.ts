@@ -73,6 +73,8 @@ export interface EncoderNodeOptions {
   heartbeatIntervalMs?: number;
   /** Long-poll wait of one claim in ms (default 25000, ≤ 30000). */
   claimWaitMs?: number;
+  /** false: no claim loop, jobs are claimed only by {@link EncoderNode.claimNow} (default true). */
+  autoClaim?: boolean;
   /** Backoff of completion-report retries in ms (default base 1000, cap 60000). */
   reportBackoff?: { baseMs: number; maxMs: number };
   /** Observer of node events (never throws into the node). */
@@ -496,6 +498,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     await reportCachedResults();
     if (stopController.signal.aborted) return;
     startHeartbeats();
+    if (options.autoClaim === false) return;
     claimLoop = runClaimLoop(encoderId).catch((err: unknown) => {
       log?.error({ err }, 'claim loop crashed');
     });

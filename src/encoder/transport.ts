@@ -166,8 +166,16 @@ export interface EncoderTransport {
   claim(encoderId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedJob | null>;
   /** Reports progress and renews the lease. */
   progress(encoderId: string, lease: LeaseRef, update: ProgressUpdate): Promise<ProgressAck>;
-  /** Reports the finished job; idempotent for the same lease. */
-  complete(encoderId: string, lease: LeaseRef, result: CompletionResult): Promise<void>;
+  /**
+   * Reports the finished job; idempotent for the same lease. Resolves the master playlist URL the
+   * coordinator published when it says (staged outputs are published by the coordinator, so only it
+   * knows the final URL).
+   */
+  complete(
+    encoderId: string,
+    lease: LeaseRef,
+    result: CompletionResult,
+  ): Promise<void | { publishedMasterUrl?: string }>;
   /** Reports a failed attempt. */
   fail(encoderId: string, lease: LeaseRef, report: FailureReport): Promise<void>;
   /** Gives a job back without counting an attempt (graceful shutdown). */
