@@ -119,6 +119,13 @@ export async function buildLocalApi(opts: LocalApiOptions): Promise<FastifyInsta
     allowedHeaders: ['authorization', 'content-type', 'x-hive-user'],
     maxAge: 600,
   });
+  // Private Network Access (WICG): a public https web app asking for a loopback address sends this in
+  // its preflight; only the allowed origin gets past the onRequest hook above to read the yes.
+  app.addHook('onSend', async (req, reply) => {
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-private-network'] === 'true') {
+      reply.header('access-control-allow-private-network', 'true');
+    }
+  });
   app.addHook('preHandler', async (req) => {
     const m = /^Bearer ([^\s]{1,512})$/.exec(req.headers.authorization ?? '');
     if (!m)

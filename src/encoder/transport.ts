@@ -82,6 +82,9 @@ export function fromHandout(h: ClaimHandout): ClaimedJob {
 }
 
 /** Names one lease: the job and the token the claim returned. */
+/** What a completion may tell the encoder back: the published master playlist URL, when known. */
+export type CompleteAck = { publishedMasterUrl?: string } | undefined;
+
 export interface LeaseRef {
   jobId: string;
   leaseToken: string;
@@ -171,11 +174,7 @@ export interface EncoderTransport {
    * coordinator published when it says (staged outputs are published by the coordinator, so only it
    * knows the final URL).
    */
-  complete(
-    encoderId: string,
-    lease: LeaseRef,
-    result: CompletionResult,
-  ): Promise<void | { publishedMasterUrl?: string }>;
+  complete(encoderId: string, lease: LeaseRef, result: CompletionResult): Promise<CompleteAck>;
   /** Reports a failed attempt. */
   fail(encoderId: string, lease: LeaseRef, report: FailureReport): Promise<void>;
   /** Gives a job back without counting an attempt (graceful shutdown). */
