@@ -221,7 +221,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         did !== undefined && (req.body.kind === 'desktop' || req.body.kind === 'browser')
           ? await store.getAgentBinding(did)
           : null;
-      if (req.body.kind === 'desktop' && !binding) {
+      if (did !== undefined && req.body.kind === 'desktop' && !binding) {
         throw new AgentNotPairedError(
           'a desktop agent registers after its did:key was paired with a user (vidmesh agent pair)',
         );
