@@ -190,7 +190,7 @@ export const settings = {
   },
   agentUser: {
     env: 'VIDMESH_AGENT_USER',
-    flag: 'agentUser',
+    flag: 'user',
     schema: z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/)

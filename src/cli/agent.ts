@@ -28,7 +28,7 @@ function agentConfig(flags: AgentFlags) {
   return loadConfig({
     flags: {
       coordinator: flags.coordinator,
-      agentUser: flags.user,
+      user: flags.user,
       agentOrigin: flags.agentOrigin,
       agentPort: flags.agentPort,
       hwaccel: flags.hwaccel,
