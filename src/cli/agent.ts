@@ -76,8 +76,9 @@ export function register(program: Command): void {
 
   common(agent.command('pair').description("pair this agent's did:key with a user; prints the pairing token"))
     .option('--api-key <key>', 'a key of the user’s tenant with the submit scope (env VIDMESH_API_KEY)')
-    .action(async (flags: AgentFlags) => {
-      const config = agentConfig(flags);
+    // The parent `agent` shares --user/--coordinator/--data-dir: commander may have parsed them there.
+    .action(async (_flags: AgentFlags, cmd: Command) => {
+      const config = agentConfig(cmd.optsWithGlobals<AgentFlags>());
       const user = requireUser(config.agentUser);
       const target = resolveClientTarget(
         config.coordinators.length > 0 ? { ...config, url: config.coordinators[0] } : config,
@@ -100,8 +101,8 @@ export function register(program: Command): void {
     });
 
   common(agent.command('token').description('print the pairing token (created on first use)')).action(
-    async (flags: AgentFlags) => {
-      const config = agentConfig(flags);
+    async (_flags: AgentFlags, cmd: Command) => {
+      const config = agentConfig(cmd.optsWithGlobals<AgentFlags>());
       process.stdout.write(`${await loadOrCreatePairingToken(config.dataDir)}\n`);
     },
   );
