@@ -117,6 +117,10 @@ describe('dashboard agent badge', () => {
     const now = await acme.getJob(job.id);
     assert.equal(now.encoderId, agent.node.encoderId, 'the agent holds the job');
     assert.ok(['leased', 'running', 'verifying', 'completed'].includes(now.status), now.status);
+    // The job's page shows the routing plan and the step the claim came in.
+    await page.getByRole('status').getByRole('link', { name: job.id }).click();
+    await page.getByText(/^agent until .* → browser \(offline\) → open$/).waitFor({ timeout: 20_000 });
+    await page.getByText('routed step: agent').waitFor();
     await page.close();
   });
 });
