@@ -15,10 +15,11 @@ import { makeClip } from '../helpers/media.js';
  * window), then — short jobs — to their browser encoder, then to operator and community encoders; the
  * steps are in the job's history. Encoders are driven by hand through the real signed HTTP transport
  * (register, heartbeat, claim), so each claim's answer is exactly what that encoder would get. Windows
- * are 3 s here (VIDMESH_AGENT_GRACE_S / VIDMESH_BROWSER_GRACE_S).
+ * are 5 s here (VIDMESH_AGENT_GRACE_S / VIDMESH_BROWSER_GRACE_S).
  */
 
-const WINDOW_S = 3;
+// Long enough for a few signed claims on a loaded machine, short enough to wait out twice.
+const WINDOW_S = 5;
 const caps = (extra: Record<string, unknown> = {}) => ({
   codecs: ['h264', 'aac'],
   hwaccel: [],
