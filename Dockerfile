@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for every vidmesh role: `serve` (coordinator, the default), `encoder`, `agent` (the
-# encoder's alias for community/desktop nodes, signing with a did:key), `migrate`. docs/deploy.md
+# One image for every vidmesh role: `serve` (coordinator, the default), `encoder` (operator and
+# community nodes), `agent` (a user's desktop agent, docs/encoders.md), `migrate`. docs/deploy.md
 # has the build and run commands.
 #   docker build -t vidmesh .
 #   docker run -p 8080:8080 vidmesh                 # coordinator, embedded PGlite in /var/lib/vidmesh

@@ -166,6 +166,45 @@ export const settings = {
     default: undefined,
     doc: 'After a coordinator starts, ms during which it rescues no lease (encoders could not renew while it was down). Default: one lease (`VIDMESH_LEASE_MS`); 0 = none.',
   },
+  // Hybrid encoders (docs/encoders.md).
+  agentGraceS: {
+    env: 'VIDMESH_AGENT_GRACE_S',
+    flag: 'agentGraceS',
+    schema: int(0, 3600),
+    default: 30,
+    doc: "Seconds a user's job is offered only to their own desktop agent (when it is online and idle) before the next routing step (docs/encoders.md). 0 = no agent step.",
+  },
+  browserGraceS: {
+    env: 'VIDMESH_BROWSER_GRACE_S',
+    flag: 'browserGraceS',
+    schema: int(0, 3600),
+    default: 30,
+    doc: "Seconds a user's short job is offered to their browser encoder next (when one is online and the user allows it) before operator and community encoders may claim it. 0 = no browser step.",
+  },
+  agentPort: {
+    env: 'VIDMESH_AGENT_PORT',
+    flag: 'agentPort',
+    schema: int(0, 65535),
+    default: 3002,
+    doc: '`vidmesh agent`: port of the local API on 127.0.0.1 (the blueprint’s 3002; 0 = any free port).',
+  },
+  agentUser: {
+    env: 'VIDMESH_AGENT_USER',
+    flag: 'user',
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .optional(),
+    default: undefined,
+    doc: '`vidmesh agent`: the user (Hive account or vidmesh user) the agent works for; the X-Hive-User its local API accepts.',
+  },
+  agentOrigin: {
+    env: 'VIDMESH_AGENT_ORIGIN',
+    flag: 'agentOrigin',
+    schema: z.string().url().optional(),
+    default: undefined,
+    doc: '`vidmesh agent`: the web app origin allowed to call the local API from a browser (CORS). Default: the coordinator URL’s origin.',
+  },
   // Chunked encoding (docs/chunking.md).
   chunkThresholdS: {
     env: 'VIDMESH_CHUNK_THRESHOLD_S',

@@ -56,8 +56,6 @@ function encoderIdentity(dataDir: string) {
 export function register(program: Command): void {
   const encoder = program
     .command('encoder')
-    // `vidmesh agent`: the name community and desktop nodes know it by (docs/deploy.md).
-    .alias('agent')
     .description('Run an encoder node: lease jobs from a coordinator, encode them, publish the outputs')
     .option(
       '--coordinator <urls>',

@@ -7,6 +7,7 @@ import { addGlobalOptions, runCli } from './run.js';
 
 // Each command lives in its own module and registers itself on the program; keep this list sorted.
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
+  () => import('./agent.js'),
   () => import('./client/encoders.js'),
   () => import('./client/jobs.js'),
   () => import('./client/login.js'),

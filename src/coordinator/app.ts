@@ -46,6 +46,7 @@ import { monitorRoutes } from './routes/monitor.js';
 import { presetRoutes } from './routes/presets.js';
 import { sessionRoutes } from './routes/session.js';
 import { uploadRoutes } from './routes/uploads.js';
+import { userRoutes } from './routes/users.js';
 import { webRoutes } from './routes/web.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { openSpecSecrets, sealSpecSecrets } from './spec-secrets.js';
@@ -296,6 +297,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(monitorRoutes, { store });
       await api.register(logStreamRoutes, { store });
       if (deps.presets) await api.register(presetRoutes, { presets: deps.presets });
+      await api.register(userRoutes, { store });
       if (deps.webhooks) {
         await api.register(webhookRoutes, {
           queue: deps.webhooks.queue,

@@ -74,6 +74,15 @@ export async function decideSplit(deps: ChunkingDeps, spec: JobSpec): Promise<Sp
   }
 }
 
+/** Seconds of an upload source (ffprobe), or undefined when it cannot be probed (the encoder will say why). */
+export async function uploadDurationS(uploadsDir: string, id: string): Promise<number | undefined> {
+  try {
+    return (await probe(await uploadPath(uploadsDir, id))).durationS;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Required tags a split parent is stored with: the spec's and the stitch tag (no encoder claims it). */
 export function splitTags(tags: readonly string[] | undefined): string[] {
   return [...(tags ?? []), STITCH_TAG];

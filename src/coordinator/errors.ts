@@ -52,6 +52,12 @@ export class EncoderNotAllowedError extends VidmeshError {
   override readonly status: number = 403;
 }
 
+/** A desktop agent registered before its did:key was paired with a user. HTTP 403. */
+export class AgentNotPairedError extends VidmeshError {
+  override readonly code: string = 'agent_not_paired';
+  override readonly status: number = 403;
+}
+
 /** The encoder waits for an operator's approval (`vidmesh encoders approve`). HTTP 403, retryable later. */
 export class EncoderPendingApprovalError extends VidmeshError {
   override readonly code: string = 'encoder_pending_approval';

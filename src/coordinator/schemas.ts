@@ -95,6 +95,16 @@ export const jobEventSchema = z.object({
   actor: z.string(),
   reason: z.string().nullable(),
   at: z.string(),
+  /**
+   * Routing, only on `routed` and `claimed` events: the plan's steps (`{step, encoderId, from, until}`,
+   * `{step, skipped}`, `{step: 'open', from, community}`) and the step a claim came in (`route`).
+   */
+  routing: z
+    .object({
+      steps: z.array(z.record(z.string(), z.unknown())).optional(),
+      route: z.string().optional(),
+    })
+    .optional(),
 });
 export type JobEventView = z.infer<typeof jobEventSchema>;
 

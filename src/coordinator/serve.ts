@@ -96,7 +96,12 @@ export async function startCoordinator(
     log,
   });
   const store = traceJobStore(
-    createJobStore(db, { leaseMs: config.leaseMs, maxAttempts: config.maxAttempts, log }),
+    createJobStore(db, {
+      leaseMs: config.leaseMs,
+      maxAttempts: config.maxAttempts,
+      log,
+      routing: { agentWindowMs: config.agentGraceS * 1000, browserWindowMs: config.browserGraceS * 1000 },
+    }),
   );
   let purgeTimer: NodeJS.Timeout | undefined;
   let maintenance: Maintenance | undefined;

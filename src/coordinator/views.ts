@@ -120,7 +120,20 @@ export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/m
 }
 
 export function eventView(e: JobEvent): JobEventView {
-  return { id: e.id, from: e.from, to: e.to, actor: e.actor, reason: e.reason, at: e.at.toISOString() };
+  const view: JobEventView = {
+    id: e.id,
+    from: e.from,
+    to: e.to,
+    actor: e.actor,
+    reason: e.reason,
+    at: e.at.toISOString(),
+  };
+  // Only the routing part of details leaves the server (other details may name errors or encoders' logs).
+  const d = e.details ?? {};
+  if (e.reason === 'routed' && Array.isArray(d.steps))
+    view.routing = { steps: d.steps as Array<Record<string, unknown>> };
+  if (e.reason === 'claimed' && typeof d.route === 'string') view.routing = { route: d.route };
+  return view;
 }
 
 export function encoderView(e: Encoder, reputation?: Reputation): EncoderView {

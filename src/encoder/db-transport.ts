@@ -117,6 +117,8 @@ export function createDbTransport(store: DbTransportStore, options: HandOutOptio
           renditions: result.renditions.map((r) => ({ name: r.name, status: 'completed', result: r })),
           encodeSeconds: result.encode.wallS,
         });
+        // A node on the job store publishes itself: its result's URL is already the published one.
+        return undefined;
       });
     },
     fail(encoderId: string, lease: LeaseRef, report: FailureReport) {

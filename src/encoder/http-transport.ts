@@ -223,12 +223,15 @@ export function createHttpTransport(options: HttpTransportOptions): EncoderTrans
     },
     async complete(encoderId: string, lease: LeaseRef, result: CompletionResult) {
       // A coordinator that publishes staged outputs answers after the publish: allow it minutes.
-      await call(
+      const { json } = await call(
         '/api/v1/agent/complete',
         { ...leaseBody(encoderId, lease), result },
         { extraTimeoutMs: 600_000 },
       );
       grants.delete(grantKey(lease));
+      const url = (json as { job?: { result?: { masterUrl?: unknown } | null } } | null)?.job?.result
+        ?.masterUrl;
+      return typeof url === 'string' ? { publishedMasterUrl: url } : undefined;
     },
     async fail(encoderId: string, lease: LeaseRef, report: FailureReport) {
       await call('/api/v1/agent/fail', { ...leaseBody(encoderId, lease), ...report });

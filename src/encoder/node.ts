@@ -73,6 +73,8 @@ export interface EncoderNodeOptions {
   heartbeatIntervalMs?: number;
   /** Long-poll wait of one claim in ms (default 25000, ≤ 30000). */
   claimWaitMs?: number;
+  /** false: no claim loop, jobs are claimed only by {@link EncoderNode.claimNow} (default true). */
+  autoClaim?: boolean;
   /** Backoff of completion-report retries in ms (default base 1000, cap 60000). */
   reportBackoff?: { baseMs: number; maxMs: number };
   /** Observer of node events (never throws into the node). */
@@ -98,6 +100,17 @@ export interface EncoderNode {
   pendingReports(): string[];
   /** Stops the node (see {@link StopOptions}); resolves when every job was finished or released. */
   stop(options?: StopOptions): Promise<void>;
+  /**
+   * Claims one job now (the running long-poll is cut short and resumes afterwards) and starts it,
+   * waiting up to `waitMs` for one; null when none came, the node is full, not registered yet or
+   * stopping. Claim errors are thrown (the transport's typed errors).
+   */
+  claimNow(waitMs: number): Promise<ClaimedJob | null>;
+  /**
+   * Stops a running job of this node and reports it failed with `error` (its `retryable` decides
+   * whether it waits for another attempt). False when no such job runs here.
+   */
+  failJob(jobId: string, error: Error): boolean;
 }
 
 interface ActiveJob {
@@ -145,6 +158,9 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let slotFreed: (() => void) | undefined;
   let claimLoop: Promise<void> = Promise.resolve();
+  // The loop's current long-poll (cut short by claimNow) and a claimNow in progress (the loop waits).
+  let poll: AbortController | undefined;
+  let manualClaim: Promise<unknown> | undefined;
   let stopping: Promise<void> | undefined;
 
   const emit = (event: EncoderNodeEvent) => {
@@ -290,21 +306,33 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
         });
         continue;
       }
+      if (manualClaim) {
+        await manualClaim.catch(() => undefined);
+        continue;
+      }
       let job: ClaimedJob | null;
+      poll = new AbortController();
       try {
-        job = await transport.claim(id, claimWaitMs, signal);
+        job = await transport.claim(id, claimWaitMs, AbortSignal.any([signal, poll.signal]));
         failures = 0;
       } catch (err) {
+        if (poll.signal.aborted && !signal.aborted) continue;
         const wait = backoffMs(failures++, { baseMs: 500, maxMs: 15_000 });
         log?.warn({ err: (err as Error).message, retryInMs: wait }, 'claim failed');
         await sleep(wait, signal);
         continue;
       }
       if (!job) continue;
-      if (signal.aborted) {
-        // Claimed while stopping: give it straight back, no attempt counted.
-        await releaseQuietly(id, { jobId: job.id, leaseToken: job.leaseToken }, 'encoder stopping');
-        break;
+      if (signal.aborted || manualClaim) {
+        // Claimed while stopping (or while a claimNow took the slot): give it straight back, no
+        // attempt counted.
+        await releaseQuietly(
+          id,
+          { jobId: job.id, leaseToken: job.leaseToken },
+          signal.aborted ? 'encoder stopping' : 'slot taken by a direct claim',
+        );
+        if (signal.aborted) break;
+        continue;
       }
       startJob(id, job);
     }
@@ -423,7 +451,8 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
       } else if (reason instanceof EncoderStoppingError) {
         await releaseQuietly(id, lease, reason.message);
       } else {
-        const failure = classifyFailure(err);
+        // A failure asked for from outside (failJob) is reported as given, not as the abort it caused.
+        const failure = classifyFailure(reason ?? err);
         jobLog?.error(
           { code: failure.code, retryable: failure.retryable, err: failure.message },
           'job failed',
@@ -469,6 +498,7 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     await reportCachedResults();
     if (stopController.signal.aborted) return;
     startHeartbeats();
+    if (options.autoClaim === false) return;
     claimLoop = runClaimLoop(encoderId).catch((err: unknown) => {
       log?.error({ err }, 'claim loop crashed');
     });
@@ -505,6 +535,33 @@ export function startEncoderNode(options: EncoderNodeOptions): EncoderNode {
     },
     activeJobs: () => [...active.keys()],
     pendingReports: () => [...reports.keys()],
+    async claimNow(waitMs) {
+      const id = encoderId;
+      if (!id || stopController.signal.aborted || manualClaim || active.size >= concurrency) return null;
+      const claiming = (async () => {
+        poll?.abort();
+        const job = await transport.claim(id, waitMs, stopController.signal);
+        if (!job) return null;
+        if (stopController.signal.aborted) {
+          await releaseQuietly(id, { jobId: job.id, leaseToken: job.leaseToken }, 'encoder stopping');
+          return null;
+        }
+        startJob(id, job);
+        return job;
+      })();
+      manualClaim = claiming;
+      try {
+        return await claiming;
+      } finally {
+        manualClaim = undefined;
+      }
+    },
+    failJob(jobId, error) {
+      const entry = active.get(jobId);
+      if (!entry) return false;
+      entry.controller.abort(error);
+      return true;
+    },
     stop(stopOptions) {
       // A second, forced stop (second SIGTERM) cuts the grace period short.
       if (stopping && stopOptions?.graceful === false) {

@@ -64,6 +64,8 @@ export interface ClaimedJob {
   transfer?: TransferPlan;
   /** The trust the coordinator gave this encoder for the job. */
   trust?: TrustLevel;
+  /** What the job is, for an encoder working for its own user (desktop agent, browser encoder). */
+  about?: ClaimHandout['job']['about'];
 }
 
 /** A claim hand-out (wire form) as the pipeline's {@link ClaimedJob}. */
@@ -80,6 +82,9 @@ export function fromHandout(h: ClaimHandout): ClaimedJob {
 }
 
 /** Names one lease: the job and the token the claim returned. */
+/** What a completion may tell the encoder back: the published master playlist URL, when known. */
+export type CompleteAck = { publishedMasterUrl?: string } | undefined;
+
 export interface LeaseRef {
   jobId: string;
   leaseToken: string;
@@ -164,8 +169,12 @@ export interface EncoderTransport {
   claim(encoderId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedJob | null>;
   /** Reports progress and renews the lease. */
   progress(encoderId: string, lease: LeaseRef, update: ProgressUpdate): Promise<ProgressAck>;
-  /** Reports the finished job; idempotent for the same lease. */
-  complete(encoderId: string, lease: LeaseRef, result: CompletionResult): Promise<void>;
+  /**
+   * Reports the finished job; idempotent for the same lease. Resolves the master playlist URL the
+   * coordinator published when it says (staged outputs are published by the coordinator, so only it
+   * knows the final URL).
+   */
+  complete(encoderId: string, lease: LeaseRef, result: CompletionResult): Promise<CompleteAck>;
   /** Reports a failed attempt. */
   fail(encoderId: string, lease: LeaseRef, report: FailureReport): Promise<void>;
   /** Gives a job back without counting an attempt (graceful shutdown). */

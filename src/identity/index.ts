@@ -66,6 +66,12 @@ export {
   resolveEncoderIdentity,
 } from './keys.js';
 export { createMemoryNonceStore, createSqlNonceStore, type NonceStore } from './nonces.js';
+export {
+  MAX_PAIRING_LIFETIME_S,
+  type PairingClaims,
+  signPairingProof,
+  verifyPairingProof,
+} from './pairing.js';
 export { DEFAULT_SECRET_PATHS, REDACTED, redact } from './redact.js';
 export {
   AUTH_SCHEME,

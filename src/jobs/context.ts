@@ -3,6 +3,7 @@ import type { BackoffPolicy } from './backoff.js';
 import type { ChangeFeed } from './changes.js';
 import type { Database } from './db.js';
 import { JobNotFoundError, LeaseLostError } from './errors.js';
+import type { RoutingWindows } from './routing.js';
 import { type JobRow, toJob } from './rows.js';
 import * as Q from './sql.js';
 import type { Job, JobStatus } from './types.js';
@@ -24,6 +25,8 @@ export interface StoreContext {
   pollIntervalMs: number;
   logLimits: { lines: number; bytes: number };
   random: () => number;
+  /** Hybrid routing windows of a user's job (src/jobs/routing.ts). */
+  routing: RoutingWindows;
   /** By id or short id. @throws JobNotFoundError */
   get(jobId: string): Promise<Job>;
   /** Explains why a lease-checked statement matched no row, as the right typed error. */

@@ -25,9 +25,19 @@ export {
   startMaintenance,
 } from './maintenance.js';
 export { MIGRATION_LOCK_KEY, migrationsDir, runMigrations } from './migrate.js';
+export {
+  BROWSER_MAX_DURATION_S,
+  DEFAULT_USER_SETTINGS,
+  planRoute,
+  type RoutePlan,
+  type RouteStep,
+  type RoutingWindows,
+  type UserSettings,
+} from './routing.js';
 export * as schema from './schema.js';
 export { createJobStore, type JobStore, type JobStoreOptions, MAX_LOG_LINE_CHARS } from './store.js';
 export * from './types.js';
+export { type AgentBinding, USER_NAME_PATTERN } from './users.js';
 export {
   type AttemptRecord,
   createWebhookQueue,

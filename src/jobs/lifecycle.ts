@@ -5,6 +5,13 @@ import { sweepChunkedJobs } from './chunks.js';
 import type { StoreContext } from './context.js';
 import { InvalidTransitionError, LeaseLostError } from './errors.js';
 import { shortId } from './ids.js';
+import {
+  DEFAULT_USER_SETTINGS,
+  planRoute,
+  type RouteCandidates,
+  type RoutePlan,
+  type UserSettings,
+} from './routing.js';
 import { type JobRow, toJob } from './rows.js';
 import * as Q from './sql.js';
 import type { JobStore } from './store.js';
@@ -18,6 +25,7 @@ import {
   type Priority,
   QUEUE_WEIGHTS,
   type QueueName,
+  type SubmitInput,
 } from './types.js';
 import { ENCODER_KINDS, TRANSITIONS } from './vocabulary.js';
 
@@ -71,7 +79,9 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
         token,
         leaseExpiresAt: expires,
         scope: encoder.scope?.kind ?? 'all',
-        tenant: encoder.scope?.kind === 'tenant' ? encoder.scope.tenant : null,
+        tenant:
+          encoder.scope?.kind === 'tenant' || encoder.scope?.kind === 'user' ? encoder.scope.tenant : null,
+        user: encoder.scope?.kind === 'user' ? encoder.scope.user : null,
         score: encoder.score ?? 1,
       }),
       { name: `vidmesh_claim_${encoder.kind}` },
@@ -81,6 +91,25 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
     feed.kick();
     const job = toJob(row);
     return { job, leaseToken: token, leaseExpiresAt: expires, attempt: job.attempts };
+  };
+
+  // The routing plan of a user's job (src/jobs/routing.ts); jobs without an owner, and other protocol
+  // families' jobs (leased by their gateway), are not routed.
+  const routeOf = async (tenant: string, input: SubmitInput, now: Date): Promise<RoutePlan | null> => {
+    if (!input.owner || (input.protocol ?? 'vidmesh') !== 'vidmesh') return null;
+    const { rows } = await db.query<{
+      settings: UserSettings | null;
+      agent: RouteCandidates['agent'];
+      browser: RouteCandidates['browser'];
+    }>(Q.ROUTE_CANDIDATES, [tenant, input.owner]);
+    const r = rows[0];
+    return planRoute({
+      now,
+      durationS: input.requirements?.durationS ?? null,
+      settings: r?.settings ?? DEFAULT_USER_SETTINGS,
+      candidates: { agent: r?.agent ?? null, browser: r?.browser ?? null },
+      windows: ctx.routing,
+    });
   };
 
   return {
@@ -97,6 +126,7 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       const tenant = input.tenant ?? 'default';
       const req = input.requirements ?? {};
       const now = clock();
+      const plan = await routeOf(tenant, input, now);
       const { rows } = await db.query<JobRow>(
         Q.SUBMIT,
         Q.SUBMIT_PARAMS.values({
@@ -124,6 +154,12 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           actor: opts.actor ?? 'api',
           traceparent: input.traceparent ?? null,
           network: input.network ?? 'private',
+          routeBrowserAt: plan?.browserAt ?? null,
+          routeOpenAt: plan?.openAt ?? null,
+          allowBrowser: plan?.allowBrowser ?? true,
+          allowCommunity: plan?.allowCommunity ?? true,
+          // Written when one of the user's own encoders was offered the job (else it is open at once).
+          route: plan?.openAt ? JSON.stringify({ steps: plan.steps }) : null,
         }),
         { name: 'vidmesh_submit' },
       );

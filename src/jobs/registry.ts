@@ -59,6 +59,8 @@ export function createRegistry(ctx: StoreContext): EncoderRegistry {
         input.tenant ?? null,
         input.approval ?? 'approved',
         clock(),
+        input.user?.tenant ?? null,
+        input.user?.name ?? null,
       ]);
       return getEncoder(rows[0]?.id ?? id);
     },

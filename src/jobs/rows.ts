@@ -133,5 +133,6 @@ export function toEncoder(row: EncoderRow): Encoder {
     activeJobs: num(row.active_jobs ?? 0),
     host: row.host ?? null,
     load: (json(row.load) as EncoderLoad | null) ?? null,
+    user: row.user_name && row.user_tenant ? { tenant: row.user_tenant, name: row.user_name } : null,
   };
 }

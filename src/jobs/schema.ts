@@ -24,6 +24,7 @@ import {
   index,
   integer,
   jsonb,
+  numeric,
   pgTable,
   primaryKey,
   real,
@@ -95,6 +96,13 @@ export const jobs = pgTable(
     speed: real('speed'),
     /** Frames per second the encoder last reported (drizzle/0018). */
     fps: real('fps'),
+    /** Routing (drizzle/0022): the owner's browser encoder may claim from here, NULL: no browser step. */
+    routeBrowserAt: tz('route_browser_at'),
+    /** Routing (drizzle/0022): encoders other than the owner's claim from here; NULL: at once. */
+    routeOpenAt: tz('route_open_at'),
+    /** The owner's settings at submit (drizzle/0022): their browser encoder, community encoders. */
+    allowBrowser: boolean('allow_browser').notNull().default(true),
+    allowCommunity: boolean('allow_community').notNull().default(true),
     queue: text('queue').$type<QueueName>().notNull().default('default'),
     priority: text('priority').$type<Priority>().notNull().default('medium'),
     /** queue weight x priority weight, fixed at submit: the first claim ordering key. */
@@ -239,9 +247,13 @@ export const encoders = pgTable(
     host: text('host'),
     /** Load the encoder reports with its heartbeats, `EncoderLoad` (drizzle/0018). */
     load: jsonb('load'),
+    /** The user a desktop agent or browser encoder works for (drizzle/0022, from `agent_bindings`). */
+    userTenant: text('user_tenant'),
+    userName: text('user_name'),
   },
   (t) => [
     uniqueIndex('encoders_did_key').on(t.did),
+    index('encoders_user_idx').on(t.userTenant, t.userName).where(sql`user_name IS NOT NULL`),
     index('encoders_last_seen_idx').on(t.lastSeenAt).where(sql`status = 'online'`),
     check('encoders_kind_check', sql`${t.kind} ${inList(ENCODER_KINDS)}`),
     check('encoders_status_check', sql`${t.status} ${inList(ENCODER_STATUSES)}`),
@@ -433,4 +445,27 @@ export const ladderPresets = pgTable(
     createdAt: tz('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.tenant, t.name, t.version] })],
+);
+
+/** A did:key identity paired to one user of a tenant (drizzle/0022): its encoder works for them. */
+export const agentBindings = pgTable('agent_bindings', {
+  did: text('did').primaryKey(),
+  tenant: text('tenant').notNull(),
+  userName: text('user_name').notNull(),
+  createdAt: tz('created_at').notNull().defaultNow(),
+});
+
+/** Per-user routing settings (drizzle/0022, docs/encoders.md); a user without a row gets the defaults. */
+export const userSettings = pgTable(
+  'user_settings',
+  {
+    tenant: text('tenant').notNull(),
+    userName: text('user_name').notNull(),
+    preferOwnAgent: boolean('prefer_own_agent').notNull().default(true),
+    allowBrowser: boolean('allow_browser').notNull().default(true),
+    allowCommunity: boolean('allow_community').notNull().default(true),
+    maxPrice: numeric('max_price'),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.userName] })],
 );

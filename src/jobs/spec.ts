@@ -78,6 +78,15 @@ export const jobSpecSchema = z.strictObject({
     .refine((tags) => !tags.some(isReservedTag), 'tags starting with vidmesh: are reserved')
     .optional(),
   network: z.enum(JOB_NETWORKS).default('private'),
+  /**
+   * The user (Hive account or vidmesh user, 1–64 of `A-Z a-z 0-9 . _ -`) the job is for, within the
+   * submitting key's tenant: the job's owner, offered first to that user's own desktop agent and browser
+   * encoder (docs/encoders.md, "Routing"). Absent: the submitting key is the owner and nothing is routed.
+   */
+  user: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .optional(),
   verify: z.enum(['always', 'sample']).optional(),
   minScore: z.number().min(0).max(1).optional(),
   protocol: z.enum(PROTOCOL_FAMILIES).optional(),

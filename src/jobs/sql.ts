@@ -65,6 +65,11 @@ export const SUBMIT_PARAMS = namedParams([
   'actor',
   'traceparent',
   'network',
+  'routeBrowserAt',
+  'routeOpenAt',
+  'allowBrowser',
+  'allowCommunity',
+  'route',
 ] as const);
 
 const S = SUBMIT_PARAMS.$;
@@ -72,24 +77,78 @@ export const SUBMIT = `
 WITH upd AS (
   INSERT INTO jobs (id, short_id, tenant, owner, idempotency_key, protocol, spec, metadata, queue, priority,
     weight, required_codecs, required_hwaccel, source_height, duration_s, required_tags, preferred_kinds,
-    max_attempts, run_after, created_at, updated_at, status, traceparent, network)
+    max_attempts, run_after, created_at, updated_at, status, traceparent, network, route_browser_at,
+    route_open_at, allow_browser, allow_community)
   VALUES (${S('id')}, ${S('shortId')}, ${S('tenant')}, ${S('owner')}, ${S('idempotencyKey')}, ${S('protocol')},
     ${S('spec')}::jsonb, ${S('metadata')}::jsonb, ${S('queue')}, ${S('priority')}, ${S('weight')},
     ${S('codecs')}::text[], ${S('hwaccel')}, ${S('sourceHeight')}, ${S('durationS')}, ${S('tags')}::text[],
     ${S('preferredKinds')}::text[], ${S('maxAttempts')}, ${S('runAfter')}, ${S('now')}, ${S('now')}, 'queued',
-    ${S('traceparent')}, ${S('network')})
+    ${S('traceparent')}, ${S('network')}, ${S('routeBrowserAt')}, ${S('routeOpenAt')}, ${S('allowBrowser')},
+    ${S('allowCommunity')})
   ON CONFLICT (tenant, idempotency_key) DO NOTHING
   RETURNING *
 ), rend AS (
   INSERT INTO renditions (job_id, name, position, updated_at)
   SELECT upd.id, n.name, n.pos, ${S('now')} FROM upd, unnest(${S('renditions')}::text[]) WITH ORDINALITY AS n(name, pos)
 ), ev AS (
-  ${event('NULL', "'queued'", S('actor'), "'submitted'", 'NULL', S('now'))}
+  -- One INSERT for both rows, in order, so the routing steps always follow the submission.
+  INSERT INTO job_events (job_id, from_status, to_status, actor, reason, details, at)
+  SELECT upd.id, e.from_status, 'queued', e.actor, e.reason, e.details, ${S('now')}
+  FROM upd, (VALUES (1, NULL, ${S('actor')}::text, 'submitted', NULL::jsonb),
+    (2, 'queued', 'router', 'routed', ${S('route')}::jsonb)) AS e(n, from_status, actor, reason, details)
+  WHERE e.n = 1 OR ${S('route')}::jsonb IS NOT NULL
+  ORDER BY e.n
 )
 SELECT upd.*, (SELECT coalesce(json_agg(json_build_object('name', n.name, 'status', 'pending',
   'progress', 0, 'result', NULL, 'error', NULL) ORDER BY n.pos), '[]'::json)
   FROM unnest(${S('renditions')}::text[]) WITH ORDINALITY AS n(name, pos)) AS renditions
 FROM upd`;
+
+/**
+ * What routing needs to know about user $2 of tenant $1 at submit: their settings (NULL: defaults) and
+ * their online, approved desktop agent (the idle one first) and browser encoder.
+ */
+export const ROUTE_CANDIDATES = `
+SELECT
+  (SELECT json_build_object('preferOwnAgent', s.prefer_own_agent, 'allowBrowser', s.allow_browser,
+    'allowCommunity', s.allow_community, 'maxPrice', s.max_price::float8)
+   FROM user_settings s WHERE s.tenant = $1 AND s.user_name = $2) AS settings,
+  (SELECT json_build_object('id', a.id, 'busy', a.busy) FROM (
+    SELECT e.id, EXISTS (SELECT 1 FROM jobs h WHERE h.lease_owner = e.id
+      AND h.status IN ${sqlList(LEASED_STATUSES)}) AS busy, e.last_seen_at
+    FROM encoders e WHERE e.user_tenant = $1 AND e.user_name = $2 AND e.kind = 'desktop'
+      AND e.status = 'online' AND e.approval = 'approved') a
+   ORDER BY a.busy, a.last_seen_at DESC LIMIT 1) AS agent,
+  (SELECT json_build_object('id', e.id) FROM encoders e WHERE e.user_tenant = $1 AND e.user_name = $2
+    AND e.kind = 'browser' AND e.status = 'online' AND e.approval = 'approved'
+   ORDER BY e.last_seen_at DESC LIMIT 1) AS browser`;
+
+/** $1 tenant, $2 user */
+export const GET_USER_SETTINGS = `
+SELECT prefer_own_agent, allow_browser, allow_community, max_price::float8 AS max_price, updated_at
+FROM user_settings WHERE tenant = $1 AND user_name = $2`;
+
+/** Insert or update; NULL keeps a field ($6 clears max_price when $7 is true). $1 tenant, $2 user, $8 now */
+export const PATCH_USER_SETTINGS = `
+INSERT INTO user_settings AS s (tenant, user_name, prefer_own_agent, allow_browser, allow_community,
+  max_price, updated_at)
+VALUES ($1, $2, coalesce($3, true), coalesce($4, true), coalesce($5, true), $6, $8)
+ON CONFLICT (tenant, user_name) DO UPDATE SET
+  prefer_own_agent = coalesce($3, s.prefer_own_agent), allow_browser = coalesce($4, s.allow_browser),
+  allow_community = coalesce($5, s.allow_community),
+  max_price = CASE WHEN $7::boolean THEN $6 ELSE coalesce($6, s.max_price) END, updated_at = $8
+RETURNING prefer_own_agent, allow_browser, allow_community, max_price::float8 AS max_price, updated_at`;
+
+/** Pairs did $1 with user $3 of tenant $2 (re-pairing moves it); $4 now */
+export const BIND_AGENT = `
+INSERT INTO agent_bindings (did, tenant, user_name, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (did) DO UPDATE SET tenant = EXCLUDED.tenant, user_name = EXCLUDED.user_name,
+  created_at = EXCLUDED.created_at
+RETURNING did, tenant, user_name, created_at`;
+
+/** $1 did */
+export const GET_AGENT_BINDING =
+  'SELECT did, tenant, user_name, created_at FROM agent_bindings WHERE did = $1';
 
 export const GET_BY_IDEMPOTENCY_KEY = `
 SELECT j.*, ${renditionsOf('j')} FROM jobs j WHERE tenant = $1 AND idempotency_key = $2`;
@@ -144,6 +203,7 @@ export const CLAIM_PARAMS = namedParams([
   'leaseExpiresAt',
   'scope',
   'tenant',
+  'user',
   'score',
 ] as const);
 const C = CLAIM_PARAMS.$;
@@ -180,14 +240,28 @@ WITH next AS (
       -- An encoder whose result for this job failed verification never leases it again.
       AND NOT (${C('encoderId')}::text = ANY(excluded_encoders))
       AND (spec ->> 'minScore' IS NULL OR ${C('score')}::float8 >= (spec ->> 'minScore')::float8)
-      -- Trust boundary: tenant encoders take their tenant's jobs, community ones only open-network jobs.
-      AND CASE ${C('scope')}::text WHEN 'all' THEN true
-        WHEN 'tenant' THEN tenant = ${C('tenant')}::text OR network = 'community'
-        ELSE network = 'community' END, false)
+      -- Trust boundary: tenant encoders take their tenant's jobs, community ones only open-network jobs,
+      -- a user's own encoder only that user's jobs. Routing (src/jobs/routing.ts): the user's agent at
+      -- any time, their browser from route_browser_at, everyone else from route_open_at.
+      AND CASE ${C('scope')}::text
+        WHEN 'user' THEN tenant = ${C('tenant')}::text AND owner = ${C('user')}::text
+          ${kind === 'browser' ? `AND allow_browser AND coalesce(route_browser_at, route_open_at, ${C('now')}) <= ${C('now')}` : ''}
+        ELSE (route_open_at IS NULL OR route_open_at <= ${C('now')}) AND CASE ${C('scope')}::text
+          WHEN 'all' THEN true
+          WHEN 'tenant' THEN tenant = ${C('tenant')}::text OR network = 'community'
+          ELSE network = 'community' AND allow_community END END, false)
   ORDER BY weight DESC NULLS LAST, ${rank}, created_at, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
-), ${leaseNext({ now: C('now'), encoderId: C('encoderId'), token: C('token'), expires: C('leaseExpiresAt') })}
+), ${leaseNext({
+      now: C('now'),
+      encoderId: C('encoderId'),
+      token: C('token'),
+      expires: C('leaseExpiresAt'),
+      // Which routing step a routed job was claimed in: the owner's own encoder, or the open fleet.
+      details: `CASE WHEN ${C('scope')}::text = 'user' THEN jsonb_build_object('route', '${kind === 'browser' ? 'browser' : 'agent'}')
+    WHEN route_open_at IS NOT NULL THEN jsonb_build_object('route', 'open') ELSE '{}'::jsonb END`,
+    })}
 , async_commit AS (
   -- A claim may commit without waiting for its WAL flush: one lost in a crash is fenced (the encoder's
   -- first renew or complete names a token the job never got, and fails with lease_lost), so only
@@ -550,13 +624,15 @@ DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ${sqlList(FINA
 
 /**
  * Insert or refresh an encoder (online again). $1 id, $2 did, $3 public key, $4 name, $5 kind,
- * $6 capabilities jsonb, $7 tags, $8 version, $9 tenant, $10 approval (new rows only), $11 now
+ * $6 capabilities jsonb, $7 tags, $8 version, $9 tenant, $10 approval (new rows only), $11 now,
+ * $12 user tenant, $13 user name (both NULL: nobody's encoder)
  */
 export const REGISTER_ENCODER = `
 INSERT INTO encoders (id, did, public_key, name, kind, capabilities, tags, version, tenant, status,
-  approval, registered_at, last_seen_at)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[], $8, $9, 'online', $10, $11, $11)
+  approval, registered_at, last_seen_at, user_tenant, user_name)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[], $8, $9, 'online', $10, $11, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE SET did = EXCLUDED.did, public_key = EXCLUDED.public_key,
+  user_tenant = EXCLUDED.user_tenant, user_name = EXCLUDED.user_name,
   name = EXCLUDED.name, kind = EXCLUDED.kind, capabilities = EXCLUDED.capabilities,
   tags = EXCLUDED.tags, version = EXCLUDED.version, tenant = EXCLUDED.tenant, status = 'online',
   last_seen_at = EXCLUDED.last_seen_at

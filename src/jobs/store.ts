@@ -7,6 +7,7 @@ import { createLifecycle } from './lifecycle.js';
 import { createLogs } from './logs.js';
 import { createReads } from './reads.js';
 import { createRegistry } from './registry.js';
+import type { RoutingWindows, UserSettings } from './routing.js';
 import type {
   Claim,
   ClaimAvailability,
@@ -33,6 +34,7 @@ import type {
   RenewResult,
   SubmitInput,
 } from './types.js';
+import { type AgentBinding, createUserDirectory } from './users.js';
 
 export { MAX_LOG_LINE_CHARS } from './logs.js';
 
@@ -54,6 +56,8 @@ export interface JobStoreOptions {
   changePollMs?: number;
   /** Source of randomness for jitter, [0, 1) (default Math.random). */
   random?: () => number;
+  /** Hybrid routing windows (src/jobs/routing.ts), ms; default 30 000 each. */
+  routing?: Partial<RoutingWindows>;
 }
 
 /**
@@ -177,6 +181,14 @@ export interface JobStore {
   /** Maintenance: deletes finished jobs (and their events, logs, renditions) older than `olderThanMs`. */
   purgeFinished(olderThanMs: number, options?: { batch?: number }): Promise<number>;
 
+  /** A user's routing settings (defaults when never set). @throws ValidationError on a bad user name */
+  getUserSettings(tenant: string, user: string): Promise<UserSettings>;
+  /** Changes the given fields (`maxPrice: null` clears the limit); returns the settings now. */
+  updateUserSettings(tenant: string, user: string, patch: Partial<UserSettings>): Promise<UserSettings>;
+  /** Pairs a did:key identity with a user of a tenant (re-pairing moves it). */
+  bindAgent(did: string, tenant: string, user: string): Promise<AgentBinding>;
+  getAgentBinding(did: string): Promise<AgentBinding | null>;
+
   /** Stops listening for notifications (the database stays open). */
   close(): Promise<void>;
 }
@@ -204,12 +216,17 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
     pollIntervalMs: options.pollIntervalMs ?? 1000,
     logLimits: options.logLimits ?? { lines: 2000, bytes: 512 * 1024 },
     random: options.random ?? Math.random,
+    routing: {
+      agentWindowMs: options.routing?.agentWindowMs ?? 30_000,
+      browserWindowMs: options.routing?.browserWindowMs ?? 30_000,
+    },
   });
   return {
     ...createLifecycle(ctx),
     ...createReads(ctx),
     ...createLogs(ctx),
     ...createRegistry(ctx),
+    ...createUserDirectory(ctx),
     onJobChange: (listener) => feed.subscribe(listener),
     close: () => feed.stop(),
   };

@@ -136,9 +136,14 @@ export interface EncoderCapabilities {
 /**
  * Which jobs a claim may lease (the trust boundary, src/protocol/handout.ts `claimScopeOf`): `all`
  * (operator encoders), a tenant's jobs plus open-network ones (`tenant`), or open-network jobs only
- * (`community`). Open-network jobs are those submitted with `network: 'community'`.
+ * (`community`), or one user's jobs only (`user`: their desktop agent or browser encoder, paired by
+ * their tenant; routing, src/jobs/routing.ts). Open-network jobs are those submitted with `network: 'community'`.
  */
-export type ClaimScope = { kind: 'all' } | { kind: 'tenant'; tenant: string } | { kind: 'community' };
+export type ClaimScope =
+  | { kind: 'all' }
+  | { kind: 'tenant'; tenant: string }
+  | { kind: 'community' }
+  | { kind: 'user'; tenant: string; user: string };
 
 export interface EncoderRef {
   id: string;
@@ -280,6 +285,14 @@ export interface RegisterEncoderInput {
   tenant?: string;
   /** Approval for a new encoder (default approved); re-registering keeps the operator's decision. */
   approval?: EncoderApproval;
+  /** The user this encoder works for (a paired desktop agent or browser encoder); null/absent: nobody's. */
+  user?: EncoderUser | null;
+}
+
+/** The user a paired encoder works for: a user name (Hive account or vidmesh user) within a tenant. */
+export interface EncoderUser {
+  tenant: string;
+  name: string;
 }
 
 export interface Encoder {
@@ -305,6 +318,8 @@ export interface Encoder {
   host: string | null;
   /** Load from its last heartbeat; null until one arrives. */
   load: EncoderLoad | null;
+  /** The user it works for (paired desktop agent or browser encoder); null: nobody's. */
+  user: EncoderUser | null;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Claim, Encoder } from '../jobs/index.js';
+import type { Claim, ClaimScope, Encoder } from '../jobs/index.js';
 import { type JobSpec, redactSpec } from '../jobs/spec.js';
 import { SETTLED_RENDITION_STATUSES } from '../jobs/vocabulary.js';
 import { redactSecrets } from '../storage/index.js';
@@ -22,11 +22,13 @@ export function trustOf(encoder: Pick<Encoder, 'did' | 'tenant'>): TrustLevel {
 /**
  * Which jobs a claim by this encoder may lease (the job store's claim filter): operator encoders any job;
  * tenant encoders their tenant's jobs and jobs whose owner allowed the open network
- * (`network: 'community'`); community encoders only the latter.
+ * (`network: 'community'`); community encoders only the latter; an encoder paired to a user (desktop
+ * agent, browser encoder) only that user's jobs, whatever its trust.
  */
-export type ClaimScope = { kind: 'all' } | { kind: 'tenant'; tenant: string } | { kind: 'community' };
-
-export function claimScopeOf(encoder: Pick<Encoder, 'did' | 'tenant'>): ClaimScope {
+export function claimScopeOf(
+  encoder: Pick<Encoder, 'did' | 'tenant'> & { user?: Encoder['user'] },
+): ClaimScope {
+  if (encoder.user) return { kind: 'user', tenant: encoder.user.tenant, user: encoder.user.name };
   const trust = trustOf(encoder);
   if (trust === 'operator') return { kind: 'all' };
   if (trust === 'tenant') return { kind: 'tenant', tenant: encoder.tenant as string };
@@ -44,6 +46,16 @@ export interface HandOutOptions {
   openSpec?: (spec: unknown) => unknown;
   /** The coordinator's per-job source limits. */
   limits?: SourceLimits;
+}
+
+function aboutOf(job: Claim['job']) {
+  const permlink = job.metadata?.permlink;
+  return {
+    owner: job.owner ?? null,
+    permlink: typeof permlink === 'string' ? permlink : null,
+    qualities: job.renditions.map((r) => r.name),
+    durationS: job.requirements?.durationS ?? null,
+  };
 }
 
 /** Source types an untrusted encoder can never read itself: they live on the coordinator's disk. */
@@ -94,6 +106,8 @@ export function handOut(claim: Claim, encoder: Encoder, options: HandOutOptions 
       attempt: claim.attempt,
       // What a per-rendition retry keeps: its master playlist lists these beside the new ones.
       ...(partial ? { keep: keptRenditions(claim.job.renditions) } : {}),
+      // The user's own encoder may know what its user's job is; nobody else needs to.
+      ...(encoder.user ? { about: aboutOf(claim.job) } : {}),
     },
     leaseToken: claim.leaseToken,
     leaseExpiresAt: claim.leaseExpiresAt.toISOString(),

@@ -3,6 +3,7 @@
  * trust-aware hand-out of claimed jobs. Imports the job store's types; imported by the coordinator's
  * routes and the encoder's transports (data flows API → jobs → protocol → encoder).
  */
+export * from './agent.js';
 export * from './handout.js';
 export { isLiveSpec, type LiveJobSpec, liveJobSpecSchema } from './live.js';
 export * from './wire.js';

@@ -99,6 +99,19 @@ export const claimHandoutSchema = z.object({
      * encoder's master playlist lists beside the ones it encodes now.
      */
     keep: z.array(resultRenditionSchema).max(16).optional(),
+    /**
+     * Only for an encoder working for the job's own user (desktop agent, browser encoder): what the
+     * job is, as the blueprint's local-agent claim answers it (owner, Hive permlink from the job's
+     * metadata, rendition names, source seconds when known).
+     */
+    about: z
+      .object({
+        owner: z.string().nullable(),
+        permlink: z.string().nullable(),
+        qualities: z.array(z.string()),
+        durationS: z.number().nullable(),
+      })
+      .optional(),
   }),
   leaseToken: z.string().min(1),
   /** ISO 8601 end of the lease unless renewed. */

@@ -14,7 +14,7 @@ import {
   migrationsDir,
   startMaintenance,
 } from '../../src/jobs/index.js';
-import { claimSql } from '../../src/jobs/sql.js';
+import { CLAIM_PARAMS, claimSql } from '../../src/jobs/sql.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 let t: TestDatabase;
@@ -184,21 +184,25 @@ test("a claim walks its kind's index in claim order instead of sorting the queue
     );
     await db.query('ANALYZE jobs');
     for (const kind of ['infrastructure', 'community', 'desktop', 'browser'] as const) {
-      const { rows } = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${claimSql(kind)}`, [
-        new Date(),
-        ['h264', 'aac'],
-        [],
-        1080,
-        null,
-        [],
-        null,
-        'e',
-        'token',
-        new Date(),
-        'all',
-        null,
-        1,
-      ]);
+      const { rows } = await db.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN ${claimSql(kind)}`,
+        CLAIM_PARAMS.values({
+          now: new Date(),
+          codecs: ['h264', 'aac'],
+          hwaccel: [],
+          maxHeight: 1080,
+          maxDurationS: null,
+          tags: [],
+          queues: null,
+          encoderId: 'e',
+          token: 'token',
+          leaseExpiresAt: new Date(),
+          scope: 'all',
+          tenant: null,
+          user: null,
+          score: 1,
+        }),
+      );
       const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
       assert.match(plan, new RegExp(`Index Scan using jobs_claim_${kind}_idx`), plan);
       assert.doesNotMatch(plan, /Sort/, plan);

@@ -74,6 +74,25 @@ export interface JobEvent {
   actor: string;
   reason: string | null;
   at: string;
+  /** Routing (docs/encoders.md): the plan on `routed` events, the step taken on `claimed` ones. */
+  routing?: {
+    steps?: Array<{ step: string; skipped?: string; encoderId?: string; from?: string; until?: string }>;
+    route?: string;
+  };
+}
+
+/** One line for a routing plan: `agent until 10:00:30 → browser (offline) → open`. */
+export function routingText(r: NonNullable<JobEvent['routing']>): string {
+  if (r.route) return `routed step: ${r.route}`;
+  return (r.steps ?? [])
+    .map((s) =>
+      s.skipped
+        ? `${s.step} (${s.skipped})`
+        : s.until
+          ? `${s.step} until ${new Date(s.until).toLocaleTimeString()}`
+          : s.step,
+    )
+    .join(' → ');
 }
 
 export interface LogLine {

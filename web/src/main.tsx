@@ -1,5 +1,6 @@
 import { type ReactNode, StrictMode, useCallback, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import { AgentBadge } from './agent.js';
 import { api, type Principal } from './api.js';
 import { ErrorNote } from './components.js';
 import { EncodersPage } from './pages/encoders.js';
@@ -80,7 +81,10 @@ function App() {
           Sign out
         </button>
       </header>
-      <main id="main">{page}</main>
+      <main id="main">
+        {path === '/' && <AgentBadge />}
+        {page}
+      </main>
     </>
   );
 }

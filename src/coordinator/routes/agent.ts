@@ -34,6 +34,7 @@ import {
 } from '../../storage/index.js';
 import { createReputationStore, reputationScore, type VerificationPolicy } from '../../trust/index.js';
 import {
+  AgentNotPairedError,
   EncoderNotAllowedError,
   EncoderPendingApprovalError,
   ForbiddenError,
@@ -214,6 +215,17 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         throw new EncoderNotAllowedError('this identity is not on the operator allowlist');
       }
       if (did !== undefined && reg.policy === 'approval') approval = 'pending';
+      // A desktop agent works for the user its DID was paired with (docs/encoders.md); a browser
+      // encoder does when paired. Only the pairing decides, never what the encoder declares.
+      const binding =
+        did !== undefined && (req.body.kind === 'desktop' || req.body.kind === 'browser')
+          ? await store.getAgentBinding(did)
+          : null;
+      if (did !== undefined && req.body.kind === 'desktop' && !binding) {
+        throw new AgentNotPairedError(
+          'a desktop agent registers after its did:key was paired with a user (vidmesh agent pair)',
+        );
+      }
       // A re-registration keeps the operator's decision (the store leaves `approval` of an existing row).
       // The tenant is part of a keyed encoder's identity (the store derives its id from it), so no
       // tenant can re-register over another tenant's or the operator's encoder.
@@ -225,6 +237,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
         did,
         tenant: p?.tenant,
         approval,
+        user: binding ? { tenant: binding.tenant, name: binding.user } : null,
       });
       if (encoder.approval === 'banned') throw new EncoderNotAllowedError(`encoder ${encoder.id} is banned`);
       return { encoder: encoderView(encoder) };

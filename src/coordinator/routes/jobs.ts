@@ -21,7 +21,7 @@ import {
   requiredCodecs,
 } from '../../jobs/spec.js';
 import type { SsrfPolicy } from '../../storage/index.js';
-import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags } from '../chunking.js';
+import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags, uploadDurationS } from '../chunking.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
@@ -118,19 +118,28 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       if (spec.chunk)
         throw new ValidationError('chunk: set by the coordinator on chunk tasks, not by clients');
       const split = !legacy && opts.chunking ? await decideSplit(opts.chunking, spec) : null;
+      // A user's job is routed by its length (only short ones go to their browser): known for uploads.
+      const durationS =
+        spec.user && !legacy && source.type === 'upload'
+          ? (split?.durationS ?? (await uploadDurationS(opts.uploadsDir, source.id)))
+          : undefined;
       const job = await store.submit(
         {
           spec: opts.sealSpec ? opts.sealSpec(stored) : stored,
           renditions: legacy ? legacy.input.renditions : requestedRenditions(spec),
           tenant: req.principal?.tenant,
-          owner: req.principal?.id,
+          owner: spec.user ?? req.principal?.id,
           queue: spec.queue,
           priority: spec.priority,
           maxAttempts: spec.maxAttempts ?? opts.maxAttempts,
           metadata: legacy ? (legacy.input.metadata ?? {}) : (spec.metadata ?? {}),
           requirements: legacy
             ? legacy.input.requirements
-            : { codecs: requiredCodecs(spec), tags: split ? splitTags(spec.tags) : (spec.tags ?? []) },
+            : {
+                codecs: requiredCodecs(spec),
+                tags: split ? splitTags(spec.tags) : (spec.tags ?? []),
+                ...(durationS !== undefined ? { durationS } : {}),
+              },
           protocol: legacy ? '3speak' : 'vidmesh',
           network: spec.network,
         },

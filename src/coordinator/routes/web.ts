@@ -21,7 +21,8 @@ const CSP = [
   "img-src 'self' data: blob:",
   "media-src 'self' blob:",
   "worker-src 'self' blob:",
-  "connect-src 'self'",
+  // The user's desktop agent answers on loopback (docs/encoders.md; port configurable, 3002 by default).
+  "connect-src 'self' http://127.0.0.1:* http://localhost:*",
   "frame-ancestors 'none'",
   "base-uri 'none'",
   "form-action 'self'",

@@ -14,6 +14,7 @@ import {
   type Principal,
   RETRYABLE,
   redactUrl,
+  routingText,
   type WebhookDelivery,
 } from '../api.js';
 import { ErrorNote, Progress, StatusBadge } from '../components.js';
@@ -545,6 +546,7 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
                 </strong>{' '}
                 <span className="muted">by {e.actor}</span>
                 {e.reason && <div className="reason">{e.reason}</div>}
+                {e.routing && <div className="reason">{routingText(e.routing)}</div>}
               </li>
             ))}
           </ol>
