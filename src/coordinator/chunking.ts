@@ -17,6 +17,7 @@ import {
   DEFAULT_CHUNKING,
   planChunks,
   planLadder,
+  type ProbeResult,
   probe,
   stitchLadder,
 } from '../media/index.js';
@@ -50,13 +51,18 @@ export interface SplitDecision {
 /**
  * Whether a submitted spec is split, and how: only `upload` sources (the coordinator probes its own
  * file; other sources are never fetched at submit), MPEG-TS ladders with video, no `short` trim.
- * Any probe or planning failure means "not split": the job then runs whole, as before.
+ * Any probe or planning failure means "not split": the job then runs whole, as before. `probed`: the
+ * source's probe when the caller already has it (submit probes upload sources once).
  */
-export async function decideSplit(deps: ChunkingDeps, spec: JobSpec): Promise<SplitDecision | null> {
+export async function decideSplit(
+  deps: ChunkingDeps,
+  spec: JobSpec,
+  probed?: ProbeResult,
+): Promise<SplitDecision | null> {
   const option = spec.chunking ?? 'auto';
   if (option === 'off' || spec.source.type !== 'upload' || spec.protocol === '3speak') return null;
   try {
-    const info = await probe(await uploadPath(deps.uploadsDir, spec.source.id));
+    const info = probed ?? (await probe(await uploadPath(deps.uploadsDir, spec.source.id)));
     const ladder = planLadder(info, spec.ladder ?? {});
     // The stitcher joins H.264/TS HLS chunks: fMP4 (HEVC, AV1, VP9, DASH) and storyboard ladders run whole.
     if (ladder.kind !== 'video' || ladder.format !== 'ts' || ladder.trimS !== undefined) return null;

@@ -23,6 +23,7 @@ import {
 import type { SsrfPolicy } from '../../storage/index.js';
 import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags } from '../chunking.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
+import { measuredNeeds, measureUploadSource } from '../source-needs.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
 import { openEventStream } from '../sse.js';
@@ -117,7 +118,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       const stored = legacy ? legacy.spec : spec;
       if (spec.chunk)
         throw new ValidationError('chunk: set by the coordinator on chunk tasks, not by clients');
-      const split = !legacy && opts.chunking ? await decideSplit(opts.chunking, spec) : null;
+      // Probed once: the measured duration and output height let the claim filter match kind limits
+      // (a browser takes ≤ 120 s, ≤ 480p), and the split reuses the probe.
+      const measured = legacy ? undefined : await measureUploadSource(opts.uploadsDir, spec, req.log);
+      const split = !legacy && opts.chunking ? await decideSplit(opts.chunking, spec, measured?.info) : null;
       const job = await store.submit(
         {
           spec: opts.sealSpec ? opts.sealSpec(stored) : stored,
@@ -130,7 +134,11 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           metadata: legacy ? (legacy.input.metadata ?? {}) : (spec.metadata ?? {}),
           requirements: legacy
             ? legacy.input.requirements
-            : { codecs: requiredCodecs(spec), tags: split ? splitTags(spec.tags) : (spec.tags ?? []) },
+            : {
+                codecs: requiredCodecs(spec),
+                tags: split ? splitTags(spec.tags) : (spec.tags ?? []),
+                ...(measured && !split ? measuredNeeds(measured.plan) : {}),
+              },
           protocol: legacy ? '3speak' : 'vidmesh',
           network: spec.network,
         },
