@@ -15,9 +15,9 @@ import {
   type ChunkingDefaults,
   type ChunkPlan,
   DEFAULT_CHUNKING,
+  type ProbeResult,
   planChunks,
   planLadder,
-  type ProbeResult,
   probe,
   stitchLadder,
 } from '../media/index.js';

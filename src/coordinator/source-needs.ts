@@ -1,6 +1,12 @@
 import type { JobRequirements } from '../jobs/index.js';
 import type { JobSpec } from '../jobs/spec.js';
-import { type LadderPlan, type PlannedVideoRendition, planLadder, type ProbeResult, probe } from '../media/index.js';
+import {
+  type LadderPlan,
+  type PlannedVideoRendition,
+  type ProbeResult,
+  planLadder,
+  probe,
+} from '../media/index.js';
 import { uploadPath } from './routes/uploads.js';
 
 /** A submitted upload source, probed once at submit, and the ladder planned for it. */

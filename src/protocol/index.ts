@@ -5,5 +5,5 @@
  */
 export * from './handout.js';
 export { isLiveSpec, type LiveJobSpec, liveJobSpecSchema } from './live.js';
-export * from './wire.js';
 export { encodePlanOf } from './plan.js';
+export * from './wire.js';

@@ -23,9 +23,9 @@ import {
 import type { SsrfPolicy } from '../../storage/index.js';
 import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags } from '../chunking.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
-import { measuredNeeds, measureUploadSource } from '../source-needs.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
+import { measuredNeeds, measureUploadSource } from '../source-needs.js';
 import { openEventStream } from '../sse.js';
 import { eventView, jobView } from '../views.js';
 import { assertUploadVisible } from './uploads.js';
