@@ -1,4 +1,4 @@
-import { canonicalJson } from './encoding.js';
+import { canonicalJson } from './canonical.js';
 import { SignatureError } from './errors.js';
 
 /**

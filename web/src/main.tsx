@@ -2,6 +2,7 @@ import { type ReactNode, StrictMode, useCallback, useEffect, useState } from 're
 import { createRoot } from 'react-dom/client';
 import { api, type Principal } from './api.js';
 import { ErrorNote } from './components.js';
+import { EncodePage } from './pages/encode.js';
 import { EncodersPage } from './pages/encoders.js';
 import { JobDetailPage } from './pages/job.js';
 import { JobsPage } from './pages/jobs.js';
@@ -17,6 +18,7 @@ const NAV = [
   { to: '/jobs', label: 'Jobs' },
   { to: '/submit', label: 'Submit', scope: 'submit' },
   { to: '/encoders', label: 'Encoders' },
+  { to: '/encode', label: 'Encode here' },
   { to: '/streams', label: 'Live' },
 ] as const;
 
@@ -56,6 +58,7 @@ function App() {
   else if (path === '/jobs') page = <JobsPage principal={principal} query={query} />;
   else if (path === '/submit' && canSubmit) page = <SubmitPage />;
   else if (path === '/encoders') page = <EncodersPage principal={principal} />;
+  else if (path === '/encode') page = <EncodePage query={query} />;
   else if (path === '/streams') page = <LivePage principal={principal} />;
   else page = <OverviewPage />;
 
@@ -68,7 +71,11 @@ function App() {
         <span className="brand">vidmesh</span>
         <nav aria-label="Main">
           {NAV.filter((n) => !('scope' in n) || canSubmit).map((n) => (
-            <Link key={n.to} to={n.to} current={n.to === '/' ? path === '/' : path.startsWith(n.to)}>
+            <Link
+              key={n.to}
+              to={n.to}
+              current={n.to === '/' ? path === '/' : path === n.to || path.startsWith(`${n.to}/`)}
+            >
               {n.label}
             </Link>
           ))}
