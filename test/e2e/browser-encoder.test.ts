@@ -325,7 +325,13 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
     const page = await context.newPage();
     await signIn(page);
     await page.goto(`${coordinator.url}/encode?start=1`);
-    await page.locator(`[data-testid="encoder-job"][data-job="${job.id}"]`).waitFor({ timeout: 60_000 });
+    await page
+      .locator(`[data-testid="encoder-job"][data-job="${job.id}"]`)
+      .waitFor({ timeout: 60_000 })
+      .catch(async (err) => {
+        const j = await client.getJob(job.id);
+        throw new Error(`${err}\njob ${j.status}\npage: ${(await page.content()).slice(0, 3000)}`);
+      });
     await until(
       'the tab to report encoding',
       async () => (await client.getJob(job.id)).stage === 'encoding',
@@ -345,10 +351,19 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
     assert.ok(Date.now() - closedAt < leaseMs, 'released, not rescued after the lease expired');
     const history = await client.jobHistory(job.id);
     assert.ok(
-      history.some((e) => e.to === 'queued' && /browser tab closed/.test(e.reason ?? '')),
+      history.some((e) => e.from === 'running' && e.to === 'queued' && e.reason === 'released'),
       JSON.stringify(history),
     );
-    assert.equal(back.attempts, 1, 'the release counted no failed attempt');
+    // The release is the one the tab signed in advance for pagehide.
+    const { rows } = await coordinator.db.query<{ details: { reason?: string } }>(
+      `SELECT details FROM job_events WHERE job_id = $1 AND reason = 'released'`,
+      [job.id],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.details.reason),
+      ['browser tab closed'],
+    );
+    assert.equal(back.attempts, 0, "the release gave the claim's attempt back");
     await client.cancelJob(job.id);
     await context.close();
   });
