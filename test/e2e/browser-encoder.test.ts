@@ -52,8 +52,8 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
   let key: string;
   let browser: Browser;
   let launching: Promise<Browser> | undefined;
-  const clips: Record<'s30' | 's100' | 's130', string> = { s30: '', s100: '', s130: '' };
-  const uploads: Record<'s30' | 's100' | 's130', string> = { s30: '', s100: '', s130: '' };
+  const clips: Record<'s30' | 's100' | 's130' | 'mp3', string> = { s30: '', s100: '', s130: '', mp3: '' };
+  const uploads: Record<'s30' | 's100' | 's130' | 'mp3', string> = { s30: '', s100: '', s130: '', mp3: '' };
   const speeds: Array<{ seconds: number; speed: number }> = [];
 
   before(async () => {
@@ -64,6 +64,12 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
     clips.s30 = await makeClip(join(root, 'bbb-30s.mp4'), { loops: 2, seconds: 30 });
     clips.s100 = await makeClip(join(root, 'bbb-100s.mp4'), { loops: 9, seconds: 100 });
     clips.s130 = await makeClip(join(root, 'bbb-130s.mp4'), { loops: 13, seconds: 130 });
+    // 10 s of the film with its audio as MP3: neither AAC (copied) nor Opus.
+    clips.mp3 = join(root, 'bbb-mp3.mp4');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-y', '-i', clips.s30, '-t', '10', '-c:v', 'copy'],
+      ...['-c:a', 'libmp3lame', '-b:a', '128k', clips.mp3],
+    ]);
     coordinator = await startCoordinator(
       loadConfig({
         flags: {
@@ -86,7 +92,7 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
     });
     key = ((await k.json()) as { plaintext: string }).plaintext;
     client = createClient({ url: coordinator.url, apiKey: key });
-    for (const name of ['s100', 's130'] as const)
+    for (const name of ['s100', 's130', 'mp3'] as const)
       uploads[name] = (await client.upload(clips[name])).upload.id;
     browser = await launching;
   });
@@ -144,7 +150,12 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
   }
 
   /** ffprobe of the published rendition and the master's CODECS; downloads the files for the player. */
-  async function checkPublished(jobId: string, seconds: number, into: string): Promise<string> {
+  async function checkPublished(
+    jobId: string,
+    seconds: number,
+    into: string,
+    audio: 'aac' | 'opus' = 'aac',
+  ): Promise<string> {
     const job = await client.getJob(jobId);
     assert.equal(job.status, 'completed');
     const result = job.result as {
@@ -158,8 +169,13 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
     const base = `${coordinator.url}/media/${jobId}`;
     const master = await (await fetch(`${base}/master.m3u8`)).text();
     const codecs = /CODECS="([^"]+)"/.exec(master)?.[1] ?? '';
-    // The source's AAC is copied (this Chromium has no AAC encoder): the master says so.
-    assert.match(codecs, /^avc1\.[0-9a-f]{6},mp4a\.40\.2$/, master);
+    // AAC is copied from the source (this Chromium has no AAC encoder), other audio becomes Opus: the
+    // master says which (RFC 6381; `Opus`: the sample entry of Opus in ISOBMFF, as DASH-IF writes it).
+    assert.match(
+      codecs,
+      audio === 'aac' ? /^avc1\.[0-9a-f]{6},mp4a\.40\.2$/ : /^avc1\.[0-9a-f]{6},Opus$/,
+      master,
+    );
     assert.match(master, /RESOLUTION=854x480/);
     const media = await (await fetch(`${base}/480p/index.m3u8`)).text();
     assert.match(media, /#EXT-X-MAP:URI="init\.mp4"/);
@@ -184,7 +200,7 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
     ) as Probed;
     const video = probed.streams.find((s) => s.codec_type === 'video');
     assert.deepEqual([video?.codec_name, video?.width, video?.height], ['h264', 854, 480]);
-    assert.ok(probed.streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac'));
+    assert.ok(probed.streams.some((s) => s.codec_type === 'audio' && s.codec_name === audio));
     assert.ok(
       Math.abs(Number(probed.format.duration) - seconds) < 0.5,
       `duration ${probed.format.duration} s for a ${seconds} s clip`,
@@ -310,6 +326,29 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
         assert.ok(played.currentTime >= 3, `played ${played.currentTime} s`);
         assert.deepEqual([played.videoWidth, played.videoHeight], [854, 480]);
       }
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a source with MP3 audio is encoded with Opus audio, and the master CODECS says Opus', async () => {
+    const job = await client.submitJob({
+      source: { type: 'upload', id: uploads.mp3 },
+      ladder: { only: ['480p'], format: 'fmp4' },
+      network: 'community',
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await signIn(page);
+      await page.goto(`${coordinator.url}/encode?start=1`);
+      const done = await finished(page, job.id, 240_000);
+      assert.ok(done.ok, 'the tab failed the MP3-audio job');
+      const dir = join(root, 'out-opus');
+      await checkPublished(job.id, 10, dir, 'opus');
+      const played = await play(dir, 3);
+      assert.deepEqual(played.errors, [], `hls.js errors: ${played.errors}`);
+      assert.ok(played.currentTime >= 3, `played ${played.currentTime} s`);
     } finally {
       await context.close();
     }

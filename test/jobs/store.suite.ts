@@ -157,7 +157,11 @@ export function storeSuite(driver: TestDriver): void {
       assert.equal(await h.store.claim(h.enc('tab', 'browser'), boasting), null);
       // The same declaration on another kind leases the rest: the limits are the browser kind's.
       const got = new Set<string>();
-      for (let c = await h.store.claim(h.enc('node'), boasting); c; c = await h.store.claim(h.enc('node'), boasting))
+      for (
+        let c = await h.store.claim(h.enc('node'), boasting);
+        c;
+        c = await h.store.claim(h.enc('node'), boasting)
+      )
         got.add(c.job.id);
       assert.deepEqual(got, new Set([long.id, tall.id, unmeasured.id]));
     });

@@ -36,7 +36,7 @@ export interface TranscodeResult {
     name: string;
     width: number;
     height: number;
-    /** RFC 6381 codecs of the variant, e.g. `avc1.42c01e,mp4a.40.2`. */
+    /** RFC 6381 codecs of the variant, e.g. `avc1.640016,mp4a.40.2` or `avc1.640016,Opus`. */
     codecs: string;
     /** BANDWIDTH (peak segment bitrate), bits/s. */
     bandwidth: number;
@@ -117,7 +117,14 @@ export async function transcodeToHls(
       audio === 'aac-copy'
         ? {}
         : audio === 'opus'
-          ? { codec: 'opus', bitrate: plan.audio?.bitrate ?? 128_000 }
+          ? // Opus runs at 48 kHz whatever the input (RFC 7845 §5.1): resampled here, so the sample
+            // entry says 48000 as Opus in ISOBMFF requires (Chromium's MSE refuses anything else).
+            {
+              codec: 'opus',
+              bitrate: plan.audio?.bitrate ?? 128_000,
+              sampleRate: 48_000,
+              numberOfChannels: 2,
+            }
           : { discard: true },
     showWarnings: false,
   });
