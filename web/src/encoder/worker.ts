@@ -195,8 +195,10 @@ export function startBrowserEncoder(options: {
     const logs: string[] = [];
     const log = (line: string) => logs.push(`[browser] ${line}`);
     // Progress renews the lease; 409 (lease lost) or `cancelled` stop the work at once.
+    let lastReport = 0;
     const report = async () => {
       if (active.stage === 'completing') return;
+      lastReport = performance.now();
       try {
         const answer = await call<{ cancelled: boolean }>(identity, '/agent/progress', {
           encoderId,
@@ -243,6 +245,9 @@ export function startBrowserEncoder(options: {
         onProgress: (fraction, sourceS) => {
           const wall = (performance.now() - started) / 1000;
           show({ progress: fraction * 100, ...(sourceS > 0 && wall > 0 ? { speed: sourceS / wall } : {}) });
+          // Also driven by the encode itself: a hidden tab's timers may be throttled to one a minute
+          // (Chromium's intensive wake-up throttling), which could let a 60 s lease lapse.
+          if (performance.now() - lastReport > PROGRESS_MS) void report();
         },
       });
       log(
