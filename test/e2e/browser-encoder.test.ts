@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { Browser, Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
@@ -81,6 +81,9 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
           databaseUrl: tdb.current.url,
           heartbeatMs: 1000,
           maintenanceMs: 500,
+          // Short leases so that a killed tab's lease expires within the test (progress renews every 3 s).
+          leaseMs: 20_000,
+          rescueGraceMs: 0,
         },
         env: {},
       }),
@@ -386,8 +389,7 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
       },
       15_000,
     );
-    const leaseMs = 60_000;
-    assert.ok(Date.now() - closedAt < leaseMs, 'released, not rescued after the lease expired');
+    assert.ok(Date.now() - closedAt < 20_000, 'released, not rescued after the lease expired');
     const history = await client.jobHistory(job.id);
     assert.ok(
       history.some((e) => e.from === 'running' && e.to === 'queued' && e.reason === 'released'),
@@ -405,5 +407,50 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
     assert.equal(back.attempts, 0, "the release gave the claim's attempt back");
     await client.cancelJob(job.id);
     await context.close();
+  });
+
+  test('a tab that dies without closing (browser killed) leaves a lease that expires and is rescued', async () => {
+    const job = await client.submitJob({
+      source: { type: 'upload', id: uploads.s100 },
+      ladder: { only: ['480p'], format: 'fmp4' },
+      network: 'community',
+    });
+    // A browser of its own, killed with SIGKILL: no pagehide, no release, like a crash or power loss.
+    const server = await chromium.launchServer({
+      executablePath: process.env.VIDMESH_CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu'],
+    });
+    const doomed = await chromium.connect(server.wsEndpoint());
+    try {
+      const page = await doomed.newPage();
+      await signIn(page);
+      await page.goto(`${coordinator.url}/encode?start=1`);
+      await until(
+        'the tab to report encoding',
+        async () => (await client.getJob(job.id)).stage === 'encoding',
+        60_000,
+      );
+      server.process().kill('SIGKILL');
+      const running = await client.getJob(job.id);
+      assert.equal(running.status, 'running', 'nobody released it');
+      const back = await until(
+        'the sweeper to rescue the expired lease',
+        async () => {
+          const j = await client.getJob(job.id);
+          return j.status === 'queued' ? j : undefined;
+        },
+        60_000,
+      );
+      assert.equal(back.attempts, 1, 'a rescue counts the attempt');
+      const history = await client.jobHistory(job.id);
+      assert.ok(
+        history.some((e) => e.from === 'running' && e.to === 'queued' && e.reason === 'lease_expired'),
+        JSON.stringify(history),
+      );
+    } finally {
+      await server.close().catch(() => undefined);
+      await client.cancelJob(job.id).catch(() => undefined);
+    }
   });
 });
