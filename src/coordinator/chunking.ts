@@ -15,6 +15,7 @@ import {
   type ChunkingDefaults,
   type ChunkPlan,
   DEFAULT_CHUNKING,
+  type ProbeResult,
   planChunks,
   planLadder,
   probe,
@@ -50,13 +51,18 @@ export interface SplitDecision {
 /**
  * Whether a submitted spec is split, and how: only `upload` sources (the coordinator probes its own
  * file; other sources are never fetched at submit), MPEG-TS ladders with video, no `short` trim.
- * Any probe or planning failure means "not split": the job then runs whole, as before.
+ * Any probe or planning failure means "not split": the job then runs whole, as before. `probed`: the
+ * source's probe when the caller already has it (submit probes upload sources once).
  */
-export async function decideSplit(deps: ChunkingDeps, spec: JobSpec): Promise<SplitDecision | null> {
+export async function decideSplit(
+  deps: ChunkingDeps,
+  spec: JobSpec,
+  probed?: ProbeResult,
+): Promise<SplitDecision | null> {
   const option = spec.chunking ?? 'auto';
   if (option === 'off' || spec.source.type !== 'upload' || spec.protocol === '3speak') return null;
   try {
-    const info = await probe(await uploadPath(deps.uploadsDir, spec.source.id));
+    const info = probed ?? (await probe(await uploadPath(deps.uploadsDir, spec.source.id)));
     const ladder = planLadder(info, spec.ladder ?? {});
     // The stitcher joins H.264/TS HLS chunks: fMP4 (HEVC, AV1, VP9, DASH) and storyboard ladders run whole.
     if (ladder.kind !== 'video' || ladder.format !== 'ts' || ladder.trimS !== undefined) return null;
@@ -71,15 +77,6 @@ export async function decideSplit(deps: ChunkingDeps, spec: JobSpec): Promise<Sp
   } catch (err) {
     deps.log?.warn({ err }, 'chunking: the source could not be planned; the job runs unsplit');
     return null;
-  }
-}
-
-/** Seconds of an upload source (ffprobe), or undefined when it cannot be probed (the encoder will say why). */
-export async function uploadDurationS(uploadsDir: string, id: string): Promise<number | undefined> {
-  try {
-    return (await probe(await uploadPath(uploadsDir, id))).durationS;
-  } catch {
-    return undefined;
   }
 }
 

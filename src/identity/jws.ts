@@ -1,19 +1,11 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { flattenedVerify, errors as joseErrors } from 'jose';
 import { didFromKid, publicKeyFromDid } from './did.js';
-import { b64url, canonicalJson, fromB64url } from './encoding.js';
+import { b64url, fromB64url } from './encoding.js';
 import { SignatureError } from './errors.js';
-import type { Identity } from './keys.js';
+import { type GeneralJws, JWS_ALG, signJws, toCompactJws } from './signing.js';
 
-/**
- * A JWS in the General JSON Serialization (RFC 7515 §7.2.1) with one signature, as the 3Speak
- * encoder's `dids` library returns it from `createJWS` (its `DagJWS` type) and posts as `{ jws }`.
- * All members are base64url without padding.
- */
-export interface GeneralJws {
-  payload: string;
-  signatures: Array<{ protected: string; signature: string }>;
-}
+export { type GeneralJws, signJws, toCompactJws };
 
 /** What a verified JWS proves: who signed (`did`, `kid` from the protected header) and what. */
 export interface VerifiedJws {
@@ -24,31 +16,9 @@ export interface VerifiedJws {
 }
 
 /** The only algorithm accepted: Ed25519 (RFC 8037 §3.1; `EdDSA` as the 3Speak stack writes it). */
-const ALG = 'EdDSA';
+const ALG = JWS_ALG;
 /** Upper bound on a serialized JWS; request claims are ~300 bytes, 3Speak node_info well under 4 KiB. */
 export const MAX_JWS_LENGTH = 64 * 1024;
-
-/**
- * Signs `payload` (any JSON value; serialized with sorted keys and no whitespace) as a General JWS
- * with protected header `{"alg":"EdDSA","kid":"did:key:z6Mk…#z6Mk…"}`: byte-for-byte what the dids +
- * key-did-provider-ed25519 stack produces for the same seed and payload (Ed25519 is deterministic).
- * Throws `TypeError` when the payload is not representable as JSON.
- */
-export async function signJws(identity: Identity, payload: unknown): Promise<GeneralJws> {
-  const protectedB64 = b64url(canonicalJson({ alg: ALG, kid: identity.kid }));
-  const payloadB64 = b64url(canonicalJson(payload));
-  const signature = await identity.sign(Buffer.from(`${protectedB64}.${payloadB64}`, 'ascii'));
-  return { payload: payloadB64, signatures: [{ protected: protectedB64, signature: b64url(signature) }] };
-}
-
-/** The compact serialization (RFC 7515 §7.1) `protected.payload.signature` of a one-signature JWS. */
-export function toCompactJws(jws: GeneralJws): string {
-  const [sig] = jws.signatures;
-  if (jws.signatures.length !== 1 || sig === undefined) {
-    throw new SignatureError('jws_malformed', 'exactly one signature expected');
-  }
-  return `${sig.protected}.${jws.payload}.${sig.signature}`;
-}
 
 /** Parses a compact JWS string into the general form; throws {@link SignatureError} `jws_malformed`. */
 export function fromCompactJws(compact: string): GeneralJws {

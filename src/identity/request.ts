@@ -1,9 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { fromB64url } from './encoding.js';
 import { SignatureError } from './errors.js';
-import { fromCompactJws, signJws, toCompactJws, verifyJws } from './jws.js';
-import type { Identity } from './keys.js';
+import { fromCompactJws, verifyJws } from './jws.js';
 import type { NonceStore } from './nonces.js';
+import { AUTH_SCHEME, DEFAULT_REQUEST_TTL_S, MAX_REQUEST_LIFETIME_S, signRequest } from './signing.js';
+
+export { AUTH_SCHEME, DEFAULT_REQUEST_TTL_S, MAX_REQUEST_LIFETIME_S, signRequest };
 
 /**
  * Signed encoder → coordinator requests.
@@ -13,7 +15,6 @@ import type { NonceStore } from './nonces.js';
  * is {@link RequestClaims}. The body is hashed as raw bytes, exactly as sent: a server must verify
  * against the raw body, not a re-serialization of parsed JSON.
  */
-export const AUTH_SCHEME = 'DIDJWS';
 
 /** The signed payload of a request. Times are NumericDate: integer seconds since the epoch (RFC 7519 §2). */
 export interface RequestClaims {
@@ -39,10 +40,6 @@ export interface IncomingSignedRequest {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** Longest lifetime (`exp - iat`, seconds) a request may have. */
-export const MAX_REQUEST_LIFETIME_S = 300;
-/** Default lifetime of a request signed by {@link signRequest} (seconds). */
-export const DEFAULT_REQUEST_TTL_S = 60;
 /** Default tolerated clock difference between encoder and coordinator (seconds). */
 export const DEFAULT_MAX_SKEW_S = 30;
 
@@ -51,41 +48,6 @@ export function bodySha256(body: string | Uint8Array | undefined): string {
   return createHash('sha256')
     .update(body ?? '')
     .digest('base64url');
-}
-
-/**
- * Signs one request. Resolves the headers to add: `{ authorization: 'DIDJWS <compact JWS>' }`.
- * `now` defaults to the current time; `ttlS` (default 60, at most 300) sets `exp = iat + ttlS`;
- * `audience` binds the coordinator origin. Each call uses a fresh 128-bit nonce, so a signed
- * request can be sent once.
- */
-export async function signRequest(
-  identity: Identity,
-  request: {
-    method: string;
-    path: string;
-    body?: string | Uint8Array;
-    audience?: string;
-    now?: Date;
-    ttlS?: number;
-  },
-): Promise<{ authorization: string }> {
-  const ttl = request.ttlS ?? DEFAULT_REQUEST_TTL_S;
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_REQUEST_LIFETIME_S) {
-    throw new RangeError(`ttlS must be an integer in 1..${MAX_REQUEST_LIFETIME_S}`);
-  }
-  const iat = Math.floor((request.now ?? new Date()).getTime() / 1000);
-  const claims: RequestClaims = {
-    ...(request.audience === undefined ? {} : { aud: request.audience }),
-    body_sha256: bodySha256(request.body),
-    exp: iat + ttl,
-    iat,
-    method: request.method.toUpperCase(),
-    nonce: randomBytes(16).toString('base64url'),
-    path: request.path,
-  };
-  const jws = await signJws(identity, claims);
-  return { authorization: `${AUTH_SCHEME} ${toCompactJws(jws)}` };
 }
 
 /** Options of {@link verifySignedRequest}. */

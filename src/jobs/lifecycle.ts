@@ -27,7 +27,7 @@ import {
   type QueueName,
   type SubmitInput,
 } from './types.js';
-import { ENCODER_KINDS, TRANSITIONS } from './vocabulary.js';
+import { ENCODER_KIND_LIMITS, ENCODER_KINDS, TRANSITIONS } from './vocabulary.js';
 
 /** The state changes of a job: every compare-and-set transition of docs/jobs.md ("Transitions"). */
 export type JobLifecycle = Pick<
@@ -65,14 +65,17 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
     const now = clock();
     const token = randomBytes(24).toString('base64url');
     const expires = new Date(now.getTime() + leaseMs);
+    const limit = ENCODER_KIND_LIMITS[encoder.kind];
     const { rows } = await db.query<JobRow>(
       Q.claimSql(encoder.kind),
       Q.CLAIM_PARAMS.values({
         now,
         codecs: caps.codecs,
         hwaccel: caps.hwaccel,
-        maxHeight: caps.maxHeight,
-        maxDurationS: caps.maxDurationS ?? null,
+        maxHeight: Math.min(caps.maxHeight, limit?.maxHeight ?? Number.POSITIVE_INFINITY),
+        maxDurationS: limit
+          ? Math.min(caps.maxDurationS ?? limit.maxDurationS, limit.maxDurationS)
+          : (caps.maxDurationS ?? null),
         tags: caps.tags,
         queues: caps.queues ?? null,
         encoderId: encoder.id,

@@ -231,8 +231,11 @@ WITH next AS (
     AND coalesce(required_codecs <@ ${C('codecs')}::text[]
       AND (required_hwaccel IS NULL OR required_hwaccel = ANY(${C('hwaccel')}::text[]))
       AND (source_height IS NULL OR source_height <= ${C('maxHeight')})
+      -- A duration-limited encoder (a browser) takes only jobs whose duration and output height were
+      -- measured at submit: a chunk task or an unprobed source could need more than it can do.
       AND (${C('maxDurationS')}::float8 IS NULL
-        OR (duration_s IS NOT NULL AND duration_s <= ${C('maxDurationS')}::float8))
+        OR (duration_s IS NOT NULL AND duration_s <= ${C('maxDurationS')}::float8
+          AND source_height IS NOT NULL))
       AND required_tags <@ ${C('tags')}::text[]
       AND (${C('queues')}::text[] IS NULL OR queue = ANY(${C('queues')}::text[]))
       -- Other families' jobs are leased only by their gateway's claim (CLAIM_BY_PROTOCOL).

@@ -25,7 +25,10 @@ export interface JobRequirements {
   codecs?: string[];
   /** A required hardware accelerator (e.g. `nvenc`); absent: software is fine. */
   hwaccel?: string;
-  /** Source (maximum) height in pixels the encoder must handle. */
+  /**
+   * Tallest output height in pixels the job needs (its planned ladder's top video rendition for the
+   * probed source, set at submit for upload sources), matched against the encoder's `maxHeight`.
+   */
   sourceHeight?: number;
   /** Source duration, seconds (matched against an encoder's `maxDurationS`). */
   durationS?: number;
@@ -121,7 +124,7 @@ export interface EncoderCapabilities {
   codecs: string[];
   /** Available hardware accelerators (`[]` for software only). */
   hwaccel: string[];
-  /** Largest source height, pixels. */
+  /** Largest output height, pixels (a job's `sourceHeight` requirement above it is never claimed). */
   maxHeight: number;
   /** Longest source, seconds (browsers); absent: unlimited. */
   maxDurationS?: number;

@@ -51,6 +51,16 @@ export const SETTLED_RENDITION_STATUSES = [
 export const ENCODER_KINDS = ['infrastructure', 'community', 'desktop', 'browser'] as const;
 export type EncoderKind = (typeof ENCODER_KINDS)[number];
 
+/**
+ * Limits a kind of encoder never exceeds, applied by every claim whatever the encoder declares: a
+ * browser tab (WebCodecs, docs/encoders.md) takes jobs of at most 120 s (`maxDurationS`, seconds) whose
+ * tallest planned rendition is at most 480 pixels high (`maxHeight`). A limited encoder is offered only
+ * jobs whose duration and output height the coordinator measured at submit.
+ */
+export const ENCODER_KIND_LIMITS: Readonly<
+  Partial<Record<EncoderKind, { readonly maxDurationS: number; readonly maxHeight: number }>>
+> = { browser: { maxDurationS: 120, maxHeight: 480 } };
+
 export const QUEUES = ['live', 'default', 'batch'] as const;
 export type QueueName = (typeof QUEUES)[number];
 

@@ -6,4 +6,5 @@
 export * from './agent.js';
 export * from './handout.js';
 export { isLiveSpec, type LiveJobSpec, liveJobSpecSchema } from './live.js';
+export { encodePlanOf } from './plan.js';
 export * from './wire.js';

@@ -84,6 +84,42 @@ export type TransferPlan = z.infer<typeof transferPlanSchema>;
 export const TRUST_LEVELS = ['operator', 'tenant', 'community'] as const;
 export type TrustLevel = (typeof TRUST_LEVELS)[number];
 
+/**
+ * The coordinator's plan of a job, handed to encoders that cannot probe and plan the source themselves
+ * (a browser tab, docs/encoders.md): src/media's `planLadder` for the source, reduced to what an encoder
+ * must match for the result to verify (src/trust). Seconds, bits/s, pixels.
+ */
+export const encodePlanSchema = z.object({
+  /** Output duration, s (the source's, or the short-mode cut). */
+  durationS: z.number().positive(),
+  /** Target HLS segment duration, s; a keyframe starts every segment. */
+  segmentDurationS: z.number().positive(),
+  /** Constant output frame rate, frames/s. */
+  fps: z.number().positive(),
+  /** Frames per GOP (= ceil(segment duration × fps)). */
+  gopFrames: z.number().int().positive(),
+  format: z.enum(['ts', 'fmp4']),
+  renditions: z
+    .array(
+      z.object({
+        name: z.string().max(32),
+        codec: z.string().max(16),
+        width: z.number().int().positive(),
+        height: z.number().int().positive(),
+        /** Target bitrate, bits/s. */
+        videoBitrate: z.number().int().positive(),
+        /** Peak bitrate, bits/s. */
+        maxrate: z.number().int().positive(),
+        profile: z.string().max(16),
+        level: z.string().max(8).optional(),
+      }),
+    )
+    .max(16),
+  /** Audio of the output: encode/copy the source's first audio stream, or none. */
+  audio: z.object({ bitrate: z.number().int().positive() }).optional(),
+});
+export type EncodePlan = z.infer<typeof encodePlanSchema>;
+
 /** Answer of a successful `POST /api/v1/agent/claim`: the job as this encoder may see it. */
 export const claimHandoutSchema = z.object({
   job: z.object({
@@ -122,6 +158,8 @@ export const claimHandoutSchema = z.object({
   transfer: transferPlanSchema.default({ source: 'direct', output: 'direct' }),
   /** The trust level the coordinator gave this encoder for this job. */
   trust: z.enum(TRUST_LEVELS).optional(),
+  /** For encoders of a limited kind (`browser`): the coordinator's plan of the job, to be matched. */
+  plan: encodePlanSchema.optional(),
 });
 export type ClaimHandout = z.infer<typeof claimHandoutSchema>;
 

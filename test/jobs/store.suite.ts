@@ -144,6 +144,28 @@ export function storeSuite(driver: TestDriver): void {
       assert.deepEqual(got, new Set([long.id, unknownLength.id, hevc.id, gpu.id, tall.id]));
     });
 
+    test('a browser encoder gets only measured jobs of at most 120 s and 480p, whatever it declares', async () => {
+      const h = harness(db);
+      const long = await h.submit({ requirements: { durationS: 130, sourceHeight: 480 } });
+      const tall = await h.submit({ requirements: { durationS: 30, sourceHeight: 720 } });
+      // A duration without a measured output height (a chunk task's): the browser could not know it.
+      const unmeasured = await h.submit({ requirements: { durationS: 30 } });
+      const fits = await h.submit({ requirements: { durationS: 120, sourceHeight: 480 } });
+      const boasting = h.caps({ maxHeight: 2160 });
+      const b = await h.store.claim(h.enc('tab', 'browser'), boasting);
+      assert.equal(b?.job.id, fits.id);
+      assert.equal(await h.store.claim(h.enc('tab', 'browser'), boasting), null);
+      // The same declaration on another kind leases the rest: the limits are the browser kind's.
+      const got = new Set<string>();
+      for (
+        let c = await h.store.claim(h.enc('node'), boasting);
+        c;
+        c = await h.store.claim(h.enc('node'), boasting)
+      )
+        got.add(c.job.id);
+      assert.deepEqual(got, new Set([long.id, tall.id, unmeasured.id]));
+    });
+
     test("a protocol family's jobs are leased only through claimForProtocol, capped per encoder; leaseOf finds the holder's lease", async () => {
       const h = harness(db);
       const other = await h.submit({ protocol: '3speak', renditions: ['480p'] });

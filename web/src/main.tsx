@@ -3,6 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { AgentBadge } from './agent.js';
 import { api, type Principal } from './api.js';
 import { ErrorNote } from './components.js';
+import { EncodePage } from './pages/encode.js';
 import { EncodersPage } from './pages/encoders.js';
 import { JobDetailPage } from './pages/job.js';
 import { JobsPage } from './pages/jobs.js';
@@ -18,6 +19,7 @@ const NAV = [
   { to: '/jobs', label: 'Jobs' },
   { to: '/submit', label: 'Submit', scope: 'submit' },
   { to: '/encoders', label: 'Encoders' },
+  { to: '/encode', label: 'Encode here' },
   { to: '/streams', label: 'Live' },
 ] as const;
 
@@ -57,6 +59,7 @@ function App() {
   else if (path === '/jobs') page = <JobsPage principal={principal} query={query} />;
   else if (path === '/submit' && canSubmit) page = <SubmitPage />;
   else if (path === '/encoders') page = <EncodersPage principal={principal} />;
+  else if (path === '/encode') page = <EncodePage query={query} />;
   else if (path === '/streams') page = <LivePage principal={principal} />;
   else page = <OverviewPage />;
 
@@ -69,7 +72,11 @@ function App() {
         <span className="brand">vidmesh</span>
         <nav aria-label="Main">
           {NAV.filter((n) => !('scope' in n) || canSubmit).map((n) => (
-            <Link key={n.to} to={n.to} current={n.to === '/' ? path === '/' : path.startsWith(n.to)}>
+            <Link
+              key={n.to}
+              to={n.to}
+              current={n.to === '/' ? path === '/' : path === n.to || path.startsWith(`${n.to}/`)}
+            >
               {n.label}
             </Link>
           ))}

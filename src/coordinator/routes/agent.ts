@@ -9,11 +9,13 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Queryable } from '../../jobs/db.js';
 import type { Encoder, Job, JobStore } from '../../jobs/index.js';
 import { LeaseLostError } from '../../jobs/index.js';
+import type { JobSpec } from '../../jobs/spec.js';
 import {
   claimHandoutSchema,
   claimRequestSchema,
   claimScopeOf,
   completeRequestSchema,
+  encodePlanOf,
   failRequestSchema,
   handOut,
   heartbeatRequestSchema,
@@ -46,6 +48,7 @@ import type { Principal } from '../plugins/auth.js';
 import { leaseSha256 } from '../plugins/identity.js';
 import type { SourceRelay } from '../relay.js';
 import { encoderViewSchema, jobViewSchema } from '../schemas.js';
+import { measureUploadSource } from '../source-needs.js';
 import { createStagedResults } from '../staged-results.js';
 import { encoderView, jobView } from '../views.js';
 import { uploadPath } from './uploads.js';
@@ -327,10 +330,20 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
           return reply.status(204).send(null);
         }
         // Sealed secrets are opened only here, and only for an encoder that may hold them.
-        return handOut(claim, encoder, {
+        const handout = handOut(claim, encoder, {
           ...(opts.openSpec ? { openSpec: opts.openSpec } : {}),
           ...(opts.sourceLimits ? { limits: opts.sourceLimits } : {}),
         });
+        if (encoder.kind !== 'browser') return handout;
+        // A browser cannot run ffprobe: it gets the coordinator's plan (the claim filter gave it only
+        // a measured upload job), and matches it so that its result verifies.
+        const measured = await measureUploadSource(opts.uploadsDir, claim.job.spec as JobSpec, req.log);
+        const plan = measured && encodePlanOf(measured.plan);
+        if (!plan) {
+          await store.release(claim.job.id, claim.leaseToken, encoder.id, 'no plan for a browser encoder');
+          return reply.status(204).send(null);
+        }
+        return { ...handout, plan };
       } finally {
         reply.raw.off('close', onClose);
       }

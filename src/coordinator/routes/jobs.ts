@@ -21,10 +21,11 @@ import {
   requiredCodecs,
 } from '../../jobs/spec.js';
 import type { SsrfPolicy } from '../../storage/index.js';
-import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags, uploadDurationS } from '../chunking.js';
+import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags } from '../chunking.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
+import { measuredNeeds, measureUploadSource } from '../source-needs.js';
 import { openEventStream } from '../sse.js';
 import { eventView, jobView } from '../views.js';
 import { assertUploadVisible } from './uploads.js';
@@ -117,12 +118,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       const stored = legacy ? legacy.spec : spec;
       if (spec.chunk)
         throw new ValidationError('chunk: set by the coordinator on chunk tasks, not by clients');
-      const split = !legacy && opts.chunking ? await decideSplit(opts.chunking, spec) : null;
-      // A user's job is routed by its length (only short ones go to their browser): known for uploads.
-      const durationS =
-        spec.user && !legacy && source.type === 'upload'
-          ? (split?.durationS ?? (await uploadDurationS(opts.uploadsDir, source.id)))
-          : undefined;
+      // Probed once: the measured duration and output height let the claim filter match kind limits
+      // (a browser takes ≤ 120 s, ≤ 480p), and the split reuses the probe.
+      const measured = legacy ? undefined : await measureUploadSource(opts.uploadsDir, spec, req.log);
+      const split = !legacy && opts.chunking ? await decideSplit(opts.chunking, spec, measured?.info) : null;
       const job = await store.submit(
         {
           spec: opts.sealSpec ? opts.sealSpec(stored) : stored,
@@ -138,7 +137,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
             : {
                 codecs: requiredCodecs(spec),
                 tags: split ? splitTags(spec.tags) : (spec.tags ?? []),
-                ...(durationS !== undefined ? { durationS } : {}),
+                ...(measured && !split ? measuredNeeds(measured.plan) : {}),
               },
           protocol: legacy ? '3speak' : 'vidmesh',
           network: spec.network,

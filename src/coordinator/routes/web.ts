@@ -29,7 +29,7 @@ const CSP = [
 ].join('; ');
 
 /** Client-side routes of the single-page app; everything else under `/` is a file or a 404. */
-const SPA_PATHS = /^\/(?:$|signin$|jobs(?:\/[\w-]{1,64})?$|encoders$|submit$|streams$)/;
+const SPA_PATHS = /^\/(?:$|signin$|jobs(?:\/[\w-]{1,64})?$|encoders$|encode$|submit$|streams$)/;
 
 /**
  * Serves the built dashboard at `/`: hashed files under `/assets/` with a one-year immutable cache,

@@ -1,7 +1,28 @@
-import { type DragEvent, type FormEvent, useRef, useState } from 'react';
+import { type DragEvent, type FormEvent, useEffect, useRef, useState } from 'react';
+import { ENCODER_KIND_LIMITS } from '../../../src/jobs/vocabulary.js';
 import { api, fmtBytes, type Job, uploadFile } from '../api.js';
 import { ErrorNote, Progress } from '../components.js';
+import { loadOrCreateIdentity, tabTag } from '../encoder/identity.js';
 import { navigate } from '../router.js';
+
+/** Longest file offered "Encode here" (the browser kind's limit, enforced again by the claim). */
+const BROWSER_MAX_S = ENCODER_KIND_LIMITS.browser?.maxDurationS ?? 120;
+
+/** Duration of a local video file in seconds, from its metadata (`<video>` preload); NaN if unknown. */
+function fileDurationS(file: File): Promise<number> {
+  return new Promise((resolve) => {
+    const video = document.createElement('video');
+    const url = URL.createObjectURL(file);
+    const done = (d: number) => {
+      URL.revokeObjectURL(url);
+      resolve(d);
+    };
+    video.preload = 'metadata';
+    video.onloadedmetadata = () => done(video.duration);
+    video.onerror = () => done(Number.NaN);
+    video.src = url;
+  });
+}
 
 /** Ladder choices offered here, as `ladder` options of the job spec (docs/media.md). */
 const PRESETS: Record<string, { label: string; ladder: Record<string, unknown> }> = {
@@ -27,7 +48,16 @@ export function SubmitPage() {
   const [busy, setBusy] = useState(false);
   const [drag, setDrag] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [durationS, setDurationS] = useState<number>(Number.NaN);
+  const [encodeHere, setEncodeHere] = useState(false);
   const input = useRef<HTMLInputElement>(null);
+  const short = mode === 'file' && durationS > 0 && durationS <= BROWSER_MAX_S;
+
+  useEffect(() => {
+    setDurationS(Number.NaN);
+    setEncodeHere(false);
+    if (file) void fileDurationS(file).then(setDurationS);
+  }, [file]);
 
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
@@ -51,18 +81,22 @@ export function SubmitPage() {
       const metadata: Record<string, string> = {};
       if (title) metadata.title = title;
       if (file && mode === 'file') metadata.filename = file.name.slice(0, 1024);
+      // "Encode here": a 480p fMP4 job for this tab alone (its did:key tag), open to a non-tenant
+      // encoder because the tab holds no credential; its result is verified before publication.
+      const here = short && encodeHere ? tabTag((await loadOrCreateIdentity()).did) : undefined;
       const r = await api<{ job: Job }>('/jobs', {
         method: 'POST',
         body: {
           source,
-          ladder: PRESETS[preset].ladder,
+          ladder: here ? { only: ['480p'], format: 'fmp4' } : PRESETS[preset].ladder,
           priority,
           queue,
           metadata,
+          ...(here ? { network: 'community', tags: [here] } : {}),
           ...(webhook ? { webhook: { url: webhook } } : {}),
         },
       });
-      navigate(`/jobs/${r.job.id}`);
+      navigate(here ? `/encode?start=1&job=${encodeURIComponent(r.job.id)}` : `/jobs/${r.job.id}`);
     } catch (err) {
       setError(err);
     } finally {
@@ -124,9 +158,20 @@ export function SubmitPage() {
           Title (optional)
           <input type="text" maxLength={200} value={title} onChange={(e) => setTitle(e.target.value)} />
         </label>
+        {short ? (
+          <label>
+            <input type="checkbox" checked={encodeHere} onChange={(e) => setEncodeHere(e.target.checked)} />{' '}
+            Encode here, in this browser tab (480p, {Math.round(durationS)} s)
+          </label>
+        ) : null}
         <label>
           Ladder
-          <select value={preset} onChange={(e) => setPreset(e.target.value)} aria-label="Ladder preset">
+          <select
+            value={preset}
+            onChange={(e) => setPreset(e.target.value)}
+            aria-label="Ladder preset"
+            disabled={short && encodeHere}
+          >
             {Object.entries(PRESETS).map(([k, p]) => (
               <option key={k} value={k}>
                 {p.label}
