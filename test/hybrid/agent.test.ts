@@ -12,6 +12,7 @@ import { createClient, type VidmeshClient } from '../../src/coordinator/client.j
 import type { JobView } from '../../src/coordinator/index.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { generateIdentity, type Identity, signPairingProof } from '../../src/identity/index.js';
+import { until } from '../deploy/faults.js';
 import { launchChromium } from '../helpers/browser.js';
 import { makeClip } from '../helpers/media.js';
 
@@ -164,7 +165,11 @@ describe('desktop agent', () => {
     assert.deepEqual(done.qualities, ['480p']);
     const progress = (await (await call('/progress', { jobId: job.id })).json()) as Record<string, unknown>;
     assert.equal(progress.progress, 100);
-    const health = (await (await call('/health')).json()) as Record<string, unknown>;
+    // The node drops the job from its count just after the coordinator records the completion.
+    const health = await until('the agent is ready again', 10_000, async () => {
+      const h = (await (await call('/health')).json()) as Record<string, unknown>;
+      return h.status === 'ready' && h;
+    });
     assert.deepEqual(
       { ...health, version: undefined },
       { status: 'ready', hwAccel: 'none', jobsInProgress: 0, ipfsConnected: false, version: undefined },
