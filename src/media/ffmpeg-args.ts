@@ -134,7 +134,7 @@ function profileLevel(r: PlannedVideoRendition): string[] {
 
 // x264 speed names to SVT-AV1 presets (13 fastest … 0) and libvpx-vp9 `-cpu-used` (5 fastest at
 // `-deadline good` … 0); the pairs keep about x264's relative cost.
-const SVTAV1_PRESET: Record<LadderPlan['speed'], string> = {
+export const SVTAV1_PRESET: Record<LadderPlan['speed'], string> = {
   ultrafast: '12',
   superfast: '11',
   veryfast: '10',
@@ -145,7 +145,7 @@ const SVTAV1_PRESET: Record<LadderPlan['speed'], string> = {
   slower: '5',
   veryslow: '4',
 };
-const VP9_CPU_USED: Record<LadderPlan['speed'], string> = {
+export const VP9_CPU_USED: Record<LadderPlan['speed'], string> = {
   ultrafast: '5',
   superfast: '5',
   veryfast: '5',

@@ -120,6 +120,26 @@ export {
   separateAudio,
   withCrf,
 } from './ladder.js';
+export {
+  ASPECT_MODES,
+  AUDIO_FORMATS,
+  buildOutputsArgs,
+  checkOutputOptions,
+  IMAGE_FORMATS,
+  type NamedOutput,
+  OUTPUT_KINDS,
+  type OutputGeometry,
+  type OutputKind,
+  type OutputOptions,
+  type OutputOptionsInput,
+  type OutputsPlan,
+  outputGeometry,
+  outputOptionsSchema,
+  outputVideoCodecs,
+  type PlannedFileOutput,
+  type PlannedLadderOutput,
+  planOutputs,
+} from './outputs.js';
 export { type ProbeOptions, probe } from './probe.js';
 export { type ProcessOutcome, runProcess } from './process.js';
 export type { EncodeProgress } from './progress.js';
