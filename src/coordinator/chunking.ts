@@ -54,7 +54,8 @@ export interface SplitDecision {
  */
 export async function decideSplit(deps: ChunkingDeps, spec: JobSpec): Promise<SplitDecision | null> {
   const option = spec.chunking ?? 'auto';
-  if (option === 'off' || spec.source.type !== 'upload' || spec.protocol === '3speak') return null;
+  if (option === 'off' || spec.source.type !== 'upload' || spec.protocol === '3speak' || spec.outputs)
+    return null;
   try {
     const info = await probe(await uploadPath(deps.uploadsDir, spec.source.id));
     const ladder = planLadder(info, spec.ladder ?? {});

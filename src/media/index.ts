@@ -60,6 +60,7 @@ export {
   writeMpd,
 } from './dash.js';
 export { type BackendFallback, type EncodeOptions, type EncodeResult, encodeLadder } from './encode.js';
+export { type EncodeOutputsOptions, encodeFileOutputs, type FileOutputResult } from './encode-outputs.js';
 export {
   CancelledError,
   EmptyFileError,

@@ -5,4 +5,5 @@
  */
 export * from './handout.js';
 export { isLiveSpec, type LiveJobSpec, liveJobSpecSchema } from './live.js';
+export { completionRows, type OutputResult, outputResultSchema } from './result.js';
 export * from './wire.js';
