@@ -162,6 +162,18 @@ describe('planOutputs + buildOutputsArgs', () => {
     assert.ok(p.files[0]!.args.includes('-an'));
   });
 
+  test('thumbnail times past the end: impossible; the ones before it are kept', () => {
+    const p = planOutputs(probe, [
+      named('late', { kind: 'thumbnails', times: [12, 20] }),
+      named('some', { kind: 'thumbnails', times: [1, 12] }),
+    ]);
+    assert.deepEqual(
+      p.impossible.map((i) => i.name),
+      ['late'],
+    );
+    assert.equal(p.files[0]!.filters[0], 'select=gte(t\\,1)*lt(prev_pts*TB\\,1)');
+  });
+
   test('dash output is an fMP4 ladder with a DASH manifest', () => {
     const p = planOutputs(probe, [named('d', { kind: 'dash' })], { short: true });
     assert.deepEqual(p.ladders[0]!.ladder, { short: true, format: 'fmp4', dash: true });

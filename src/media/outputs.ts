@@ -392,13 +392,12 @@ export function planOutputs(
       });
       continue;
     }
-    const pick = o.times
-      ? [`select=${selectAtTimes(o.times.filter((t) => t < info.durationS))}`]
-      : [`fps=1/${o.intervalS ?? 10}:round=down`];
-    if (o.times && o.times.every((t) => t >= info.durationS)) {
+    const times = o.times?.filter((t) => t < info.durationS);
+    if (times?.length === 0) {
       plan.impossible.push({ name, reason: `every time is past the source's end (${info.durationS} s)` });
       continue;
     }
+    const pick = times ? [`select=${selectAtTimes(times)}`] : [`fps=1/${o.intervalS ?? 10}:round=down`];
     plan.files.push({
       name,
       kind: 'thumbnails',
