@@ -1,6 +1,6 @@
 import type { JobStore } from '../jobs/index.js';
 import type { Logger } from '../log.js';
-import { collectGarbage, type GcReport, removeLocalOutputs } from '../storage/index.js';
+import { collectGarbage, type GcReport, removeLocalOutputs, removePins } from '../storage/index.js';
 
 /** What one retention sweep purged (or, dry-run, would purge). Sizes in bytes. */
 export interface RetentionReport {
@@ -28,7 +28,15 @@ export interface RetentionOptions {
   log?: Logger;
 }
 
-const hasIpfs = (result: unknown): boolean => JSON.stringify(result ?? null).includes('"cid":');
+const hasIpfs = (result: unknown): boolean => cidsOf(result).length > 0;
+
+/** Root CIDs a stored result names (`publish.cid`, `cid`, each output's `cid`). */
+function cidsOf(result: unknown): string[] {
+  if (typeof result !== 'object' || result === null) return [];
+  const r = result as { cid?: unknown; publish?: { cid?: unknown }; outputs?: Array<{ cid?: unknown }> };
+  const all = [r.cid, r.publish?.cid, ...(Array.isArray(r.outputs) ? r.outputs.map((o) => o?.cid) : [])];
+  return [...new Set(all.filter((c): c is string => typeof c === 'string'))];
+}
 
 /**
  * One retention sweep (docs/outputs.md, "Retention"): finished jobs whose retention ended (the spec's
@@ -47,9 +55,14 @@ export async function runRetention(o: RetentionOptions): Promise<RetentionReport
   let ipfs: GcReport | undefined;
   if (expired.some((j) => hasIpfs(j.result))) {
     const keep = await o.store.referencedCids(expired.map((j) => j.id));
+    // Unpin the purged jobs' roots (a 3Speak encoder adds with pin=true) unless another job uses them.
+    const kept = new Set(keep);
+    const purgedRoots = expired.flatMap((j) => cidsOf(j.result)).filter((c) => !kept.has(c));
+    if (!o.dryRun && purgedRoots.length > 0) await removePins(o.blockstoreDir, purgedRoots);
     ipfs = await collectGarbage(o.blockstoreDir, keep, {
       dryRun: o.dryRun === true,
       graceMs: o.gcGraceMs,
+      unpinned: purgedRoots,
     });
   }
   if (expired.length > 0)

@@ -4,6 +4,7 @@ import * as dagPb from '@ipld/dag-pb';
 import { CID } from 'multiformats/cid';
 import { FsBlockstore } from './ipfs.js';
 import { safeJoin } from './paths.js';
+import { readPins } from './pins.js';
 
 /**
  * Removal of published outputs (retention, `DELETE /jobs/:id` of the Encoder v2 API): a job's folder in
@@ -51,20 +52,22 @@ export interface GcReport {
 }
 
 /**
- * Mark and sweep of the embedded blockstore (kubo's `repo gc` semantics with the pin set given): every
- * block reachable from `keepRoots` (dag-pb links followed, raw leaves have none) is kept; every other
+ * Mark and sweep of the embedded blockstore (kubo's `repo gc`): every block reachable from `keepRoots`
+ * or from the store's pin list (dag-pb links followed, raw leaves have none) is kept; every other
  * block file older than `graceMs` (default 1 h: a publish in progress writes blocks before its job
- * records the root) is deleted. A root or link whose block is missing is skipped.
+ * records the root) is deleted. A root or link whose block is missing is skipped. `unpinned`: pins to
+ * treat as removed (a dry run of an unpin + GC).
  */
 export async function collectGarbage(
   blockstoreDir: string,
   keepRoots: readonly string[],
-  opts: { graceMs?: number; dryRun?: boolean; now?: number } = {},
+  opts: { graceMs?: number; dryRun?: boolean; now?: number; unpinned?: readonly string[] } = {},
 ): Promise<GcReport> {
+  const pins = [...(await readPins(blockstoreDir))].filter((p) => !opts.unpinned?.includes(p));
   const store = new FsBlockstore(blockstoreDir);
   const marked = new Set<string>();
   const stack: CID[] = [];
-  for (const root of keepRoots) {
+  for (const root of [...keepRoots, ...pins]) {
     try {
       stack.push(CID.parse(root));
     } catch {

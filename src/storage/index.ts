@@ -26,6 +26,7 @@ export { hashFile } from './files.js';
 export { httpRequest } from './http.js';
 export { addDirectory, catIpfsPath, cidOfBytes, FsBlockstore, listFiles, parseIpfsPath } from './ipfs.js';
 export { safeJoin, safeKey, safeSegments } from './paths.js';
+export { addPin, readPins, removePins } from './pins.js';
 export type { DestinationInput, DestinationRef, SourceRef } from './schema.js';
 export { destinationSchema, REDACTED, redactSecrets, SECRET_FIELDS, sourceSchema } from './schema.js';
 export type { FetchedSource, FetchOptions } from './sources.js';

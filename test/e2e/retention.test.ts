@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +11,7 @@ import { runRetention } from '../../src/coordinator/retention.js';
 import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { packageRoot } from '../../src/paths.js';
-import { diskUsage } from '../../src/storage/index.js';
+import { addDirectory, addPin, diskUsage, FsBlockstore, readPins } from '../../src/storage/index.js';
 import { makeClip } from '../helpers/media.js';
 import { startReceiver } from '../helpers/receiver.js';
 
@@ -25,6 +25,11 @@ import { startReceiver } from '../helpers/receiver.js';
  */
 
 const run = promisify(execFile);
+
+/** Bytes of the blocks in the embedded IPFS store (its pin list excluded). */
+async function blockBytes(dir: string): Promise<number> {
+  return (await diskUsage(dir)).bytes - (await diskUsage(join(dir, 'pins.json'))).bytes;
+}
 
 async function waitFinal(client: VidmeshClient, id: string): Promise<JobView> {
   const deadline = Date.now() + 120_000;
@@ -74,7 +79,7 @@ describe('retention of outputs (vidmesh serve, PGlite)', () => {
     { name: 'mp4', kind: 'mp4', height: 240, videoBitrate: 300_000, speed: 'ultrafast' },
   ];
 
-  test('a sweep past retainHours frees the local and IPFS bytes it reports; kept and queued jobs stay whole', async () => {
+  test('a sweep past retainHours frees the local and IPFS bytes it reports and unpins; kept, pinned and queued stay', async () => {
     const source = { type: 'http', url: `${receiver.url}/src/clip.mp4` };
     const expiring = await client.submitJob({ source, outputs, retainHours: 1 });
     const kept = await client.submitJob({
@@ -95,7 +100,15 @@ describe('retention of outputs (vidmesh serve, PGlite)', () => {
 
     const media = join(dataDir, 'media');
     const ipfs = join(dataDir, 'ipfs');
-    const before = { local: (await diskUsage(media)).bytes, ipfs: (await diskUsage(ipfs)).bytes };
+    // A root a legacy encoder added with pin=true (kubo RPC stand-in), and the expiring job's root pinned too.
+    const foreign = join(tmp, 'foreign');
+    await mkdir(foreign, { recursive: true });
+    await writeFile(join(foreign, 'note.txt'), 'pinned by someone else');
+    const foreignRoot = (await addDirectory(foreign, new FsBlockstore(ipfs))).cid;
+    await addPin(ipfs, foreignRoot.toString());
+    const expiringCid = a.outputs?.find((o) => o.name === 'hls')?.cid ?? '';
+    await addPin(ipfs, expiringCid);
+    const before = { local: (await diskUsage(media)).bytes, ipfs: await blockBytes(ipfs) };
     const jobFolder = (await diskUsage(join(media, a.id))).bytes;
     assert.ok(jobFolder > 0, 'the expiring job has local outputs');
     const store = server!.store;
@@ -115,18 +128,22 @@ describe('retention of outputs (vidmesh serve, PGlite)', () => {
     assert.equal(dry.localBytes, jobFolder);
     assert.ok((dry.ipfs?.removedBytes ?? 0) > 0, 'the expiring ladder has blocks of its own');
     assert.deepEqual(
-      { local: (await diskUsage(media)).bytes, ipfs: (await diskUsage(ipfs)).bytes },
+      { local: (await diskUsage(media)).bytes, ipfs: await blockBytes(ipfs) },
       before,
       'dry-run changes nothing',
     );
 
     const report = await sweep(false);
     assert.deepEqual(report.jobs, [a.id]);
-    const afterUse = { local: (await diskUsage(media)).bytes, ipfs: (await diskUsage(ipfs)).bytes };
+    const afterUse = { local: (await diskUsage(media)).bytes, ipfs: await blockBytes(ipfs) };
     assert.equal(before.local - afterUse.local, report.localBytes, 'local bytes freed as reported');
     assert.equal(before.ipfs - afterUse.ipfs, report.ipfs?.removedBytes, 'IPFS bytes freed as reported');
     assert.deepEqual(report.ipfs, dry.ipfs, 'the dry run predicted the sweep');
     await assert.rejects(client.getJob(a.id), (err: { status?: number }) => err.status === 404);
+    const pins = await readPins(ipfs);
+    assert.ok(!pins.has(expiringCid), 'the purged root is unpinned');
+    assert.ok(pins.has(foreignRoot.toString()), 'other pins stay');
+    assert.ok(await new FsBlockstore(ipfs).has(foreignRoot), 'a pinned root is never collected');
 
     // The kept job: its row, its local MP4 and every file of its ladder in the IPFS store.
     assert.equal((await client.getJob(b.id)).status, 'completed');
