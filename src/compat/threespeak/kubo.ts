@@ -1,14 +1,5 @@
-/**
- * A subset of kubo's RPC API (https://docs.ipfs.tech/reference/kubo/rpc/) on vidmesh's embedded
- * blockstore, enough for a 3Speak encoder to upload its HLS output the way it does to a 3Speak
- * supernode: `id`, `version`, `repo/stat`, `swarm/peers`, `add` (multipart, `wrap-with-directory`), `cat`, `ls`,
- * `block/get`, `pin/ls`, `pin/add`. Every block read is verified against its CID (FsBlockstore), so a
- * CID reported later can be checked here. As kubo does, every route takes any request body type:
- * clients (axios) send argument-less calls as empty `application/x-www-form-urlencoded` POSTs.
- */
-import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
