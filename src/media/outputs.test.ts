@@ -174,6 +174,17 @@ describe('planOutputs + buildOutputsArgs', () => {
     assert.equal(p.files[0]!.filters[0], 'select=gte(t\\,1)*lt(prev_pts*TB\\,1)');
   });
 
+  test('an HDR source is tone-mapped once, before the split', () => {
+    const hdr = fakeProbe({ hdr: 'pq', pixFmt: 'yuv420p10le', bitDepth: 10, colorTransfer: 'smpte2084' });
+    const args = buildOutputsArgs(planOutputs(hdr, outputs.slice(1, 3)), '/out')!;
+    const graph = args[args.indexOf('-filter_complex') + 1]!;
+    assert.match(
+      graph,
+      /^\[0:0\]zscale=t=linear:npl=100,.*tonemap=tonemap=hable.*,format=yuv420p,split=2\[s0\]\[s1\];/,
+    );
+    assert.equal(graph.match(/tonemap=hable/g)?.length, 1);
+  });
+
   test('dash output is an fMP4 ladder with a DASH manifest', () => {
     const p = planOutputs(probe, [named('d', { kind: 'dash' })], { short: true });
     assert.deepEqual(p.ladders[0]!.ladder, { short: true, format: 'fmp4', dash: true });

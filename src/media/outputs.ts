@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { SVTAV1_PRESET, VP9_CPU_USED } from './ffmpeg-args.js';
+import { SVTAV1_PRESET, TONEMAP_FILTERS, VP9_CPU_USED } from './ffmpeg-args.js';
 import { LOCAL_ONLY, localUrl } from './input.js';
 import { type LadderOptionsInput, ladderOptionsSchema, X264_PRESETS } from './ladder.js';
 import type { ProbeResult } from './types.js';
@@ -241,6 +241,8 @@ export interface OutputsPlan {
   durationS: number;
   videoStream: number | undefined;
   audioStream: number | undefined;
+  /** HDR source: tone-mapped to SDR BT.709 once, before the split. */
+  toneMap: boolean;
 }
 
 const kbps = (bits: number): string => `${Math.round(bits / 1000)}k`;
@@ -325,6 +327,7 @@ export function planOutputs(
     durationS: info.durationS,
     videoStream: v?.index,
     audioStream: audio?.index,
+    toneMap: v?.hdr !== undefined,
   };
   for (const { name, options: o } of outputs) {
     if (o.kind === 'hls' || o.kind === 'dash') {
@@ -426,7 +429,8 @@ export function buildOutputsArgs(plan: OutputsPlan, outDir: string): string[] | 
   const video = plan.files.filter((f) => f.mapVideo);
   if (video.length > 0) {
     const splits = video.map((_, i) => `[s${i}]`).join('');
-    const graph = [`[0:${plan.videoStream}]split=${video.length}${splits}`];
+    const pre = [...(plan.toneMap ? TONEMAP_FILTERS : []), `split=${video.length}`];
+    const graph = [`[0:${plan.videoStream}]${pre.join(',')}${splits}`];
     video.forEach((f, i) => {
       graph.push(`[s${i}]${f.filters.join(',')}[o${i}]`);
     });
