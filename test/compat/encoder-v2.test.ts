@@ -271,4 +271,22 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
     const rows = await server.db.query('SELECT 1 FROM renditions WHERE job_id = $1', [id]);
     assert.equal(rows.rows.length, 0, 'output rows removed');
   });
+
+  test('DELETE /jobs/:id of a job that has not finished cancels it first; nothing is published after', async () => {
+    await makeClip(join(receiverRoot, 'unfinished.mp4'), { seconds: 1 });
+    const created = await api('POST', '/jobs', {
+      source: { kind: 'http', url: `${receiver.url}/unfinished.mp4` },
+      outputs: [{ container: 'mp4', height: 240, destination: { kind: 'local' } }],
+    });
+    assert.equal(created.status, 202, created.text);
+    const id = String(created.json.id);
+    const deleted = await api('DELETE', `/jobs/${id}`);
+    assert.equal(deleted.status, 200, deleted.text);
+    assert.equal((await api('GET', `/jobs/${id}`)).status, 404);
+    // An encoder that had claimed it loses its lease (the job is gone) before it may publish.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(existsSync(join(dataDir, 'media', id)), false, 'no output published for a deleted job');
+    const events = await server.db.query('SELECT 1 FROM jobs WHERE id = $1', [id]);
+    assert.equal(events.rows.length, 0);
+  });
 });
