@@ -470,6 +470,31 @@ export const settings = {
     default: '',
     doc: 'Comma-separated origins (`https://app.example`) allowed to call `/api/v1` from browsers; empty: no CORS on the API.',
   },
+  encoderV2Api: {
+    env: 'VIDMESH_ENCODER_V2_API',
+    flag: 'encoderV2Api',
+    // `--encoder-v2-api` alone (commander gives `true`) mounts at `/`.
+    schema: z.preprocess(
+      (v) => (v === true || v === 'true' ? '/' : v),
+      z
+        .string()
+        .regex(/^\/([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/, 'a path prefix such as / or /encoder')
+        .optional(),
+    ),
+    default: undefined,
+    doc: 'Mount the Encoder v2 compatible API (`GET /health`, `POST/GET/DELETE /jobs`, `GET /workers`) at this path prefix (`/` with the bare flag); docs/outputs.md.',
+  },
+  retentionHours: {
+    env: 'VIDMESH_RETENTION_HOURS',
+    flag: 'retentionHours',
+    schema: z.coerce
+      .number()
+      .min(0)
+      .max(24 * 365 * 10)
+      .optional(),
+    default: undefined,
+    doc: "Hours finished jobs are kept: older ones are purged with their outputs in local storage and the embedded IPFS store (unpinned, blocks garbage-collected) by the maintenance leader; a job's `retainHours` overrides it. Unset: kept unless the job sets `retainHours` (docs/outputs.md).",
+  },
   threeSpeakGateway: {
     env: 'VIDMESH_3SPEAK_GATEWAY',
     flag: 'threespeakGateway',

@@ -19,6 +19,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./keys.js'),
   () => import('./migrate.js'),
   () => import('./quickstart.js'),
+  () => import('./retention.js'),
   () => import('./serve.js'),
   () => import('./webhooks.js'),
 ];

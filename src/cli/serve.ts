@@ -10,6 +10,8 @@ interface ServeFlags {
   dataDir?: string;
   encoders?: string;
   publicUrl?: string;
+  encoderV2Api?: string | true;
+  retentionHours?: string;
 }
 
 /**
@@ -68,6 +70,14 @@ export function register(program: Command): void {
     .option('--tls-key <file>', 'PEM private key of --tls-cert (env VIDMESH_TLS_KEY)')
     .option('--metrics-token <token>', 'bearer token for GET /metrics (env VIDMESH_METRICS_TOKEN)')
     .option('--media-origin <url>', 'origin serving /media and /ipfs (env VIDMESH_MEDIA_ORIGIN)')
+    .option(
+      '--encoder-v2-api [prefix]',
+      'mount the Encoder v2 compatible API at / or a prefix (env VIDMESH_ENCODER_V2_API; docs/outputs.md)',
+    )
+    .option(
+      '--retention-hours <hours>',
+      'purge finished jobs and their local/IPFS outputs after this long (env VIDMESH_RETENTION_HOURS)',
+    )
     .option(
       '--live-rtmp-port <port>',
       'RTMP ingest port of live streams (env VIDMESH_LIVE_RTMP_PORT; unset: off)',

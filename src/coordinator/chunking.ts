@@ -60,7 +60,8 @@ export async function decideSplit(
   probed?: ProbeResult,
 ): Promise<SplitDecision | null> {
   const option = spec.chunking ?? 'auto';
-  if (option === 'off' || spec.source.type !== 'upload' || spec.protocol === '3speak') return null;
+  if (option === 'off' || spec.source.type !== 'upload' || spec.protocol === '3speak' || spec.outputs)
+    return null;
   try {
     const info = probed ?? (await probe(await uploadPath(deps.uploadsDir, spec.source.id)));
     const ladder = planLadder(info, spec.ladder ?? {});

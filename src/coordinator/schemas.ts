@@ -32,6 +32,27 @@ export const renditionResultSchema = z.object({
   url: z.string().optional(),
 });
 
+/**
+ * One output of a job with outputs (docs/outputs.md): its row's status and progress, and once run its
+ * URL (absolute for `local`), published bytes, duration (s), frame size, and the error when it failed.
+ */
+export const outputViewSchema = z.object({
+  name: z.string(),
+  kind: z.string(),
+  status: z.enum(RENDITION_STATUSES),
+  progress: z.number(),
+  destinationType: z.string(),
+  url: z.string().optional(),
+  files: z.array(z.string()).optional(),
+  bytes: z.number().optional(),
+  durationS: z.number().optional(),
+  width: z.number().optional(),
+  height: z.number().optional(),
+  cid: z.string().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+export type OutputView = z.infer<typeof outputViewSchema>;
+
 export const jobResultSchema = z.object({
   masterUrl: z.string(),
   posterUrl: z.string().optional(),
@@ -79,6 +100,8 @@ export const jobViewSchema = z.object({
   source: z.object({ type: z.string() }),
   destination: z.object({ type: z.string() }),
   renditions: z.array(renditionStateSchema),
+  /** Jobs with `outputs` only. */
+  outputs: z.array(outputViewSchema).optional(),
   result: jobResultSchema.nullable(),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
   createdAt: z.string(),

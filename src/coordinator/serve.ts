@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { encoderV2Routes } from '../compat/encoder-v2/routes.js';
 import { threeSpeakGatewayRoutes } from '../compat/threespeak/index.js';
 import {
   type Config,
@@ -33,6 +34,7 @@ import { type IngestServer, startIngest } from '../live/ingest.js';
 import { createLiveService, type LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
+import { removeLocalOutputs } from '../storage/index.js';
 import { initTracing } from '../tracing.js';
 import { buildApp } from './app.js';
 import { createCoordinatorMetrics } from './metrics.js';
@@ -43,6 +45,7 @@ import {
   uploadGrantAuthenticator,
 } from './plugins/identity.js';
 import { traceJobStore } from './plugins/tracing.js';
+import { runRetention } from './retention.js';
 import { openSpecSecrets } from './spec-secrets.js';
 import { startWebhookSender, type WebhookSender } from './webhooks/index.js';
 import { appOptionsFromConfig, verificationOf } from './wiring.js';
@@ -220,6 +223,22 @@ export async function startCoordinator(
         aidDids: config.threeSpeakAidDids,
       });
     }
+    if (config.encoderV2Api !== undefined) {
+      const prefix = config.encoderV2Api.replace(/\/+$/, '');
+      await app.register(encoderV2Routes, {
+        prefix,
+        authenticators: [
+          staticKeyAuthenticator(apiKey, { id: 'api_key:bootstrap', scopes: ['admin'] }),
+          apiKeyAuthenticator(keys),
+        ],
+        // At `/`, vidmesh's own `GET /health` answers.
+        health: prefix !== '',
+        removeJob: async (jobId) => {
+          await removeLocalOutputs(join(config.dataDir, 'media'), jobId);
+          await store.remove(jobId);
+        },
+      });
+    }
     await app.listen({ port: config.port, host: config.host });
     // Rescue only once encoders can be heard, and not before they had one lease to renew: after a
     // restart that outlasted a lease, the holder is likely still encoding (or about to report a cached
@@ -228,6 +247,16 @@ export async function startCoordinator(
       intervalMs: config.maintenanceIntervalMs,
       encoderOfflineAfterMs: Math.max(3 * config.heartbeatMs, 30_000),
       rescueGraceMs: config.rescueGraceMs ?? config.leaseMs,
+      retention: async () =>
+        (
+          await runRetention({
+            store,
+            localRoot: join(config.dataDir, 'media'),
+            blockstoreDir: join(config.dataDir, 'ipfs'),
+            defaultHours: config.retentionHours,
+            log,
+          })
+        ).jobs.length,
       log,
     });
     await metrics.start();

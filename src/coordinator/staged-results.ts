@@ -114,7 +114,7 @@ export function createStagedResults(deps: StagedResultDeps) {
     b: z.infer<typeof completeRequestSchema>,
     job: Job,
     encoder: Encoder,
-    renditions: Array<{ name: string; status: 'completed'; result: unknown }>,
+    renditions: Array<{ name: string; status: 'completed' | 'failed'; result: unknown; error?: string }>,
   ): Promise<Job> => {
     const spec = (deps.openSpec ? deps.openSpec(job.spec) : job.spec) as JobSpec;
     const keepAlive = setInterval(

@@ -1,8 +1,8 @@
 import { type Encoder, isOneOf, type Job, type JobEvent, LEASED_STATUSES } from '../jobs/index.js';
 import { fileNameOf, mediaUrl } from '../protocol/media-url.js';
-import { parseCompletionResult } from '../protocol/result.js';
+import { outputResultSchema, parseCompletionResult } from '../protocol/result.js';
 import { type Reputation, reputationScore } from '../trust/index.js';
-import type { EncoderView, JobEventView, JobView } from './schemas.js';
+import type { EncoderView, JobEventView, JobView, OutputView } from './schemas.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -93,8 +93,10 @@ export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/m
     destination: { type: destinationType },
     // Rows are the renditions asked for; once completed, what was actually produced is authoritative
     // (a 360p source yields 360p, not the requested 1080p/720p/480p), followed by the skipped ones.
-    renditions:
-      result && result.renditions.length > 0
+    // A job with outputs shows its rows as `outputs` (below), not as ladder renditions.
+    renditions: Array.isArray(spec.outputs)
+      ? []
+      : result && result.renditions.length > 0
         ? [
             ...result.renditions.map((r) => ({ name: r.name, status: 'completed' as const, progress: 100 })),
             ...job.renditions
@@ -102,6 +104,9 @@ export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/m
               .map((r) => ({ name: r.name, status: r.status, progress: 0 })),
           ]
         : job.renditions.map((r) => ({ name: r.name, status: r.status, progress: r.progress })),
+    ...(Array.isArray(spec.outputs)
+      ? { outputs: outputViews(job, spec.outputs, destinationType, publicUrl) }
+      : {}),
     result,
     error:
       showError && job.lastError
@@ -117,6 +122,41 @@ export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/m
       ...(result?.masterUrl ? { master: result.masterUrl } : {}),
     },
   };
+}
+
+/**
+ * Each output of a job with outputs, from its row (status, progress) and the result its last run
+ * stored (URL, bytes, duration, size, error). Relative `local` URLs are made absolute on this
+ * coordinator.
+ */
+function outputViews(job: Job, outputs: unknown[], jobDestination: string, publicUrl: string): OutputView[] {
+  return outputs.filter(isObj).flatMap((o) => {
+    const name = typeof o.name === 'string' ? o.name : undefined;
+    const row = job.renditions.find((r) => r.name === name);
+    if (!name || !row) return [];
+    const parsed = outputResultSchema.safeParse(row.result);
+    const r = parsed.success ? parsed.data : undefined;
+    const dest =
+      isObj(o.destination) && typeof o.destination.type === 'string' ? o.destination.type : jobDestination;
+    const absolute = (u: string) => (u.startsWith('/') ? `${publicUrl}${u}` : u);
+    const error = r?.error ?? (row.error ? { code: 'output_failed', message: row.error } : undefined);
+    return [
+      {
+        name,
+        kind: typeof o.kind === 'string' ? o.kind : 'unknown',
+        status: row.status,
+        progress: row.status === 'completed' ? 100 : row.progress,
+        destinationType: dest,
+        ...(r?.url ? { url: absolute(r.url) } : {}),
+        ...(r?.files ? { files: r.files.map(absolute) } : {}),
+        ...(r?.bytes !== undefined ? { bytes: r.bytes } : {}),
+        ...(r?.durationS !== undefined ? { durationS: r.durationS } : {}),
+        ...(r?.width !== undefined ? { width: r.width, height: r.height } : {}),
+        ...(r?.cid ? { cid: r.cid } : {}),
+        ...(row.status === 'failed' && error ? { error } : {}),
+      },
+    ];
+  });
 }
 
 export function eventView(e: JobEvent): JobEventView {

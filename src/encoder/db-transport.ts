@@ -1,6 +1,6 @@
 import { isVidmeshError } from '../errors.js';
 import type { Encoder, JobStore } from '../jobs/index.js';
-import { claimScopeOf, type HandOutOptions, handOut } from '../protocol/index.js';
+import { claimScopeOf, completionRows, type HandOutOptions, handOut } from '../protocol/index.js';
 import { LeaseLostError } from './errors.js';
 import type { HostReport } from './load.js';
 import {
@@ -114,7 +114,7 @@ export function createDbTransport(store: DbTransportStore, options: HandOutOptio
       return fenced(async () => {
         await store.complete(lease.jobId, lease.leaseToken, encoderId, {
           result,
-          renditions: result.renditions.map((r) => ({ name: r.name, status: 'completed', result: r })),
+          renditions: completionRows(result),
           encodeSeconds: result.encode.wallS,
         });
         // A node on the job store publishes itself: its result's URL is already the published one.

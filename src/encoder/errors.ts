@@ -43,3 +43,17 @@ export class InvalidJobSpecError extends VidmeshError {
 
 /** Re-exported: one lease-lost error for the store, the routes and the transports (src/errors.ts). */
 export { LeaseLostError };
+
+/**
+ * Every output of a job with outputs failed (docs/outputs.md): the attempt fails as a whole, retryable
+ * when any output's failure was. `details.outputs` lists each output's error.
+ */
+export class OutputsFailedError extends VidmeshError {
+  override readonly code: string = 'outputs_failed';
+  override readonly status: number = 502;
+  override readonly retryable: boolean;
+  constructor(message: string, options: { retryable: boolean; details?: Record<string, unknown> }) {
+    super(message, { details: options.details });
+    this.retryable = options.retryable;
+  }
+}

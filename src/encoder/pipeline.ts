@@ -1,6 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { jobSpecSchema, requestedRenditions } from '../jobs/spec.js';
+import { type JobSpec, jobSpecSchema, requestedRenditions } from '../jobs/spec.js';
 import type { Logger } from '../log.js';
 import { type CodecSupport, encodeLadder, type HwaccelReport, planLadder, probe } from '../media/index.js';
 import { mediaUrl, pathSegments } from '../protocol/media-url.js';
@@ -17,6 +17,7 @@ import {
 import { withSpan } from '../tracing.js';
 import { chunkEncoder, describeChunk } from './chunk-task.js';
 import { InvalidJobSpecError } from './errors.js';
+import { runOutputs } from './outputs-task.js';
 import type { JobReporter } from './reporter.js';
 import { selectRenditions } from './selection.js';
 import { checkSourceLimits } from './source-limits.js';
@@ -103,6 +104,17 @@ export async function runPipeline(input: PipelineInput): Promise<CompletionResul
     `probed: ${info.container}, ${info.durationS.toFixed(2)} s` +
       (v ? `, ${v.codec} ${v.displayWidth}x${v.displayHeight} @ ${v.fps.toFixed(2)} fps` : ', audio only'),
   );
+  if (spec.outputs) {
+    return runOutputs({
+      input,
+      spec: { ...spec, outputs: spec.outputs },
+      info,
+      sourcePath,
+      ctx,
+      step,
+      destinationFor: (dest) => destinationFor(dest, input) as JobSpec['destination'],
+    });
+  }
   // What this source allows first (never upscaled), then what this run encodes of it: a per-rendition
   // retry encodes only the claimed names and keeps the rest of the published ladder.
   const allowed = planLadder(info, spec.ladder ?? {});

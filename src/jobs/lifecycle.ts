@@ -44,6 +44,9 @@ export type JobLifecycle = Pick<
   | 'retry'
   | 'rescueExpired'
   | 'purgeFinished'
+  | 'remove'
+  | 'expiredJobs'
+  | 'referencedCids'
 >;
 
 function requireNames(names: readonly string[], what: string): void {
@@ -381,6 +384,26 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       }
       if (rows.some((r) => r.status === 'queued')) feed.wake();
       return rows.map((r) => ({ id: r.id, status: r.status }));
+    },
+
+    async remove(jobId) {
+      const { rows } = await db.query(Q.REMOVE_FINISHED, [jobId]);
+      if (rows[0]) feed.kick();
+      return rows.length > 0;
+    },
+
+    async expiredJobs(now, defaultHours, batch = 100) {
+      const { rows } = await db.query<{ id: string; spec: unknown; result: unknown }>(Q.EXPIRED_JOBS, [
+        now,
+        defaultHours ?? null,
+        batch,
+      ]);
+      return rows.map((r) => ({ id: r.id, spec: r.spec, result: r.result }));
+    },
+
+    async referencedCids(excluding) {
+      const { rows } = await db.query<{ cid: string }>(Q.REFERENCED_CIDS, [[...excluding]]);
+      return rows.map((r) => r.cid);
     },
 
     async purgeFinished(olderThanMs, opts = {}) {

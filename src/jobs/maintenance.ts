@@ -12,6 +12,11 @@ export interface MaintenanceOptions {
   encoderOfflineAfterMs?: number;
   /** Delete finished jobs older than this many days; undefined (the default) keeps everything. */
   retentionDays?: number;
+  /**
+   * A retention sweep with side effects beyond the job store (outputs in storage, docs/outputs.md),
+   * run by the leader on each tick; returns the number of jobs it purged.
+   */
+  retention?: () => Promise<number>;
   log?: Logger;
   /** Called when this process gains or loses leadership. */
   onLeadershipChange?: (isLeader: boolean) => void;
@@ -122,6 +127,7 @@ export function startMaintenance(
       if (options.retentionDays !== undefined) {
         report.purged = await store.purgeFinished(options.retentionDays * 86_400_000);
       }
+      if (options.retention) report.purged += await options.retention();
     } catch (err) {
       log?.error({ err }, 'maintenance: sweep failed');
     }

@@ -618,6 +618,35 @@ export function listJobsSql(filter: ListJobsWhere, limit: number): { text: strin
   return { text, params };
 }
 
+/** Deletes one finished job (cascading to events, logs, renditions). $1 id */
+export const REMOVE_FINISHED = `DELETE FROM jobs WHERE id = $1 AND status IN ${sqlList(FINAL_STATUSES)} RETURNING id`;
+
+/**
+ * Finished jobs past their retention (docs/outputs.md): the spec's `retainHours`, else $2 hours (NULL:
+ * kept), counted from `finished_at`. $1 now, $2 default hours or NULL, $3 batch size. Never a job in
+ * any other status.
+ */
+export const EXPIRED_JOBS = `
+SELECT id, spec, result FROM jobs
+WHERE status IN ${sqlList(FINAL_STATUSES)} AND finished_at IS NOT NULL
+  AND coalesce((spec ->> 'retainHours')::float8, $2::float8) IS NOT NULL
+  AND finished_at + coalesce((spec ->> 'retainHours')::float8, $2::float8) * interval '1 hour' < $1
+ORDER BY finished_at LIMIT $3`;
+
+/**
+ * IPFS root CIDs that finished or running jobs still reference (their published results): the embedded
+ * store's pin set for garbage collection. $1 ids being purged (excluded).
+ */
+export const REFERENCED_CIDS = `
+SELECT DISTINCT cid FROM (
+  SELECT result -> 'publish' ->> 'cid' AS cid FROM jobs WHERE result IS NOT NULL AND NOT (id = ANY($1::text[]))
+  UNION ALL
+  SELECT o ->> 'cid' FROM jobs, jsonb_array_elements(CASE WHEN jsonb_typeof(result -> 'outputs') = 'array'
+    THEN result -> 'outputs' ELSE '[]'::jsonb END) o WHERE NOT (id = ANY($1::text[]))
+  UNION ALL
+  SELECT r.result ->> 'cid' FROM renditions r WHERE r.result ? 'cid' AND NOT (r.job_id = ANY($1::text[]))
+) c WHERE cid IS NOT NULL`;
+
 /** Deletes up to $2 finished jobs (cascading to events, logs, renditions) that finished before $1. */
 export const PURGE_FINISHED = `
 DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ${sqlList(FINAL_STATUSES)}

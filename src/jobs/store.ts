@@ -38,6 +38,13 @@ import { type AgentBinding, createUserDirectory } from './users.js';
 
 export { MAX_LOG_LINE_CHARS } from './logs.js';
 
+/** A finished job whose retention ended (store `expiredJobs`): what its outputs' cleanup needs. */
+export interface ExpiredJob {
+  id: string;
+  spec: unknown;
+  result: unknown;
+}
+
 export interface JobStoreOptions {
   /** Current time; every timestamp the store writes comes from it (default wall clock). */
   clock?: () => Date;
@@ -180,6 +187,18 @@ export interface JobStore {
   markSilentEncodersOffline(silenceMs: number): Promise<string[]>;
   /** Maintenance: deletes finished jobs (and their events, logs, renditions) older than `olderThanMs`. */
   purgeFinished(olderThanMs: number, options?: { batch?: number }): Promise<number>;
+  /**
+   * Deletes one finished job (and its events, logs, rendition/output rows). Returns false when the job
+   * is unknown or not finished (cancel it first).
+   */
+  remove(jobId: string): Promise<boolean>;
+  /**
+   * Retention: up to `batch` (default 100) finished jobs whose retention ended at `now` (the spec's
+   * `retainHours`, else `defaultHours`; undefined: kept), oldest first, with spec and result.
+   */
+  expiredJobs(now: Date, defaultHours: number | undefined, batch?: number): Promise<ExpiredJob[]>;
+  /** IPFS root CIDs that results of jobs other than `excluding` still reference (the pin set). */
+  referencedCids(excluding: readonly string[]): Promise<string[]>;
 
   /** A user's routing settings (defaults when never set). @throws ValidationError on a bad user name */
   getUserSettings(tenant: string, user: string): Promise<UserSettings>;

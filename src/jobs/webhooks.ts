@@ -20,6 +20,9 @@ export type WebhookEvent =
   | 'job.started'
   | 'job.progress'
   | 'rendition.completed'
+  /** Jobs with outputs: one per output an attempt published, or could not produce (docs/outputs.md). */
+  | 'output.completed'
+  | 'output.failed'
   | 'job.completed'
   | 'job.failed'
   | 'job.cancelled'
@@ -31,6 +34,8 @@ export const WEBHOOK_EVENTS: readonly WebhookEvent[] = [
   'job.started',
   'job.progress',
   'rendition.completed',
+  'output.completed',
+  'output.failed',
   'job.completed',
   'job.failed',
   'job.cancelled',

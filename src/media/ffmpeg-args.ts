@@ -134,7 +134,7 @@ function profileLevel(r: PlannedVideoRendition): string[] {
 
 // x264 speed names to SVT-AV1 presets (13 fastest … 0) and libvpx-vp9 `-cpu-used` (5 fastest at
 // `-deadline good` … 0); the pairs keep about x264's relative cost.
-const SVTAV1_PRESET: Record<LadderPlan['speed'], string> = {
+export const SVTAV1_PRESET: Record<LadderPlan['speed'], string> = {
   ultrafast: '12',
   superfast: '11',
   veryfast: '10',
@@ -145,7 +145,7 @@ const SVTAV1_PRESET: Record<LadderPlan['speed'], string> = {
   slower: '5',
   veryslow: '4',
 };
-const VP9_CPU_USED: Record<LadderPlan['speed'], string> = {
+export const VP9_CPU_USED: Record<LadderPlan['speed'], string> = {
   ultrafast: '5',
   superfast: '5',
   veryfast: '5',
@@ -266,19 +266,22 @@ const PROFILES: Record<Backend, BackendProfile> = {
 export function sourceFilters(plan: LadderPlan): string[] {
   const v = plan.video!;
   const f = [`fps=${v.frameRate.num}/${v.frameRate.den}`];
-  if (v.tonemap) {
-    // zimg linearises PQ/HLG, Hable tone-maps to SDR, then BT.709 limited range (ffmpeg tonemap docs).
-    f.push(
-      'zscale=t=linear:npl=100',
-      'format=gbrpf32le',
-      'zscale=p=bt709',
-      'tonemap=tonemap=hable:desat=0',
-      'zscale=t=bt709:m=bt709:r=tv',
-      'format=yuv420p',
-    );
-  }
+  if (v.tonemap) f.push(...TONEMAP_FILTERS);
   return f;
 }
+
+/**
+ * HDR (PQ/HLG) to SDR: zimg linearises, Hable tone-maps, then BT.709 limited range (ffmpeg tonemap
+ * docs). Shared by ladders and the outputs' shared decode.
+ */
+export const TONEMAP_FILTERS: readonly string[] = [
+  'zscale=t=linear:npl=100',
+  'format=gbrpf32le',
+  'zscale=p=bt709',
+  'tonemap=tonemap=hable:desat=0',
+  'zscale=t=bt709:m=bt709:r=tv',
+  'format=yuv420p',
+];
 
 /**
  * Builds the complete ffmpeg argv (without the `ffmpeg` binary) for one ladder encode (pure).

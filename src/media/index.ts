@@ -60,6 +60,7 @@ export {
   writeMpd,
 } from './dash.js';
 export { type BackendFallback, type EncodeOptions, type EncodeResult, encodeLadder } from './encode.js';
+export { type EncodeOutputsOptions, encodeFileOutputs, type FileOutputResult } from './encode-outputs.js';
 export {
   CancelledError,
   EmptyFileError,
@@ -120,6 +121,26 @@ export {
   separateAudio,
   withCrf,
 } from './ladder.js';
+export {
+  ASPECT_MODES,
+  AUDIO_FORMATS,
+  buildOutputsArgs,
+  checkOutputOptions,
+  IMAGE_FORMATS,
+  type NamedOutput,
+  OUTPUT_KINDS,
+  type OutputGeometry,
+  type OutputKind,
+  type OutputOptions,
+  type OutputOptionsInput,
+  type OutputsPlan,
+  outputGeometry,
+  outputOptionsSchema,
+  outputVideoCodecs,
+  type PlannedFileOutput,
+  type PlannedLadderOutput,
+  planOutputs,
+} from './outputs.js';
 export { type ProbeOptions, probe } from './probe.js';
 export { type ProcessOutcome, runProcess } from './process.js';
 export type { EncodeProgress } from './progress.js';

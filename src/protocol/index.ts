@@ -7,4 +7,5 @@ export * from './agent.js';
 export * from './handout.js';
 export { isLiveSpec, type LiveJobSpec, liveJobSpecSchema } from './live.js';
 export { encodePlanOf } from './plan.js';
+export { completionRows, type OutputResult, outputResultSchema } from './result.js';
 export * from './wire.js';

@@ -79,6 +79,30 @@ export const encodeSummarySchema = z.object({
 });
 export type EncodeSummary = z.infer<typeof encodeSummarySchema>;
 
+/**
+ * One output of a job with `outputs` (docs/outputs.md), as the encoder produced and published it:
+ * `completed` with its URL (the master playlist of hls/dash, the file of mp4/webm/audio/poster, the
+ * folder of thumbnails), total bytes and duration (s); or `failed` with the error. Stored as the
+ * output's row result; `output.completed` / `output.failed` webhooks carry it.
+ */
+export const outputResultSchema = z.object({
+  name: z.string().min(1).max(64),
+  kind: z.string().max(16),
+  status: z.enum(['completed', 'failed']),
+  url: z.string().max(4096).optional(),
+  /** Every published file's URL (thumbnails: one per image), at most 200. */
+  files: z.array(z.string().max(4096)).max(200).optional(),
+  destinationType: z.string().max(32).optional(),
+  bytes: z.number().min(0).optional(),
+  durationS: z.number().min(0).optional(),
+  width: z.number().int().min(0).optional(),
+  height: z.number().int().min(0).optional(),
+  /** IPFS root CID of an ipfs destination. */
+  cid: z.string().max(256).optional(),
+  error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional(),
+});
+export type OutputResult = z.infer<typeof outputResultSchema>;
+
 /** The completion report as encoders send it. */
 /** One output file an encoder declares at completion (staged outputs): path, SHA-256 (hex), size in bytes. */
 export const stagedFileSchema = z.object({
@@ -100,6 +124,8 @@ export const completionResultSchema = z.object({
   /** Older encoders sent `null` when nothing was reported: read as no details. */
   publish: z.preprocess((v) => v ?? {}, publishSummarySchema),
   encode: encodeSummarySchema,
+  /** Jobs with `outputs`: each output run by this attempt (a retry of one output reports that one). */
+  outputs: z.array(outputResultSchema).max(16).optional(),
   /**
    * Staged outputs only: every output file as the encoder produced it; the coordinator verifies the
    * staged files against it (docs/verification.md) and does not store it.
@@ -164,6 +190,23 @@ export function parseCompletionResult(value: unknown): StoredResult | null {
     publish: { ...publishRest, ...(files.length > 0 ? { files } : {}) },
     ...(encode.success ? { encode: encode.data } : {}),
   };
+}
+
+/**
+ * The per-unit rows a completion sets (job store `complete`): one per reported output (its status,
+ * result and error) for jobs with outputs, else one `completed` row per rendition.
+ */
+export function completionRows(
+  result: CompletionResult,
+): { name: string; status: 'completed' | 'failed'; result: unknown; error?: string }[] {
+  if (result.outputs)
+    return result.outputs.map((o) => ({
+      name: o.name,
+      status: o.status,
+      result: o,
+      ...(o.error ? { error: `${o.error.code}: ${o.error.message}` } : {}),
+    }));
+  return result.renditions.map((r) => ({ name: r.name, status: 'completed', result: r }));
 }
 
 /**

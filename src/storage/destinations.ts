@@ -178,7 +178,8 @@ export async function publish(
     case 'ftp': {
       const d = { ...dest, dir: fill(dest.dir, opts.jobId) };
       const remotes = await uploadFtp(d, dir, files, ctx, { signal: opts.signal, onFile: advance });
-      const host = d.host ?? new URL(d.url!).host;
+      // The URL names the port the files are on (host + port fields, or the `url`'s own).
+      const host = d.host ? (d.port && d.port !== 21 ? `${d.host}:${d.port}` : d.host) : new URL(d.url!).host;
       out = files.map((rel, i) => entry(rel, `ftp://${host}${remotes[i]}`, remotes[i]));
       break;
     }

@@ -67,7 +67,8 @@ async function collect(
 export class FsBlockstore {
   constructor(readonly dir: string) {}
 
-  private pathFor(cid: CID): string {
+  /** The file of a block (by multihash: CIDv0 and CIDv1 of one block share it). */
+  pathFor(cid: CID): string {
     const name = base32.encode(cid.multihash.bytes).slice(1).toUpperCase();
     return join(this.dir, name.slice(-3, -1), name + '.data');
   }

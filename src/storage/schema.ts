@@ -135,12 +135,15 @@ export const s3DestinationSchema = z.object({
   /** Public base URL of the bucket/prefix (CDN); when set, result URLs are `publicBaseUrl + key`. */
   publicBaseUrl: httpUrl.optional(),
 });
-/** HTTP PUT of every file to `baseUrl + relativePath`, with custom headers (e.g. Authorization). */
+/**
+ * HTTP PUT (or POST, for receivers that take uploads that way) of every file to `baseUrl +
+ * relativePath`, with custom headers (e.g. Authorization).
+ */
 export const httpDestinationSchema = z.object({
   type: z.literal('http'),
   baseUrl: httpUrl,
   headers: headersSchema.optional(),
-  method: z.literal('PUT').default('PUT'),
+  method: z.enum(['PUT', 'POST']).default('PUT'),
 });
 /** An FTP/FTPS directory (`dir`, created when missing). */
 export const ftpDestinationSchema = z

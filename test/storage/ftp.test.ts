@@ -34,7 +34,7 @@ test('publishes a ladder over FTP into nested dirs and fetches a file back', asy
     ctx,
     { jobId: 'job-ftp' },
   );
-  assert.equal(result.masterUrl, `ftp://127.0.0.1/out/job-ftp/master.m3u8`);
+  assert.equal(result.masterUrl, `ftp://127.0.0.1:${port}/out/job-ftp/master.m3u8`);
   for (const f of result.files) {
     assert.deepEqual(
       await readFile(join(ftpRoot, 'out', 'job-ftp', f.path)),

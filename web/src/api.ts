@@ -54,6 +54,20 @@ export interface Job {
   destination: { type: string };
   /** `skipped`: above the source's size, never produced (never upscaled). */
   renditions: Array<{ name: string; status: RenditionStatus; progress: number }>;
+  /** Jobs with `outputs` (docs/outputs.md): one row per output, in spec order. */
+  outputs?: Array<{
+    name: string;
+    kind: string;
+    status: RenditionStatus;
+    progress: number;
+    destinationType: string;
+    url?: string;
+    bytes?: number;
+    durationS?: number;
+    width?: number;
+    height?: number;
+    error?: { code: string; message: string };
+  }>;
   result: {
     masterUrl: string;
     posterUrl?: string;

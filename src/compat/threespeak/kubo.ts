@@ -1,14 +1,5 @@
-/**
- * A subset of kubo's RPC API (https://docs.ipfs.tech/reference/kubo/rpc/) on vidmesh's embedded
- * blockstore, enough for a 3Speak encoder to upload its HLS output the way it does to a 3Speak
- * supernode: `id`, `version`, `repo/stat`, `swarm/peers`, `add` (multipart, `wrap-with-directory`), `cat`, `ls`,
- * `block/get`, `pin/ls`, `pin/add`. Every block read is verified against its CID (FsBlockstore), so a
- * CID reported later can be checked here. As kubo does, every route takes any request body type:
- * clients (axios) send argument-less calls as empty `application/x-www-form-urlencoded` POSTs.
- */
-import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -20,7 +11,14 @@ import { type ImportCandidate, importer } from 'ipfs-unixfs-importer';
 import { fixedSize } from 'ipfs-unixfs-importer/chunker';
 import { CID } from 'multiformats/cid';
 import { ValidationError, VidmeshError } from '../../errors.js';
-import { contentTypeFor, FsBlockstore, parseIpfsPath, safeSegments } from '../../storage/index.js';
+import {
+  addPin,
+  contentTypeFor,
+  FsBlockstore,
+  parseIpfsPath,
+  readPins,
+  safeSegments,
+} from '../../storage/index.js';
 
 /** kubo answers RPC errors with HTTP 500 and `{Message, Code, Type: "error"}` (kubo RPC docs). */
 export class KuboRpcError extends VidmeshError {
@@ -82,31 +80,6 @@ export async function readIpfsFile(blockstoreDir: string, cid: string, path: str
   const parts: Uint8Array[] = [];
   for await (const p of entry.content()) parts.push(p as Uint8Array);
   return Buffer.concat(parts);
-}
-
-function pinsPath(dir: string): string {
-  return join(dir, 'pins.json');
-}
-
-async function readPins(dir: string): Promise<Set<string>> {
-  try {
-    return new Set(JSON.parse(await readFile(pinsPath(dir), 'utf8')) as string[]);
-  } catch {
-    return new Set();
-  }
-}
-
-let pinWrite: Promise<void> = Promise.resolve();
-async function addPin(dir: string, cid: string): Promise<void> {
-  pinWrite = pinWrite.then(async () => {
-    const pins = await readPins(dir);
-    pins.add(cid);
-    await mkdir(dir, { recursive: true });
-    const tmp = `${pinsPath(dir)}.${randomUUID()}.tmp`;
-    await writeFile(tmp, JSON.stringify([...pins]));
-    await rename(tmp, pinsPath(dir));
-  });
-  return pinWrite;
 }
 
 function argOf(req: FastifyRequest): string {

@@ -63,9 +63,13 @@ export function assertSafeSpecStrings(spec: unknown): void {
     }
   };
   walk(spec, '', 0);
-  const dest = (spec as { destination?: { prefix?: unknown } } | null)?.destination;
-  if (typeof dest?.prefix === 'string') {
-    const trimmed = dest.prefix.replace(/^\/+|\/+$/g, '');
-    if (trimmed !== '') safeSegments(trimmed);
+  const s = spec as { destination?: unknown; outputs?: unknown } | null;
+  // The job's destination and each output's (docs/outputs.md).
+  const dests = [s?.destination, ...(Array.isArray(s?.outputs) ? s.outputs.map((o) => o?.destination) : [])];
+  for (const dest of dests as Array<{ prefix?: unknown } | undefined>) {
+    if (typeof dest?.prefix === 'string') {
+      const trimmed = dest.prefix.replace(/^\/+|\/+$/g, '');
+      if (trimmed !== '') safeSegments(trimmed);
+    }
   }
 }

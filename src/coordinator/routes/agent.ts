@@ -15,6 +15,7 @@ import {
   claimRequestSchema,
   claimScopeOf,
   completeRequestSchema,
+  completionRows,
   encodePlanOf,
   failRequestSchema,
   handOut,
@@ -394,11 +395,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       const b = req.body;
       const encoder = await assertActsFor(store, req.principal, b.encoderId);
       if (b.logs?.length) await store.appendLogs(b.jobId, b.leaseToken, b.encoderId, b.logs).catch(() => {});
-      const renditions = b.result.renditions.map((r) => ({
-        name: r.name,
-        status: 'completed' as const,
-        result: r,
-      }));
+      const renditions = completionRows(b.result);
       const current = await store.get(b.jobId);
       if (!stagesOutputs(encoder, current)) {
         const job = await store.complete(b.jobId, b.leaseToken, b.encoderId, {

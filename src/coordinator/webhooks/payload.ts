@@ -1,7 +1,12 @@
 import type { RenditionStatus, WebhookDelivery } from '../../jobs/index.js';
 
 import { fileNameOf, mediaUrl } from '../../protocol/media-url.js';
-import { parseCompletionResult, type ResultRendition } from '../../protocol/result.js';
+import {
+  type OutputResult,
+  outputResultSchema,
+  parseCompletionResult,
+  type ResultRendition,
+} from '../../protocol/result.js';
 
 type Obj = Record<string, unknown>;
 
@@ -37,7 +42,8 @@ export interface WebhookRenditionState {
  * shortId, tenant, metadata, status, previousStatus, reason, stage, progress, attempt, maxAttempts,
  * encoderId, timings {createdAt, claimedAt, finishedAt, waitS, runS}, and per event: `error`,
  * `retryable`, `dead`, `runAfter` for job.failed; `etaS` for job.progress; `rendition` for
- * rendition.completed; `masterUrl`, `posterUrl`, `renditions`, `skipped` (names), `ipfsCid` for
+ * rendition.completed; `output` (outputResultSchema) for output.completed/output.failed, and
+ * `outputs` on job.completed of a job with outputs; `masterUrl`, `posterUrl`, `renditions`, `skipped` (names), `ipfsCid` for
  * job.completed; `renditions` states ({@link WebhookRenditionState}) for the others). URLs of
  * `local` destinations point at this coordinator's `publicUrl`. Pure.
  */
@@ -47,13 +53,15 @@ export function webhookBody(
   mediaBase = `${publicUrl}/media`,
 ): string {
   const p = delivery.payload;
-  const { result, destinationType, destinationPrefix, rendition, renditionStates, ...data } = p as Obj & {
-    result?: unknown;
-    destinationType?: unknown;
-    destinationPrefix?: unknown;
-    rendition?: unknown;
-    renditionStates?: unknown;
-  };
+  const { result, destinationType, destinationPrefix, rendition, renditionStates, output, ...data } =
+    p as Obj & {
+      result?: unknown;
+      output?: unknown;
+      destinationType?: unknown;
+      destinationPrefix?: unknown;
+      rendition?: unknown;
+      renditionStates?: unknown;
+    };
   const jobId = String(p.jobId ?? delivery.jobId ?? '');
   const local = (destinationType ?? 'local') === 'local';
   const prefix = typeof destinationPrefix === 'string' ? destinationPrefix : undefined;
@@ -90,6 +98,18 @@ export function webhookBody(
     const one = parseCompletionResult({ renditions: [rendition] })?.renditions[0];
     if (one) body.rendition = shapeRendition(one);
   }
+  // Relative `local` URLs (an in-process encoder's) are made absolute on this coordinator.
+  const absolute = (u: string) => (u.startsWith('/') ? `${publicUrl}${u}` : u);
+  const shapeOutput = (o: OutputResult) => ({
+    ...o,
+    ...(o.url ? { url: absolute(o.url) } : {}),
+    ...(o.files ? { files: o.files.map(absolute) } : {}),
+  });
+  if (delivery.event === 'output.completed' || delivery.event === 'output.failed') {
+    const one = outputResultSchema.safeParse(output);
+    if (one.success) body.output = shapeOutput(one.data);
+  }
+  if (delivery.event === 'job.completed' && r?.outputs) body.outputs = r.outputs.map(shapeOutput);
   if (delivery.event === 'job.completed' && r) {
     body.masterUrl = localUrl(r.masterUrl || undefined, 'master.m3u8') ?? '';
     if (r.posterUrl) body.posterUrl = localUrl(r.posterUrl, 'poster.jpg');

@@ -465,7 +465,64 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
           <Player src={job.result.masterUrl} poster={job.result.posterUrl} />
         </div>
       )}
-      <div className="card">
+      {job.outputs && (
+        <div className="card">
+          <h2>Outputs</h2>
+          <div className="table-wrap">
+            <table className="stack outputs">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Destination</th>
+                  <th scope="col">Size</th>
+                  <th scope="col">Duration</th>
+                  <th scope="col">Where</th>
+                </tr>
+              </thead>
+              <tbody>
+                {job.outputs.map((o) => (
+                  <tr key={o.name}>
+                    <td data-label="Name">{o.name}</td>
+                    <td data-label="Kind">
+                      {o.kind}
+                      {o.width ? ` ${o.width}×${o.height}` : ''}
+                    </td>
+                    <td data-label="State">
+                      <span>
+                        <StatusBadge status={o.status} />{' '}
+                        <span className="num">{Math.floor(o.progress)} %</span>
+                      </span>
+                      {o.error && (
+                        <div className="reason">
+                          <code>{o.error.code}</code>: {o.error.message}
+                        </div>
+                      )}
+                    </td>
+                    <td data-label="Destination">{o.destinationType}</td>
+                    <td data-label="Size" className="num">
+                      {fmtBytes(o.bytes)}
+                    </td>
+                    <td data-label="Duration" className="num">
+                      {o.durationS !== undefined ? fmtSeconds(o.durationS) : '—'}
+                    </td>
+                    <td data-label="Where">
+                      {/* Only http(s) URLs become links; s3://, ftp://, ipfs:// are shown as text. */}
+                      {o.url && /^https?:\/\//i.test(o.url) ? (
+                        <a href={o.url}>open</a>
+                      ) : (
+                        <code>{o.url ?? '—'}</code>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </div>
+      )}
+      <div className="card" hidden={job.outputs !== undefined}>
         <h2>Renditions</h2>
         <div className="table-wrap">
           <table className="stack renditions">
