@@ -32,6 +32,7 @@ export type JobLifecycle = Pick<
   | 'fail'
   | 'beginVerification'
   | 'release'
+  | 'reserve'
   | 'cancel'
   | 'retry'
   | 'rescueExpired'
@@ -124,6 +125,7 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           actor: opts.actor ?? 'api',
           traceparent: input.traceparent ?? null,
           network: input.network ?? 'private',
+          reservedFor: input.reservedFor ?? null,
         }),
         { name: 'vidmesh_submit' },
       );
@@ -282,6 +284,13 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       if (!rows[0]) throw await leaseError(jobId, token, encoderId);
       feed.wake();
       return get(jobId);
+    },
+
+    async reserve(jobId, encoderId) {
+      const { rows } = await db.query(Q.RESERVE, [jobId, encoderId, clock()]);
+      if (!rows[0]) throw new InvalidTransitionError(`job ${jobId} is finished or unknown: not reserved`);
+      // The reserved encoder may be long-polling right now.
+      if (encoderId) feed.wake();
     },
 
     async cancel(jobId, opts = {}) {
