@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS market_orders (
   price bigint,
   fee bigint,
   deadline timestamptz,
+  -- The quote basis (the source's duration in seconds, the planned renditions' heights), when known.
+  duration_s double precision,
+  heights integer[],
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
 );

@@ -26,7 +26,10 @@ export interface HiveRpc {
 }
 
 /** A JSON-RPC client of the Hive API node at `url` (fetch; `timeoutMs` default 10 000 per call). */
-export function createHiveRpc(url: string, options: { timeoutMs?: number; fetch?: typeof fetch } = {}): HiveRpc {
+export function createHiveRpc(
+  url: string,
+  options: { timeoutMs?: number; fetch?: typeof fetch } = {},
+): HiveRpc {
   const fetchImpl = options.fetch ?? fetch;
   let id = 0;
   return {
@@ -51,7 +54,10 @@ export function createHiveRpc(url: string, options: { timeoutMs?: number; fetch?
       try {
         body = (await res.json()) as typeof body;
       } catch (err) {
-        throw new HiveRpcError(`${method}: HTTP ${res.status}, not JSON-RPC`, { cause: err, details: { timeout: false } });
+        throw new HiveRpcError(`${method}: HTTP ${res.status}, not JSON-RPC`, {
+          cause: err,
+          details: { timeout: false },
+        });
       }
       if (body.error) {
         throw new HiveRpcError(`${method}: ${body.error.message ?? 'error'}`.slice(0, 500), {
@@ -84,8 +90,14 @@ export interface TransferOp {
  * the head block (TaPoS: `ref_block_num` = low 16 bits of its number, `ref_block_prefix` = bytes 4..8
  * of its id, little endian) and expiring `expireS` seconds (≤ 3600) after the chain time. Pure.
  */
-export function transferTransaction(op: TransferOp, props: DynamicGlobalProperties, expireS = 60): Transaction {
-  const expiration = new Date(new Date(`${props.time}Z`).getTime() + expireS * 1000).toISOString().slice(0, -5);
+export function transferTransaction(
+  op: TransferOp,
+  props: DynamicGlobalProperties,
+  expireS = 60,
+): Transaction {
+  const expiration = new Date(new Date(`${props.time}Z`).getTime() + expireS * 1000)
+    .toISOString()
+    .slice(0, -5);
   return {
     ref_block_num: props.head_block_number & 0xffff,
     ref_block_prefix: Buffer.from(props.head_block_id, 'hex').readUInt32LE(4),
@@ -101,7 +113,11 @@ export function signTransaction(
   activeKeyWif: string,
   chainId: string = HIVE_MAINNET.chainId,
 ): { signed: Transaction & { signatures: string[] }; trxId: string } {
-  const signed = cryptoUtils.signTransaction(tx, PrivateKey.fromString(activeKeyWif), Buffer.from(chainId, 'hex'));
+  const signed = cryptoUtils.signTransaction(
+    tx,
+    PrivateKey.fromString(activeKeyWif),
+    Buffer.from(chainId, 'hex'),
+  );
   return { signed, trxId: cryptoUtils.generateTrxId(tx) };
 }
 
@@ -122,7 +138,11 @@ export interface HiveAccount {
  * The public key that signed `message` (a Keychain `requestSignBuffer` result: a 65-byte compact
  * signature in hex over sha256 of the UTF-8 message), or null when the signature is malformed. Pure.
  */
-export function signerOf(message: string, signatureHex: string, prefix = HIVE_MAINNET.addressPrefix): string | null {
+export function signerOf(
+  message: string,
+  signatureHex: string,
+  prefix = HIVE_MAINNET.addressPrefix,
+): string | null {
   if (!/^[0-9a-f]{130}$/i.test(signatureHex)) return null;
   try {
     return Signature.fromString(signatureHex).recover(cryptoUtils.sha256(message), prefix).toString();

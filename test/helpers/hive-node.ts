@@ -105,9 +105,21 @@ export async function startHiveNode(options: { chainId?: string } = {}): Promise
   const accountView = (a: StandInAccount) => ({
     id: a.name.length,
     name: a.name,
-    owner: { weight_threshold: 1, account_auths: [], key_auths: [[a.activeKey.createPublic().toString(), 1]] },
-    active: { weight_threshold: 1, account_auths: [], key_auths: [[a.activeKey.createPublic().toString(), 1]] },
-    posting: { weight_threshold: 1, account_auths: [], key_auths: [[a.postingKey.createPublic().toString(), 1]] },
+    owner: {
+      weight_threshold: 1,
+      account_auths: [],
+      key_auths: [[a.activeKey.createPublic().toString(), 1]],
+    },
+    active: {
+      weight_threshold: 1,
+      account_auths: [],
+      key_auths: [[a.activeKey.createPublic().toString(), 1]],
+    },
+    posting: {
+      weight_threshold: 1,
+      account_auths: [],
+      key_auths: [[a.postingKey.createPublic().toString(), 1]],
+    },
     memo_key: a.postingKey.createPublic().toString(),
     json_metadata: '',
     balance: '0.000 HIVE',
@@ -119,14 +131,20 @@ export async function startHiveNode(options: { chainId?: string } = {}): Promise
     const { signatures = [], ...unsigned } = trx;
     const now = Date.now();
     const exp = new Date(`${unsigned.expiration}Z`).getTime();
-    if (!(exp > now)) throw new RpcError(-32003, 'Assert Exception:now < trx.expiration: transaction expired');
-    if (exp > now + 3600_000) throw new RpcError(-32003, 'Assert Exception:trx.expiration <= now + HIVE_MAX_TIME_UNTIL_EXPIRATION');
+    if (!(exp > now))
+      throw new RpcError(-32003, 'Assert Exception:now < trx.expiration: transaction expired');
+    if (exp > now + 3600_000)
+      throw new RpcError(-32003, 'Assert Exception:trx.expiration <= now + HIVE_MAX_TIME_UNTIL_EXPIRATION');
     const ref = [...blocks.entries()].find(([n]) => (n & 0xffff) === unsigned.ref_block_num);
     if (!ref || Buffer.from(ref[1], 'hex').readUInt32LE(4) !== unsigned.ref_block_prefix) {
-      throw new RpcError(-32003, 'Assert Exception:trx.ref_block_prefix == tapos_block_summary: TaPoS check failed');
+      throw new RpcError(
+        -32003,
+        'Assert Exception:trx.ref_block_prefix == tapos_block_summary: TaPoS check failed',
+      );
     }
     const trxId = cryptoUtils.generateTrxId(unsigned);
-    if (txs.has(trxId)) throw new RpcError(-32003, `Assert Exception:false: Duplicate transaction check failed ${trxId}`);
+    if (txs.has(trxId))
+      throw new RpcError(-32003, `Assert Exception:false: Duplicate transaction check failed ${trxId}`);
     const digest = cryptoUtils.transactionDigest(unsigned, Buffer.from(chainId, 'hex'));
     const signers = new Set<string>();
     for (const s of signatures) {
@@ -142,9 +160,11 @@ export async function startHiveNode(options: { chainId?: string } = {}): Promise
       const t = body as { from: string; to: string; amount: string; memo: string };
       const from = accounts.get(t.from);
       const to = accounts.get(t.to);
-      if (!from || !to) throw new RpcError(-32003, `Assert Exception: unknown account ${from ? t.to : t.from}`);
+      if (!from || !to)
+        throw new RpcError(-32003, `Assert Exception: unknown account ${from ? t.to : t.from}`);
       const amount = parseHiveAsset(t.amount);
-      if (amount === null || amount <= 0) throw new RpcError(-32003, `stand-in: only HBD transfers (${t.amount})`);
+      if (amount === null || amount <= 0)
+        throw new RpcError(-32003, `stand-in: only HBD transfers (${t.amount})`);
       if (!signers.has(from.activeKey.createPublic().toString())) {
         throw new RpcError(-32003, `Missing Active Authority ${t.from}`);
       }
@@ -154,7 +174,10 @@ export async function startHiveNode(options: { chainId?: string } = {}): Promise
     for (const o of ops) need.set(o.from.name, (need.get(o.from.name) ?? 0) + o.amount);
     for (const [name, amount] of need) {
       if (accounts.get(name)!.hbd < amount) {
-        throw new RpcError(-32003, `Assert Exception:_db.get_balance( from_account, o.amount.symbol ) >= o.amount: Account does not have sufficient funds for transfer.`);
+        throw new RpcError(
+          -32003,
+          `Assert Exception:_db.get_balance( from_account, o.amount.symbol ) >= o.amount: Account does not have sufficient funds for transfer.`,
+        );
       }
     }
     const blockNum = newBlock();
@@ -199,7 +222,7 @@ export async function startHiveNode(options: { chainId?: string } = {}): Promise
     },
     'condenser_api.get_account_history': (params) => {
       const [name, start, limit] = params as [string, number, number];
-      if (typeof limit !== 'number' || limit < 1 || limit > 1000) {
+      if (typeof limit !== 'number' || limit < 0 || limit > 1000) {
         throw new RpcError(-32003, 'Assert Exception:limit <= 1000: limit of 1000');
       }
       const h = history.get(name) ?? [];
@@ -221,10 +244,16 @@ export async function startHiveNode(options: { chainId?: string } = {}): Promise
     for await (const c of req) chunks.push(c as Buffer);
     let id: unknown = null;
     const send = (body: object) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id, ...body }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id, ...body }));
     };
     try {
-      const rpc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: unknown; method: string; params?: unknown[] };
+      const rpc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        id: unknown;
+        method: string;
+        params?: unknown[];
+      };
       id = rpc.id;
       calls.push(rpc.method);
       const fn = methods[rpc.method];
@@ -276,7 +305,12 @@ export async function startHiveNode(options: { chainId?: string } = {}): Promise
       const r = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'condenser_api.broadcast_transaction_synchronous', params: [signed] }),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'condenser_api.broadcast_transaction_synchronous',
+          params: [signed],
+        }),
       });
       const body = (await r.json()) as { result?: { id: string }; error?: { message: string } };
       if (!body.result) throw new Error(body.error?.message ?? 'broadcast failed');
