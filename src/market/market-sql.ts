@@ -101,3 +101,6 @@ export const GET_BINDING = `SELECT * FROM market_bindings WHERE encoder_id = $1`
 
 export const INSERT_DEPOSIT = `INSERT INTO market_deposits (id, account_id, created_at) VALUES ($1, $2, $3) RETURNING *`;
 export const GET_DEPOSIT = `SELECT * FROM market_deposits WHERE id = $1`;
+
+/** Whether encoder $2 is excluded from job $1 (its result for it failed verification). */
+export const IS_EXCLUDED = `SELECT ($2::text = ANY(excluded_encoders)) AS excluded FROM jobs WHERE id = $1`;

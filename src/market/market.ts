@@ -248,6 +248,9 @@ export function createMarket(options: MarketOptions) {
     const now = clock();
     const jobId = row.job_id;
     let payoutId: string | undefined;
+    // A reopened order holds its job for the next accepted bid. Held before the order reopens, so an
+    // accept that follows the reopening can never be overwritten by this hold.
+    if (action === 'refund-reopen') await jobs.reserve(jobId, '').catch(() => undefined);
     const applied = await db.transaction(async (tx) => {
       const cur = (await tx.query<OrderRow>(Q.LOCK_ORDER, [jobId])).rows[0];
       if (!cur || cur.state !== row.state || cur.bid_id !== row.bid_id) return false;
@@ -315,8 +318,6 @@ export function createMarket(options: MarketOptions) {
       return true;
     });
     if (!applied) return null;
-    // A reopened order holds its job for the next accepted bid.
-    if (action === 'refund-reopen') await jobs.reserve(jobId, '').catch(() => undefined);
     log?.info({ jobId, action, encoderId: row.encoder_id }, 'market: order settled');
     return { jobId, action, encoderId: row.encoder_id, ...(payoutId ? { payoutId } : {}) };
   };
@@ -369,6 +370,14 @@ export function createMarket(options: MarketOptions) {
     const order = await getOrder(jobId);
     if (order.state !== 'open') throw new MarketConflictError(`the order of job ${jobId} is ${order.state}`);
     if (price > order.maxPrice) throw new MarketValidationError(`the bid is above the job's maximum price`);
+    // Work is paid only to a bound Hive account, and never by a job that rejected this encoder.
+    if (!(await bindingOf(encoderId))) {
+      throw new MarketConflictError(
+        'bind a Hive account to this encoder first (POST /api/v1/community/offers)',
+      );
+    }
+    const ex = (await db.query<{ excluded: boolean }>(Q.IS_EXCLUDED, [jobId, encoderId])).rows[0];
+    if (ex?.excluded) throw new MarketConflictError(`encoder ${encoderId} may not take job ${jobId} again`);
     const { rows } = await db.query<BidRow>(Q.INSERT_BID, [
       `bid_${randomBytes(9).toString('base64url')}`,
       jobId,
@@ -419,6 +428,18 @@ export function createMarket(options: MarketOptions) {
         clock(),
       ]);
       return rows[0] ? toOrder(rows[0]) : getOrder(input.jobId);
+    },
+
+    /** Offers of encoders that may take work now (online, approved, Hive account bound). */
+    async liveOffers(): Promise<MarketOffer[]> {
+      const { rows } = await db.query<{ encoder_id: string; prices: TierPrices; max_concurrent: number }>(
+        Q.LIVE_OFFERS,
+      );
+      return rows.map((r) => ({
+        encoderId: r.encoder_id,
+        prices: r.prices,
+        maxConcurrent: r.max_concurrent,
+      }));
     },
 
     /** Open orders community encoders may bid on, oldest first. */

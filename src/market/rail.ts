@@ -24,6 +24,9 @@ import * as R from './rail-sql.js';
  * signed afresh with a new trx id. No payout is ever sent twice.
  */
 
+/** The secret box context the operator's active key is sealed with (`vidmesh wallet seal-key`). */
+export const HIVE_ACTIVE_KEY_CONTEXT = 'vidmesh:hive-active-key';
+
 export interface RailOptions {
   db: Database;
   ledger: Ledger;
