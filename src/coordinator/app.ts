@@ -11,7 +11,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { SourceLimits } from '../encoder/source-limits.js';
-import type { ApiKeyStore, SecretBox } from '../identity/index.js';
+import type { ApiKeyStore, NonceStore, SecretBox } from '../identity/index.js';
 import type { JobStore, Queryable, WebhookQueue } from '../jobs/index.js';
 import type { PresetStore } from '../jobs/presets.js';
 import type { JobSpec } from '../jobs/spec.js';
@@ -121,7 +121,7 @@ export interface AppDeps {
   /** Live streams (issue 23, docs/live.md): the routes under `/api/v1/live` and the `/live/` files. */
   live?: { service: LiveService; db: Queryable; rtmpBase: () => string };
   /** The community marketplace (docs/marketplace.md): `/api/v1/community/*`, `/api/v1/wallet`, priced jobs. */
-  market?: { market: Market; hive?: { accounts: HiveAccounts; account: string } };
+  market?: { market: Market; hive?: { accounts: HiveAccounts; account: string; nonces?: NonceStore } };
   /**
    * Chunked encoding (docs/chunking.md): long upload jobs are split at submit into chunk tasks and
    * stitched by this process; absent: no job is split.
@@ -293,7 +293,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           : {}),
         ...(deps.market ? { openMarketOrder: marketOrderOpener(deps.market.market, uploadsDir) } : {}),
       });
-      if (deps.market) await api.register(marketRoutes, { store, ...deps.market });
+      if (deps.market) await api.register(marketRoutes, { store, ...deps.market, sessions, publicUrl });
       // One reputation store for the routes that read or reset it (verified encoders only).
       const reputation = deps.verification ? createReputationStore(deps.verification.db) : undefined;
       if (deps.keys) {

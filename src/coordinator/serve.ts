@@ -243,7 +243,7 @@ export async function startCoordinator(
       market: {
         market,
         ...(hiveRpc && config.hiveAccount
-          ? { hive: { accounts: createHiveAccounts(hiveRpc), account: config.hiveAccount } }
+          ? { hive: { accounts: createHiveAccounts(hiveRpc), account: config.hiveAccount, nonces } }
           : {}),
       },
       ...(live

@@ -42,3 +42,39 @@ export function parseBindingStatement(
     throw new ValidationError('hive.statement: issued more than 10 minutes from now');
   }
 }
+
+/** Max age of a sign-in statement, ms. */
+export const SIGN_IN_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * The text a dashboard user signs with Hive Keychain to sign in (the coordinator issues it with a fresh
+ * nonce; the user's Keychain shows it before signing). Pure.
+ */
+export function signInStatement(account: string, origin: string, issued: Date, nonce: string): string {
+  return `vidmesh: sign in\naccount: ${account}\norigin: ${origin}\nissued: ${issued.toISOString()}\nnonce: ${nonce}`;
+}
+
+/**
+ * Checks a sign-in statement: it names `account` and `origin` and was issued within
+ * {@link SIGN_IN_MAX_AGE_MS} of `now`. Returns its nonce (the caller spends it once) and issue time.
+ * @throws ValidationError naming what is wrong
+ */
+export function parseSignInStatement(
+  text: string,
+  expect: { account: string; origin: string },
+  now: Date,
+): { nonce: string; issued: Date } {
+  const m =
+    /^vidmesh: sign in\naccount: (\S+)\norigin: (\S+)\nissued: (\S+)\nnonce: ([A-Za-z0-9_-]{16,64})$/.exec(
+      text,
+    );
+  if (!m) throw new ValidationError('message: not a vidmesh sign-in statement');
+  const [, account, origin, issued, nonce] = m as unknown as [string, string, string, string, string];
+  if (account !== expect.account) throw new ValidationError('message: names another account');
+  if (origin !== expect.origin) throw new ValidationError('message: issued for another site');
+  const at = Date.parse(issued);
+  if (!Number.isFinite(at) || at > now.getTime() + 30_000 || now.getTime() - at > SIGN_IN_MAX_AGE_MS) {
+    throw new ValidationError('message: expired, sign in again');
+  }
+  return { nonce, issued: new Date(at) };
+}

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
+import type { NonceStore } from '../../identity/index.js';
 import type { Job, JobStore } from '../../jobs/index.js';
 import type { JobSpec } from '../../jobs/spec.js';
 import { PRICE_TIERS } from '../../jobs/vocabulary.js';
@@ -9,26 +11,37 @@ import {
   formatHbd,
   HIVE_ACCOUNT_RE,
   type HiveAccounts,
+  HiveSignatureError,
   type Market,
   type MarketBid,
   type MarketOrder,
   OrderNotFoundError,
   parseBindingStatement,
   parseHbd,
+  parseSignInStatement,
   quoteOf,
+  signInStatement,
   userAccount,
 } from '../../market/index.js';
 import { planLadder, probe } from '../../media/index.js';
 import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
+import { CSRF_HEADER, CsrfError, type SessionManager } from '../plugins/session.js';
 import { assertActsFor } from './agent.js';
 import { uploadPath } from './uploads.js';
 
 export interface MarketRouteOptions {
   store: JobStore;
   market: Market;
-  /** Hive accounts (posting keys for Keychain signatures); absent: no Hive node configured. */
-  hive?: { accounts: HiveAccounts; account: string };
+  /**
+   * Hive accounts (posting keys for Keychain signatures), the operator account, and the nonce store that
+   * spends each sign-in statement once; absent: no Hive node configured.
+   */
+  hive?: { accounts: HiveAccounts; account: string; nonces?: NonceStore };
+  /** Dashboard sessions: enables "Sign in with Hive Keychain" (`/session/hive`). */
+  sessions?: SessionManager;
+  /** This coordinator's public URL: the origin a sign-in statement must name. */
+  publicUrl?: () => string;
 }
 
 /** The ledger payer of a principal's jobs and deposits: its tenant (the job store's `default` otherwise). */
@@ -117,6 +130,92 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
       })),
     };
   };
+
+  const sessions = opts.sessions;
+  const hive = opts.hive;
+  if (sessions && hive?.nonces && opts.publicUrl) {
+    const nonces = hive.nonces;
+    const origin = () => new URL(opts.publicUrl!()).origin;
+    const account = z.string().regex(HIVE_ACCOUNT_RE, 'a Hive account name');
+    app.post(
+      '/session/hive/challenge',
+      {
+        config: { scope: 'public' },
+        schema: {
+          operationId: 'hiveSignInChallenge',
+          summary: 'The statement to sign with Hive Keychain (requestSignBuffer, Posting) to sign in',
+          tags: ['session'],
+          body: z.strictObject({ account }),
+          response: { 200: z.object({ message: z.string() }) },
+        },
+      },
+      async (req, reply) => {
+        reply.header('cache-control', 'no-store');
+        return {
+          message: signInStatement(
+            req.body.account,
+            origin(),
+            new Date(),
+            randomBytes(18).toString('base64url'),
+          ),
+        };
+      },
+    );
+    app.post(
+      '/session/hive',
+      {
+        config: { scope: 'public' },
+        schema: {
+          operationId: 'hiveSignIn',
+          summary: 'Sign in with a Keychain signature of the challenge (sets the session cookie)',
+          tags: ['session'],
+          body: z.strictObject({ account, message: z.string().max(600), signature: z.string().max(200) }),
+          response: {
+            200: z.object({
+              principal: z.object({
+                id: z.string(),
+                scopes: z.array(z.string()),
+                tenant: z.string().nullable(),
+              }),
+              expiresAt: z.string(),
+            }),
+          },
+        },
+      },
+      async (req, reply) => {
+        if (typeof req.headers[CSRF_HEADER] !== 'string' || req.headers[CSRF_HEADER] === '') {
+          throw new CsrfError(`send the ${CSRF_HEADER} header`);
+        }
+        const b = req.body;
+        const now = new Date();
+        const { nonce, issued } = parseSignInStatement(
+          b.message,
+          { account: b.account, origin: origin() },
+          now,
+        );
+        await hive.accounts.verifyPosting(b.account, b.message, b.signature);
+        // Spent once, after the signature checked out: a replayed statement signs nobody in.
+        const fresh = await nonces.claim(
+          `hive:${b.account}`,
+          nonce,
+          new Date(issued.getTime() + 10 * 60_000),
+          now,
+        );
+        if (!fresh) throw new HiveSignatureError('this sign-in statement was already used');
+        const s = sessions.signInHive(b.account);
+        reply.header('set-cookie', sessions.cookie(s.value, sessions.ttlS, req.protocol === 'https'));
+        reply.header('cache-control', 'no-store');
+        return {
+          principal: {
+            id: s.principal.id,
+            scopes: [...s.principal.scopes],
+            tenant: s.principal.tenant ?? null,
+          },
+          expiresAt: s.expiresAt.toISOString(),
+        };
+      },
+    );
+  }
 
   app.post(
     '/community/offers',
