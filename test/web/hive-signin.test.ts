@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { signBuffer } from '../../src/market/index.js';
+import { createLedger, EXTERNAL_ACCOUNT, signBuffer, userAccount } from '../../src/market/index.js';
 import { launchChromium } from '../helpers/browser.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
 
@@ -17,7 +17,7 @@ import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
  * account's posting key (dhive); the coordinator checks it against the account's keys from the
  * stand-in Hive node (`condenser_api.get_accounts`).
  */
-describe('dashboard: Sign in with Hive Keychain', () => {
+describe('dashboard: Sign in with Hive Keychain, then the wallet page', () => {
   let root: string;
   let hive: HiveNode;
   let coordinator: RunningCoordinator;
@@ -100,6 +100,27 @@ describe('dashboard: Sign in with Hive Keychain', () => {
         account: string;
       };
       assert.equal(wallet.account, 'user:hive:carol', "the account's own wallet");
+
+      // The wallet page: the account's balance and statement, and a deposit id to send HBD with.
+      await createLedger(coordinator.db).post({
+        key: 'hive:web:0',
+        kind: 'deposit',
+        memo: 'dep_web from @carol',
+        legs: [
+          { account: EXTERNAL_ACCOUNT, amount: -4_200 },
+          { account: userAccount('hive:carol'), amount: 4_200 },
+        ],
+      });
+      await page.getByRole('link', { name: 'Wallet' }).click();
+      await page.locator('[data-balance]').filter({ hasText: '4.200 HBD' }).waitFor();
+      const rows = await page.getByRole('table', { name: 'Statement' }).locator('tbody tr').allTextContents();
+      assert.equal(rows.length, 1);
+      assert.match(rows[0]!, /deposit.*4\.200.*4\.200.*dep_web from @carol/);
+      await page.getByRole('button', { name: 'New deposit id' }).click();
+      await page
+        .locator('[data-deposit]')
+        .filter({ hasText: /Send HBD to @vidmesh-op with the memo dep_/ })
+        .waitFor();
 
       // The signed statement names this origin, a time and a nonce; it signs in once only.
       const last = signed.at(-1)!;

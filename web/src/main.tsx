@@ -9,6 +9,7 @@ import { LivePage } from './pages/live.js';
 import { OverviewPage } from './pages/overview.js';
 import { SignInPage } from './pages/signin.js';
 import { SubmitPage } from './pages/submit.js';
+import { WalletPage } from './pages/wallet.js';
 import { Link, navigate, useLocation } from './router.js';
 import './styles.css';
 
@@ -18,6 +19,7 @@ const NAV = [
   { to: '/submit', label: 'Submit', scope: 'submit' },
   { to: '/encoders', label: 'Encoders' },
   { to: '/streams', label: 'Live' },
+  { to: '/wallet', label: 'Wallet' },
 ] as const;
 
 function App() {
@@ -57,6 +59,7 @@ function App() {
   else if (path === '/submit' && canSubmit) page = <SubmitPage />;
   else if (path === '/encoders') page = <EncodersPage principal={principal} />;
   else if (path === '/streams') page = <LivePage principal={principal} />;
+  else if (path === '/wallet') page = <WalletPage canDeposit={canSubmit} />;
   else page = <OverviewPage />;
 
   return (
