@@ -29,7 +29,15 @@ describe('Hive rail: deposits and payouts against the stand-in node', () => {
     await node.close();
   });
 
-  const railOf = (o: { activeKey?: string; broadcastTimeoutMs?: number; pageSize?: number } = {}) =>
+  const railOf = (
+    o: {
+      activeKey?: string;
+      broadcastTimeoutMs?: number;
+      pageSize?: number;
+      expireS?: number;
+      clock?: () => Date;
+    } = {},
+  ) =>
     createHiveRail({
       db: tdb.current.db,
       ledger: createLedger(tdb.current.db),
@@ -39,6 +47,8 @@ describe('Hive rail: deposits and payouts against the stand-in node', () => {
       chainId: node.chainId,
       broadcastTimeoutMs: o.broadcastTimeoutMs ?? 5_000,
       pageSize: o.pageSize ?? 1000,
+      ...(o.expireS ? { expireS: o.expireS } : {}),
+      ...(o.clock ? { clock: o.clock } : {}),
     });
 
   test('a transfer with a deposit id as memo is credited once, across pages and restarts; others are not', async () => {
@@ -128,6 +138,24 @@ describe('Hive rail: deposits and payouts against the stand-in node', () => {
     const sent = node.transfers.slice(before);
     assert.equal(sent.length, 1);
     assert.equal(sent[0]!.trxId, signedId);
+  });
+
+  test('a signed payout that expired unseen is signed afresh with a new trx id and lands once', async () => {
+    await queue('po_expire', 400);
+    const before = node.transfers.length;
+    node.failNextBroadcasts(1);
+    assert.deepEqual(await railOf({ expireS: 1 }).processPayouts(), [{ id: 'po_expire', state: 'signed' }]);
+    const first = (await railOf().payout('po_expire'))?.trxId;
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Past its expiration (and the margin): the node refuses it as expired, the lookup finds nothing.
+    const later = () => new Date(Date.now() + 10_000);
+    assert.deepEqual(await railOf({ clock: later }).processPayouts(), [
+      { id: 'po_expire', state: 'pending' },
+    ]);
+    assert.deepEqual(await railOf().processPayouts(), [{ id: 'po_expire', state: 'confirmed' }]);
+    const sent = node.transfers.slice(before);
+    assert.equal(sent.length, 1, 'applied once');
+    assert.notEqual(sent[0]!.trxId, first, 'a new transaction, not the expired one');
   });
 
   test('a payout signed with a key that is not the active key is refused by the node and never confirmed', async () => {
