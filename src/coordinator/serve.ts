@@ -48,6 +48,7 @@ import { initTracing } from '../tracing.js';
 import { buildApp } from './app.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { staticKeyAuthenticator } from './plugins/auth.js';
+import { anySignedAuthenticator, hiveRequestAuthenticator } from './plugins/hive.js';
 import {
   apiKeyAuthenticator,
   didRequestAuthenticator,
@@ -188,6 +189,7 @@ export async function startCoordinator(
       log,
     });
     const hiveRpc = config.hiveNode ? createHiveRpc(config.hiveNode) : undefined;
+    const hiveAccounts = hiveRpc ? createHiveAccounts(hiveRpc) : undefined;
     let rail: HiveRail | undefined;
     if (hiveRpc && config.hiveAccount && config.hiveActiveKey) {
       const sealed = isSealed(config.hiveActiveKey);
@@ -229,7 +231,13 @@ export async function startCoordinator(
         uploadGrantAuthenticator(),
       ],
       keys,
-      signedAuth: didRequestAuthenticator({ nonceStore: nonces }),
+      // did:key requests (encoders) and, with a Hive node, Hive Keychain signed requests (users).
+      signedAuth: hiveRpc
+        ? anySignedAuthenticator([
+            didRequestAuthenticator({ nonceStore: nonces }),
+            hiveRequestAuthenticator({ accounts: hiveAccounts!, nonces }),
+          ])
+        : didRequestAuthenticator({ nonceStore: nonces }),
       ...configured,
       secretBox: box,
       storage: () => storageContextFor(config, { publicUrl, log }),
@@ -243,7 +251,7 @@ export async function startCoordinator(
       market: {
         market,
         ...(hiveRpc && config.hiveAccount
-          ? { hive: { accounts: createHiveAccounts(hiveRpc), account: config.hiveAccount, nonces } }
+          ? { hive: { accounts: hiveAccounts!, account: config.hiveAccount, nonces } }
           : {}),
       },
       ...(live

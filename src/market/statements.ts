@@ -78,3 +78,46 @@ export function parseSignInStatement(
   }
   return { nonce, issued: new Date(at) };
 }
+
+/**
+ * The canonical request a Hive user signs with Keychain to send one API request
+ * (`Authorization: HiveKeychain account="…", issued="…", nonce="…", signature="…"`): the method, the path
+ * with its query, the SHA-256 of the exact body bytes (hex; of nothing for no body), the time and a
+ * one-time nonce. Pure.
+ */
+export function canonicalHiveRequest(r: {
+  account: string;
+  method: string;
+  path: string;
+  bodySha256: string;
+  issued: string;
+  nonce: string;
+}): string {
+  return [
+    'vidmesh: request',
+    `account: ${r.account}`,
+    `method: ${r.method.toUpperCase()}`,
+    `path: ${r.path}`,
+    `body-sha256: ${r.bodySha256}`,
+    `issued: ${r.issued}`,
+    `nonce: ${r.nonce}`,
+  ].join('\n');
+}
+
+/** The `HiveKeychain` Authorization header's parameters, or null when it is not that scheme. Pure. */
+export function parseHiveAuthorization(
+  header: string,
+): { account: string; issued: string; nonce: string; signature: string } | null {
+  const m = /^HiveKeychain\s+(.+)$/i.exec(header.trim());
+  if (!m) return null;
+  const params: Record<string, string> = {};
+  for (const part of m[1]!.split(',')) {
+    const kv = /^\s*([a-z]+)="([^"]*)"\s*$/.exec(part);
+    if (!kv) return null;
+    params[kv[1]!] = kv[2]!;
+  }
+  const { account, issued, nonce, signature } = params;
+  if (!account || !issued || !nonce || !signature) return null;
+  if (!HIVE_ACCOUNT_RE.test(account) || !/^[A-Za-z0-9_-]{16,64}$/.test(nonce)) return null;
+  return { account, issued, nonce, signature };
+}

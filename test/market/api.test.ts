@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { createClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { generateIdentity, type Identity, signRequest } from '../../src/identity/index.js';
-import { bindingStatement, signBuffer } from '../../src/market/index.js';
+import { bindingStatement, canonicalHiveRequest, signBuffer } from '../../src/market/index.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
 import { makeClip } from '../helpers/media.js';
 
@@ -237,5 +238,80 @@ describe('marketplace API refuses forged, foreign and malformed requests', () =>
       (await signed('POST', '/community/bids', { encoderId, jobId: 'nope', price: '0.100' })).status,
       404,
     );
+  });
+
+  test('a job submitted with a Keychain-signed request belongs to hive:<account>; tampering, replay and foreign keys are refused', async () => {
+    const body = JSON.stringify({
+      source: { type: 'http', url: 'https://example.com/v.mp4' },
+      metadata: { by: 'alice' },
+    });
+    const sign = (
+      o: {
+        account?: string;
+        key?: string;
+        issued?: Date;
+        nonce?: string;
+        path?: string;
+        bodyText?: string;
+      } = {},
+    ) => {
+      const account = o.account ?? 'alice';
+      const issued = (o.issued ?? new Date()).toISOString();
+      const nonce = o.nonce ?? randomBytes(12).toString('base64url');
+      const message = canonicalHiveRequest({
+        account,
+        method: 'POST',
+        path: o.path ?? '/api/v1/jobs',
+        bodySha256: createHash('sha256')
+          .update(o.bodyText ?? body)
+          .digest('hex'),
+        issued,
+        nonce,
+      });
+      const signature = signBuffer(message, o.key ?? alice.posting);
+      return `HiveKeychain account="${account}", issued="${issued}", nonce="${nonce}", signature="${signature}"`;
+    };
+    const post = (authorization: string, text = body) =>
+      fetch(`${coordinator.url}/api/v1/jobs`, {
+        method: 'POST',
+        headers: { authorization, 'content-type': 'application/json' },
+        body: text,
+      });
+    const auth = sign();
+    const ok = await post(auth);
+    assert.equal(ok.status, 202, await ok.clone().text());
+    const job = ((await ok.json()) as { job: { id: string } }).job;
+    assert.equal((await coordinator.store.get(job.id)).tenant, 'hive:alice');
+    const refusals: Array<[string, Response]> = [
+      ['replayed', await post(auth)],
+      ['body changed after signing', await post(sign(), body.replace('alice', 'mallory'))],
+      ['signed for another path', await post(sign({ path: '/api/v1/jobs?x=1' }))],
+      ["bob's key for alice", await post(sign({ key: bob.posting }))],
+      ["alice's active key", await post(sign({ key: alice.active }))],
+      ['an hour old', await post(sign({ issued: new Date(Date.now() - 3_600_000) }))],
+      ['malformed', await post('HiveKeychain account="alice"')],
+    ];
+    for (const [name, r] of refusals) {
+      assert.equal(r.status, 401, `${name}: ${await r.clone().text()}`);
+      assert.equal(((await r.json()) as { code: string }).code, 'hive_signature_invalid', name);
+    }
+    // alice's own wallet, not acme's.
+    const issued = new Date().toISOString();
+    const nonce = randomBytes(12).toString('base64url');
+    const message = canonicalHiveRequest({
+      account: 'alice',
+      method: 'GET',
+      path: '/api/v1/wallet',
+      bodySha256: createHash('sha256').update('').digest('hex'),
+      issued,
+      nonce,
+    });
+    const w = await fetch(`${coordinator.url}/api/v1/wallet`, {
+      headers: {
+        authorization: `HiveKeychain account="alice", issued="${issued}", nonce="${nonce}", signature="${signBuffer(message, alice.posting)}"`,
+      },
+    });
+    assert.equal(w.status, 200, await w.clone().text());
+    assert.equal(((await w.json()) as { account: string }).account, 'user:hive:alice');
   });
 });
