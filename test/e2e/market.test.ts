@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -9,7 +10,13 @@ import { loadConfig } from '../../src/config.js';
 import { createClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { createHttpTransport, type EncoderTransport, startEncoderNode } from '../../src/encoder/index.js';
-import { createSecretBox, generateIdentity, type Identity, signRequest } from '../../src/identity/index.js';
+import {
+  createSecretBox,
+  generateIdentity,
+  type Identity,
+  identityFromSeed,
+  signRequest,
+} from '../../src/identity/index.js';
 import {
   bindingStatement,
   createLedger,
@@ -20,14 +27,16 @@ import {
   signBuffer,
   userAccount,
 } from '../../src/market/index.js';
+import { packageRoot } from '../../src/paths.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
 import { makeClip } from '../helpers/media.js';
 
 /**
  * The marketplace end to end (issue 15): `vidmesh serve`'s coordinator on PostgreSQL with the Hive
- * rail pointed at the stand-in Hive node (test/helpers/hive-node.ts), real community encoder nodes
- * with did:key identities over signed HTTP, real ffmpeg encodes and verification. A payer deposits HBD
+ * rail pointed at the stand-in Hive node (test/helpers/hive-node.ts), community encoders with did:key
+ * identities over signed HTTP (the honest one a real `vidmesh encoder` process, the cheater an
+ * in-process node whose uploads pass through a tampering proxy), real ffmpeg encodes and verification. A payer deposits HBD
  * (a signed transfer with its deposit id as memo), submits a community job with a maximum price; an
  * encoder bound to a Hive account by a Keychain-style signature bids, is auto-accepted, encodes, passes
  * verification and is paid by a dhive-signed transfer the node verified. A cheating encoder (it drops
@@ -170,6 +179,49 @@ describe('community marketplace end to end: deposit, bid, verify, pay; a cheater
     return { identity, encoderId: node.encoderId!, stop };
   };
 
+  /**
+   * The honest encoder as a real process: `vidmesh encoder --coordinator URL` (a community node: no API
+   * key, its did:key from `ENCODER_PRIVATE_KEY`), found by its did once it registered.
+   */
+  const startEncoderProcess = async (name: string) => {
+    const seed = randomBytes(32).toString('base64');
+    const identity = identityFromSeed(seed);
+    const dir = await mkdtemp(join(root, `proc-${name}-`));
+    const child = spawn(
+      process.execPath,
+      [
+        join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+        'encoder',
+        '--coordinator',
+        coordinator.url,
+        '--name',
+        name,
+        '--hwaccel',
+        'none',
+        '--data-dir',
+        dir,
+      ],
+      {
+        env: { ...process.env, ENCODER_PRIVATE_KEY: seed, VIDMESH_HEARTBEAT_MS: '1000', LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString()).slice(-4000);
+    });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const stop = async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    };
+    stops.push(stop);
+    const encoder = await waitFor(`${name} registered (stderr: ${stderr})`, async () =>
+      (await coordinator.store.listEncoders()).find((e) => e.did === identity.did),
+    );
+    return { identity, encoderId: encoder.id, stop };
+  };
+
   /** Publishes an offer and binds the encoder's did:key to `account` with a Keychain-style signature. */
   const bindOffer = async (n: { identity: Identity; encoderId: string }, account: string) => {
     const statement = bindingStatement(n.identity.did, account, new Date());
@@ -252,7 +304,7 @@ describe('community marketplace end to end: deposit, bid, verify, pay; a cheater
     await waitFor('deposit credited', async () => (await balance()) === '20.000');
 
     // 2. Two community encoders bind their did:key to Hive accounts and publish offers.
-    const honest = await startNode('honest', false);
+    const honest = await startEncoderProcess('honest');
     await bindOffer(honest, 'bob-encoder');
     const cheater = await startNode('cheater', true);
     await bindOffer(cheater, 'mallory');
