@@ -516,6 +516,21 @@ export function createMarket(options: MarketOptions) {
           ) {
             const picked = await selectFromOffers(row);
             if (picked) out.push(picked);
+          } else if (row.state === 'open' && row.auto_accept && row.open_bids > 0) {
+            // A bid auto-accept could not take when it came (the payer lacked funds then): the cheapest
+            // open bid is tried again, so a later deposit lets the order proceed.
+            const cheapest = (await db.query<BidRow>(Q.BIDS_OF_JOB, [row.job_id])).rows.find(
+              (b) => b.state === 'open',
+            );
+            if (cheapest) {
+              const accepted = await accept(row.job_id, cheapest.id).catch((err: unknown) => {
+                const code = (err as { code?: string }).code;
+                if (code === 'insufficient_funds' || code === 'market_conflict') return null;
+                throw err;
+              });
+              if (accepted)
+                out.push({ jobId: row.job_id, action: 'selected', encoderId: accepted.encoderId });
+            }
           }
         } catch (err) {
           log?.error({ err, jobId: row.job_id, action }, 'market: settlement failed; retried next pass');

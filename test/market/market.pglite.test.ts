@@ -117,13 +117,46 @@ describe('market orders on PGlite: selection, deadline, failure, cancellation', 
     const bid = await market.bid('late', job.id, 700);
     assert.equal(bid.state, 'accepted');
     assert.equal(await ledger.balance(userAccount('late-payer')), 300);
-    now = new Date(now.getTime() + 601_000);
+    // A second job's auto-accept bid finds no funds (300 left): it stays open, and is accepted by a
+    // later settlement pass once a deposit came in.
+    const second = await store.submit({
+      spec: {},
+      renditions: ['240p'],
+      tenant: 'late-payer',
+      network: 'community',
+      reservedFor: '',
+    });
+    await market.openOrder({ jobId: second.id, payer: 'late-payer', maxPrice: 1_000, autoAccept: true });
+    await store.registerEncoder({ id: 'patient', name: 'patient', kind: 'community', capabilities: caps });
+    await market.bind({
+      encoderId: 'patient',
+      did: 'did:key:patient',
+      hiveAccount: 'a-patient',
+      statement: 's',
+      signature: 'x',
+    });
+    assert.equal((await market.bid('patient', second.id, 500)).state, 'open');
+    assert.deepEqual(await market.settle(), [], 'still no funds');
+    await ledger.post({
+      key: 'hive:late:1',
+      kind: 'deposit',
+      legs: [
+        { account: EXTERNAL_ACCOUNT, amount: -500 },
+        { account: userAccount('late-payer'), amount: 500 },
+      ],
+    });
+    const acceptedAt = now;
+    now = new Date(now.getTime() + 300_000);
+    assert.deepEqual(await market.settle(), [{ jobId: second.id, action: 'selected', encoderId: 'patient' }]);
+    assert.equal(await ledger.balance(userAccount('late-payer')), 300);
+    now = new Date(acceptedAt.getTime() + 601_000);
     assert.deepEqual(
       (await market.settle()).map((o) => o.action),
       ['refund-reopen'],
     );
     assert.equal(await ledger.balance(userAccount('late-payer')), 1_000);
     assert.equal((await market.getOrder(job.id)).state, 'open');
+    assert.equal((await market.getOrder(second.id)).state, 'accepted', 'its deadline has not passed');
     // Held again for the next accepted bid: the late encoder cannot claim it any more.
     assert.equal(await store.claim({ id: 'late', ...community }, caps), null);
   });
