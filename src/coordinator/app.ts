@@ -291,7 +291,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ...(deps.chunking
           ? { chunking: { ...deps.chunking, uploadsDir, ...(deps.log ? { log: deps.log } : {}) } }
           : {}),
-        ...(deps.market ? { openMarketOrder: marketOrderOpener(deps.market.market, uploadsDir) } : {}),
+        // Paid work is paid only after verification: without it (VIDMESH_VERIFY=off) priced jobs are refused.
+        ...(deps.market && deps.verification
+          ? { openMarketOrder: marketOrderOpener(deps.market.market, uploadsDir) }
+          : {}),
       });
       if (deps.market) await api.register(marketRoutes, { store, ...deps.market, sessions, publicUrl });
       // One reputation store for the routes that read or reset it (verified encoders only).
