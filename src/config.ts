@@ -442,6 +442,69 @@ export const settings = {
     default: 0.95,
     doc: "Lowest SSIM a spot-checked segment may have against the verifier's own encode of it.",
   },
+  marketFeeBps: {
+    env: 'VIDMESH_MARKET_FEE_BPS',
+    flag: 'marketFeeBps',
+    schema: int(0, 5000),
+    default: 500,
+    doc: 'Platform fee of the community marketplace, basis points of the accepted price (500 = 5 %), kept on the `platform:fees` ledger account when the escrow is released (docs/marketplace.md).',
+  },
+  marketAcceptTimeoutMs: {
+    env: 'VIDMESH_MARKET_ACCEPT_TIMEOUT_MS',
+    flag: 'marketAcceptTimeoutMs',
+    schema: int(1000, 30 * 86_400_000),
+    default: 3_600_000,
+    doc: 'ms the encoder of an accepted bid has to take its job; past it, a job still waiting is refunded to the payer and its order reopened.',
+  },
+  marketBidWindowMs: {
+    env: 'VIDMESH_MARKET_BID_WINDOW_MS',
+    flag: 'marketBidWindowMs',
+    schema: int(0, 86_400_000),
+    default: 30_000,
+    doc: 'ms an auto-accept order waits for bids before the offers decide (best reputation score × max price / quote).',
+  },
+  marketIntervalMs: {
+    env: 'VIDMESH_MARKET_INTERVAL_MS',
+    flag: 'marketIntervalMs',
+    schema: int(100, 3_600_000),
+    default: 5000,
+    doc: 'ms between settlement passes, Hive deposit polls and payout passes (leader only; job transitions also trigger settlement).',
+  },
+  hiveNode: {
+    env: 'VIDMESH_HIVE_NODE',
+    flag: 'hiveNode',
+    schema: httpUrl.optional(),
+    default: undefined,
+    doc: 'Hive API node (JSON-RPC, e.g. `https://api.hive.blog`): deposits, payouts and Hive Keychain signatures. Without it the marketplace ledger works but no HBD moves in or out.',
+  },
+  hiveAccount: {
+    env: 'VIDMESH_HIVE_ACCOUNT',
+    flag: 'hiveAccount',
+    schema: z
+      .string()
+      .regex(/^[a-z][a-z0-9.-]{2,15}$/, 'a Hive account name')
+      .optional(),
+    default: undefined,
+    doc: "The operator's Hive account: payers send HBD deposits to it (memo: deposit id), payouts are sent from it.",
+  },
+  hiveActiveKey: {
+    secret: true,
+    env: 'VIDMESH_HIVE_ACTIVE_KEY',
+    flag: 'hiveActiveKey',
+    schema: z.string().min(1).max(2000).optional(),
+    default: undefined,
+    doc: "Active key (WIF) of `VIDMESH_HIVE_ACCOUNT`, signing payouts. Give it sealed with the server's secret key (`vidmesh wallet seal-key`, the envelope job secrets use); a plain WIF is accepted with a warning.",
+  },
+  hiveChainId: {
+    env: 'VIDMESH_HIVE_CHAIN_ID',
+    flag: 'hiveChainId',
+    schema: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, '64 hex digits')
+      .optional(),
+    default: undefined,
+    doc: 'Hive chain id transactions are signed for (default mainnet `beeab0de…`; a testnet names its own).',
+  },
   authFailuresPerIp: {
     env: 'VIDMESH_AUTH_FAILURES_PER_IP',
     flag: 'authFailuresPerIp',

@@ -13,6 +13,7 @@ const commandModules: Array<() => Promise<{ register(program: Command): void }>>
   () => import('./client/login.js'),
   () => import('./client/presets.js'),
   () => import('./client/submit.js'),
+  () => import('./client/wallet.js'),
   () => import('./config.js'),
   () => import('./encode.js'),
   () => import('./encoder.js'),

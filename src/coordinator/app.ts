@@ -11,12 +11,13 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { SourceLimits } from '../encoder/source-limits.js';
-import type { ApiKeyStore, SecretBox } from '../identity/index.js';
+import type { ApiKeyStore, NonceStore, SecretBox } from '../identity/index.js';
 import type { JobStore, Queryable, WebhookQueue } from '../jobs/index.js';
 import type { PresetStore } from '../jobs/presets.js';
 import type { JobSpec } from '../jobs/spec.js';
 import type { LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
+import type { HiveAccounts, Market } from '../market/index.js';
 import type { ChunkingDefaults } from '../media/index.js';
 import type { SsrfPolicy, StorageContext } from '../storage/index.js';
 import { createReputationStore, type VerificationPolicy } from '../trust/index.js';
@@ -41,6 +42,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { keyRoutes } from './routes/keys.js';
 import { liveMediaRoutes, liveRoutes } from './routes/live.js';
 import { logStreamRoutes } from './routes/logs.js';
+import { marketOrderOpener, marketRoutes } from './routes/market.js';
 import { mediaRoutes } from './routes/media.js';
 import { monitorRoutes } from './routes/monitor.js';
 import { presetRoutes } from './routes/presets.js';
@@ -119,6 +121,8 @@ export interface AppDeps {
   mediaOrigin?: string;
   /** Live streams (issue 23, docs/live.md): the routes under `/api/v1/live` and the `/live/` files. */
   live?: { service: LiveService; db: Queryable; rtmpBase: () => string };
+  /** The community marketplace (docs/marketplace.md): `/api/v1/community/*`, `/api/v1/wallet`, priced jobs. */
+  market?: { market: Market; hive?: { accounts: HiveAccounts; account: string; nonces?: NonceStore } };
   /**
    * Chunked encoding (docs/chunking.md): long upload jobs are split at submit into chunk tasks and
    * stitched by this process; absent: no job is split.
@@ -288,7 +292,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ...(deps.chunking
           ? { chunking: { ...deps.chunking, uploadsDir, ...(deps.log ? { log: deps.log } : {}) } }
           : {}),
+        // Paid work is paid only after verification: without it (VIDMESH_VERIFY=off) priced jobs are refused.
+        ...(deps.market && deps.verification
+          ? { openMarketOrder: marketOrderOpener(deps.market.market, uploadsDir) }
+          : {}),
       });
+      if (deps.market) await api.register(marketRoutes, { store, ...deps.market, sessions, publicUrl });
       // One reputation store for the routes that read or reset it (verified encoders only).
       const reputation = deps.verification ? createReputationStore(deps.verification.db) : undefined;
       if (deps.keys) {

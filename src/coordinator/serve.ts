@@ -18,6 +18,7 @@ import {
   createSecretBox,
   createSqlApiKeyStore,
   createSqlNonceStore,
+  isSealed,
   resolveServerKey,
 } from '../identity/index.js';
 import {
@@ -33,12 +34,23 @@ import { createPresetStore } from '../jobs/presets.js';
 import { type IngestServer, startIngest } from '../live/ingest.js';
 import { createLiveService, type LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
+import {
+  createHiveAccounts,
+  createHiveRail,
+  createHiveRpc,
+  createMarket,
+  HIVE_ACTIVE_KEY_CONTEXT,
+  type HiveRail,
+  type MarketWorker,
+  startMarketWorker,
+} from '../market/index.js';
 import { packageRoot } from '../paths.js';
 import { removeLocalOutputs } from '../storage/index.js';
 import { initTracing } from '../tracing.js';
 import { buildApp } from './app.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { staticKeyAuthenticator } from './plugins/auth.js';
+import { anySignedAuthenticator, hiveRequestAuthenticator } from './plugins/hive.js';
 import {
   apiKeyAuthenticator,
   didRequestAuthenticator,
@@ -49,6 +61,9 @@ import { runRetention } from './retention.js';
 import { openSpecSecrets } from './spec-secrets.js';
 import { startWebhookSender, type WebhookSender } from './webhooks/index.js';
 import { appOptionsFromConfig, verificationOf } from './wiring.js';
+
+/** Job transitions after which a market order may settle (released, refunded or reopened). */
+const MARKET_KICKS = new Set(['completed', 'dead', 'cancelled', 'queued', 'failed']);
 
 /** A running coordinator (`vidmesh serve`): its URL, bootstrap key, parts, and a stop function. */
 export interface RunningCoordinator {
@@ -112,6 +127,8 @@ export async function startCoordinator(
   let app: FastifyInstance | undefined;
   let ingest: IngestServer | undefined;
   let stopLiveWatch: (() => void) | undefined;
+  let stopMarketWatch: (() => void) | undefined;
+  let marketWorker: MarketWorker | undefined;
   const encoders: EncoderNode[] = [];
   try {
     const saved = readClientFile(config.dataDir);
@@ -170,6 +187,43 @@ export async function startCoordinator(
         if (feeds.existing(change.jobId)) feeds.endFeed(change.jobId);
       });
     }
+    // ---- community marketplace (issue 15, docs/marketplace.md) ----
+    const market = createMarket({
+      db,
+      jobs: store,
+      feeBps: config.marketFeeBps,
+      acceptTimeoutMs: config.marketAcceptTimeoutMs,
+      bidWindowMs: config.marketBidWindowMs,
+      log,
+    });
+    const hiveRpc = config.hiveNode ? createHiveRpc(config.hiveNode) : undefined;
+    const hiveAccounts = hiveRpc ? createHiveAccounts(hiveRpc) : undefined;
+    let rail: HiveRail | undefined;
+    if (hiveRpc && config.hiveAccount && config.hiveActiveKey) {
+      const sealed = isSealed(config.hiveActiveKey);
+      if (!sealed) log?.warn('VIDMESH_HIVE_ACTIVE_KEY is a plain WIF: seal it (vidmesh wallet seal-key)');
+      rail = createHiveRail({
+        db,
+        ledger: market.ledger,
+        rpc: hiveRpc,
+        account: config.hiveAccount,
+        activeKey: sealed ? box.open(config.hiveActiveKey, HIVE_ACTIVE_KEY_CONTEXT) : config.hiveActiveKey,
+        ...(config.hiveChainId ? { chainId: config.hiveChainId } : {}),
+        log,
+      });
+    }
+    marketWorker = startMarketWorker({
+      market,
+      ...(rail ? { rail } : {}),
+      isLeader,
+      intervalMs: config.marketIntervalMs,
+      log,
+    });
+    const worker = marketWorker;
+    stopMarketWatch = await store.onJobChange((change) => {
+      if (change.type === 'resync' || (change.type === 'transition' && MARKET_KICKS.has(change.to)))
+        worker.kick();
+    });
     const ingestPort = ingest?.port;
     app = await buildApp({
       metrics,
@@ -185,7 +239,13 @@ export async function startCoordinator(
         uploadGrantAuthenticator(),
       ],
       keys,
-      signedAuth: didRequestAuthenticator({ nonceStore: nonces }),
+      // did:key requests (encoders) and, with a Hive node, Hive Keychain signed requests (users).
+      signedAuth: hiveRpc
+        ? anySignedAuthenticator([
+            didRequestAuthenticator({ nonceStore: nonces }),
+            hiveRequestAuthenticator({ accounts: hiveAccounts!, nonces }),
+          ])
+        : didRequestAuthenticator({ nonceStore: nonces }),
       ...configured,
       secretBox: box,
       storage: () => storageContextFor(config, { publicUrl, log }),
@@ -196,6 +256,12 @@ export async function startCoordinator(
         defaults: { thresholdS: config.chunkThresholdS, chunkS: config.chunkSeconds },
       },
       ...(https ? { https, hsts: true } : {}),
+      market: {
+        market,
+        ...(hiveRpc && config.hiveAccount
+          ? { hive: { accounts: hiveAccounts!, account: config.hiveAccount, nonces } }
+          : {}),
+      },
       ...(live
         ? {
             live: {
@@ -323,6 +389,8 @@ export async function startCoordinator(
             encoders.map((e) => e.stop({ graceful: true, graceMs: o.graceMs ?? 10_000 })),
           );
           stopLiveWatch?.();
+          stopMarketWatch?.();
+          await marketWorker?.stop();
           await ingest?.close();
           await running.close();
           clearInterval(purgeTimer);
@@ -340,6 +408,8 @@ export async function startCoordinator(
     await Promise.allSettled(encoders.map((e) => e.stop({ graceful: false })));
     await app?.close().catch(() => {});
     stopLiveWatch?.();
+    stopMarketWatch?.();
+    await marketWorker?.stop().catch(() => {});
     await ingest?.close().catch(() => {});
     clearInterval(purgeTimer);
     await webhookSender?.stop().catch(() => {});

@@ -40,6 +40,7 @@ export type JobLifecycle = Pick<
   | 'fail'
   | 'beginVerification'
   | 'release'
+  | 'reserve'
   | 'cancel'
   | 'retry'
   | 'rescueExpired'
@@ -166,6 +167,7 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           allowCommunity: plan?.allowCommunity ?? true,
           // Written when one of the user's own encoders was offered the job (else it is open at once).
           route: plan?.openAt ? JSON.stringify({ steps: plan.steps }) : null,
+          reservedFor: input.reservedFor ?? null,
         }),
         { name: 'vidmesh_submit' },
       );
@@ -324,6 +326,13 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       if (!rows[0]) throw await leaseError(jobId, token, encoderId);
       feed.wake();
       return get(jobId);
+    },
+
+    async reserve(jobId, encoderId) {
+      const { rows } = await db.query(Q.RESERVE, [jobId, encoderId, clock()]);
+      if (!rows[0]) throw new InvalidTransitionError(`job ${jobId} is finished or unknown: not reserved`);
+      // The reserved encoder may be long-polling right now.
+      if (encoderId) feed.wake();
     },
 
     async cancel(jobId, opts = {}) {

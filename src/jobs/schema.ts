@@ -34,6 +34,7 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import {
+  BID_STATES,
   ENCODER_APPROVALS,
   ENCODER_KINDS,
   ENCODER_STATUSES,
@@ -46,6 +47,9 @@ import {
   type JobStage,
   type JobStatus,
   LEASED_STATUSES,
+  LEDGER_ACCOUNT_KINDS,
+  MARKET_ORDER_STATES,
+  PAYOUT_STATES,
   PRIORITIES,
   PROTOCOL_FAMILIES,
   type Priority,
@@ -88,6 +92,8 @@ export const jobs = pgTable(
     traceparent: text('traceparent'),
     /** Who may claim it beyond its tenant's and the operator's encoders (drizzle/0007). */
     network: text('network').$type<JobNetwork>().notNull().default('private'),
+    /** Claim gate of the marketplace (drizzle/0021): NULL anyone, '' nobody yet, else that encoder only. */
+    reservedFor: text('reserved_for'),
     status: text('status').$type<JobStatus>().notNull().default('queued'),
     stage: text('stage').$type<JobStage>(),
     progress: real('progress').notNull().default(0),
@@ -469,3 +475,157 @@ export const userSettings = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenant, t.userName] })],
 );
+
+// ---- community marketplace (drizzle/0021, src/market, docs/marketplace.md); amounts in milli-HBD ----
+
+/** Ledger accounts; only `external` (the Hive hot wallet's mirror) may go below zero. */
+export const marketAccounts = pgTable(
+  'market_accounts',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind').notNull(),
+    balance: bigint('balance', { mode: 'number' }).notNull().default(0),
+    createdAt: tz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('market_accounts_kind_check', sql`${t.kind} ${inList(LEDGER_ACCOUNT_KINDS)}`),
+    check('market_accounts_balance_check', sql`${t.kind} = 'external' OR ${t.balance} >= 0`),
+  ],
+);
+
+/** One money movement, named by its idempotency key. */
+export const marketTransactions = pgTable('market_transactions', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  idempotencyKey: text('idempotency_key').notNull().unique(),
+  kind: text('kind').notNull(),
+  jobId: text('job_id'),
+  memo: text('memo'),
+  createdAt: tz('created_at').notNull().defaultNow(),
+});
+
+/** The legs of movements (sum zero per transaction). */
+export const marketEntries = pgTable(
+  'market_entries',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    transactionId: bigint('transaction_id', { mode: 'number' })
+      .notNull()
+      .references(() => marketTransactions.id),
+    accountId: text('account_id')
+      .notNull()
+      .references(() => marketAccounts.id),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    balanceAfter: bigint('balance_after', { mode: 'number' }).notNull(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('market_entries_account_idx').on(t.accountId, t.id),
+    check('market_entries_amount_check', sql`${t.amount} <> 0`),
+  ],
+);
+
+/** An encoder's prices (milli-HBD per output minute per tier) and capacity. */
+export const marketOffers = pgTable('market_offers', {
+  encoderId: text('encoder_id')
+    .primaryKey()
+    .references(() => encoders.id, { onDelete: 'cascade' }),
+  prices: jsonb('prices').notNull(),
+  maxConcurrent: integer('max_concurrent').notNull(),
+  updatedAt: tz('updated_at').notNull().defaultNow(),
+});
+
+/** An encoder's did:key bound to a Hive account by a Keychain-signed statement (payouts go there only). */
+export const marketBindings = pgTable('market_bindings', {
+  encoderId: text('encoder_id')
+    .primaryKey()
+    .references(() => encoders.id, { onDelete: 'cascade' }),
+  did: text('did').notNull(),
+  hiveAccount: text('hive_account').notNull(),
+  statement: text('statement').notNull(),
+  signature: text('signature').notNull(),
+  boundAt: tz('bound_at').notNull().defaultNow(),
+});
+
+/** One order per priced job: its payer, maximum price and the accepted bid. */
+export const marketOrders = pgTable(
+  'market_orders',
+  {
+    jobId: text('job_id')
+      .primaryKey()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    payer: text('payer').notNull(),
+    maxPrice: bigint('max_price', { mode: 'number' }).notNull(),
+    autoAccept: boolean('auto_accept').notNull(),
+    state: text('state').notNull(),
+    bidId: text('bid_id'),
+    encoderId: text('encoder_id'),
+    price: bigint('price', { mode: 'number' }),
+    fee: bigint('fee', { mode: 'number' }),
+    deadline: tz('deadline'),
+    durationS: doublePrecision('duration_s'),
+    heights: integer('heights').array(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('market_orders_state_check', sql`${t.state} ${inList(MARKET_ORDER_STATES)}`),
+    index('market_orders_open_idx').on(t.state).where(sql`state IN ('open', 'accepted')`),
+  ],
+);
+
+/** Bids of encoders on orders; one open bid per encoder and job. */
+export const marketBids = pgTable(
+  'market_bids',
+  {
+    id: text('id').primaryKey(),
+    jobId: text('job_id')
+      .notNull()
+      .references(() => marketOrders.jobId, { onDelete: 'cascade' }),
+    encoderId: text('encoder_id').notNull(),
+    price: bigint('price', { mode: 'number' }).notNull(),
+    state: text('state').notNull(),
+    createdAt: tz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('market_bids_state_check', sql`${t.state} ${inList(BID_STATES)}`),
+    uniqueIndex('market_bids_one_open_idx').on(t.jobId, t.encoderId).where(sql`state = 'open'`),
+  ],
+);
+
+/** Deposit ids: the memo of the HBD transfer that credits `account_id`. */
+export const marketDeposits = pgTable('market_deposits', {
+  id: text('id').primaryKey(),
+  accountId: text('account_id').notNull(),
+  createdAt: tz('created_at').notNull().defaultNow(),
+});
+
+/** HBD transfers out (encoder payouts), with the trx id recorded before each broadcast. */
+export const marketPayouts = pgTable(
+  'market_payouts',
+  {
+    id: text('id').primaryKey(),
+    accountId: text('account_id').notNull(),
+    hiveAccount: text('hive_account').notNull(),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    memo: text('memo').notNull(),
+    state: text('state').notNull(),
+    trxId: text('trx_id'),
+    signedTx: jsonb('signed_tx'),
+    expiresAt: tz('expires_at'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    createdAt: tz('created_at').notNull().defaultNow(),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('market_payouts_state_check', sql`${t.state} ${inList(PAYOUT_STATES)}`),
+    index('market_payouts_open_idx').on(t.createdAt).where(sql`state <> 'confirmed'`),
+  ],
+);
+
+/** Positions of the Hive rail's readers (account history index). */
+export const marketCursors = pgTable('market_cursors', {
+  name: text('name').primaryKey(),
+  position: bigint('position', { mode: 'number' }).notNull(),
+  updatedAt: tz('updated_at').notNull().defaultNow(),
+});

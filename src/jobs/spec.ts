@@ -58,6 +58,7 @@ export const MAX_OUTPUTS = 8;
  *   secrets (they read and write through the coordinator, docs/identity.md).
  * - `verify`: `always` verifies the result of an untrusted encoder whatever its reputation; `sample`
  *   (default) follows the verification policy (docs/verification.md).
+ * - `market`: the marketplace's maximum price and auto-accept (docs/marketplace.md).
  * - `minScore`: lowest reputation score (0..1, docs/verification.md) of an encoder whose results are
  *   verified that may claim it; trusted encoders always may.
  * - `protocol`: the encoder family the job may go to (default `vidmesh`). `3speak` jobs are leased only
@@ -120,6 +121,17 @@ export const jobSpecSchema = z
       .optional(),
     verify: z.enum(['always', 'sample']).optional(),
     minScore: z.number().min(0).max(1).optional(),
+    /**
+     * Community marketplace (docs/marketplace.md): pay community encoders from the submitter's ledger
+     * account, at most `maxPrice` HBD (3 decimals). Needs `network: community`; the job is then held
+     * until a bid is accepted (by hand, or at once when `autoAccept`, the default) and always verified.
+     */
+    market: z
+      .strictObject({
+        maxPrice: z.string().regex(/^\d{1,10}(\.\d{1,3})?$/, 'an HBD amount with at most 3 decimals'),
+        autoAccept: z.boolean().default(true),
+      })
+      .optional(),
     protocol: z.enum(PROTOCOL_FAMILIES).optional(),
     threespeak: z
       .strictObject({

@@ -70,6 +70,7 @@ export const SUBMIT_PARAMS = namedParams([
   'allowBrowser',
   'allowCommunity',
   'route',
+  'reservedFor',
 ] as const);
 
 const S = SUBMIT_PARAMS.$;
@@ -78,13 +79,13 @@ WITH upd AS (
   INSERT INTO jobs (id, short_id, tenant, owner, idempotency_key, protocol, spec, metadata, queue, priority,
     weight, required_codecs, required_hwaccel, source_height, duration_s, required_tags, preferred_kinds,
     max_attempts, run_after, created_at, updated_at, status, traceparent, network, route_browser_at,
-    route_open_at, allow_browser, allow_community)
+    route_open_at, allow_browser, allow_community, reserved_for)
   VALUES (${S('id')}, ${S('shortId')}, ${S('tenant')}, ${S('owner')}, ${S('idempotencyKey')}, ${S('protocol')},
     ${S('spec')}::jsonb, ${S('metadata')}::jsonb, ${S('queue')}, ${S('priority')}, ${S('weight')},
     ${S('codecs')}::text[], ${S('hwaccel')}, ${S('sourceHeight')}, ${S('durationS')}, ${S('tags')}::text[],
     ${S('preferredKinds')}::text[], ${S('maxAttempts')}, ${S('runAfter')}, ${S('now')}, ${S('now')}, 'queued',
     ${S('traceparent')}, ${S('network')}, ${S('routeBrowserAt')}, ${S('routeOpenAt')}, ${S('allowBrowser')},
-    ${S('allowCommunity')})
+    ${S('allowCommunity')}, ${S('reservedFor')})
   ON CONFLICT (tenant, idempotency_key) DO NOTHING
   RETURNING *
 ), rend AS (
@@ -242,6 +243,8 @@ WITH next AS (
       AND protocol = 'vidmesh'
       -- An encoder whose result for this job failed verification never leases it again.
       AND NOT (${C('encoderId')}::text = ANY(excluded_encoders))
+      -- A market job goes only to the encoder whose bid was accepted ('' = none accepted yet).
+      AND (reserved_for IS NULL OR reserved_for = ${C('encoderId')}::text)
       AND (spec ->> 'minScore' IS NULL OR ${C('score')}::float8 >= (spec ->> 'minScore')::float8)
       -- Trust boundary: tenant encoders take their tenant's jobs, community ones only open-network jobs,
       -- a user's own encoder only that user's jobs. Routing (src/jobs/routing.ts): the user's agent at
@@ -700,3 +703,13 @@ export const SET_ENCODER_APPROVAL = 'UPDATE encoders SET approval = $2 WHERE id 
 /** Online encoders last seen before $1 go offline. */
 export const MARK_SILENT_OFFLINE = `
 UPDATE encoders SET status = 'offline' WHERE status = 'online' AND last_seen_at < $1 RETURNING id`;
+
+/**
+ * Reserves an unfinished job $1 for encoder $2 (NULL: open to every encoder the usual rules allow;
+ * '': held for nobody) at $3. The status does not change (no audit row: the market records who won
+ * and why, src/market). Returns the id, or no row when the job is finished or unknown.
+ */
+export const RESERVE = `
+UPDATE jobs SET reserved_for = $2, updated_at = $3
+WHERE id = $1 AND status NOT IN ${sqlList(FINAL_STATUSES)}
+RETURNING id`;

@@ -138,6 +138,12 @@ export interface JobStore {
     reason?: string,
     options?: { excludeEncoder?: boolean },
   ): Promise<Job>;
+  /**
+   * Reserves an unfinished job for one encoder (`null`: open again, `''`: held for nobody): only that
+   * encoder's claim leases it (the marketplace's accepted bid, src/market). The status is unchanged.
+   * @throws InvalidTransitionError (409) when the job is finished or unknown
+   */
+  reserve(jobId: string, encoderId: string | null): Promise<void>;
   /** Cancels a job that is not finished; an encoder holding it learns it from its next renew. */
   cancel(jobId: string, options?: { actor?: string; reason?: string }): Promise<Job>;
   /**

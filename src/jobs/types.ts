@@ -58,6 +58,11 @@ export interface SubmitInput {
   traceparent?: string;
   /** `community`: encoders of other tenants and community encoders may claim it (default `private`). */
   network?: JobNetwork;
+  /**
+   * Who may claim it (src/market): absent/null every encoder the usual rules allow, `''` nobody yet
+   * (a market order waiting for an accepted bid), an encoder id only that encoder.
+   */
+  reservedFor?: string | null;
 }
 
 export interface Rendition {

@@ -133,3 +133,26 @@ export function sqlList(values: readonly string[]): string {
  */
 export const RESERVED_TAG_PREFIX = 'vidmesh:';
 export const isReservedTag = (tag: string): boolean => tag.toLowerCase().startsWith(RESERVED_TAG_PREFIX);
+
+/**
+ * The marketplace's vocabulary (src/market, docs/marketplace.md).
+ * - ledger account kind: `user` (a payer's HBD), `encoder` (an encoder's earnings), `escrow` (one per job,
+ *   holds the accepted price until settlement), `platform` (fees), `external` (the Hive hot wallet: the
+ *   mirror of money outside the ledger, the only account that goes below zero).
+ * - order state: `open` (taking bids), `accepted` (a bid won, its price held in escrow), and the final
+ *   `paid` (released to the encoder after verification) and `refunded` (the job died or was cancelled).
+ * - bid state: `open`, `accepted`, `lost` (another bid won or the job closed), `paid`, `refunded`.
+ * - payout state: `pending` (debited, not signed yet), `signed` (trx id recorded, broadcast at least
+ *   once), `confirmed` (seen by the Hive node).
+ */
+export const LEDGER_ACCOUNT_KINDS = ['user', 'encoder', 'escrow', 'platform', 'external'] as const;
+export type LedgerAccountKind = (typeof LEDGER_ACCOUNT_KINDS)[number];
+export const MARKET_ORDER_STATES = ['open', 'accepted', 'paid', 'refunded'] as const;
+export type MarketOrderState = (typeof MARKET_ORDER_STATES)[number];
+export const BID_STATES = ['open', 'accepted', 'lost', 'paid', 'refunded'] as const;
+export type BidState = (typeof BID_STATES)[number];
+export const PAYOUT_STATES = ['pending', 'signed', 'confirmed'] as const;
+export type PayoutState = (typeof PAYOUT_STATES)[number];
+/** Rendition tiers an offer prices (by output height: sd ≤ 480, hd ≤ 720, fhd ≤ 1080, uhd above). */
+export const PRICE_TIERS = ['sd', 'hd', 'fhd', 'uhd'] as const;
+export type PriceTier = (typeof PRICE_TIERS)[number];

@@ -20,6 +20,7 @@ import {
   type SecretBox,
 } from '../../src/identity/index.js';
 import { createJobStore, createWebhookQueue, type Database, type JobStore } from '../../src/jobs/index.js';
+import { createMarket } from '../../src/market/index.js';
 import { DEFAULT_VERIFICATION_POLICY } from '../../src/trust/index.js';
 
 export const ADMIN = `vmk_admin_${randomBytes(24).toString('base64url')}`;
@@ -88,6 +89,8 @@ export async function startSecurityApp(
         }
       : {}),
     ...(options.webhooks ? { webhooks: { queue: createWebhookQueue(db) } } : {}),
+    // The marketplace routes are always there, so the hostile sweep reaches them too.
+    market: { market: createMarket({ db, jobs: store }) },
     ...(options.mediaOrigin ? { mediaOrigin: options.mediaOrigin } : {}),
     ...(options.verification ? { verification: { db, policy: DEFAULT_VERIFICATION_POLICY } } : {}),
     refusePrivateUrls: true,

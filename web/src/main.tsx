@@ -11,6 +11,7 @@ import { LivePage } from './pages/live.js';
 import { OverviewPage } from './pages/overview.js';
 import { SignInPage } from './pages/signin.js';
 import { SubmitPage } from './pages/submit.js';
+import { WalletPage } from './pages/wallet.js';
 import { Link, navigate, useLocation } from './router.js';
 import './styles.css';
 
@@ -21,6 +22,7 @@ const NAV = [
   { to: '/encoders', label: 'Encoders' },
   { to: '/encode', label: 'Encode here' },
   { to: '/streams', label: 'Live' },
+  { to: '/wallet', label: 'Wallet' },
 ] as const;
 
 function App() {
@@ -61,6 +63,7 @@ function App() {
   else if (path === '/encoders') page = <EncodersPage principal={principal} />;
   else if (path === '/encode') page = <EncodePage query={query} />;
   else if (path === '/streams') page = <LivePage principal={principal} />;
+  else if (path === '/wallet') page = <WalletPage canDeposit={canSubmit} />;
   else page = <OverviewPage />;
 
   return (

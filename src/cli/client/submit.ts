@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
+import { loadConfig, resolveClientTarget } from '../../config.js';
 import { ValidationError } from '../../errors.js';
 import { PRIORITIES, QUEUES } from '../../jobs/vocabulary.js';
-import { LADDER_PRESETS } from '../../media/index.js';
+import { LADDER_PRESETS, planLadder, probe } from '../../media/index.js';
 import { ladderCodecFlags } from '../encode.js';
+import { adminApiCall } from '../keys.js';
 import { type ClientFlags, clientFrom, followJob, jobSummary, output, withClientOptions } from './common.js';
 
 interface SubmitFlags extends ClientFlags {
@@ -27,6 +29,9 @@ interface SubmitFlags extends ClientFlags {
   protocol?: 'vidmesh' | '3speak';
   owner?: string;
   permlink?: string;
+  maxPrice?: string;
+  autoAccept?: boolean;
+  quote?: boolean;
 }
 
 /** Source reference for an input: http(s) / ipfs URLs as-is, anything else is a local file to upload. */
@@ -136,11 +141,32 @@ export function register(program: Command): void {
       .option('--owner <account>', '3speak: video owner (gateway job metadata.video_owner)')
       .option('--permlink <permlink>', '3speak: video permlink (gateway job metadata.video_permlink)')
       .option(
+        '--max-price <hbd>',
+        'pay community encoders at most this many HBD from your wallet (implies --network community; docs/marketplace.md)',
+      )
+      .option('--no-auto-accept', 'with --max-price: accept a bid yourself (vidmesh API /community/accept)')
+      .option(
+        '--quote',
+        "print the live offers' prices for this file (probed here: duration × ladder) and submit nothing",
+      )
+      .option(
         '--wait',
         'follow progress until the job ends; print the renditions and the master playlist URL (--json: JSON lines)',
       ),
   ).action(async (input: string, flags: SubmitFlags) => {
     const client = clientFrom(flags);
+    if (flags.quote) {
+      const q = await quoteFor(flags, input);
+      output(flags, q, () =>
+        q.quotes.length
+          ? [
+              `${q.durationS.toFixed(1)} s, renditions ${q.heights.join('/')}p`,
+              ...q.quotes.map((x) => `${x.price.padStart(10)} HBD  ${x.encoderId}`),
+            ].join('\n')
+          : 'no live offer covers this ladder',
+      );
+      return;
+    }
     const legacy = flags.protocol === '3speak';
     let source: Record<string, unknown> | undefined = sourceForInput(input);
     if (legacy && !source) {
@@ -185,7 +211,12 @@ export function register(program: Command): void {
       : {
           source,
           ladder: ladderFromFlags(flags),
-          ...(flags.network ? { network: flags.network } : {}),
+          ...(flags.network || flags.maxPrice
+            ? { network: flags.maxPrice ? 'community' : flags.network }
+            : {}),
+          ...(flags.maxPrice
+            ? { market: { maxPrice: flags.maxPrice, autoAccept: flags.autoAccept !== false } }
+            : {}),
           priority: flags.priority,
           queue: flags.queue,
           metadata: withTitle(metadataFromFlags(flags.metadata), uploadedName),
@@ -206,4 +237,32 @@ export function register(program: Command): void {
     }
     if (job.status !== 'completed') process.exitCode = 1;
   });
+}
+
+/**
+ * The quote of `vidmesh submit --quote`: the local file probed here, the ladder planned from the flags,
+ * and every live offer's price for it (`POST /api/v1/community/quote`).
+ * @throws ValidationError for a URL input or a preset reference (only local files are probed)
+ */
+async function quoteFor(
+  flags: SubmitFlags,
+  input: string,
+): Promise<{
+  durationS: number;
+  heights: number[];
+  quotes: Array<{ encoderId: string; price: string }>;
+  lowest: string | null;
+}> {
+  if (sourceForInput(input)) throw new ValidationError('--quote: give a local file (it is probed here)');
+  const ladder = ladderFromFlags(flags);
+  if (typeof ladder === 'string')
+    throw new ValidationError('--quote: name the ladder, not a preset reference');
+  const plan = planLadder(await probe(input), ladder ?? {});
+  const heights = plan.renditions.flatMap((r) => (r.kind === 'video' ? [Math.min(r.width, r.height)] : []));
+  const config = loadConfig({ flags: { url: flags.url, apiKey: flags.apiKey, dataDir: flags.dataDir } });
+  const r = await adminApiCall<{
+    quotes: Array<{ encoderId: string; price: string }>;
+    lowest: string | null;
+  }>(resolveClientTarget(config), 'POST', '/api/v1/community/quote', { durationS: plan.durationS, heights });
+  return { durationS: plan.durationS, heights, ...r };
 }

@@ -14,7 +14,8 @@ export type Scope = 'submit' | 'read' | 'encoder' | 'admin';
 export interface Principal {
   /** Stable id for audit trails, e.g. `api_key:bootstrap` or `did:key:z6Mk…`. */
   id: string;
-  scheme: 'api_key' | 'did';
+  /** `hive`: a dashboard session signed in with Hive Keychain (src/market, docs/marketplace.md). */
+  scheme: 'api_key' | 'did' | 'hive';
   scopes: readonly Scope[];
   tenant?: string;
   did?: string;

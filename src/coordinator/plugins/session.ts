@@ -54,6 +54,11 @@ export interface SessionManager {
    */
   issueSignInToken(apiKey: string, ttlS?: number): string;
   /**
+   * Seals a session for a Hive account whose Keychain signature the caller verified: the principal
+   * `hive:<account>` with `submit` and `read` on its own tenant `hive:<account>`.
+   */
+  signInHive(account: string): { value: string; expiresAt: Date; principal: Principal };
+  /**
    * Consumes a token from {@link issueSignInToken} and signs its key in, as {@link signIn}. Throws
    * {@link UnauthorizedError} for an unknown, used or expired token.
    */
@@ -70,7 +75,10 @@ export interface SessionManager {
 
 interface Sealed {
   sid: string;
+  /** The API key this session re-authenticates with ('' for a Hive session). */
   key: string;
+  /** A Hive account proven by a Keychain signature (`signInHive`): its own user principal. */
+  hive?: string;
   /** Expiry, Unix seconds. */
   exp: number;
 }
@@ -86,6 +94,14 @@ export function readCookie(header: string | undefined, name: string): string | u
   }
   return undefined;
 }
+
+/** The principal of a Hive Keychain session: a user whose jobs and wallet are its own tenant's. */
+export const hivePrincipal = (account: string): Principal => ({
+  id: `hive:${account}`,
+  scheme: 'hive',
+  scopes: ['submit', 'read'],
+  tenant: `hive:${account}`,
+});
 
 /** Builds the session manager; see the module comment for the cookie format and CSRF rule. */
 export function createSessionManager(options: SessionOptions): SessionManager {
@@ -112,7 +128,10 @@ export function createSessionManager(options: SessionOptions): SessionManager {
       decipher.setAuthTag(raw.subarray(12, 28));
       const json = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
       const s = JSON.parse(json) as Sealed;
-      return typeof s.sid === 'string' && typeof s.key === 'string' && typeof s.exp === 'number'
+      return typeof s.sid === 'string' &&
+        typeof s.key === 'string' &&
+        typeof s.exp === 'number' &&
+        (s.hive === undefined || typeof s.hive === 'string')
         ? s
         : undefined;
     } catch {
@@ -147,6 +166,7 @@ export function createSessionManager(options: SessionOptions): SessionManager {
   const principalOf = async (req: FastifyRequest) => {
     const s = current(req);
     if (!s) return undefined;
+    if (s.hive) return hivePrincipal(s.hive);
     try {
       return await authenticateKey(req, s.key);
     } catch {
@@ -163,7 +183,9 @@ export function createSessionManager(options: SessionOptions): SessionManager {
       if (!value) return undefined;
       const s = current(req);
       if (!s) throw new UnauthorizedError('session expired or signed out: sign in again');
-      const principal = await authenticateKey(req, s.key).catch(() => undefined);
+      const principal = s.hive
+        ? hivePrincipal(s.hive)
+        : await authenticateKey(req, s.key).catch(() => undefined);
       if (!principal) throw new UnauthorizedError('the API key of this session is no longer valid');
       const csrf = req.headers[CSRF_HEADER];
       if (!SAFE_METHODS.has(req.method) && (typeof csrf !== 'string' || csrf === '')) {
@@ -179,6 +201,11 @@ export function createSessionManager(options: SessionOptions): SessionManager {
       const exp = now() + ttlS;
       const value = seal({ sid: randomBytes(16).toString('base64url'), key: apiKey, exp });
       return { value, expiresAt: new Date(exp * 1000), principal };
+    },
+    signInHive(account) {
+      const exp = now() + ttlS;
+      const value = seal({ sid: randomBytes(16).toString('base64url'), key: '', hive: account, exp });
+      return { value, expiresAt: new Date(exp * 1000), principal: hivePrincipal(account) };
     },
     issueSignInToken(apiKey, tokenTtlS = 300) {
       const t = now();

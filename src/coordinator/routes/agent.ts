@@ -106,7 +106,7 @@ export interface AgentRouteOptions {
  * (heartbeats). Throws 403 errors (`not_lease_holder`, `encoder_not_allowed`,
  * `encoder_pending_approval`) or 404 when the encoder is unknown.
  */
-async function assertActsFor(
+export async function assertActsFor(
   store: JobStore,
   principal: Principal | undefined,
   id: string,

@@ -23,6 +23,7 @@ import {
 import type { SsrfPolicy } from '../../storage/index.js';
 import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags } from '../chunking.js';
 import { IdempotencyKeyReusedError } from '../errors.js';
+import type { Principal } from '../plugins/auth.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
 import { measuredNeeds, measureUploadSource } from '../source-needs.js';
@@ -51,6 +52,11 @@ export interface JobRouteOptions {
   ssrfAllow?: SsrfPolicy;
   /** Chunked encoding (docs/chunking.md): long upload jobs are split at submit; absent: never. */
   chunking?: ChunkingDeps;
+  /**
+   * Opens the market order of a job submitted with `market` (src/market, docs/marketplace.md); absent:
+   * such specs are refused. The job is stored held (`reservedFor: ''`) until a bid is accepted.
+   */
+  openMarketOrder?: (job: Job, spec: JobSpec, principal: Principal | undefined) => Promise<void>;
 }
 
 /**
@@ -115,13 +121,23 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       // 3Speak-family jobs (docs/3speak.md) are stored normalized: fixed ladder, IPFS publication, the
       // 3Speak fields in metadata; only the 3Speak gateway's claim leases them.
       const legacy = spec.protocol === '3speak' ? threeSpeakSpecInput(spec) : undefined;
-      const stored = legacy ? legacy.spec : spec;
+      if (spec.market) {
+        if (!opts.openMarketOrder) throw new ValidationError('market: this coordinator runs no marketplace');
+        if (spec.network !== 'community' || legacy) {
+          throw new ValidationError('market: priced jobs go to the community network (network: "community")');
+        }
+      }
+      // A paid job is always verified before it is paid for, and runs whole (one encoder, one price).
+      const stored = legacy ? legacy.spec : spec.market ? { ...spec, verify: 'always' as const } : spec;
       if (spec.chunk)
         throw new ValidationError('chunk: set by the coordinator on chunk tasks, not by clients');
       // Probed once: the measured duration and output height let the claim filter match kind limits
       // (a browser takes ≤ 120 s, ≤ 480p), and the split reuses the probe.
       const measured = legacy ? undefined : await measureUploadSource(opts.uploadsDir, spec, req.log);
-      const split = !legacy && opts.chunking ? await decideSplit(opts.chunking, spec, measured?.info) : null;
+      const split =
+        !legacy && !spec.market && opts.chunking
+          ? await decideSplit(opts.chunking, spec, measured?.info)
+          : null;
       const job = await store.submit(
         {
           spec: opts.sealSpec ? opts.sealSpec(stored) : stored,
@@ -141,6 +157,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
               },
           protocol: legacy ? '3speak' : 'vidmesh',
           network: spec.network,
+          ...(spec.market ? { reservedFor: '' } : {}),
         },
         { idempotencyKey: req.headers['idempotency-key'] },
       );
@@ -153,6 +170,15 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         throw new IdempotencyKeyReusedError('Idempotency-Key was already used for a different job spec', {
           details: { jobId: job.id },
         });
+      }
+      if (spec.market && opts.openMarketOrder) {
+        try {
+          await opts.openMarketOrder(job, stored as JobSpec, req.principal);
+        } catch (err) {
+          // No order, no job: a held job nobody can bid on would wait forever.
+          await store.cancel(job.id, { actor: 'market', reason: 'market order not opened' }).catch(() => {});
+          throw err;
+        }
       }
       if (split && opts.chunking) {
         await createSplitTasks(opts.chunking, job, stored, split, requestedRenditions(spec), opts.sealSpec);

@@ -1,0 +1,42 @@
+import { NotFoundError, ValidationError, VidmeshError } from '../errors.js';
+
+/** A movement would take an account below zero (a payer without the funds to accept a bid). HTTP 402. */
+export class InsufficientFundsError extends VidmeshError {
+  override readonly code: string = 'insufficient_funds';
+  override readonly status: number = 402;
+}
+
+/** An idempotency key was reused for a different movement. HTTP 422. */
+export class LedgerKeyReusedError extends VidmeshError {
+  override readonly code: string = 'ledger_key_reused';
+  override readonly status: number = 422;
+}
+
+/** The order, bid or offer is in a state that does not allow the operation (e.g. a second accept). HTTP 409. */
+export class MarketConflictError extends VidmeshError {
+  override readonly code: string = 'market_conflict';
+  override readonly status: number = 409;
+}
+
+/** No market order for that job, or not visible to the caller. HTTP 404. */
+export class OrderNotFoundError extends NotFoundError {
+  override readonly code: string = 'order_not_found';
+}
+
+/** A Hive signature (Keychain `requestSignBuffer`) does not verify against the account's keys. HTTP 401. */
+export class HiveSignatureError extends VidmeshError {
+  override readonly code: string = 'hive_signature_invalid';
+  override readonly status: number = 401;
+}
+
+/** The Hive API node failed or answered with a JSON-RPC error. HTTP 502, retryable. */
+export class HiveRpcError extends VidmeshError {
+  override readonly code: string = 'hive_rpc_failed';
+  override readonly status: number = 502;
+  override readonly retryable: boolean = true;
+}
+
+/** A price or bid beyond the order's maximum, or a malformed market request. HTTP 400. */
+export class MarketValidationError extends ValidationError {
+  override readonly code: string = 'market_invalid';
+}

@@ -1,0 +1,113 @@
+import { useEffect, useState } from 'react';
+import { api } from '../api.js';
+import { ErrorNote } from '../components.js';
+
+/** `GET /api/v1/wallet`: the signed-in payer's ledger account (docs/marketplace.md). HBD strings. */
+interface Statement {
+  account: string;
+  balance: string;
+  entries: Array<{
+    id: number;
+    at: string;
+    kind: string;
+    amount: string;
+    balanceAfter: string;
+    jobId: string | null;
+    memo: string | null;
+  }>;
+}
+
+/**
+ * The wallet page: balance, statement (newest first, older pages on demand) and a deposit id to send
+ * HBD with (the memo of the Hive transfer that credits this account).
+ */
+export function WalletPage(props: { canDeposit: boolean }) {
+  const [statement, setStatement] = useState<Statement | null>(null);
+  const [older, setOlder] = useState<Statement['entries']>([]);
+  const [deposit, setDeposit] = useState<{ id: string; to: string | null; memo: string } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    api<Statement>('/wallet').then(setStatement, setError);
+  }, []);
+  const entries = [...(statement?.entries ?? []), ...older];
+  const more = async () => {
+    const last = entries.at(-1);
+    if (!last) return;
+    try {
+      const page = await api<Statement>(`/wallet?before=${last.id}`);
+      setOlder((o) => [...o, ...page.entries]);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const newDeposit = async () => {
+    try {
+      setDeposit(
+        await api<{ id: string; to: string | null; memo: string }>('/wallet/deposits', { method: 'POST' }),
+      );
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <section aria-labelledby="wallet-h">
+      <h1 id="wallet-h">Wallet</h1>
+      <ErrorNote error={error} />
+      {statement && (
+        <p className="tile" data-balance>
+          <span className="tile-n">{statement.balance} HBD</span>{' '}
+          <span className="muted">{statement.account}</span>
+        </p>
+      )}
+      {props.canDeposit && (
+        <div className="card">
+          <button type="button" onClick={newDeposit}>
+            New deposit id
+          </button>
+          {deposit && (
+            <p data-deposit>
+              {deposit.to ? (
+                <>
+                  Send HBD to <strong>@{deposit.to}</strong> with the memo <code>{deposit.memo}</code>.
+                </>
+              ) : (
+                <>
+                  Deposit id <code>{deposit.id}</code> (no Hive account is configured on this coordinator).
+                </>
+              )}
+            </p>
+          )}
+        </div>
+      )}
+      <table aria-label="Statement">
+        <thead>
+          <tr>
+            <th scope="col">Time</th>
+            <th scope="col">Movement</th>
+            <th scope="col">Amount (HBD)</th>
+            <th scope="col">Balance</th>
+            <th scope="col">Job / memo</th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries.map((e) => (
+            <tr key={e.id}>
+              <td>{new Date(e.at).toLocaleString()}</td>
+              <td>{e.kind}</td>
+              <td className="num">{e.amount}</td>
+              <td className="num">{e.balanceAfter}</td>
+              <td>{e.jobId ?? e.memo ?? ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {statement && entries.length > 0 && entries.length % 100 === 0 && (
+        <button type="button" onClick={more}>
+          Older entries
+        </button>
+      )}
+      {statement && entries.length === 0 && <p className="muted">No movements yet.</p>}
+    </section>
+  );
+}
