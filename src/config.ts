@@ -438,6 +438,13 @@ export const settings = {
     default: false,
     doc: 'Serve the 3Speak legacy gateway (`/api/v0/gateway/*`, Gateway Monitor `/api/jobs/:id`, a kubo RPC subset on the embedded IPFS store, `/ipfs/*`) so unchanged 3Speak encoders work for this coordinator (docs/3speak.md).',
   },
+  threeSpeakLeaseMs: {
+    env: 'VIDMESH_3SPEAK_LEASE_MS',
+    flag: 'threespeakLeaseMs',
+    schema: int(1000, 86_400_000),
+    default: 300_000,
+    doc: "Lease of a 3Speak gateway job after each `acceptJob`/`pingJob`, ms (3Speak's semantics: reassigned 5 min after the last ping). Separate from `VIDMESH_LEASE_MS` because the legacy client sends no ping while it downloads the source.",
+  },
   threeSpeakAdminDids: {
     env: 'VIDMESH_3SPEAK_ADMIN_DIDS',
     flag: 'threespeakAdminDids',

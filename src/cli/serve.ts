@@ -54,6 +54,10 @@ export function register(program: Command): void {
       'serve the 3Speak legacy gateway (env VIDMESH_3SPEAK_GATEWAY; docs/3speak.md)',
     )
     .option(
+      '--threespeak-lease-ms <ms>',
+      'lease of a 3Speak job after each acceptJob/pingJob (env VIDMESH_3SPEAK_LEASE_MS, default 300000)',
+    )
+    .option(
       '--threespeak-admin-dids <dids>',
       'did:key DIDs that may push jobs (env VIDMESH_3SPEAK_ADMIN_DIDS)',
     )

@@ -211,6 +211,7 @@ export async function startCoordinator(
         db,
         blockstoreDir: join(config.dataDir, 'ipfs'),
         version,
+        leaseMs: config.threeSpeakLeaseMs,
         adminDids: config.threeSpeakAdminDids,
         aidDids: config.threeSpeakAidDids,
       });

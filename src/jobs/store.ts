@@ -95,8 +95,18 @@ export interface JobStore {
     jobId: string,
     encoderId: string,
   ): Promise<{ token: string; status: JobStatus; expiresAt: Date } | null>;
-  /** Extends the lease by `leaseMs` and records progress; `cancelled: true` means stop now. */
-  renew(jobId: string, token: string, encoderId: string, progress?: ProgressUpdate): Promise<RenewResult>;
+  /**
+   * Extends the lease by the store's `leaseMs` (or `options.leaseMs`: a protocol family's own lease
+   * semantics, e.g. 3Speak's 5 min since the last ping) and records progress; `cancelled: true` means
+   * stop now.
+   */
+  renew(
+    jobId: string,
+    token: string,
+    encoderId: string,
+    progress?: ProgressUpdate,
+    options?: { leaseMs?: number },
+  ): Promise<RenewResult>;
   /** Marks the job completed. Repeating it with the same token and result returns the same job. */
   complete(jobId: string, token: string, encoderId: string, input: CompleteInput): Promise<Job>;
   /**

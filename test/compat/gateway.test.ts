@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -74,6 +75,33 @@ function submit(store: JobStore, permlink: string) {
 }
 
 const jobOf = (r: { body: unknown }) => (r.body as { job: GatewayJob | null }).job;
+
+/** An HTTP source that sends `chunks` KiB, one every `everyMs`: a download slower than a vidmesh lease. */
+async function tricklingSource(
+  chunks: number,
+  everyMs: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(chunks * 1024) });
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write(Buffer.alloc(1024, sent));
+      sent += 1;
+      if (sent === chunks) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, everyMs);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}/slow.mp4`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 let work: string;
 let out: string;
@@ -370,6 +398,60 @@ describe('vidmesh serve --threespeak-gateway', () => {
       assert.equal(enc.jobsCompleted, 1);
     } finally {
       await server.stop();
+      await tdb.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the job with a legacy client whose source download outlasts VIDMESH_LEASE_MS: no rescue, no second node, one attempt', async () => {
+    const tdb = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-slow-'));
+    // 4 s of download without a ping against a 1 s vidmesh lease swept every 200 ms.
+    const source = await tricklingSource(40, 100);
+    const config = loadConfig({
+      flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+      env: { VIDMESH_LEASE_MS: '1000', VIDMESH_MAINTENANCE_MS: '200', VIDMESH_RESCUE_GRACE_MS: '0' },
+    });
+    const server = await startCoordinator(config);
+    try {
+      const job = await server.store.submit(
+        threeSpeakSubmitInput({
+          input: { uri: source.url, size: 40 * 1024 },
+          metadata: { video_owner: 'alice', video_permlink: 'slow' },
+        }),
+      );
+      const slow = await LegacyClient.create(server.url);
+      const other = await LegacyClient.create(server.url);
+      assert.equal(jobOf(await slow.myJob())?.id, job.id);
+      assert.equal((await slow.acceptJob(job.id)).status, 200);
+      // The legacy client downloads `input.uri` before its first ping; another node polls meanwhile.
+      let downloading = true;
+      const offered: string[] = [];
+      const poller = (async () => {
+        while (downloading) {
+          const j = jobOf(await other.myJob());
+          if (j) offered.push(j.id);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      })();
+      const started = Date.now();
+      const bytes = (await (await fetch(source.url)).arrayBuffer()).byteLength;
+      downloading = false;
+      await poller;
+      assert.equal(bytes, 40 * 1024);
+      assert.ok(Date.now() - started > 2 * config.leaseMs, 'the download outlasted the vidmesh lease');
+      assert.deepEqual(offered, [], 'the job was never offered to the other node');
+      assert.equal((await slow.pingJob(job.id, 50, 100)).status, 200, 'the downloading node still holds it');
+      const { cid } = await slow.addDirectory(out);
+      assert.equal((await slow.finishJob(job.id, cid)).status, 200);
+      const done = await server.store.get(job.id);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempts, 1, 'one attempt: never rescued');
+      const enc = await server.store.getEncoder(slow.id);
+      assert.equal(done.encoderId, enc.id);
+    } finally {
+      await server.stop();
+      await source.close();
       await tdb.drop();
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -61,7 +61,12 @@ export interface ThreeSpeakGatewayOptions {
   /** Embedded IPFS blockstore directory (the kubo subset writes it; `finishJob` CIDs are checked in it). */
   blockstoreDir: string;
   version: string;
-  /** Lease granted at claim, ms (default 300 000: 3Speak reassigned after 5 min without a ping). Renewals use the store's lease. */
+  /**
+   * Lease granted at claim and renewed by each acceptJob/pingJob, ms (default 300 000: 3Speak
+   * reassigns a job 5 min after the last ping). Not the store's lease (`VIDMESH_LEASE_MS`): the
+   * legacy client pings nothing while it downloads the source, so a shorter lease re-encodes slow
+   * downloads on a second node.
+   */
   leaseMs?: number;
   /** Jobs a legacy node holds at once (legacy nodes do not report it; default 1). */
   capacity?: number;
@@ -275,7 +280,7 @@ export async function threeSpeakGatewayRoutes(
     }
     if (!lease || lease.status === 'cancelled') throw new NotJobHolderError('job not assigned to this node');
     if (lease.status === 'leased') {
-      await store.renew(job.id, lease.token, enc.id, { stage: 'downloading', progress: 0 });
+      await store.renew(job.id, lease.token, enc.id, { stage: 'downloading', progress: 0 }, { leaseMs });
     }
     return store.get(job.id);
   }
@@ -287,7 +292,7 @@ export async function threeSpeakGatewayRoutes(
     const progress = Number.isFinite(pct) ? Math.min(100, Math.max(0, pct)) : 0;
     const stage =
       progress >= 100 ? 'uploading' : progress > 1 || downloadPct >= 100 ? 'encoding' : 'downloading';
-    const r = await store.renew(jobId, lease.token, enc.id, { stage, progress });
+    const r = await store.renew(jobId, lease.token, enc.id, { stage, progress }, { leaseMs });
     if (r.cancelled) throw new NotJobHolderError('job cancelled');
   }
 
