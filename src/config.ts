@@ -445,6 +445,13 @@ export const settings = {
     default: 300_000,
     doc: "Lease of a 3Speak gateway job after each `acceptJob`/`pingJob`, ms (3Speak's semantics: reassigned 5 min after the last ping). Separate from `VIDMESH_LEASE_MS` because the legacy client sends no ping while it downloads the source.",
   },
+  threeSpeakAckTimeoutMs: {
+    env: 'VIDMESH_3SPEAK_ACK_TIMEOUT_MS',
+    flag: 'threespeakAckTimeoutMs',
+    schema: int(1000, 3_600_000),
+    default: 60_000,
+    doc: 'Lease of a 3Speak `myJob` hand-out until the node calls `acceptJob`, ms. One that expires unacknowledged is re-queued without counting an attempt and goes to another polling node first.',
+  },
   threeSpeakAdminDids: {
     env: 'VIDMESH_3SPEAK_ADMIN_DIDS',
     flag: 'threespeakAdminDids',

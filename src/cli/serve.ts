@@ -58,6 +58,10 @@ export function register(program: Command): void {
       'lease of a 3Speak job after each acceptJob/pingJob (env VIDMESH_3SPEAK_LEASE_MS, default 300000)',
     )
     .option(
+      '--threespeak-ack-timeout-ms <ms>',
+      'lease of a 3Speak myJob hand-out until acceptJob (env VIDMESH_3SPEAK_ACK_TIMEOUT_MS, default 60000)',
+    )
+    .option(
       '--threespeak-admin-dids <dids>',
       'did:key DIDs that may push jobs (env VIDMESH_3SPEAK_ADMIN_DIDS)',
     )

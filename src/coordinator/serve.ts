@@ -212,6 +212,7 @@ export async function startCoordinator(
         blockstoreDir: join(config.dataDir, 'ipfs'),
         version,
         leaseMs: config.threeSpeakLeaseMs,
+        ackTimeoutMs: config.threeSpeakAckTimeoutMs,
         adminDids: config.threeSpeakAdminDids,
         aidDids: config.threeSpeakAidDids,
       });

@@ -170,6 +170,7 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           leaseExpiresAt: expires,
           jobId: opts.jobId ?? null,
           capacity: opts.capacity,
+          passOver: opts.passOver ?? null,
         }),
       );
       const row = rows[0];

@@ -81,11 +81,20 @@ export interface JobStore {
    * Leases a job of a protocol family to that family's gateway (src/compat/threespeak): job `jobId`
    * when given and claimable, else the family's best claimable job; null when none, or when the encoder
    * already holds `capacity` live leases of the family. `leaseMs` overrides the store's lease length
-   * (the family's own lease semantics). Same lease, attempt and audit rules as `claim`.
+   * (the family's own lease semantics). `passOver`: skip jobs whose last event is this encoder's
+   * hand-out expiring unacknowledged (`not_acknowledged`), so another node gets them first. Same
+   * lease, attempt and audit rules as `claim`; an expired hand-out never acknowledged (still `leased`)
+   * is re-queued by `rescueExpired` without counting the attempt.
    */
   claimForProtocol(
     encoderId: string,
-    options: { protocol: ProtocolFamily; jobId?: string; capacity: number; leaseMs?: number },
+    options: {
+      protocol: ProtocolFamily;
+      jobId?: string;
+      capacity: number;
+      leaseMs?: number;
+      passOver?: string;
+    },
   ): Promise<Claim | null>;
   /**
    * The live lease `encoderId` holds on `jobId` (token, status, expiry, ms), or null: for protocols

@@ -339,13 +339,14 @@ describe('3Speak gateway leasing', () => {
     }
   });
 
-  it("rescues a silent client's job after the lease expires", async () => {
+  it("rescues a client's job after it accepted and then fell silent past the 3Speak lease, counting the attempt", async () => {
     const gw = await startGateway({ leaseMs: 300 });
     try {
       const silent = await LegacyClient.create(gw.url);
       const alive = await LegacyClient.create(gw.url);
       const job = await submit(gw.store, 'rescue');
       assert.equal(jobOf(await silent.myJob())?.id, job.id);
+      assert.equal((await silent.acceptJob(job.id)).status, 200);
       await new Promise((r) => setTimeout(r, 450));
       const rescued = await gw.store.rescueExpired();
       assert.deepEqual(
@@ -358,6 +359,72 @@ describe('3Speak gateway leasing', () => {
       assert.equal((await silent.pingJob(job.id, 50, 100)).status, 409, 'the silent node lost it');
       assert.equal((await silent.acceptJob(job.id)).status, 409);
       assert.equal((await alive.acceptJob(job.id)).status, 200);
+      assert.equal((await gw.store.get(job.id)).attempts, 2, 'the abandoned attempt counts');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('an unacknowledged myJob hand-out expires after the short ack lease, counts no attempt, and goes to another polling node first', async () => {
+    const gw = await startGateway({ ackTimeoutMs: 300, leaseMs: 60_000 });
+    try {
+      const mute = await LegacyClient.create(gw.url);
+      const other = await LegacyClient.create(gw.url);
+      assert.equal(jobOf(await other.myJob()), null, 'the other node polls while nothing is queued');
+      const job = await submit(gw.store, 'unacked');
+      const handed = jobOf(await mute.myJob());
+      assert.equal(handed?.id, job.id);
+      assert.equal(jobOf(await mute.myJob())?.id, job.id, 'answered again while unacknowledged');
+      const leased = await gw.store.get(job.id);
+      assert.ok(leased.lease);
+      assert.ok(
+        leased.lease.expiresAt.getTime() - Date.now() <= 300,
+        'the hand-out holds the short ack lease, not the 3Speak lease',
+      );
+      await new Promise((r) => setTimeout(r, 450));
+      assert.deepEqual(
+        (await gw.store.rescueExpired()).map((r) => r.id),
+        [job.id],
+      );
+      const requeued = await gw.store.get(job.id);
+      assert.equal(requeued.status, 'queued');
+      assert.equal(requeued.attempts, 0, 'an unacknowledged hand-out is not an attempt');
+      assert.equal(requeued.lastError?.code, 'not_acknowledged');
+      assert.equal(jobOf(await mute.myJob()), null, 'not handed back to the node that ignored it');
+      const taken = jobOf(await other.myJob());
+      assert.equal(taken?.id, job.id, 'the other node gets it first');
+      assert.equal((await other.acceptJob(job.id)).status, 200);
+      const accepted = await gw.store.get(job.id);
+      assert.equal(accepted.attempts, 1);
+      assert.ok(
+        (accepted.lease?.expiresAt.getTime() ?? 0) - Date.now() > 30_000,
+        'acceptJob renews to the 3Speak lease',
+      );
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a lone node that never acknowledges gets the job again, and repeated expiries never kill it', async () => {
+    const gw = await startGateway({ ackTimeoutMs: 200 });
+    try {
+      const mute = await LegacyClient.create(gw.url);
+      const job = await submit(gw.store, 'lone');
+      // More expiries than the attempt budget (5): none counts.
+      for (let i = 0; i < 6; i++) {
+        assert.equal(jobOf(await mute.myJob())?.id, job.id, `hand-out ${i + 1}: no other node is waiting`);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(
+          (await gw.store.rescueExpired()).map((r) => r.id),
+          [job.id],
+        );
+      }
+      const after6 = await gw.store.get(job.id);
+      assert.equal(after6.status, 'queued');
+      assert.equal(after6.attempts, 0);
+      assert.equal(jobOf(await mute.myJob())?.id, job.id);
+      assert.equal((await mute.acceptJob(job.id)).status, 200);
+      assert.equal((await gw.store.get(job.id)).attempts, 1);
     } finally {
       await gw.close();
     }

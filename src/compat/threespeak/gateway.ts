@@ -68,6 +68,11 @@ export interface ThreeSpeakGatewayOptions {
    * downloads on a second node.
    */
   leaseMs?: number;
+  /**
+   * Lease of a `myJob` hand-out until the node's `acceptJob`, ms (default 60 000). One that expires
+   * unacknowledged is re-queued without counting an attempt and goes to another polling node first.
+   */
+  ackTimeoutMs?: number;
   /** Jobs a legacy node holds at once (legacy nodes do not report it; default 1). */
   capacity?: number;
   /** A node that polled `myJob` within this window counts for fairness, ms (default 60 000). */
@@ -114,6 +119,7 @@ export async function threeSpeakGatewayRoutes(
   const { store, db } = opts;
   const clock = opts.clock ?? (() => new Date());
   const leaseMs = opts.leaseMs ?? 300_000;
+  const ackTimeoutMs = opts.ackTimeoutMs ?? 60_000;
   const capacity = opts.capacity ?? 1;
   const fairWindowMs = opts.fairWindowMs ?? 60_000;
   const maxSkewMs = opts.maxSkewMs ?? 300_000;
@@ -216,12 +222,17 @@ export async function threeSpeakGatewayRoutes(
 
   const holderToken = (jobId: string, encoderId: string) => store.leaseOf(jobId, encoderId);
 
-  async function claim(encoderId: string, jobId: string | null): Promise<string | null> {
+  /**
+   * Hands a job to the node with the short acknowledgement lease (acceptJob renews it to `leaseMs`).
+   * `passOver`: skip jobs this node left unacknowledged (another node polls and has room).
+   */
+  async function claim(encoderId: string, jobId: string | null, passOver = false): Promise<string | null> {
     const c = await store.claimForProtocol(encoderId, {
       protocol: '3speak',
       capacity,
-      leaseMs,
+      leaseMs: ackTimeoutMs,
       ...(jobId === null ? {} : { jobId }),
+      ...(passOver ? { passOver: encoderId } : {}),
     });
     return c?.job.id ?? null;
   }
@@ -238,18 +249,28 @@ export async function threeSpeakGatewayRoutes(
   function fairToGive(encoderId: string, active: Map<string, number>): boolean {
     const mine = active.get(encoderId) ?? 0;
     if (mine >= capacity) return false;
-    const now = clock().getTime();
-    for (const [id, at] of lastPoll) {
-      if (id === encoderId) continue;
-      if (now - at > fairWindowMs) {
-        lastPoll.delete(id);
-        continue;
-      }
+    for (const id of livePollers(encoderId)) {
       const theirs = active.get(id) ?? 0;
       if (theirs < capacity && theirs < mine) return false;
     }
     return true;
   }
+
+  /** Other nodes that polled `myJob` within the fairness window (stale entries are dropped). */
+  function livePollers(encoderId: string): string[] {
+    const now = clock().getTime();
+    const live: string[] = [];
+    for (const [id, at] of lastPoll) {
+      if (id === encoderId) continue;
+      if (now - at > fairWindowMs) lastPoll.delete(id);
+      else live.push(id);
+    }
+    return live;
+  }
+
+  /** Another live node has room: jobs this node left unacknowledged wait for it. */
+  const othersHaveRoom = (encoderId: string, active: Map<string, number>) =>
+    livePollers(encoderId).some((id) => (active.get(id) ?? 0) < capacity);
 
   // Capacity is checked then claimed: serialise each node's claims so its own concurrent polls
   // cannot both pass the check (one coordinator; the SQL guard narrows it across coordinators).
@@ -409,8 +430,9 @@ export async function threeSpeakGatewayRoutes(
         const unacked = await db.query<{ id: string }>(UNACKED_BY_ENCODER, [enc.id]);
         const again = unacked.rows[0]?.id;
         if (again) return again;
-        if (!fairToGive(enc.id, await activeCounts())) return null;
-        return claim(enc.id, null);
+        const active = await activeCounts();
+        if (!fairToGive(enc.id, active)) return null;
+        return claim(enc.id, null, othersHaveRoom(enc.id, active));
       });
       return { success: true, job: id ? await view(await store.get(id)) : null };
     });
