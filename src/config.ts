@@ -452,6 +452,20 @@ export const settings = {
     default: 60_000,
     doc: 'Lease of a 3Speak `myJob` hand-out until the node calls `acceptJob`, ms. One that expires unacknowledged is re-queued without counting an attempt and goes to another polling node first.',
   },
+  threeSpeakUploadWindowMs: {
+    env: 'VIDMESH_3SPEAK_UPLOAD_WINDOW_MS',
+    flag: 'threespeakUploadWindowMs',
+    schema: int(0, 7 * 86_400_000),
+    default: 6 * 3_600_000,
+    doc: "How long after a 3Speak node's last `acceptJob`/`pingJob` its address may kubo `add`/`pin/add` to the embedded IPFS store, ms (legacy nodes upload without credentials). Admin API keys may always add.",
+  },
+  threeSpeakOpenUploads: {
+    env: 'VIDMESH_3SPEAK_OPEN_UPLOADS',
+    flag: 'threespeakOpenUploads',
+    schema: bool,
+    default: false,
+    doc: 'Let any address kubo `add`/`pin/add` to the embedded IPFS store (only behind a firewall that admits just your encoders).',
+  },
   threeSpeakAdminDids: {
     env: 'VIDMESH_3SPEAK_ADMIN_DIDS',
     flag: 'threespeakAdminDids',

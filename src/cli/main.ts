@@ -8,6 +8,7 @@ import { addGlobalOptions, runCli } from './run.js';
 // Each command lives in its own module and registers itself on the program; keep this list sorted.
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import('./client/encoders.js'),
+  () => import('./client/ipfs.js'),
   () => import('./client/jobs.js'),
   () => import('./client/login.js'),
   () => import('./client/presets.js'),

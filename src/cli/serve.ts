@@ -62,6 +62,14 @@ export function register(program: Command): void {
       'lease of a 3Speak myJob hand-out until acceptJob (env VIDMESH_3SPEAK_ACK_TIMEOUT_MS, default 60000)',
     )
     .option(
+      '--threespeak-upload-window-ms <ms>',
+      "how long a 3Speak node's address may kubo add after its last accept/ping (env VIDMESH_3SPEAK_UPLOAD_WINDOW_MS, default 6 h)",
+    )
+    .option(
+      '--threespeak-open-uploads',
+      'any address may kubo add to the embedded IPFS store (env VIDMESH_3SPEAK_OPEN_UPLOADS)',
+    )
+    .option(
       '--threespeak-admin-dids <dids>',
       'did:key DIDs that may push jobs (env VIDMESH_3SPEAK_ADMIN_DIDS)',
     )

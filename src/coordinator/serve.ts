@@ -35,6 +35,7 @@ import type { Logger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { initTracing } from '../tracing.js';
 import { buildApp } from './app.js';
+import { UnauthorizedError } from './errors.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { staticKeyAuthenticator } from './plugins/auth.js';
 import {
@@ -163,6 +164,10 @@ export async function startCoordinator(
       });
     }
     const ingestPort = ingest?.port;
+    const apiKeyAuth = [
+      staticKeyAuthenticator(apiKey, { id: 'api_key:bootstrap', scopes: ['admin'] }),
+      apiKeyAuthenticator(keys),
+    ];
     app = await buildApp({
       metrics,
       webhooks: { queue: webhookQueue, ssrf: webhookSsrf },
@@ -171,11 +176,7 @@ export async function startCoordinator(
       dataDir: config.dataDir,
       publicUrl: () => publicUrl,
       version,
-      authenticators: [
-        staticKeyAuthenticator(apiKey, { id: 'api_key:bootstrap', scopes: ['admin'] }),
-        apiKeyAuthenticator(keys),
-        uploadGrantAuthenticator(),
-      ],
+      authenticators: [...apiKeyAuth, uploadGrantAuthenticator()],
       keys,
       signedAuth: didRequestAuthenticator({ nonceStore: nonces }),
       ...configured,
@@ -213,6 +214,16 @@ export async function startCoordinator(
         version,
         leaseMs: config.threeSpeakLeaseMs,
         ackTimeoutMs: config.threeSpeakAckTimeoutMs,
+        uploadWindowMs: config.threeSpeakUploadWindowMs,
+        openUploads: config.threeSpeakOpenUploads,
+        // The operator seeds sources (`vidmesh ipfs add`) with an admin API key.
+        isOperator: async (req) => {
+          for (const auth of apiKeyAuth) {
+            const principal = await auth(req);
+            if (principal) return principal.scopes.includes('admin');
+          }
+          throw new UnauthorizedError('unknown API key');
+        },
         adminDids: config.threeSpeakAdminDids,
         aidDids: config.threeSpeakAidDids,
       });

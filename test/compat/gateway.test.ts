@@ -524,6 +524,124 @@ describe('vidmesh serve --threespeak-gateway', () => {
     }
   });
 
+  it('lets the operator seed a source with an admin key (kubo add and `vidmesh ipfs add`), refusing a wrong key, a non-admin key and unknown addresses', async () => {
+    const tdb = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-add-'));
+    const config = loadConfig({
+      flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+      env: {},
+    });
+    const server = await startCoordinator(config);
+    const clip = join(work, 'clip.mp4');
+    const add = (headers: Record<string, string>) => {
+      const form = new FormData();
+      form.append('file', new Blob([Buffer.from('not a video, just bytes')]), 'seed.bin');
+      return fetch(`${server.url}/api/v0/add`, { method: 'POST', headers, body: form });
+    };
+    try {
+      assert.equal((await add({})).status, 403, 'no credential, no job holder at this address');
+      assert.equal((await add({ authorization: 'Bearer vm_wrongwrongwrong_0123456789abcdef' })).status, 401);
+      const created = await fetch(`${server.url}/api/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ scopes: ['submit', 'read'], tenant: 'acme' }),
+      });
+      assert.equal(created.status, 201);
+      const tenantKey = ((await created.json()) as { plaintext: string }).plaintext;
+      assert.equal(
+        (await add({ authorization: `Bearer ${tenantKey}` })).status,
+        403,
+        'a tenant key is no operator',
+      );
+      const ok = await add({ authorization: `Bearer ${server.apiKey}` });
+      assert.equal(ok.status, 200);
+      assert.match(((await ok.json()) as { Hash: string }).Hash, /^Qm/);
+
+      const { stdout } = await run(
+        process.execPath,
+        [
+          join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+          'ipfs',
+          'add',
+          clip,
+          '--url',
+          server.url,
+          '--api-key',
+          server.apiKey,
+          '--json',
+        ],
+        { env: { PATH: process.env.PATH ?? '' } },
+      );
+      const added = JSON.parse(stdout) as { cid: string; uri: string; bytes: number };
+      assert.equal(added.uri, `ipfs://${added.cid}`);
+      const served = await fetch(`${server.url}/ipfs/${added.cid}`);
+      assert.equal(served.status, 200);
+      assert.equal((await served.arrayBuffer()).byteLength, added.bytes, 'the seeded source is served whole');
+      await assert.rejects(
+        run(
+          process.execPath,
+          [
+            join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+            'ipfs',
+            'add',
+            clip,
+            '--url',
+            server.url,
+            '--api-key',
+            tenantKey,
+          ],
+          {
+            env: { PATH: process.env.PATH ?? '' },
+          },
+        ),
+        /403|forbidden|admin API key/,
+      );
+    } finally {
+      await server.stop();
+      await tdb.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('VIDMESH_3SPEAK_OPEN_UPLOADS lets any address add; VIDMESH_3SPEAK_UPLOAD_WINDOW_MS bounds how long a job holder may', async () => {
+    const tdb = await createTestDatabase();
+    const dirs = [
+      await mkdtemp(join(tmpdir(), 'vidmesh-3speak-open-')),
+      await mkdtemp(join(tmpdir(), 'vidmesh-3speak-win-')),
+    ];
+    const open = await startCoordinator(
+      loadConfig({
+        flags: { port: '0', dataDir: dirs[0], encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+        env: { VIDMESH_3SPEAK_OPEN_UPLOADS: '1' },
+      }),
+    );
+    try {
+      const node = await LegacyClient.create(open.url);
+      assert.match((await node.addDirectory(out)).cid, /^Qm/, 'open uploads: no job needed');
+    } finally {
+      await open.stop();
+    }
+    const windowed = await startCoordinator(
+      loadConfig({
+        flags: { port: '0', dataDir: dirs[1], encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+        env: { VIDMESH_3SPEAK_UPLOAD_WINDOW_MS: '300' },
+      }),
+    );
+    try {
+      const job = await submit(windowed.store, 'window');
+      const node = await LegacyClient.create(windowed.url);
+      assert.equal(jobOf(await node.myJob())?.id, job.id);
+      assert.equal((await node.acceptJob(job.id)).status, 200);
+      assert.match((await node.addDirectory(out)).cid, /^Qm/, 'within the window');
+      await new Promise((r) => setTimeout(r, 450));
+      await assert.rejects(node.addDirectory(out), /403/, 'past the window');
+    } finally {
+      await windowed.stop();
+      await tdb.drop();
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+    }
+  });
+
   it('leases a job submitted with protocol 3speak through POST /api/v1/jobs only to legacy nodes, and vidmesh jobs never to them', async () => {
     const tdb = await createTestDatabase();
     const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-api-'));

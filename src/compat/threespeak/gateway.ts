@@ -8,7 +8,7 @@
  * limited by idempotence (accept/ping/finish repeated by the holder change nothing new) and, for the
  * payloads that carry a `timestamp` (myJob, heartbeat), by a freshness window.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ValidationError, VidmeshError } from '../../errors.js';
 import { verifyJws } from '../../identity/index.js';
 import {
@@ -89,6 +89,12 @@ export interface ThreeSpeakGatewayOptions {
    */
   uploadWindowMs?: number;
   openUploads?: boolean;
+  /**
+   * Whether a request carries an operator credential (an admin-scoped API key: the operator seeds
+   * sources with `vidmesh ipfs add`). Resolves false when none is presented; may throw 401 for a
+   * credential that is presented but unknown. Unset: no credential opens uploads.
+   */
+  isOperator?: (req: FastifyRequest) => Promise<boolean>;
   /** Also verify every block of a `finishJob` CID (default true); false checks the playlists only. */
   verifyFullDag?: boolean;
   clock?: () => Date;
@@ -146,9 +152,11 @@ export async function threeSpeakGatewayRoutes(
 
   const holderSpokeFrom = (ip: string) => signedFrom.set(ip, clock().getTime());
 
-  function mayUpload(ip: string): boolean {
+  async function mayUpload(req: FastifyRequest): Promise<boolean> {
+    // A presented credential decides on its own: a wrong key is refused even from a node's address.
+    if (opts.isOperator && req.headers.authorization !== undefined) return opts.isOperator(req);
     if (opts.openUploads) return true;
-    const at = signedFrom.get(ip);
+    const at = signedFrom.get(req.ip);
     return at !== undefined && clock().getTime() - at <= uploadWindowMs;
   }
 
