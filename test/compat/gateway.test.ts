@@ -740,7 +740,7 @@ describe('vidmesh serve --threespeak-gateway', () => {
           metadata: Record<string, string>;
           source: { type: string };
           destination: { type: string };
-          renditions: Array<{ name: string }>;
+          renditions: Array<{ name: string; status: string }>;
           result: {
             masterUrl: string;
             ipfsCid?: string;
@@ -752,7 +752,20 @@ describe('vidmesh serve --threespeak-gateway', () => {
       assert.equal(view.job.result.ipfsCid, cid);
       assert.equal(view.job.result.masterUrl, `ipfs://${cid}/manifest.m3u8`);
       assert.deepEqual(view.job.result.renditions, [{ name: '480p', playlist: '480p/index.m3u8' }]);
-      assert.deepEqual(view.job.metadata, { campaign: 'migration' });
+      assert.deepEqual(view.job.metadata, {
+        campaign: 'migration',
+        video_owner: 'carol',
+        video_permlink: 'via-api',
+      });
+      assert.deepEqual(
+        view.job.renditions.map((r) => [r.name, r.status]),
+        [
+          ['480p', 'completed'],
+          ['1080p', 'skipped'],
+          ['720p', 'skipped'],
+        ],
+        'the renditions the legacy node did not produce show as skipped',
+      );
       assert.deepEqual([view.job.source.type, view.job.destination.type], ['ipfs', 'ipfs']);
 
       // Gateway Aid is open to the DID named in VIDMESH_3SPEAK_AID_DIDS only.
