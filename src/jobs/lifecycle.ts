@@ -171,6 +171,7 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           jobId: opts.jobId ?? null,
           capacity: opts.capacity,
           passOver: opts.passOver ?? null,
+          ipfsOnly: opts.ipfsOnly ?? false,
         }),
       );
       const row = rows[0];

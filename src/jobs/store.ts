@@ -94,6 +94,8 @@ export interface JobStore {
       capacity: number;
       leaseMs?: number;
       passOver?: string;
+      /** Only jobs whose source is IPFS (clients that take a bare CID). */
+      ipfsOnly?: boolean;
     },
   ): Promise<Claim | null>;
   /**

@@ -20,6 +20,17 @@ import {
   type Queryable,
 } from '../../jobs/index.js';
 import { parseCompletionResult } from '../../protocol/result.js';
+import {
+  EMBED_WEBHOOK_ROUTE,
+  type EmbedJob,
+  embedApiKey,
+  embedKeyMatches,
+  embedProgressSchema,
+  embedWebhookSchema,
+  embedWebhookUrl,
+  isEmbedClient,
+  toEmbedJob,
+} from './embed.js';
 import { ipfsPathRoute, kuboRpcRoutes, readIpfsFile, verifyDag } from './kubo.js';
 import {
   type GatewayJob,
@@ -46,6 +57,12 @@ export class StalePayloadError extends VidmeshError {
 export class NodeForbiddenError extends VidmeshError {
   override readonly code: string = 'node_forbidden';
   override readonly status: number = 403;
+}
+
+/** The `X-API-Key` of an embed webhook is not the job's per-lease key. */
+export class EmbedKeyError extends VidmeshError {
+  override readonly code: string = 'invalid_api_key';
+  override readonly status: number = 401;
 }
 
 /** The CID given to `finishJob` is not (completely) in the embedded store or lacks `manifest.m3u8`. */
@@ -95,6 +112,11 @@ export interface ThreeSpeakGatewayOptions {
    * credential that is presented but unknown. Unset: no credential opens uploads.
    */
   isOperator?: (req: FastifyRequest) => Promise<boolean>;
+  /**
+   * Base URL encoders reach this coordinator at, for the embed protocol's `webhook_url` (default: the
+   * scheme and Host of the polling request).
+   */
+  publicUrl?: () => string;
   /** Also verify every block of a `finishJob` CID (default true); false checks the playlists only. */
   verifyFullDag?: boolean;
   clock?: () => Date;
@@ -245,6 +267,35 @@ export async function threeSpeakGatewayRoutes(
     return c?.job.id ?? null;
   }
 
+  /**
+   * Hands an embed job to `encoderId` (embed poll or managed push): the embed protocol has no
+   * acknowledgement, so the lease starts as a running 3Speak lease at once, renewed by the client's
+   * progress calls. Only jobs whose source is a bare `ipfs://CID` (the client takes CIDs only).
+   */
+  async function claimEmbed(
+    encoderId: string,
+    base: string,
+    passOver: boolean,
+  ): Promise<{ job: Job; embed: EmbedJob } | null> {
+    const c = await store.claimForProtocol(encoderId, {
+      protocol: '3speak',
+      capacity,
+      leaseMs,
+      ipfsOnly: true,
+      ...(passOver ? { passOver: encoderId } : {}),
+    });
+    if (!c) return null;
+    const meta = threeSpeakMeta(c.job);
+    const embed = meta && toEmbedJob(meta, embedWebhookUrl(base, c.job), embedApiKey(c.leaseToken, c.job.id));
+    if (!embed) {
+      // Unreachable with ipfsOnly; hand it back rather than lease what the client cannot fetch.
+      await store.release(c.job.id, c.leaseToken, encoderId, 'source is not an IPFS CID');
+      return null;
+    }
+    await store.renew(c.job.id, c.leaseToken, encoderId, { stage: 'downloading', progress: 0 }, { leaseMs });
+    return { job: c.job, embed };
+  }
+
   async function activeCounts(): Promise<Map<string, number>> {
     const r = await db.query<{ encoder_id: string; n: number }>(ACTIVE_BY_ENCODER);
     return new Map(r.rows.map((x) => [x.encoder_id, Number(x.n)]));
@@ -326,7 +377,7 @@ export async function threeSpeakGatewayRoutes(
   }
 
   /** Completes the job with `cid` once; true when it was already completed by this node with it. */
-  async function finish(enc: Encoder, jobId: string, cid: unknown): Promise<boolean> {
+  async function finish(enc: Pick<Encoder, 'id'>, jobId: string, cid: unknown): Promise<boolean> {
     if (typeof cid !== 'string' || cid.length === 0 || cid.length > 128) {
       throw new ValidationError('the result CID is required');
     }
@@ -360,7 +411,12 @@ export async function threeSpeakGatewayRoutes(
     return false;
   }
 
-  async function fail(enc: Encoder, jobId: string, error: unknown, retryable: boolean): Promise<void> {
+  async function fail(
+    enc: Pick<Encoder, 'id'>,
+    jobId: string,
+    error: unknown,
+    retryable: boolean,
+  ): Promise<void> {
     const lease = await holderToken(jobId, enc.id);
     if (!lease) throw new NotJobHolderError('job not assigned to this node');
     const m = (error as { message?: unknown } | null)?.message;
@@ -387,6 +443,64 @@ export async function threeSpeakGatewayRoutes(
       await reply.status(status).send({ status: 'error', success: false, message, code });
     });
 
+    /** The embed job's lease when `key` is its per-job API key; 401 for a wrong key, 409 when no lease is live. */
+    async function embedLease(
+      jobId: string,
+      key: unknown,
+    ): Promise<{ job: Job; encoderId: string; token: string }> {
+      const job = await get3speak(jobId);
+      const holder = job.lease?.encoderId;
+      const lease = holder ? await holderToken(job.id, holder) : null;
+      if (!holder || !lease) {
+        // A stale key must not learn whether it was once right: same answer for any key.
+        throw new NotJobHolderError('job not leased to an embed encoder');
+      }
+      if (!embedKeyMatches(key, lease.token, job.id))
+        throw new EmbedKeyError('invalid X-API-Key for this job');
+      return { job, encoderId: holder, token: lease.token };
+    }
+
+    gw.post(EMBED_WEBHOOK_ROUTE, async (req) => {
+      const id = (req.params as { id: string }).id;
+      const body = embedWebhookSchema.safeParse(req.body);
+      if (!body.success)
+        throw new ValidationError(`webhook body: ${body.error.issues[0]?.message ?? 'invalid'}`);
+      const hook = body.data;
+      const cid = hook.manifest_cid || /^ipfs:\/\/([A-Za-z0-9]+)\//.exec(hook.video_url ?? '')?.[1];
+      const current = await get3speak(id);
+      if (current.status === 'completed') {
+        // The client retries on 5xx/network: a repeat of the accepted result is a success.
+        const same = hook.status === 'complete' && parseCompletionResult(current.result)?.publish.cid === cid;
+        if (same) return { success: true, message: 'job already completed' };
+        throw new NotJobHolderError('job already completed');
+      }
+      const { encoderId } = await embedLease(id, req.headers['x-api-key']);
+      if (hook.status === 'failed') {
+        await fail({ id: encoderId }, id, hook.error ?? 'failed on a 3Speak embed encoder', true);
+        return { success: true, message: 'job failed' };
+      }
+      await finish({ id: encoderId }, id, cid);
+      return { success: true, message: 'job completed' };
+    });
+
+    gw.post(`${EMBED_WEBHOOK_ROUTE}/progress`, async (req) => {
+      const id = (req.params as { id: string }).id;
+      const body = embedProgressSchema.safeParse(req.body);
+      if (!body.success)
+        throw new ValidationError(`progress body: ${body.error.issues[0]?.message ?? 'invalid'}`);
+      const { encoderId, token } = await embedLease(id, req.headers['x-api-key']);
+      holderSpokeFrom(req.ip);
+      const r = await store.renew(
+        id,
+        token,
+        encoderId,
+        { stage: 'encoding', progress: body.data.progress },
+        { leaseMs },
+      );
+      if (r.cancelled) throw new NotJobHolderError('job cancelled');
+      return { success: true };
+    });
+
     gw.get('/api/v0/gateway/stats', async () => {
       const r = await db.query<Record<string, number>>(STATS, [new Date(clock().getTime() - 86_400_000)]);
       const s = r.rows[0] ?? {};
@@ -404,8 +518,9 @@ export async function threeSpeakGatewayRoutes(
       const info = (payload.node_info ?? {}) as Record<string, unknown>;
       const name = typeof info.name === 'string' ? info.name : '';
       const commit = typeof info.commit_hash === 'string' ? info.commit_hash : undefined;
-      await nodeFor(did, name, commit);
-      return ok('node updated');
+      const enc = await nodeFor(did, name, commit);
+      // The embed client reads `success` and `encoder` (EmbedPollerService.registerNode).
+      return { ...ok('node updated'), success: true, encoder: { name: enc.name, tier: enc.kind } };
     });
 
     gw.post('/api/v0/gateway/heartbeat', async (req) => {
@@ -433,6 +548,18 @@ export async function threeSpeakGatewayRoutes(
       const enc = await nodeFor(did);
       lastPoll.set(enc.id, clock().getTime());
       if (enc.approval !== 'approved') return { success: true, job: null };
+      if (isEmbedClient(req.headers['user-agent'])) {
+        // Embed clients queue every job they are given (deduplicated by owner/permlink/CID only),
+        // so a held job is never answered again: capacity decides.
+        const base = opts.publicUrl?.() ?? `${req.protocol}://${req.headers.host ?? req.hostname}`;
+        const given = await withNodeLock(enc.id, async () => {
+          const active = await activeCounts();
+          if (!fairToGive(enc.id, active)) return null;
+          return claimEmbed(enc.id, base, othersHaveRoom(enc.id, active));
+        });
+        if (given) holderSpokeFrom(req.ip);
+        return { success: true, job: given?.embed ?? null };
+      }
       // A job assigned but never acknowledged is answered again (the node may have lost the reply).
       const id = await withNodeLock(enc.id, async () => {
         const unacked = await db.query<{ id: string }>(UNACKED_BY_ENCODER, [enc.id]);
