@@ -466,6 +466,21 @@ export const settings = {
     default: false,
     doc: 'Let any address kubo `add`/`pin/add` to the embedded IPFS store (only behind a firewall that admits just your encoders).',
   },
+  threeSpeakManagedEncoders: {
+    env: 'VIDMESH_3SPEAK_MANAGED_ENCODERS',
+    flag: 'threespeakManagedEncoders',
+    schema: z.string().transform(commaList).pipe(z.array(httpUrl)),
+    default: '',
+    doc: 'Comma-separated Direct API base URLs (`http://host:3002`) of 3Speak encoders (client v2, `DIRECT_API_ENABLED=true`) this gateway pushes jobs to (`POST /encode`, managed mode). They reach the webhooks at `VIDMESH_PUBLIC_URL`. Empty: none.',
+  },
+  threeSpeakManagedKey: {
+    env: 'VIDMESH_3SPEAK_MANAGED_KEY',
+    flag: 'threespeakManagedKey',
+    secret: true,
+    schema: z.string().min(16).max(512).optional(),
+    default: undefined,
+    doc: "The managed encoders' `DIRECT_API_KEY`, sent as `X-API-Key` with each push. Required with `VIDMESH_3SPEAK_MANAGED_ENCODERS`.",
+  },
   threeSpeakAdminDids: {
     env: 'VIDMESH_3SPEAK_ADMIN_DIDS',
     flag: 'threespeakAdminDids',

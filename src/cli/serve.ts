@@ -70,6 +70,10 @@ export function register(program: Command): void {
       'any address may kubo add to the embedded IPFS store (env VIDMESH_3SPEAK_OPEN_UPLOADS)',
     )
     .option(
+      '--threespeak-managed-encoders <urls>',
+      'Direct API URLs of 3Speak v2 encoders to push jobs to (env VIDMESH_3SPEAK_MANAGED_ENCODERS; key in VIDMESH_3SPEAK_MANAGED_KEY)',
+    )
+    .option(
       '--threespeak-admin-dids <dids>',
       'did:key DIDs that may push jobs (env VIDMESH_3SPEAK_ADMIN_DIDS)',
     )

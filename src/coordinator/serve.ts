@@ -122,6 +122,9 @@ export async function startCoordinator(
       nonces.purgeExpired(new Date()).catch((err) => log?.warn({ err }, 'nonce purge failed'));
     }, config.maintenanceIntervalMs);
     purgeTimer.unref();
+    if (config.threeSpeakManagedEncoders.length > 0 && !config.threeSpeakManagedKey) {
+      throw new ConfigError('VIDMESH_3SPEAK_MANAGED_KEY is required with VIDMESH_3SPEAK_MANAGED_ENCODERS');
+    }
     if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
       throw new ConfigError('--tls-cert and --tls-key go together (VIDMESH_TLS_CERT, VIDMESH_TLS_KEY)');
     }
@@ -214,6 +217,18 @@ export async function startCoordinator(
         version,
         leaseMs: config.threeSpeakLeaseMs,
         ackTimeoutMs: config.threeSpeakAckTimeoutMs,
+        ...(config.publicUrl ? { publicUrl: () => config.publicUrl ?? '' } : {}),
+        ...(config.threeSpeakManagedEncoders.length > 0 && config.threeSpeakManagedKey
+          ? {
+              managed: {
+                encoders: config.threeSpeakManagedEncoders.map((url) => ({
+                  url,
+                  apiKey: config.threeSpeakManagedKey ?? '',
+                })),
+                webhookBase: () => publicUrl,
+              },
+            }
+          : {}),
         uploadWindowMs: config.threeSpeakUploadWindowMs,
         openUploads: config.threeSpeakOpenUploads,
         // The operator seeds sources (`vidmesh ipfs add`) with an admin API key.

@@ -10,7 +10,7 @@ import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { makeClip } from '../helpers/media.js';
 import { LegacyClient } from './legacy-client.js';
-import { V2Client, type V2Settings } from './v2-client.js';
+import { DirectApiStandIn, V2Client, type V2Settings } from './v2-client.js';
 
 let work: string;
 let out: string;
@@ -236,6 +236,119 @@ describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
       for (const id of ids) assert.equal((await s.server.store.get(id)).status, 'completed');
     } finally {
       await s.close();
+    }
+  });
+});
+
+const MANAGED_KEY = 'direct-api-key-0123456789';
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  ms = 30_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', () => {
+  it('pushes POST /encode to registered encoders, one job each; webhooks complete each job once', async () => {
+    const settings = { gatewayUrl: '', ipfsGatewayUrl: '', ipfsApiUrl: '', outputDir: '' };
+    const nodes = await Promise.all([V2Client.create(settings), V2Client.create(settings)]);
+    const apis = await Promise.all(nodes.map((n) => DirectApiStandIn.start(n, MANAGED_KEY)));
+    const s = await serve({
+      VIDMESH_3SPEAK_MANAGED_ENCODERS: apis.map((a) => a.url).join(','),
+      VIDMESH_3SPEAK_MANAGED_KEY: MANAGED_KEY,
+    });
+    for (const n of nodes) Object.assign(n.settings, s.settings);
+    try {
+      const cid = await s.seed();
+      const ids = [await s.submit('managed-1', cid), await s.submit('managed-2', cid)];
+      await until('both jobs completed', async () => {
+        const jobs = await Promise.all(ids.map((id) => s.server.store.get(id)));
+        return jobs.every((j) => j.status === 'completed');
+      });
+      assert.deepEqual(
+        apis.map((a) => a.received.length),
+        [1, 1],
+        'one push per encoder (capacity 1)',
+      );
+      const pushed = apis.map((a) => a.received[0]);
+      assert.deepEqual(new Set(pushed.map((j) => j?.permlink)), new Set(['managed-1', 'managed-2']));
+      for (const j of pushed) {
+        assert.equal(j?.input_cid, cid);
+        assert.equal(j?.premium, true);
+        assert.ok(j?.webhook_url.startsWith(`${s.server.url}/`));
+      }
+      for (const id of ids) assert.equal((await s.server.store.get(id)).attempts, 1);
+      const reports = await Promise.all(apis.flatMap((a) => a.reports));
+      assert.deepEqual(
+        reports.map((r) => r?.webhookStatus),
+        [200, 200],
+      );
+    } finally {
+      await s.close();
+      for (const a of apis) await a.kill();
+    }
+  });
+
+  it('re-dispatches elsewhere when a push is not acknowledged, and when an encoder dies after acknowledging', async () => {
+    const settings = { gatewayUrl: '', ipfsGatewayUrl: '', ipfsApiUrl: '', outputDir: '' };
+    const [deadNode, dyingNode, liveNode] = await Promise.all([
+      V2Client.create(settings),
+      V2Client.create(settings),
+      V2Client.create(settings),
+    ]);
+    const dead = await DirectApiStandIn.start(deadNode, MANAGED_KEY);
+    await dead.kill(); // refuses connections from the start
+    // Acknowledges the push, then is killed before it reports anything.
+    const dying = await DirectApiStandIn.start(dyingNode, MANAGED_KEY, { delayMs: 60_000 });
+    // Busy until the job has moved: then it takes pushes.
+    const live = await DirectApiStandIn.start(liveNode, MANAGED_KEY);
+    const s = await serve({
+      VIDMESH_3SPEAK_MANAGED_ENCODERS: [dead.url, dying.url, live.url].join(','),
+      VIDMESH_3SPEAK_MANAGED_KEY: MANAGED_KEY,
+      VIDMESH_3SPEAK_LEASE_MS: '1500',
+      VIDMESH_MAINTENANCE_MS: '200',
+      VIDMESH_RESCUE_GRACE_MS: '0',
+    });
+    try {
+      Object.assign(liveNode.settings, s.settings);
+      const id = await s.submit('failover', await s.seed());
+      await until('a push acknowledged', async () => dying.received.length + live.received.length === 1);
+      const first = await s.server.store.get(id);
+      assert.equal(first.status, 'running', 'acknowledged push: running under the 3Speak lease');
+      assert.equal(first.attempts, 1, 'the refused push to the dead encoder counted no attempt');
+      const events = await s.server.store.listEvents(id);
+      assert.ok(
+        events.some((e) => e.reason === 'released'),
+        'the unacknowledged push handed the job back',
+      );
+      // Rounds go through the encoders in their configured order: dead refuses, dying acknowledges.
+      assert.equal(dying.received.length, 1, 'the next encoder in the round took it');
+      await dying.kill();
+      await until(
+        'the job completed elsewhere',
+        async () => (await s.server.store.get(id)).status === 'completed',
+      );
+      const done = await s.server.store.get(id);
+      assert.equal(
+        done.attempts,
+        2,
+        "the killed encoder's acknowledged attempt counts, the refused push does not",
+      );
+      assert.equal(live.received.length, 1);
+      const by = await s.server.store.getEncoder(done.encoderId ?? '');
+      assert.equal(by.name, `3speak-direct ${new URL(live.url).host}`, 'completed by the live encoder');
+    } finally {
+      await s.close();
+      await dying.kill().catch(() => undefined);
+      await live.kill();
     }
   });
 });

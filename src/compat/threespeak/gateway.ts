@@ -39,6 +39,7 @@ import {
   threeSpeakSubmitInput,
   toGatewayJob,
 } from './legacy.js';
+import { type ManagedEncoderTarget, startManagedDispatch } from './managed.js';
 import { ACTIVE_BY_ENCODER, LIST_QUEUED, OLDEST_QUEUED, STATS, UNACKED_BY_ENCODER } from './sql.js';
 
 /** The job is held by another node (or none): the legacy client treats 409 as "taken". */
@@ -117,6 +118,16 @@ export interface ThreeSpeakGatewayOptions {
    * scheme and Host of the polling request).
    */
   publicUrl?: () => string;
+  /**
+   * Managed mode: Direct APIs of 3Speak encoders to push jobs to (`POST /encode`), and the base URL
+   * they reach this coordinator's webhooks at. See {@link startManagedDispatch}.
+   */
+  managed?: {
+    encoders: readonly ManagedEncoderTarget[];
+    webhookBase: () => string;
+    intervalMs?: number;
+    restMs?: number;
+  };
   /** Also verify every block of a `finishJob` CID (default true); false checks the playlists only. */
   verifyFullDag?: boolean;
   clock?: () => Date;
@@ -276,11 +287,12 @@ export async function threeSpeakGatewayRoutes(
     encoderId: string,
     base: string,
     passOver: boolean,
-  ): Promise<{ job: Job; embed: EmbedJob } | null> {
+    acknowledged = true,
+  ): Promise<{ job: Job; token: string; embed: EmbedJob } | null> {
     const c = await store.claimForProtocol(encoderId, {
       protocol: '3speak',
       capacity,
-      leaseMs,
+      leaseMs: acknowledged ? leaseMs : ackTimeoutMs,
       ipfsOnly: true,
       ...(passOver ? { passOver: encoderId } : {}),
     });
@@ -288,12 +300,60 @@ export async function threeSpeakGatewayRoutes(
     const meta = threeSpeakMeta(c.job);
     const embed = meta && toEmbedJob(meta, embedWebhookUrl(base, c.job), embedApiKey(c.leaseToken, c.job.id));
     if (!embed) {
-      // Unreachable with ipfsOnly; hand it back rather than lease what the client cannot fetch.
-      await store.release(c.job.id, c.leaseToken, encoderId, 'source is not an IPFS CID');
+      // A source with a path inside the CID: hand it back rather than lease what the client cannot fetch.
+      await store.release(c.job.id, c.leaseToken, encoderId, 'source is not a bare IPFS CID');
       return null;
     }
-    await store.renew(c.job.id, c.leaseToken, encoderId, { stage: 'downloading', progress: 0 }, { leaseMs });
-    return { job: c.job, embed };
+    if (acknowledged) await startEmbed(c.job.id, c.leaseToken, encoderId);
+    return { job: c.job, token: c.leaseToken, embed };
+  }
+
+  const startEmbed = (jobId: string, token: string, encoderId: string) =>
+    store.renew(jobId, token, encoderId, { stage: 'downloading', progress: 0 }, { leaseMs });
+
+  const managed = opts.managed;
+  if (managed && managed.encoders.length > 0) {
+    const tokens = new Map<string, string>();
+    const dispatch = startManagedDispatch({
+      encoders: managed.encoders,
+      register: async (target) => {
+        const host = new URL(target.url).host;
+        const enc = await store.registerEncoder({
+          name: `3speak-direct ${host}`.slice(0, 128),
+          kind: 'community',
+          capabilities: {
+            codecs: ['h264', 'aac'],
+            hwaccel: [],
+            maxHeight: 1080,
+            concurrency: capacity,
+            tags: [THREESPEAK_TAG],
+          },
+        });
+        return enc.id;
+      },
+      handOut: async (encoderId) => {
+        // Before the server listens there is no URL to give for the webhooks yet.
+        const base = managed.webhookBase();
+        if (!base) return null;
+        const given = await claimEmbed(encoderId, base, false, false);
+        if (!given) return null;
+        tokens.set(given.job.id, given.token);
+        return { jobId: given.job.id, encoderId, embed: given.embed };
+      },
+      acknowledged: async (h) => {
+        const token = tokens.get(h.jobId);
+        tokens.delete(h.jobId);
+        if (token) await startEmbed(h.jobId, token, h.encoderId);
+      },
+      handBack: async (h, reason) => {
+        const token = tokens.get(h.jobId);
+        tokens.delete(h.jobId);
+        if (token) await store.release(h.jobId, token, h.encoderId, reason);
+      },
+      ...(managed.intervalMs ? { intervalMs: managed.intervalMs } : {}),
+      ...(managed.restMs ? { restMs: managed.restMs } : {}),
+    });
+    app.addHook('onClose', async () => dispatch.stop());
   }
 
   async function activeCounts(): Promise<Map<string, number>> {
