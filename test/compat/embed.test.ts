@@ -52,11 +52,13 @@ async function serve(env: Record<string, string> = {}): Promise<Served> {
     env,
   });
   const server = await startCoordinator(config);
-  // Only documented client settings: EMBED_GATEWAY_URL, IPFS_GATEWAY_URL, THREESPEAK_IPFS_ENDPOINT.
+  // Only documented client settings: EMBED_GATEWAY_URL, IPFS_GATEWAY_URL, TRAFFIC_DIRECTOR_URL,
+  // THREESPEAK_IPFS_ENDPOINT (docs/3speak.md).
   const settings = {
     gatewayUrl: server.url,
     ipfsGatewayUrl: server.url,
     ipfsApiUrl: server.url,
+    trafficDirectorUrl: `${server.url}/api/v0/gateway/hotnode`,
     outputDir: out,
   };
   return {
@@ -127,6 +129,7 @@ describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
       assert.equal(await node.webhook(job, { status: 'complete', manifest_cid: cid }, 'not-the-key'), 401);
       const report = await node.run(job);
       assert.ok(report.sourceBytes > 0, 'the source came from IPFS_GATEWAY_URL (vidmesh /ipfs)');
+      assert.equal(report.via, 'hotnode', "uploaded where TRAFFIC_DIRECTOR_URL (vidmesh's) pointed");
       assert.equal(report.webhookStatus, 200);
       const done = await s.server.store.get(id);
       assert.equal(done.status, 'completed');
@@ -320,7 +323,7 @@ describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', 
     try {
       Object.assign(liveNode.settings, s.settings);
       const id = await s.submit('failover', await s.seed());
-      await until('a push acknowledged', async () => dying.received.length + live.received.length === 1);
+      await until('a push acknowledged', async () => (await s.server.store.get(id)).status === 'running');
       const first = await s.server.store.get(id);
       assert.equal(first.status, 'running', 'acknowledged push: running under the 3Speak lease');
       assert.equal(first.attempts, 1, 'the refused push to the dead encoder counted no attempt');

@@ -15,7 +15,9 @@
  * gateway named (`IPFS_GATEWAY_URL`) and the output added over kubo RPC (`THREESPEAK_IPFS_ENDPOINT`).
  */
 import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { join, relative, sep } from 'node:path';
 import { DID } from 'dids';
 import { Ed25519Provider } from 'key-did-provider-ed25519';
 import * as KeyResolver from 'key-did-resolver';
@@ -39,8 +41,10 @@ export interface V2Settings {
   gatewayUrl: string;
   /** IPFS_GATEWAY_URL (sources) */
   ipfsGatewayUrl: string;
-  /** THREESPEAK_IPFS_ENDPOINT (uploads) */
+  /** THREESPEAK_IPFS_ENDPOINT (uploads when the traffic director names no hotnode) */
   ipfsApiUrl: string;
+  /** TRAFFIC_DIRECTOR_URL (asked first for a hotnode upload endpoint) */
+  trafficDirectorUrl?: string;
   /** A 3Speak-layout output directory standing in for the encode. */
   outputDir: string;
   name?: string;
@@ -51,6 +55,8 @@ export interface Reported {
   webhookStatus: number;
   sourceBytes: number;
   cid?: string;
+  /** Where the output was uploaded: the traffic director's hotnode, or THREESPEAK_IPFS_ENDPOINT. */
+  via?: 'hotnode' | 'supernode';
 }
 
 export class V2Client {
@@ -134,6 +140,35 @@ export class V2Client {
     });
   }
 
+  /**
+   * Uploads the output as the client's IPFSService does: the traffic director's hotnode first
+   * (`POST <uploadEndpoint>?wrap-with-directory=true`, one part per file named by its relative path),
+   * else kubo `add` at THREESPEAK_IPFS_ENDPOINT. Returns the directory CID.
+   */
+  async upload(): Promise<{ cid: string; via: 'hotnode' | 'supernode' }> {
+    if (this.settings.trafficDirectorUrl) {
+      const td = await fetch(this.settings.trafficDirectorUrl);
+      const body = (await td.json()) as { success?: boolean; data?: { uploadEndpoint?: string } };
+      const endpoint = body.success ? body.data?.uploadEndpoint : undefined;
+      if (endpoint) {
+        const form = new FormData();
+        for (const e of await readdir(this.settings.outputDir, { recursive: true, withFileTypes: true })) {
+          if (!e.isFile()) continue;
+          const abs = join(e.parentPath, e.name);
+          form.append(
+            'file',
+            new Blob([await readFile(abs)]),
+            relative(this.settings.outputDir, abs).split(sep).join('/'),
+          );
+        }
+        const res = await fetch(`${endpoint}?wrap-with-directory=true`, { method: 'POST', body: form });
+        if (res.ok) return { cid: rootOf(await res.text()), via: 'hotnode' };
+      }
+    }
+    const kubo = await LegacyClient.create(this.settings.ipfsApiUrl);
+    return { cid: (await kubo.addDirectory(this.settings.outputDir)).cid, via: 'supernode' };
+  }
+
   /** Runs a job as the client's pipeline does: fetch the source, report progress, add the output, webhook. */
   async run(job: EmbedJobRequest, signal?: AbortSignal): Promise<Reported> {
     const src = await fetch(
@@ -152,8 +187,7 @@ export class V2Client {
     }
     await this.progress(job, 50);
     signal?.throwIfAborted();
-    const kubo = await LegacyClient.create(this.settings.ipfsApiUrl);
-    const { cid } = await kubo.addDirectory(this.settings.outputDir);
+    const { cid, via } = await this.upload();
     signal?.throwIfAborted();
     const webhookStatus = await this.webhook(job, {
       status: 'complete',
@@ -162,8 +196,19 @@ export class V2Client {
       video_url: `ipfs://${cid}/manifest.m3u8`,
       qualities_encoded: ['480p'],
     });
-    return { job, webhookStatus, sourceBytes, cid };
+    return { job, webhookStatus, sourceBytes, cid, via };
   }
+}
+
+/** A kubo `add` answer's wrapping directory hash (the last line without a name). */
+function rootOf(ndjson: string): string {
+  const lines = ndjson
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { Name?: string; Hash: string });
+  const root = lines.filter((l) => !l.Name).pop();
+  if (!root) throw new Error('no directory hash in the add answer');
+  return root.Hash;
 }
 
 async function post(url: string, apiKey: string, body: unknown): Promise<number> {

@@ -561,6 +561,16 @@ export async function threeSpeakGatewayRoutes(
       return { success: true };
     });
 
+    /**
+     * A traffic director (`TRAFFIC_DIRECTOR_URL`, the client's `getHotnodeEndpoint`): both client
+     * generations ask it for a "hotnode" to upload to first (`{success, data: {uploadEndpoint}}`, then
+     * `POST <uploadEndpoint>?wrap-with-directory=true`); this one names the kubo `add` of this store.
+     */
+    gw.get('/api/v0/gateway/hotnode', async (req) => {
+      const base = opts.publicUrl?.() ?? `${req.protocol}://${req.headers.host ?? req.hostname}`;
+      return { success: true, data: { uploadEndpoint: `${base}/api/v0/add` } };
+    });
+
     gw.get('/api/v0/gateway/stats', async () => {
       const r = await db.query<Record<string, number>>(STATS, [new Date(clock().getTime() - 86_400_000)]);
       const s = r.rows[0] ?? {};
