@@ -220,14 +220,14 @@ const P = PROTOCOL_CLAIM_PARAMS.$;
  * Nothing when the encoder already holds `capacity` live leases of the family. `passOver` (an encoder
  * id, or NULL) skips jobs whose last event is that encoder's unacknowledged hand-out expiring
  * (`not_acknowledged`, see {@link RESCUE}), so they go to another node first. `ipfsOnly`: only jobs
- * whose source is IPFS (clients that take a CID).
+ * whose source is a bare `ipfs://CID` (clients that take a CID, not a path inside one).
  */
 export const CLAIM_BY_PROTOCOL = `
 WITH next AS (
   SELECT id, status FROM jobs
   WHERE protocol = ${P('protocol')} AND status IN ${sqlList(TRANSITIONS.claim.from)} AND run_after <= ${P('now')}
     AND (${P('jobId')}::text IS NULL OR id = ${P('jobId')}::text)
-    AND (NOT ${P('ipfsOnly')}::boolean OR spec -> 'source' ->> 'type' = 'ipfs')
+    AND (NOT ${P('ipfsOnly')}::boolean OR spec -> 'source' ->> 'url' ~ '^ipfs://[A-Za-z0-9]+/?$')
     AND (${P('passOver')}::text IS NULL OR ${P('passOver')}::text IS DISTINCT FROM (
       SELECT CASE WHEN e.reason = 'not_acknowledged' THEN e.details ->> 'encoderId' END
       FROM job_events e WHERE e.job_id = jobs.id ORDER BY e.id DESC LIMIT 1))

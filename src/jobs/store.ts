@@ -94,7 +94,7 @@ export interface JobStore {
       capacity: number;
       leaseMs?: number;
       passOver?: string;
-      /** Only jobs whose source is IPFS (clients that take a bare CID). */
+      /** Only jobs whose source is a bare `ipfs://CID` (clients that take a CID, not a path). */
       ipfsOnly?: boolean;
     },
   ): Promise<Claim | null>;

@@ -164,6 +164,13 @@ describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
       );
       const node = await V2Client.create(s.settings);
       assert.equal(await node.myJob(), null, 'an http source is for legacy nodes only');
+      await s.server.store.submit(
+        threeSpeakSubmitInput({
+          input: { uri: 'ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG/inside/v.mp4', size: 1 },
+          metadata: { video_owner: 'erin', video_permlink: 'cid-path' },
+        }),
+      );
+      assert.equal(await node.myJob(), null, 'nor a path inside a CID (the client takes bare CIDs)');
       const id = await s.submit('missing-cid', await s.seed());
       const job = await node.myJob();
       assert.equal(job?.permlink, 'missing-cid');
