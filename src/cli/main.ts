@@ -9,6 +9,7 @@ import { addGlobalOptions, runCli } from './run.js';
 const commandModules: Array<() => Promise<{ register(program: Command): void }>> = [
   () => import('./agent.js'),
   () => import('./client/encoders.js'),
+  () => import('./client/ipfs.js'),
   () => import('./client/jobs.js'),
   () => import('./client/login.js'),
   () => import('./client/presets.js'),

@@ -56,6 +56,26 @@ export function register(program: Command): void {
       'serve the 3Speak legacy gateway (env VIDMESH_3SPEAK_GATEWAY; docs/3speak.md)',
     )
     .option(
+      '--threespeak-lease-ms <ms>',
+      'lease of a 3Speak job after each acceptJob/pingJob (env VIDMESH_3SPEAK_LEASE_MS, default 300000)',
+    )
+    .option(
+      '--threespeak-ack-timeout-ms <ms>',
+      'lease of a 3Speak myJob hand-out until acceptJob (env VIDMESH_3SPEAK_ACK_TIMEOUT_MS, default 60000)',
+    )
+    .option(
+      '--threespeak-upload-window-ms <ms>',
+      "how long a 3Speak node's address may kubo add after its last accept/ping (env VIDMESH_3SPEAK_UPLOAD_WINDOW_MS, default 6 h)",
+    )
+    .option(
+      '--threespeak-open-uploads',
+      'any address may kubo add to the embedded IPFS store (env VIDMESH_3SPEAK_OPEN_UPLOADS)',
+    )
+    .option(
+      '--threespeak-managed-encoders <urls>',
+      'Direct API URLs of 3Speak v2 encoders to push jobs to (env VIDMESH_3SPEAK_MANAGED_ENCODERS; key in VIDMESH_3SPEAK_MANAGED_KEY)',
+    )
+    .option(
       '--threespeak-admin-dids <dids>',
       'did:key DIDs that may push jobs (env VIDMESH_3SPEAK_ADMIN_DIDS)',
     )

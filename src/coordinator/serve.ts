@@ -48,6 +48,7 @@ import { packageRoot } from '../paths.js';
 import { removeLocalOutputs } from '../storage/index.js';
 import { initTracing } from '../tracing.js';
 import { buildApp } from './app.js';
+import { UnauthorizedError } from './errors.js';
 import { createCoordinatorMetrics } from './metrics.js';
 import { staticKeyAuthenticator } from './plugins/auth.js';
 import { anySignedAuthenticator, hiveRequestAuthenticator } from './plugins/hive.js';
@@ -146,6 +147,9 @@ export async function startCoordinator(
       nonces.purgeExpired(new Date()).catch((err) => log?.warn({ err }, 'nonce purge failed'));
     }, config.maintenanceIntervalMs);
     purgeTimer.unref();
+    if (config.threeSpeakManagedEncoders.length > 0 && !config.threeSpeakManagedKey) {
+      throw new ConfigError('VIDMESH_3SPEAK_MANAGED_KEY is required with VIDMESH_3SPEAK_MANAGED_ENCODERS');
+    }
     if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
       throw new ConfigError('--tls-cert and --tls-key go together (VIDMESH_TLS_CERT, VIDMESH_TLS_KEY)');
     }
@@ -225,6 +229,10 @@ export async function startCoordinator(
         worker.kick();
     });
     const ingestPort = ingest?.port;
+    const apiKeyAuth = [
+      staticKeyAuthenticator(apiKey, { id: 'api_key:bootstrap', scopes: ['admin'] }),
+      apiKeyAuthenticator(keys),
+    ];
     app = await buildApp({
       metrics,
       webhooks: { queue: webhookQueue, ssrf: webhookSsrf },
@@ -233,11 +241,7 @@ export async function startCoordinator(
       dataDir: config.dataDir,
       publicUrl: () => publicUrl,
       version,
-      authenticators: [
-        staticKeyAuthenticator(apiKey, { id: 'api_key:bootstrap', scopes: ['admin'] }),
-        apiKeyAuthenticator(keys),
-        uploadGrantAuthenticator(),
-      ],
+      authenticators: [...apiKeyAuth, uploadGrantAuthenticator()],
       keys,
       // did:key requests (encoders) and, with a Hive node, Hive Keychain signed requests (users).
       signedAuth: hiveRpc
@@ -285,6 +289,30 @@ export async function startCoordinator(
         db,
         blockstoreDir: join(config.dataDir, 'ipfs'),
         version,
+        leaseMs: config.threeSpeakLeaseMs,
+        ackTimeoutMs: config.threeSpeakAckTimeoutMs,
+        ...(config.publicUrl ? { publicUrl: () => config.publicUrl ?? '' } : {}),
+        ...(config.threeSpeakManagedEncoders.length > 0 && config.threeSpeakManagedKey
+          ? {
+              managed: {
+                encoders: config.threeSpeakManagedEncoders.map((url) => ({
+                  url,
+                  apiKey: config.threeSpeakManagedKey ?? '',
+                })),
+                webhookBase: () => publicUrl,
+              },
+            }
+          : {}),
+        uploadWindowMs: config.threeSpeakUploadWindowMs,
+        openUploads: config.threeSpeakOpenUploads,
+        // The operator seeds sources (`vidmesh ipfs add`) with an admin API key.
+        isOperator: async (req) => {
+          for (const auth of apiKeyAuth) {
+            const principal = await auth(req);
+            if (principal) return principal.scopes.includes('admin');
+          }
+          throw new UnauthorizedError('unknown API key');
+        },
         adminDids: config.threeSpeakAdminDids,
         aidDids: config.threeSpeakAidDids,
       });

@@ -1,3 +1,4 @@
+import { threeSpeakMeta } from '../compat/threespeak/legacy.js';
 import { type Encoder, isOneOf, type Job, type JobEvent, LEASED_STATUSES } from '../jobs/index.js';
 import { fileNameOf, mediaUrl } from '../protocol/media-url.js';
 import { outputResultSchema, parseCompletionResult } from '../protocol/result.js';
@@ -70,6 +71,13 @@ export function jobView(job: Job, publicUrl: string, mediaBase = `${publicUrl}/m
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(isObj(spec.metadata) ? spec.metadata : job.metadata)) {
     if (typeof v === 'string') metadata[k] = v;
+  }
+  // A 3Speak job's identity (Hive owner and permlink) lives in `metadata.threespeak`, an object the
+  // string-only view would drop; it is shown under 3Speak's own field names.
+  const threespeak = threeSpeakMeta(job)?.metadata;
+  if (threespeak) {
+    metadata.video_owner = threespeak.video_owner;
+    metadata.video_permlink = threespeak.video_permlink;
   }
   // A queued job may carry the error of its last attempt (a rescued lease, a manual retry).
   const showError = job.lastError && job.status !== 'completed' && !isOneOf(LEASED_STATUSES, job.status);

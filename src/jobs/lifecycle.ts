@@ -214,6 +214,8 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           leaseExpiresAt: expires,
           jobId: opts.jobId ?? null,
           capacity: opts.capacity,
+          passOver: opts.passOver ?? null,
+          ipfsOnly: opts.ipfsOnly ?? false,
         }),
       );
       const row = rows[0];
@@ -223,7 +225,7 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       return { job, leaseToken: token, leaseExpiresAt: expires, attempt: job.attempts };
     },
 
-    async renew(jobId, token, encoderId, progress = {}) {
+    async renew(jobId, token, encoderId, progress = {}, opts = {}) {
       const now = clock();
       if (progress.progress !== undefined && !(progress.progress >= 0 && progress.progress <= 100)) {
         throw new ValidationError('progress must be within 0..100');
@@ -235,7 +237,7 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           token,
           encoderId,
           now,
-          new Date(now.getTime() + leaseMs),
+          new Date(now.getTime() + (opts.leaseMs ?? leaseMs)),
           progress.stage ?? null,
           progress.progress ?? null,
           progress.etaS ?? null,

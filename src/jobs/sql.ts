@@ -289,19 +289,28 @@ export const PROTOCOL_CLAIM_PARAMS = namedParams([
   'leaseExpiresAt',
   'jobId',
   'capacity',
+  'passOver',
+  'ipfsOnly',
 ] as const);
 const P = PROTOCOL_CLAIM_PARAMS.$;
 
 /**
  * Claim for a protocol family's own gateway (src/compat/threespeak): its jobs carry no capability
  * requirements and are never leased by {@link claimSql}, and legacy nodes may ask for one job by id.
- * Nothing when the encoder already holds `capacity` live leases of the family.
+ * Nothing when the encoder already holds `capacity` live leases of the family. `passOver` (an encoder
+ * id, or NULL) skips jobs whose last event is that encoder's unacknowledged hand-out expiring
+ * (`not_acknowledged`, see {@link RESCUE}), so they go to another node first. `ipfsOnly`: only jobs
+ * whose source is a bare `ipfs://CID` (clients that take a CID, not a path inside one).
  */
 export const CLAIM_BY_PROTOCOL = `
 WITH next AS (
   SELECT id, status FROM jobs
   WHERE protocol = ${P('protocol')} AND status IN ${sqlList(TRANSITIONS.claim.from)} AND run_after <= ${P('now')}
     AND (${P('jobId')}::text IS NULL OR id = ${P('jobId')}::text)
+    AND (NOT ${P('ipfsOnly')}::boolean OR spec -> 'source' ->> 'url' ~ '^ipfs://[A-Za-z0-9]+/?$')
+    AND (${P('passOver')}::text IS NULL OR ${P('passOver')}::text IS DISTINCT FROM (
+      SELECT CASE WHEN e.reason = 'not_acknowledged' THEN e.details ->> 'encoderId' END
+      FROM job_events e WHERE e.job_id = jobs.id ORDER BY e.id DESC LIMIT 1))
     AND (SELECT count(*) FROM jobs h WHERE h.protocol = ${P('protocol')} AND h.lease_owner = ${P('encoderId')}
       AND h.status IN ${sqlList(LEASED_STATUSES)}) < ${P('capacity')}::int
   ORDER BY weight DESC NULLS LAST, created_at, id
@@ -502,22 +511,33 @@ upd AS (
 )
 SELECT id FROM upd`;
 
-/** Rescue expired leases. $1 now, $2 batch size */
+/**
+ * Rescue expired leases. $1 now, $2 batch size. A protocol family's hand-out its node never
+ * acknowledged (still `leased`: a legacy 3Speak `myJob` answer without `acceptJob`) is re-queued
+ * without counting the attempt and recorded as `not_acknowledged` (the family's claim passes it over
+ * for that node while others wait); any other expired lease counts, and ends `dead` past the budget.
+ */
 export const RESCUE = `
 WITH expired AS (
-  SELECT id, status, lease_owner FROM jobs
+  SELECT id, status, lease_owner, (status = 'leased' AND protocol <> 'vidmesh') AS unacked FROM jobs
   WHERE status IN ${sqlList(TRANSITIONS.rescue.from)} AND lease_expires_at < $1
   ORDER BY lease_expires_at LIMIT $2
   FOR UPDATE SKIP LOCKED
 ), upd AS (
-  UPDATE jobs j SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
-    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN $1 ELSE NULL END,
+  UPDATE jobs j SET
+    status = CASE WHEN NOT expired.unacked AND j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
+    finished_at = CASE WHEN NOT expired.unacked AND j.attempts >= j.max_attempts THEN $1 ELSE NULL END,
+    attempts = CASE WHEN expired.unacked THEN greatest(j.attempts - 1, 0) ELSE j.attempts END,
     run_after = $1, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL,
     eta_s = NULL, speed = NULL, fps = NULL, updated_at = $1,
-    last_error = jsonb_build_object('code', 'lease_expired',
-      'message', 'lease held by ' || expired.lease_owner || ' expired')
+    last_error = CASE WHEN expired.unacked
+      THEN jsonb_build_object('code', 'not_acknowledged',
+        'message', 'hand-out to ' || expired.lease_owner || ' not acknowledged in time')
+      ELSE jsonb_build_object('code', 'lease_expired',
+        'message', 'lease held by ' || expired.lease_owner || ' expired') END
   FROM expired WHERE j.id = expired.id
-  RETURNING j.id, j.status, j.attempts, expired.status AS prev_status, expired.lease_owner AS prev_owner
+  RETURNING j.id, j.status, j.attempts, expired.status AS prev_status, expired.lease_owner AS prev_owner,
+    expired.unacked
 ), rend AS (
   UPDATE renditions r SET status = CASE WHEN upd.status = 'dead' THEN 'failed' ELSE 'pending' END,
     updated_at = $1
@@ -527,7 +547,7 @@ WITH expired AS (
     'prev_status',
     'status',
     "'maintenance'",
-    "'lease_expired'",
+    "CASE WHEN unacked THEN 'not_acknowledged' ELSE 'lease_expired' END",
     "jsonb_build_object('encoderId', prev_owner, 'attempt', attempts)",
     '$1',
   )}

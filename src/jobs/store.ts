@@ -92,11 +92,22 @@ export interface JobStore {
    * Leases a job of a protocol family to that family's gateway (src/compat/threespeak): job `jobId`
    * when given and claimable, else the family's best claimable job; null when none, or when the encoder
    * already holds `capacity` live leases of the family. `leaseMs` overrides the store's lease length
-   * (the family's own lease semantics). Same lease, attempt and audit rules as `claim`.
+   * (the family's own lease semantics). `passOver`: skip jobs whose last event is this encoder's
+   * hand-out expiring unacknowledged (`not_acknowledged`), so another node gets them first. Same
+   * lease, attempt and audit rules as `claim`; an expired hand-out never acknowledged (still `leased`)
+   * is re-queued by `rescueExpired` without counting the attempt.
    */
   claimForProtocol(
     encoderId: string,
-    options: { protocol: ProtocolFamily; jobId?: string; capacity: number; leaseMs?: number },
+    options: {
+      protocol: ProtocolFamily;
+      jobId?: string;
+      capacity: number;
+      leaseMs?: number;
+      passOver?: string;
+      /** Only jobs whose source is a bare `ipfs://CID` (clients that take a CID, not a path). */
+      ipfsOnly?: boolean;
+    },
   ): Promise<Claim | null>;
   /**
    * The live lease `encoderId` holds on `jobId` (token, status, expiry, ms), or null: for protocols
@@ -106,8 +117,18 @@ export interface JobStore {
     jobId: string,
     encoderId: string,
   ): Promise<{ token: string; status: JobStatus; expiresAt: Date } | null>;
-  /** Extends the lease by `leaseMs` and records progress; `cancelled: true` means stop now. */
-  renew(jobId: string, token: string, encoderId: string, progress?: ProgressUpdate): Promise<RenewResult>;
+  /**
+   * Extends the lease by the store's `leaseMs` (or `options.leaseMs`: a protocol family's own lease
+   * semantics, e.g. 3Speak's 5 min since the last ping) and records progress; `cancelled: true` means
+   * stop now.
+   */
+  renew(
+    jobId: string,
+    token: string,
+    encoderId: string,
+    progress?: ProgressUpdate,
+    options?: { leaseMs?: number },
+  ): Promise<RenewResult>;
   /** Marks the job completed. Repeating it with the same token and result returns the same job. */
   complete(jobId: string, token: string, encoderId: string, input: CompleteInput): Promise<Job>;
   /**

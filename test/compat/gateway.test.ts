@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -74,6 +75,33 @@ function submit(store: JobStore, permlink: string) {
 }
 
 const jobOf = (r: { body: unknown }) => (r.body as { job: GatewayJob | null }).job;
+
+/** An HTTP source that sends `chunks` KiB, one every `everyMs`: a download slower than a vidmesh lease. */
+async function tricklingSource(
+  chunks: number,
+  everyMs: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(chunks * 1024) });
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write(Buffer.alloc(1024, sent));
+      sent += 1;
+      if (sent === chunks) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, everyMs);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}/slow.mp4`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 let work: string;
 let out: string;
@@ -311,13 +339,14 @@ describe('3Speak gateway leasing', () => {
     }
   });
 
-  it("rescues a silent client's job after the lease expires", async () => {
+  it("rescues a client's job after it accepted and then fell silent past the 3Speak lease, counting the attempt", async () => {
     const gw = await startGateway({ leaseMs: 300 });
     try {
       const silent = await LegacyClient.create(gw.url);
       const alive = await LegacyClient.create(gw.url);
       const job = await submit(gw.store, 'rescue');
       assert.equal(jobOf(await silent.myJob())?.id, job.id);
+      assert.equal((await silent.acceptJob(job.id)).status, 200);
       await new Promise((r) => setTimeout(r, 450));
       const rescued = await gw.store.rescueExpired();
       assert.deepEqual(
@@ -330,6 +359,72 @@ describe('3Speak gateway leasing', () => {
       assert.equal((await silent.pingJob(job.id, 50, 100)).status, 409, 'the silent node lost it');
       assert.equal((await silent.acceptJob(job.id)).status, 409);
       assert.equal((await alive.acceptJob(job.id)).status, 200);
+      assert.equal((await gw.store.get(job.id)).attempts, 2, 'the abandoned attempt counts');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('an unacknowledged myJob hand-out expires after the short ack lease, counts no attempt, and goes to another polling node first', async () => {
+    const gw = await startGateway({ ackTimeoutMs: 300, leaseMs: 60_000 });
+    try {
+      const mute = await LegacyClient.create(gw.url);
+      const other = await LegacyClient.create(gw.url);
+      assert.equal(jobOf(await other.myJob()), null, 'the other node polls while nothing is queued');
+      const job = await submit(gw.store, 'unacked');
+      const handed = jobOf(await mute.myJob());
+      assert.equal(handed?.id, job.id);
+      assert.equal(jobOf(await mute.myJob())?.id, job.id, 'answered again while unacknowledged');
+      const leased = await gw.store.get(job.id);
+      assert.ok(leased.lease);
+      assert.ok(
+        leased.lease.expiresAt.getTime() - Date.now() <= 300,
+        'the hand-out holds the short ack lease, not the 3Speak lease',
+      );
+      await new Promise((r) => setTimeout(r, 450));
+      assert.deepEqual(
+        (await gw.store.rescueExpired()).map((r) => r.id),
+        [job.id],
+      );
+      const requeued = await gw.store.get(job.id);
+      assert.equal(requeued.status, 'queued');
+      assert.equal(requeued.attempts, 0, 'an unacknowledged hand-out is not an attempt');
+      assert.equal(requeued.lastError?.code, 'not_acknowledged');
+      assert.equal(jobOf(await mute.myJob()), null, 'not handed back to the node that ignored it');
+      const taken = jobOf(await other.myJob());
+      assert.equal(taken?.id, job.id, 'the other node gets it first');
+      assert.equal((await other.acceptJob(job.id)).status, 200);
+      const accepted = await gw.store.get(job.id);
+      assert.equal(accepted.attempts, 1);
+      assert.ok(
+        (accepted.lease?.expiresAt.getTime() ?? 0) - Date.now() > 30_000,
+        'acceptJob renews to the 3Speak lease',
+      );
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a lone node that never acknowledges gets the job again, and repeated expiries never kill it', async () => {
+    const gw = await startGateway({ ackTimeoutMs: 200 });
+    try {
+      const mute = await LegacyClient.create(gw.url);
+      const job = await submit(gw.store, 'lone');
+      // More expiries than the attempt budget (5): none counts.
+      for (let i = 0; i < 6; i++) {
+        assert.equal(jobOf(await mute.myJob())?.id, job.id, `hand-out ${i + 1}: no other node is waiting`);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(
+          (await gw.store.rescueExpired()).map((r) => r.id),
+          [job.id],
+        );
+      }
+      const after6 = await gw.store.get(job.id);
+      assert.equal(after6.status, 'queued');
+      assert.equal(after6.attempts, 0);
+      assert.equal(jobOf(await mute.myJob())?.id, job.id);
+      assert.equal((await mute.acceptJob(job.id)).status, 200);
+      assert.equal((await gw.store.get(job.id)).attempts, 1);
     } finally {
       await gw.close();
     }
@@ -372,6 +467,178 @@ describe('vidmesh serve --threespeak-gateway', () => {
       await server.stop();
       await tdb.drop();
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the job with a legacy client whose source download outlasts VIDMESH_LEASE_MS: no rescue, no second node, one attempt', async () => {
+    const tdb = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-slow-'));
+    // 4 s of download without a ping against a 1 s vidmesh lease swept every 200 ms.
+    const source = await tricklingSource(40, 100);
+    const config = loadConfig({
+      flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+      env: { VIDMESH_LEASE_MS: '1000', VIDMESH_MAINTENANCE_MS: '200', VIDMESH_RESCUE_GRACE_MS: '0' },
+    });
+    const server = await startCoordinator(config);
+    try {
+      const job = await server.store.submit(
+        threeSpeakSubmitInput({
+          input: { uri: source.url, size: 40 * 1024 },
+          metadata: { video_owner: 'alice', video_permlink: 'slow' },
+        }),
+      );
+      const slow = await LegacyClient.create(server.url);
+      const other = await LegacyClient.create(server.url);
+      assert.equal(jobOf(await slow.myJob())?.id, job.id);
+      assert.equal((await slow.acceptJob(job.id)).status, 200);
+      // The legacy client downloads `input.uri` before its first ping; another node polls meanwhile.
+      let downloading = true;
+      const offered: string[] = [];
+      const poller = (async () => {
+        while (downloading) {
+          const j = jobOf(await other.myJob());
+          if (j) offered.push(j.id);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      })();
+      const started = Date.now();
+      const bytes = (await (await fetch(source.url)).arrayBuffer()).byteLength;
+      downloading = false;
+      await poller;
+      assert.equal(bytes, 40 * 1024);
+      assert.ok(Date.now() - started > 2 * config.leaseMs, 'the download outlasted the vidmesh lease');
+      assert.deepEqual(offered, [], 'the job was never offered to the other node');
+      assert.equal((await slow.pingJob(job.id, 50, 100)).status, 200, 'the downloading node still holds it');
+      const { cid } = await slow.addDirectory(out);
+      assert.equal((await slow.finishJob(job.id, cid)).status, 200);
+      const done = await server.store.get(job.id);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempts, 1, 'one attempt: never rescued');
+      const enc = await server.store.getEncoder(slow.id);
+      assert.equal(done.encoderId, enc.id);
+    } finally {
+      await server.stop();
+      await source.close();
+      await tdb.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('lets the operator seed a source with an admin key (kubo add and `vidmesh ipfs add`), refusing a wrong key, a non-admin key and unknown addresses', async () => {
+    const tdb = await createTestDatabase();
+    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-add-'));
+    const config = loadConfig({
+      flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+      env: {},
+    });
+    const server = await startCoordinator(config);
+    const clip = join(work, 'clip.mp4');
+    const add = (headers: Record<string, string>) => {
+      const form = new FormData();
+      form.append('file', new Blob([Buffer.from('not a video, just bytes')]), 'seed.bin');
+      return fetch(`${server.url}/api/v0/add`, { method: 'POST', headers, body: form });
+    };
+    try {
+      assert.equal((await add({})).status, 403, 'no credential, no job holder at this address');
+      assert.equal((await add({ authorization: 'Bearer vm_wrongwrongwrong_0123456789abcdef' })).status, 401);
+      const created = await fetch(`${server.url}/api/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ scopes: ['submit', 'read'], tenant: 'acme' }),
+      });
+      assert.equal(created.status, 201);
+      const tenantKey = ((await created.json()) as { plaintext: string }).plaintext;
+      assert.equal(
+        (await add({ authorization: `Bearer ${tenantKey}` })).status,
+        403,
+        'a tenant key is no operator',
+      );
+      const ok = await add({ authorization: `Bearer ${server.apiKey}` });
+      assert.equal(ok.status, 200);
+      assert.match(((await ok.json()) as { Hash: string }).Hash, /^Qm/);
+
+      const { stdout } = await run(
+        process.execPath,
+        [
+          join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+          'ipfs',
+          'add',
+          clip,
+          '--url',
+          server.url,
+          '--api-key',
+          server.apiKey,
+          '--json',
+        ],
+        { env: { PATH: process.env.PATH ?? '' } },
+      );
+      const added = JSON.parse(stdout) as { cid: string; uri: string; bytes: number };
+      assert.equal(added.uri, `ipfs://${added.cid}`);
+      const served = await fetch(`${server.url}/ipfs/${added.cid}`);
+      assert.equal(served.status, 200);
+      assert.equal((await served.arrayBuffer()).byteLength, added.bytes, 'the seeded source is served whole');
+      await assert.rejects(
+        run(
+          process.execPath,
+          [
+            join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
+            'ipfs',
+            'add',
+            clip,
+            '--url',
+            server.url,
+            '--api-key',
+            tenantKey,
+          ],
+          {
+            env: { PATH: process.env.PATH ?? '' },
+          },
+        ),
+        /403|forbidden|admin API key/,
+      );
+    } finally {
+      await server.stop();
+      await tdb.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('VIDMESH_3SPEAK_OPEN_UPLOADS lets any address add; VIDMESH_3SPEAK_UPLOAD_WINDOW_MS bounds how long a job holder may', async () => {
+    const tdb = await createTestDatabase();
+    const dirs = [
+      await mkdtemp(join(tmpdir(), 'vidmesh-3speak-open-')),
+      await mkdtemp(join(tmpdir(), 'vidmesh-3speak-win-')),
+    ];
+    const open = await startCoordinator(
+      loadConfig({
+        flags: { port: '0', dataDir: dirs[0], encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+        env: { VIDMESH_3SPEAK_OPEN_UPLOADS: '1' },
+      }),
+    );
+    try {
+      const node = await LegacyClient.create(open.url);
+      assert.match((await node.addDirectory(out)).cid, /^Qm/, 'open uploads: no job needed');
+    } finally {
+      await open.stop();
+    }
+    const windowed = await startCoordinator(
+      loadConfig({
+        flags: { port: '0', dataDir: dirs[1], encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+        env: { VIDMESH_3SPEAK_UPLOAD_WINDOW_MS: '300' },
+      }),
+    );
+    try {
+      const job = await submit(windowed.store, 'window');
+      const node = await LegacyClient.create(windowed.url);
+      assert.equal(jobOf(await node.myJob())?.id, job.id);
+      assert.equal((await node.acceptJob(job.id)).status, 200);
+      assert.match((await node.addDirectory(out)).cid, /^Qm/, 'within the window');
+      await new Promise((r) => setTimeout(r, 450));
+      await assert.rejects(node.addDirectory(out), /403/, 'past the window');
+    } finally {
+      await windowed.stop();
+      await tdb.drop();
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
     }
   });
 
@@ -473,7 +740,7 @@ describe('vidmesh serve --threespeak-gateway', () => {
           metadata: Record<string, string>;
           source: { type: string };
           destination: { type: string };
-          renditions: Array<{ name: string }>;
+          renditions: Array<{ name: string; status: string }>;
           result: {
             masterUrl: string;
             ipfsCid?: string;
@@ -485,7 +752,20 @@ describe('vidmesh serve --threespeak-gateway', () => {
       assert.equal(view.job.result.ipfsCid, cid);
       assert.equal(view.job.result.masterUrl, `ipfs://${cid}/manifest.m3u8`);
       assert.deepEqual(view.job.result.renditions, [{ name: '480p', playlist: '480p/index.m3u8' }]);
-      assert.deepEqual(view.job.metadata, { campaign: 'migration' });
+      assert.deepEqual(view.job.metadata, {
+        campaign: 'migration',
+        video_owner: 'carol',
+        video_permlink: 'via-api',
+      });
+      assert.deepEqual(
+        view.job.renditions.map((r) => [r.name, r.status]),
+        [
+          ['480p', 'completed'],
+          ['1080p', 'skipped'],
+          ['720p', 'skipped'],
+        ],
+        'the renditions the legacy node did not produce show as skipped',
+      );
       assert.deepEqual([view.job.source.type, view.job.destination.type], ['ipfs', 'ipfs']);
 
       // Gateway Aid is open to the DID named in VIDMESH_3SPEAK_AID_DIDS only.

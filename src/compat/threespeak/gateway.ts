@@ -8,7 +8,7 @@
  * limited by idempotence (accept/ping/finish repeated by the holder change nothing new) and, for the
  * payloads that carry a `timestamp` (myJob, heartbeat), by a freshness window.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ValidationError, VidmeshError } from '../../errors.js';
 import { verifyJws } from '../../identity/index.js';
 import {
@@ -20,6 +20,17 @@ import {
   type Queryable,
 } from '../../jobs/index.js';
 import { parseCompletionResult } from '../../protocol/result.js';
+import {
+  EMBED_WEBHOOK_ROUTE,
+  type EmbedJob,
+  embedApiKey,
+  embedKeyMatches,
+  embedProgressSchema,
+  embedWebhookSchema,
+  embedWebhookUrl,
+  isEmbedClient,
+  toEmbedJob,
+} from './embed.js';
 import { ipfsPathRoute, kuboRpcRoutes, readIpfsFile, verifyDag } from './kubo.js';
 import {
   type GatewayJob,
@@ -28,6 +39,7 @@ import {
   threeSpeakSubmitInput,
   toGatewayJob,
 } from './legacy.js';
+import { type ManagedEncoderTarget, startManagedDispatch } from './managed.js';
 import { ACTIVE_BY_ENCODER, LIST_QUEUED, OLDEST_QUEUED, STATS, UNACKED_BY_ENCODER } from './sql.js';
 
 /** The job is held by another node (or none): the legacy client treats 409 as "taken". */
@@ -48,6 +60,12 @@ export class NodeForbiddenError extends VidmeshError {
   override readonly status: number = 403;
 }
 
+/** The `X-API-Key` of an embed webhook is not the job's per-lease key. */
+export class EmbedKeyError extends VidmeshError {
+  override readonly code: string = 'invalid_api_key';
+  override readonly status: number = 401;
+}
+
 /** The CID given to `finishJob` is not (completely) in the embedded store or lacks `manifest.m3u8`. */
 export class ResultNotStoredError extends VidmeshError {
   override readonly code: string = 'result_not_stored';
@@ -61,8 +79,18 @@ export interface ThreeSpeakGatewayOptions {
   /** Embedded IPFS blockstore directory (the kubo subset writes it; `finishJob` CIDs are checked in it). */
   blockstoreDir: string;
   version: string;
-  /** Lease granted at claim, ms (default 300 000: 3Speak reassigned after 5 min without a ping). Renewals use the store's lease. */
+  /**
+   * Lease granted at claim and renewed by each acceptJob/pingJob, ms (default 300 000: 3Speak
+   * reassigns a job 5 min after the last ping). Not the store's lease (`VIDMESH_LEASE_MS`): the
+   * legacy client pings nothing while it downloads the source, so a shorter lease re-encodes slow
+   * downloads on a second node.
+   */
   leaseMs?: number;
+  /**
+   * Lease of a `myJob` hand-out until the node's `acceptJob`, ms (default 60 000). One that expires
+   * unacknowledged is re-queued without counting an attempt and goes to another polling node first.
+   */
+  ackTimeoutMs?: number;
   /** Jobs a legacy node holds at once (legacy nodes do not report it; default 1). */
   capacity?: number;
   /** A node that polled `myJob` within this window counts for fairness, ms (default 60 000). */
@@ -79,6 +107,27 @@ export interface ThreeSpeakGatewayOptions {
    */
   uploadWindowMs?: number;
   openUploads?: boolean;
+  /**
+   * Whether a request carries an operator credential (an admin-scoped API key: the operator seeds
+   * sources with `vidmesh ipfs add`). Resolves false when none is presented; may throw 401 for a
+   * credential that is presented but unknown. Unset: no credential opens uploads.
+   */
+  isOperator?: (req: FastifyRequest) => Promise<boolean>;
+  /**
+   * Base URL encoders reach this coordinator at, for the embed protocol's `webhook_url` (default: the
+   * scheme and Host of the polling request).
+   */
+  publicUrl?: () => string;
+  /**
+   * Managed mode: Direct APIs of 3Speak encoders to push jobs to (`POST /encode`), and the base URL
+   * they reach this coordinator's webhooks at. See {@link startManagedDispatch}.
+   */
+  managed?: {
+    encoders: readonly ManagedEncoderTarget[];
+    webhookBase: () => string;
+    intervalMs?: number;
+    restMs?: number;
+  };
   /** Also verify every block of a `finishJob` CID (default true); false checks the playlists only. */
   verifyFullDag?: boolean;
   clock?: () => Date;
@@ -109,6 +158,7 @@ export async function threeSpeakGatewayRoutes(
   const { store, db } = opts;
   const clock = opts.clock ?? (() => new Date());
   const leaseMs = opts.leaseMs ?? 300_000;
+  const ackTimeoutMs = opts.ackTimeoutMs ?? 60_000;
   const capacity = opts.capacity ?? 1;
   const fairWindowMs = opts.fairWindowMs ?? 60_000;
   const maxSkewMs = opts.maxSkewMs ?? 300_000;
@@ -135,9 +185,11 @@ export async function threeSpeakGatewayRoutes(
 
   const holderSpokeFrom = (ip: string) => signedFrom.set(ip, clock().getTime());
 
-  function mayUpload(ip: string): boolean {
+  async function mayUpload(req: FastifyRequest): Promise<boolean> {
+    // A presented credential decides on its own: a wrong key is refused even from a node's address.
+    if (opts.isOperator && req.headers.authorization !== undefined) return opts.isOperator(req);
     if (opts.openUploads) return true;
-    const at = signedFrom.get(ip);
+    const at = signedFrom.get(req.ip);
     return at !== undefined && clock().getTime() - at <= uploadWindowMs;
   }
 
@@ -211,14 +263,97 @@ export async function threeSpeakGatewayRoutes(
 
   const holderToken = (jobId: string, encoderId: string) => store.leaseOf(jobId, encoderId);
 
-  async function claim(encoderId: string, jobId: string | null): Promise<string | null> {
+  /**
+   * Hands a job to the node with the short acknowledgement lease (acceptJob renews it to `leaseMs`).
+   * `passOver`: skip jobs this node left unacknowledged (another node polls and has room).
+   */
+  async function claim(encoderId: string, jobId: string | null, passOver = false): Promise<string | null> {
     const c = await store.claimForProtocol(encoderId, {
       protocol: '3speak',
       capacity,
-      leaseMs,
+      leaseMs: ackTimeoutMs,
       ...(jobId === null ? {} : { jobId }),
+      ...(passOver ? { passOver: encoderId } : {}),
     });
     return c?.job.id ?? null;
+  }
+
+  /**
+   * Hands an embed job to `encoderId` (embed poll or managed push): the embed protocol has no
+   * acknowledgement, so the lease starts as a running 3Speak lease at once, renewed by the client's
+   * progress calls. Only jobs whose source is a bare `ipfs://CID` (the client takes CIDs only).
+   */
+  async function claimEmbed(
+    encoderId: string,
+    base: string,
+    passOver: boolean,
+    acknowledged = true,
+  ): Promise<{ job: Job; token: string; embed: EmbedJob } | null> {
+    const c = await store.claimForProtocol(encoderId, {
+      protocol: '3speak',
+      capacity,
+      leaseMs: acknowledged ? leaseMs : ackTimeoutMs,
+      ipfsOnly: true,
+      ...(passOver ? { passOver: encoderId } : {}),
+    });
+    if (!c) return null;
+    const meta = threeSpeakMeta(c.job);
+    const embed = meta && toEmbedJob(meta, embedWebhookUrl(base, c.job), embedApiKey(c.leaseToken, c.job.id));
+    if (!embed) {
+      // A source with a path inside the CID: hand it back rather than lease what the client cannot fetch.
+      await store.release(c.job.id, c.leaseToken, encoderId, 'source is not a bare IPFS CID');
+      return null;
+    }
+    if (acknowledged) await startEmbed(c.job.id, c.leaseToken, encoderId);
+    return { job: c.job, token: c.leaseToken, embed };
+  }
+
+  const startEmbed = (jobId: string, token: string, encoderId: string) =>
+    store.renew(jobId, token, encoderId, { stage: 'downloading', progress: 0 }, { leaseMs });
+
+  const managed = opts.managed;
+  if (managed && managed.encoders.length > 0) {
+    const tokens = new Map<string, string>();
+    const dispatch = startManagedDispatch({
+      encoders: managed.encoders,
+      register: async (target) => {
+        const host = new URL(target.url).host;
+        const enc = await store.registerEncoder({
+          name: `3speak-direct ${host}`.slice(0, 128),
+          kind: 'community',
+          capabilities: {
+            codecs: ['h264', 'aac'],
+            hwaccel: [],
+            maxHeight: 1080,
+            concurrency: capacity,
+            tags: [THREESPEAK_TAG],
+          },
+        });
+        return enc.id;
+      },
+      handOut: async (encoderId) => {
+        // Before the server listens there is no URL to give for the webhooks yet.
+        const base = managed.webhookBase();
+        if (!base) return null;
+        const given = await claimEmbed(encoderId, base, false, false);
+        if (!given) return null;
+        tokens.set(given.job.id, given.token);
+        return { jobId: given.job.id, encoderId, embed: given.embed };
+      },
+      acknowledged: async (h) => {
+        const token = tokens.get(h.jobId);
+        tokens.delete(h.jobId);
+        if (token) await startEmbed(h.jobId, token, h.encoderId);
+      },
+      handBack: async (h, reason) => {
+        const token = tokens.get(h.jobId);
+        tokens.delete(h.jobId);
+        if (token) await store.release(h.jobId, token, h.encoderId, reason);
+      },
+      ...(managed.intervalMs ? { intervalMs: managed.intervalMs } : {}),
+      ...(managed.restMs ? { restMs: managed.restMs } : {}),
+    });
+    app.addHook('onClose', async () => dispatch.stop());
   }
 
   async function activeCounts(): Promise<Map<string, number>> {
@@ -233,18 +368,28 @@ export async function threeSpeakGatewayRoutes(
   function fairToGive(encoderId: string, active: Map<string, number>): boolean {
     const mine = active.get(encoderId) ?? 0;
     if (mine >= capacity) return false;
-    const now = clock().getTime();
-    for (const [id, at] of lastPoll) {
-      if (id === encoderId) continue;
-      if (now - at > fairWindowMs) {
-        lastPoll.delete(id);
-        continue;
-      }
+    for (const id of livePollers(encoderId)) {
       const theirs = active.get(id) ?? 0;
       if (theirs < capacity && theirs < mine) return false;
     }
     return true;
   }
+
+  /** Other nodes that polled `myJob` within the fairness window (stale entries are dropped). */
+  function livePollers(encoderId: string): string[] {
+    const now = clock().getTime();
+    const live: string[] = [];
+    for (const [id, at] of lastPoll) {
+      if (id === encoderId) continue;
+      if (now - at > fairWindowMs) lastPoll.delete(id);
+      else live.push(id);
+    }
+    return live;
+  }
+
+  /** Another live node has room: jobs this node left unacknowledged wait for it. */
+  const othersHaveRoom = (encoderId: string, active: Map<string, number>) =>
+    livePollers(encoderId).some((id) => (active.get(id) ?? 0) < capacity);
 
   // Capacity is checked then claimed: serialise each node's claims so its own concurrent polls
   // cannot both pass the check (one coordinator; the SQL guard narrows it across coordinators).
@@ -275,7 +420,7 @@ export async function threeSpeakGatewayRoutes(
     }
     if (!lease || lease.status === 'cancelled') throw new NotJobHolderError('job not assigned to this node');
     if (lease.status === 'leased') {
-      await store.renew(job.id, lease.token, enc.id, { stage: 'downloading', progress: 0 });
+      await store.renew(job.id, lease.token, enc.id, { stage: 'downloading', progress: 0 }, { leaseMs });
     }
     return store.get(job.id);
   }
@@ -287,12 +432,12 @@ export async function threeSpeakGatewayRoutes(
     const progress = Number.isFinite(pct) ? Math.min(100, Math.max(0, pct)) : 0;
     const stage =
       progress >= 100 ? 'uploading' : progress > 1 || downloadPct >= 100 ? 'encoding' : 'downloading';
-    const r = await store.renew(jobId, lease.token, enc.id, { stage, progress });
+    const r = await store.renew(jobId, lease.token, enc.id, { stage, progress }, { leaseMs });
     if (r.cancelled) throw new NotJobHolderError('job cancelled');
   }
 
   /** Completes the job with `cid` once; true when it was already completed by this node with it. */
-  async function finish(enc: Encoder, jobId: string, cid: unknown): Promise<boolean> {
+  async function finish(enc: Pick<Encoder, 'id'>, jobId: string, cid: unknown): Promise<boolean> {
     if (typeof cid !== 'string' || cid.length === 0 || cid.length > 128) {
       throw new ValidationError('the result CID is required');
     }
@@ -326,7 +471,12 @@ export async function threeSpeakGatewayRoutes(
     return false;
   }
 
-  async function fail(enc: Encoder, jobId: string, error: unknown, retryable: boolean): Promise<void> {
+  async function fail(
+    enc: Pick<Encoder, 'id'>,
+    jobId: string,
+    error: unknown,
+    retryable: boolean,
+  ): Promise<void> {
     const lease = await holderToken(jobId, enc.id);
     if (!lease) throw new NotJobHolderError('job not assigned to this node');
     const m = (error as { message?: unknown } | null)?.message;
@@ -353,6 +503,74 @@ export async function threeSpeakGatewayRoutes(
       await reply.status(status).send({ status: 'error', success: false, message, code });
     });
 
+    /** The embed job's lease when `key` is its per-job API key; 401 for a wrong key, 409 when no lease is live. */
+    async function embedLease(
+      jobId: string,
+      key: unknown,
+    ): Promise<{ job: Job; encoderId: string; token: string }> {
+      const job = await get3speak(jobId);
+      const holder = job.lease?.encoderId;
+      const lease = holder ? await holderToken(job.id, holder) : null;
+      if (!holder || !lease) {
+        // A stale key must not learn whether it was once right: same answer for any key.
+        throw new NotJobHolderError('job not leased to an embed encoder');
+      }
+      if (!embedKeyMatches(key, lease.token, job.id))
+        throw new EmbedKeyError('invalid X-API-Key for this job');
+      return { job, encoderId: holder, token: lease.token };
+    }
+
+    gw.post(EMBED_WEBHOOK_ROUTE, async (req) => {
+      const id = (req.params as { id: string }).id;
+      const body = embedWebhookSchema.safeParse(req.body);
+      if (!body.success)
+        throw new ValidationError(`webhook body: ${body.error.issues[0]?.message ?? 'invalid'}`);
+      const hook = body.data;
+      const cid = hook.manifest_cid || /^ipfs:\/\/([A-Za-z0-9]+)\//.exec(hook.video_url ?? '')?.[1];
+      const current = await get3speak(id);
+      if (current.status === 'completed') {
+        // The client retries on 5xx/network: a repeat of the accepted result is a success.
+        const same = hook.status === 'complete' && parseCompletionResult(current.result)?.publish.cid === cid;
+        if (same) return { success: true, message: 'job already completed' };
+        throw new NotJobHolderError('job already completed');
+      }
+      const { encoderId } = await embedLease(id, req.headers['x-api-key']);
+      if (hook.status === 'failed') {
+        await fail({ id: encoderId }, id, hook.error ?? 'failed on a 3Speak embed encoder', true);
+        return { success: true, message: 'job failed' };
+      }
+      await finish({ id: encoderId }, id, cid);
+      return { success: true, message: 'job completed' };
+    });
+
+    gw.post(`${EMBED_WEBHOOK_ROUTE}/progress`, async (req) => {
+      const id = (req.params as { id: string }).id;
+      const body = embedProgressSchema.safeParse(req.body);
+      if (!body.success)
+        throw new ValidationError(`progress body: ${body.error.issues[0]?.message ?? 'invalid'}`);
+      const { encoderId, token } = await embedLease(id, req.headers['x-api-key']);
+      holderSpokeFrom(req.ip);
+      const r = await store.renew(
+        id,
+        token,
+        encoderId,
+        { stage: 'encoding', progress: body.data.progress },
+        { leaseMs },
+      );
+      if (r.cancelled) throw new NotJobHolderError('job cancelled');
+      return { success: true };
+    });
+
+    /**
+     * A traffic director (`TRAFFIC_DIRECTOR_URL`, the client's `getHotnodeEndpoint`): both client
+     * generations ask it for a "hotnode" to upload to first (`{success, data: {uploadEndpoint}}`, then
+     * `POST <uploadEndpoint>?wrap-with-directory=true`); this one names the kubo `add` of this store.
+     */
+    gw.get('/api/v0/gateway/hotnode', async (req) => {
+      const base = opts.publicUrl?.() ?? `${req.protocol}://${req.headers.host ?? req.hostname}`;
+      return { success: true, data: { uploadEndpoint: `${base}/api/v0/add` } };
+    });
+
     gw.get('/api/v0/gateway/stats', async () => {
       const r = await db.query<Record<string, number>>(STATS, [new Date(clock().getTime() - 86_400_000)]);
       const s = r.rows[0] ?? {};
@@ -370,8 +588,9 @@ export async function threeSpeakGatewayRoutes(
       const info = (payload.node_info ?? {}) as Record<string, unknown>;
       const name = typeof info.name === 'string' ? info.name : '';
       const commit = typeof info.commit_hash === 'string' ? info.commit_hash : undefined;
-      await nodeFor(did, name, commit);
-      return ok('node updated');
+      const enc = await nodeFor(did, name, commit);
+      // The embed client reads `success` and `encoder` (EmbedPollerService.registerNode).
+      return { ...ok('node updated'), success: true, encoder: { name: enc.name, tier: enc.kind } };
     });
 
     gw.post('/api/v0/gateway/heartbeat', async (req) => {
@@ -399,13 +618,26 @@ export async function threeSpeakGatewayRoutes(
       const enc = await nodeFor(did);
       lastPoll.set(enc.id, clock().getTime());
       if (enc.approval !== 'approved') return { success: true, job: null };
+      if (isEmbedClient(req.headers['user-agent'])) {
+        // Embed clients queue every job they are given (deduplicated by owner/permlink/CID only),
+        // so a held job is never answered again: capacity decides.
+        const base = opts.publicUrl?.() ?? `${req.protocol}://${req.headers.host ?? req.hostname}`;
+        const given = await withNodeLock(enc.id, async () => {
+          const active = await activeCounts();
+          if (!fairToGive(enc.id, active)) return null;
+          return claimEmbed(enc.id, base, othersHaveRoom(enc.id, active));
+        });
+        if (given) holderSpokeFrom(req.ip);
+        return { success: true, job: given?.embed ?? null };
+      }
       // A job assigned but never acknowledged is answered again (the node may have lost the reply).
       const id = await withNodeLock(enc.id, async () => {
         const unacked = await db.query<{ id: string }>(UNACKED_BY_ENCODER, [enc.id]);
         const again = unacked.rows[0]?.id;
         if (again) return again;
-        if (!fairToGive(enc.id, await activeCounts())) return null;
-        return claim(enc.id, null);
+        const active = await activeCounts();
+        if (!fairToGive(enc.id, active)) return null;
+        return claim(enc.id, null, othersHaveRoom(enc.id, active));
       });
       return { success: true, job: id ? await view(await store.get(id)) : null };
     });

@@ -45,8 +45,11 @@ export interface KuboRpcOptions {
   /** Peer id answered by `/api/v0/id` (any stable string; vidmesh has no libp2p host). */
   peerId?: string;
   version: string;
-  /** Whether a client address may write (`add`, `pin/add`); default: everyone. */
-  mayWrite?: (ip: string) => boolean;
+  /**
+   * Whether a request may write (`add`, `pin/add`): by its address or its credentials; default:
+   * everyone. May throw a 401/403 VidmeshError for credentials that are wrong rather than absent.
+   */
+  mayWrite?: (req: FastifyRequest) => boolean | Promise<boolean>;
 }
 
 type AddEntry = { Name: string; Hash: string; Size: string };
@@ -293,8 +296,10 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
   app.post('/api/v0/swarm/peers', async () => ({ Peers: [] }));
 
   const guardWrite = async (req: FastifyRequest) => {
-    if (opts.mayWrite && !opts.mayWrite(req.ip)) {
-      throw new KuboWriteForbiddenError('uploads are accepted only from encoder nodes known to this gateway');
+    if (opts.mayWrite && !(await opts.mayWrite(req))) {
+      throw new KuboWriteForbiddenError(
+        'uploads are accepted only from encoder nodes known to this gateway or with an admin API key',
+      );
     }
   };
   app.post('/api/v0/add', { preHandler: guardWrite }, (req, reply) => handleAdd(req, reply, opts));

@@ -81,9 +81,9 @@ export function traceJobStore(store: JobStore): JobStore {
         span.end();
       }
     },
-    renew: (jobId, token, encoderId, progress) =>
+    renew: (jobId, token, encoderId, progress, options) =>
       withSpan('job.renew', { 'vidmesh.job.id': jobId, 'vidmesh.job.stage': progress?.stage }, () =>
-        store.renew(jobId, token, encoderId, progress),
+        store.renew(jobId, token, encoderId, progress, options),
       ),
     complete: (jobId, token, encoderId, input) =>
       withSpan('job.complete', { 'vidmesh.job.id': jobId }, () =>

@@ -1,0 +1,364 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { threeSpeakSubmitInput } from '../../src/compat/threespeak/index.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/index.js';
+import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { makeClip } from '../helpers/media.js';
+import { LegacyClient } from './legacy-client.js';
+import { DirectApiStandIn, V2Client, type V2Settings } from './v2-client.js';
+
+let work: string;
+let out: string;
+let clip: string;
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-v2-'));
+  clip = join(work, 'clip.mp4');
+  await makeClip(clip, { seconds: 2 });
+  out = join(work, 'out');
+  const plan = planLadder(await probe(clip), {
+    layout: '3speak',
+    speed: 'ultrafast',
+    segmentDuration: 1,
+    only: ['480p'],
+    poster: false,
+    thumbnail: false,
+  });
+  await encodeLadder(plan, out);
+});
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+interface Served {
+  server: RunningCoordinator;
+  config: Config;
+  settings: V2Settings;
+  /** Seeds the clip into the embedded IPFS store with the admin key; its CID. */
+  seed(): Promise<string>;
+  submit(permlink: string, cid: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+async function serve(env: Record<string, string> = {}): Promise<Served> {
+  const tdb: TestDatabase = await createTestDatabase();
+  const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-v2-serve-'));
+  const config = loadConfig({
+    flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+    env,
+  });
+  const server = await startCoordinator(config);
+  // Only documented client settings: EMBED_GATEWAY_URL, IPFS_GATEWAY_URL, TRAFFIC_DIRECTOR_URL,
+  // THREESPEAK_IPFS_ENDPOINT (docs/3speak.md).
+  const settings = {
+    gatewayUrl: server.url,
+    ipfsGatewayUrl: server.url,
+    ipfsApiUrl: server.url,
+    trafficDirectorUrl: `${server.url}/api/v0/gateway/hotnode`,
+    outputDir: out,
+  };
+  return {
+    server,
+    config,
+    settings,
+    async seed() {
+      const form = new FormData();
+      form.append('file', new Blob([await readFile(clip)]), 'clip.mp4');
+      const res = await fetch(`${server.url}/api/v0/add`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${server.apiKey}` },
+        body: form,
+      });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { Hash: string }).Hash;
+    },
+    async submit(permlink, cid) {
+      const job = await server.store.submit(
+        threeSpeakSubmitInput({
+          input: { uri: `ipfs://${cid}`, size: 1 },
+          metadata: { video_owner: 'erin', video_permlink: permlink },
+        }),
+      );
+      return job.id;
+    },
+    async close() {
+      await server.stop();
+      await tdb.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
+  it('polls myJob with the v2 shape, reports progress and completion by webhook with the per-job key, and the job completes once', async (t) => {
+    const s = await serve();
+    try {
+      const cid = await s.seed();
+      const started = Date.now();
+      const id = await s.submit('embed-e2e', cid);
+      const node = await V2Client.create(s.settings);
+      const reg = await node.updateNode();
+      assert.equal(reg.status, 200);
+      assert.equal(reg.body.success, true, 'the v2 client reads success');
+      assert.equal((await node.heartbeat()).status, 200);
+
+      const job = await node.myJob();
+      assert.ok(job, 'a job in the v2 shape');
+      assert.equal(job.owner, 'erin');
+      assert.equal(job.permlink, 'embed-e2e');
+      assert.equal(job.input_cid, cid);
+      assert.equal(job.short, false);
+      assert.equal(job.premium, true, 'premium: the full 3Speak ladder, as the job asks');
+      assert.ok(job.webhook_url.startsWith(`${s.server.url}/`));
+      assert.equal(await node.myJob(), null, 'capacity 1: a held job is not handed again');
+      const legacy = await LegacyClient.create(s.server.url);
+      assert.equal(
+        ((await legacy.myJob()).body as { job: unknown }).job,
+        null,
+        'not also given to a legacy node',
+      );
+      const running = await s.server.store.get(id);
+      assert.equal(running.status, 'running');
+      assert.equal(running.attempts, 1);
+
+      assert.equal(await node.progress(job, 10, 'not-the-key'), 401, 'a wrong key is refused');
+      assert.equal(await node.webhook(job, { status: 'complete', manifest_cid: cid }, 'not-the-key'), 401);
+      const report = await node.run(job);
+      assert.ok(report.sourceBytes > 0, 'the source came from IPFS_GATEWAY_URL (vidmesh /ipfs)');
+      assert.equal(report.via, 'hotnode', "uploaded where TRAFFIC_DIRECTOR_URL (vidmesh's) pointed");
+      assert.equal(report.webhookStatus, 200);
+      const done = await s.server.store.get(id);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempts, 1);
+      const elapsed = Date.now() - started;
+      t.diagnostic(`submit -> completed: ${elapsed} ms (stand-in encode)`);
+
+      // The client retries a webhook on 5xx/network: the same result again is a success, another is refused.
+      assert.equal(await node.webhook(job, { status: 'complete', manifest_cid: report.cid }), 200);
+      assert.equal(await node.webhook(job, { status: 'complete', manifest_cid: cid }), 409);
+      const view = await fetch(`${s.server.url}/api/v1/jobs/${id}`, {
+        headers: { authorization: `Bearer ${s.server.apiKey}` },
+      });
+      const body = (await view.json()) as {
+        job: { result: { ipfsCid: string }; metadata: Record<string, string> };
+      };
+      assert.equal(body.job.result.ipfsCid, report.cid);
+      assert.equal(body.job.metadata.video_permlink, 'embed-e2e');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses a webhook CID that is not complete in the store, and a job whose source is not IPFS is never given to a v2 node', async () => {
+    const s = await serve();
+    try {
+      await s.server.store.submit(
+        threeSpeakSubmitInput({
+          input: { uri: 'https://example.com/v.mp4', size: 1 },
+          metadata: { video_owner: 'erin', video_permlink: 'http-src' },
+        }),
+      );
+      const node = await V2Client.create(s.settings);
+      assert.equal(await node.myJob(), null, 'an http source is for legacy nodes only');
+      await s.server.store.submit(
+        threeSpeakSubmitInput({
+          input: { uri: 'ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG/inside/v.mp4', size: 1 },
+          metadata: { video_owner: 'erin', video_permlink: 'cid-path' },
+        }),
+      );
+      assert.equal(await node.myJob(), null, 'nor a path inside a CID (the client takes bare CIDs)');
+      const id = await s.submit('missing-cid', await s.seed());
+      const job = await node.myJob();
+      assert.equal(job?.permlink, 'missing-cid');
+      assert.equal(
+        await node.webhook(job, {
+          status: 'complete',
+          manifest_cid: 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG',
+        }),
+        422,
+      );
+      assert.equal((await s.server.store.get(id)).status, 'running', 'still with the node');
+      assert.equal(await node.webhook(job, { status: 'failed', error: 'ffmpeg exploded' }), 200);
+      const failed = await s.server.store.get(id);
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.lastError?.message, 'ffmpeg exploded');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a killed v2 node loses its job when the 3Speak lease lapses; another node completes it and the first key is dead', async () => {
+    const s = await serve({
+      VIDMESH_3SPEAK_LEASE_MS: '1000',
+      VIDMESH_MAINTENANCE_MS: '200',
+      VIDMESH_RESCUE_GRACE_MS: '0',
+    });
+    try {
+      const id = await s.submit('killed', await s.seed());
+      const dead = await V2Client.create({ ...s.settings, name: 'dead' });
+      const live = await V2Client.create({ ...s.settings, name: 'live' });
+      const lost = await dead.myJob();
+      assert.ok(lost);
+      // `dead` is killed here: no progress, no webhook. `live` keeps polling.
+      let job = null;
+      for (let i = 0; i < 40 && !job; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        job = await live.myJob();
+      }
+      assert.ok(job, 'the rescued job goes to the live node');
+      assert.notEqual(job.api_key, lost.api_key, 'a new lease, a new key');
+      assert.equal(await dead.progress(lost, 90), 401, "the dead node's key no longer opens the job");
+      const report = await live.run(job);
+      assert.equal(report.webhookStatus, 200);
+      const done = await s.server.store.get(id);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempts, 2);
+      assert.equal(done.encoderId, (await s.server.store.getEncoder(live.id)).id);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('two racing v2 nodes never both hold a job, and each job completes once', async () => {
+    const s = await serve();
+    try {
+      const cid = await s.seed();
+      const ids = [await s.submit('race-1', cid), await s.submit('race-2', cid)];
+      const a = await V2Client.create({ ...s.settings, name: 'a' });
+      const b = await V2Client.create({ ...s.settings, name: 'b' });
+      const polls = await Promise.all([a.myJob(), b.myJob(), a.myJob(), b.myJob()]);
+      const got = polls.filter((j) => j !== null);
+      assert.equal(got.length, 2, 'two jobs, one per node (capacity 1)');
+      assert.notEqual(got[0]?.permlink, got[1]?.permlink);
+      const [ja, jb] = [polls[0] ?? polls[2], polls[1] ?? polls[3]];
+      assert.ok(ja && jb);
+      // Each node tries to finish the other's job too: only the holder's key works.
+      assert.equal(await a.webhook(jb, { status: 'complete', manifest_cid: cid }, ja.api_key), 401);
+      const reports = await Promise.all([a.run(ja), b.run(jb)]);
+      assert.deepEqual(
+        reports.map((r) => r.webhookStatus),
+        [200, 200],
+      );
+      for (const id of ids) assert.equal((await s.server.store.get(id)).status, 'completed');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+const MANAGED_KEY = 'direct-api-key-0123456789';
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  ms = 30_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', () => {
+  it('pushes POST /encode to registered encoders, one job each; webhooks complete each job once', async () => {
+    const settings = { gatewayUrl: '', ipfsGatewayUrl: '', ipfsApiUrl: '', outputDir: '' };
+    const nodes = await Promise.all([V2Client.create(settings), V2Client.create(settings)]);
+    const apis = await Promise.all(nodes.map((n) => DirectApiStandIn.start(n, MANAGED_KEY)));
+    const s = await serve({
+      VIDMESH_3SPEAK_MANAGED_ENCODERS: apis.map((a) => a.url).join(','),
+      VIDMESH_3SPEAK_MANAGED_KEY: MANAGED_KEY,
+    });
+    for (const n of nodes) Object.assign(n.settings, s.settings);
+    try {
+      const cid = await s.seed();
+      const ids = [await s.submit('managed-1', cid), await s.submit('managed-2', cid)];
+      await until('both jobs completed', async () => {
+        const jobs = await Promise.all(ids.map((id) => s.server.store.get(id)));
+        return jobs.every((j) => j.status === 'completed');
+      });
+      assert.deepEqual(
+        apis.map((a) => a.received.length),
+        [1, 1],
+        'one push per encoder (capacity 1)',
+      );
+      const pushed = apis.map((a) => a.received[0]);
+      assert.deepEqual(new Set(pushed.map((j) => j?.permlink)), new Set(['managed-1', 'managed-2']));
+      for (const j of pushed) {
+        assert.equal(j?.input_cid, cid);
+        assert.equal(j?.premium, true);
+        assert.ok(j?.webhook_url.startsWith(`${s.server.url}/`));
+      }
+      for (const id of ids) assert.equal((await s.server.store.get(id)).attempts, 1);
+      const reports = await Promise.all(apis.flatMap((a) => a.reports));
+      assert.deepEqual(
+        reports.map((r) => r?.webhookStatus),
+        [200, 200],
+      );
+    } finally {
+      await s.close();
+      for (const a of apis) await a.kill();
+    }
+  });
+
+  it('re-dispatches elsewhere when a push is not acknowledged, and when an encoder dies after acknowledging', async () => {
+    const settings = { gatewayUrl: '', ipfsGatewayUrl: '', ipfsApiUrl: '', outputDir: '' };
+    const [deadNode, dyingNode, liveNode] = await Promise.all([
+      V2Client.create(settings),
+      V2Client.create(settings),
+      V2Client.create(settings),
+    ]);
+    const dead = await DirectApiStandIn.start(deadNode, MANAGED_KEY);
+    await dead.kill(); // refuses connections from the start
+    // Acknowledges the push, then is killed before it reports anything.
+    const dying = await DirectApiStandIn.start(dyingNode, MANAGED_KEY, { delayMs: 60_000 });
+    // Busy until the job has moved: then it takes pushes.
+    const live = await DirectApiStandIn.start(liveNode, MANAGED_KEY);
+    const s = await serve({
+      VIDMESH_3SPEAK_MANAGED_ENCODERS: [dead.url, dying.url, live.url].join(','),
+      VIDMESH_3SPEAK_MANAGED_KEY: MANAGED_KEY,
+      VIDMESH_3SPEAK_LEASE_MS: '1500',
+      VIDMESH_MAINTENANCE_MS: '200',
+      VIDMESH_RESCUE_GRACE_MS: '0',
+    });
+    try {
+      Object.assign(liveNode.settings, s.settings);
+      const id = await s.submit('failover', await s.seed());
+      await until('a push acknowledged', async () => (await s.server.store.get(id)).status === 'running');
+      const first = await s.server.store.get(id);
+      assert.equal(first.status, 'running', 'acknowledged push: running under the 3Speak lease');
+      assert.equal(first.attempts, 1, 'the refused push to the dead encoder counted no attempt');
+      const events = await s.server.store.listEvents(id);
+      assert.ok(
+        events.some((e) => e.reason === 'released'),
+        'the unacknowledged push handed the job back',
+      );
+      // Rounds go through the encoders in their configured order: dead refuses, dying acknowledges.
+      assert.equal(dying.received.length, 1, 'the next encoder in the round took it');
+      await dying.kill();
+      await until(
+        'the job completed elsewhere',
+        async () => (await s.server.store.get(id)).status === 'completed',
+      );
+      const done = await s.server.store.get(id);
+      assert.equal(
+        done.attempts,
+        2,
+        "the killed encoder's acknowledged attempt counts, the refused push does not",
+      );
+      assert.equal(live.received.length, 1);
+      const by = await s.server.store.getEncoder(done.encoderId ?? '');
+      assert.equal(by.name, `3speak-direct ${new URL(live.url).host}`, 'completed by the live encoder');
+    } finally {
+      await s.close();
+      await dying.kill().catch(() => undefined);
+      await live.kill();
+    }
+  });
+});
