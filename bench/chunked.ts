@@ -11,12 +11,15 @@
 //     (b) encoding a 1-hour job, time scaled; makespan and speed-up for N = 1…64, with the parts that
 //     do not shrink with N (audio task, stitch, source range download) shown.
 //
+// Source: real footage from VIDMESH_MEDIA_DIR (see makeSource), looped to --seconds.
+// Pinning: under `taskset -c N` x264 sees one CPU (sched_getaffinity) and picks threads=1 (no lookahead
+// thread), ffmpeg one decoder thread: each encoder is one core, one thread.
 // Run: npm run build && node dist/bench/chunked.js [--seconds 120] [--size 1920x1080] [--chunk 60]
 //      [--segment 4] [--speed veryfast]
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +36,7 @@ import {
   probe,
   stitchLadder,
 } from '../src/media/index.js';
+import { mediaDir } from '../src/paths.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -102,7 +106,9 @@ async function dirBytes(dir: string): Promise<number> {
 /** Per-frame SSIM (All) of `rendition` vs the source scaled to it, every 4th frame. */
 async function ssimFrames(rendition: string, source: string, w: number, h: number): Promise<number[]> {
   const stats = `${rendition}.ssim.log`;
-  const graph = `[0:v]framestep=4,setpts=N[a];[1:v]scale=${w}:${h}:flags=bicubic,framestep=4,setpts=N[b];[a][b]ssim=stats_file=${stats}`;
+  // Both timelines from 0 (the HLS output starts at the MPEG-TS offset), then every 4th frame: the
+  // ssim filter pairs frames by timestamp, so the two must keep their real times.
+  const graph = `[0:v]setpts=PTS-STARTPTS,framestep=4[a];[1:v]setpts=PTS-STARTPTS,scale=${w}:${h}:flags=bicubic,framestep=4[b];[a][b]ssim=stats_file=${stats}`;
   await run('ffmpeg', [
     ...['-hide_banner', '-nostats', '-loglevel', 'error', '-i', rendition, '-i', source],
     ...['-lavfi', graph, '-f', 'null', '-'],
@@ -112,6 +118,39 @@ async function ssimFrames(rendition: string, source: string, w: number, h: numbe
     .map((l) => /All:([\d.]+)/.exec(l)?.[1])
     .filter((x): x is string => x !== undefined)
     .map(Number);
+}
+
+/**
+ * Writes the bench source: real footage from the shared media folder (`VIDMESH_MEDIA_DIR`): the
+ * 1080p25 animation, the 1080p30 HEVC clip and Big Buck Bunny (720p, scaled up) one after the other,
+ * as 1080p30 H.264 (x264 veryfast CRF 20, its default 250-frame GOP, so a chunk's seek decodes from
+ * an earlier keyframe as with a real upload) + AAC stereo, looped to `seconds`.
+ */
+async function makeSource(out: string, seconds: number): Promise<void> {
+  const [w, h] = values.size.split('x');
+  const clips = ['video.mp4', 'video-h265.mp4', 'big_buck_bunny_10s.mp4'];
+  const norm = clips.map(
+    (_, i) =>
+      `[${i}:v]scale=${w}:${h}:force_original_aspect_ratio=decrease,pad=${w}:${h}:-1:-1,fps=30,setsar=1[v${i}];` +
+      `[${i}:a]aresample=48000,aformat=channel_layouts=stereo[a${i}]`,
+  );
+  const graph = `${norm.join(';')};${clips.map((_, i) => `[v${i}][a${i}]`).join('')}concat=n=${clips.length}:v=1:a=1[v][a]`;
+  const mix = `${out}.mix.mp4`;
+  await run('ffmpeg', [
+    ...['-v', 'error', '-y', ...clips.flatMap((c) => ['-i', join(mediaDir(), c)])],
+    ...['-filter_complex', graph, '-map', '[v]', '-map', '[a]'],
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-c:a', 'aac', '-b:a', '192k', mix],
+  ]);
+  await run('ffmpeg', [
+    ...['-v', 'error', '-y', '-stream_loop', '-1', '-i', mix, '-t', String(seconds)],
+    ...['-c', 'copy', '-movflags', '+faststart', out],
+  ]);
+  await rm(mix);
+  const info = await probe(out);
+  console.log(
+    `source: ${clips.join(' + ')} from ${mediaDir()}, ${info.video?.width}x${info.video?.height} 30 fps, ` +
+      `${info.durationS.toFixed(1)} s, ${((info.bitRate ?? 0) / 1e6).toFixed(1)} Mbit/s`,
+  );
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -192,32 +231,11 @@ async function main(): Promise<void> {
     const src = join(dir, 'src.mp4');
     const seconds = Number(values.seconds);
     console.log(
-      `source: synthetic ${values.size} 30 fps, ${seconds} s (testsrc2 + sine, x264 ultrafast CRF 18)`,
+      `load average at start: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')} (shared machine)`,
     );
-    await run('ffmpeg', [
-      ...[
-        '-v',
-        'error',
-        '-y',
-        '-f',
-        'lavfi',
-        '-i',
-        `testsrc2=size=${values.size}:rate=30:duration=${seconds}`,
-      ],
-      ...[
-        '-f',
-        'lavfi',
-        '-i',
-        `sine=duration=${seconds}`,
-        '-c:v',
-        'libx264',
-        '-preset',
-        'ultrafast',
-        '-crf',
-        '18',
-      ],
-      ...['-c:a', 'aac', src],
-    ]);
+    await makeSource(src, seconds);
     const plan = await ladderOf(src);
     const chunks = planChunks(plan.durationS, SEGMENT, { seconds: CHUNK })!.chunks;
     console.log(
@@ -303,7 +321,8 @@ async function main(): Promise<void> {
         (await stat(join(d, r.name, `seg_${String(c.firstSegment).padStart(5, '0')}.ts`))).size;
       let seamA = 0;
       let seamB = 0;
-      for (const c of chunks.slice(1)) {
+      // A tail chunk shorter than a segment is merged into the previous segment by the muxer.
+      for (const c of chunks.slice(1).filter((c) => c.durationS >= SEGMENT)) {
         seamA += await segBytes(wholeDir, c);
         seamB += await segBytes(stitchedDir, c);
       }
@@ -342,7 +361,7 @@ async function main(): Promise<void> {
       ['N', 'makespan s', 'stitch s', 'total s', 'speed-up vs 1 unchunked', 'efficiency', 'store ms/task'],
     ];
     const stitchS = hour * stitchSPerS;
-    for (const n of [1, 2, 4, 8, 16, 32, 64]) {
+    for (const n of [1, 2, 4, 8, 16, 24, 32, 48, 64]) {
       const sim = await simulateFleet(n, m);
       const total = sim.makespanS + stitchS;
       fleet.push([
@@ -360,6 +379,11 @@ async function main(): Promise<void> {
       `floor: the longest task (one ${CHUNK} s chunk, ${f(CHUNK * (encodeSPerS + fetchSPerS), 0)} s; ` +
         `the audio task, ${f(hour * audioSPerS, 0)} s) plus the stitch (${f(stitchS, 0)} s): ` +
         `at most ${f(single / (Math.max(CHUNK * (encodeSPerS + fetchSPerS), hour * audioSPerS) + stitchS), 1)}x for any N`,
+    );
+    console.log(
+      `load average at end: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
     );
   } finally {
     await rm(dir, { recursive: true, force: true });
