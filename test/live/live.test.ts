@@ -10,8 +10,8 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { loadConfig } from '../../src/config.js';
 import { signInLink } from '../../src/coordinator/app.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { packageRoot } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { cliArgs, killChildren, sleep, until } from '../helpers/processes.js';
 
 /**
  * Live streaming end to end (issue 23, docs/live.md): a coordinator on PostgreSQL with its RTMP ingest
@@ -29,29 +29,6 @@ const KEY = 'live-test-admin-key-0123456789abcdef';
 const LEASE_MS = 5000;
 const STREAM_S = 30;
 const here = dirname(fileURLToPath(import.meta.url));
-const compiled = import.meta.url.endsWith('.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function cliArgs(): string[] {
-  return compiled
-    ? [join(packageRoot(), 'dist', 'src', 'cli', 'main.js')]
-    : ['--import', 'tsx', join(packageRoot(), 'src', 'cli', 'main.ts')];
-}
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => Promise<T | undefined | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
-    await sleep(200);
-  }
-}
-
 /** An ffmpeg RTMP publisher of testsrc2 + a sine tone, paced in real time (`-re`). */
 function publish(
   url: string,
@@ -215,7 +192,7 @@ describe('live: RTMP ingest → live HLS ladder on network encoders', { timeout:
 
   after(async () => {
     await (browser ?? (await launching?.catch(() => undefined)))?.close();
-    for (const c of encoders.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await killChildren(encoders.values());
     await coordinator?.stop({ graceMs: 0 });
     await tdb?.drop();
     await rm(dir, { recursive: true, force: true });
