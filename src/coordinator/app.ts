@@ -374,6 +374,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           mediaBase,
           rtmpBase: deps.live.rtmpBase,
           maxSegmentBytes: Math.min(limits.maxUploadBytes, 64 * 1024 * 1024),
+          stagingRoot: join(deps.dataDir, 'staging'),
+          storage,
         });
       }
     },

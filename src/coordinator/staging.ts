@@ -35,7 +35,7 @@ export class StagedOutputInvalidError extends VidmeshError {
  */
 export async function publishStaged(input: {
   jobId: string;
-  spec: JobSpec;
+  spec: Pick<JobSpec, 'destination'>;
   stagingRoot: string;
   storage: StorageContext;
   reported: { masterUrl: string; posterUrl?: string };

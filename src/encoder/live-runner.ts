@@ -197,7 +197,9 @@ async function closeStream(
   const fin = await post('/finish');
   if (fin.status === 409) throw new EncodeError(`live: ${whyNotEnded}`);
   o.reporter.log('[vidmesh] live stream ended: playlists closed');
-  const masterUrl = (JSON.parse(fin.text) as { masterUrl: string }).masterUrl;
+  const closed = JSON.parse(fin.text) as { masterUrl: string; recordingUrl?: string };
+  // A recorded stream's result is its VOD (published like a VOD job's output); else the live playlists.
+  const masterUrl = closed.recordingUrl ?? closed.masterUrl;
   const wallS = (Date.now() - started) / 1000;
   return {
     renditions: renditions.map((r) => ({
@@ -208,7 +210,7 @@ async function closeStream(
       playlist: `${r.name}/index.m3u8`,
     })),
     masterUrl,
-    publish: { type: 'live', masterUrl },
+    publish: { type: closed.recordingUrl ? 'local' : 'live', masterUrl },
     encode: { backend: 'software', fallbacks: [], wallS, speed: 1 },
   };
 }

@@ -98,3 +98,26 @@ test('master playlist: one variant per rung, highest first, with RESOLUTION and 
     ],
   );
 });
+
+test('recording: VOD type, every segment, the failover discontinuity kept, ENDLIST', () => {
+  const text = renderMediaPlaylist({
+    segments: [seg(0), seg(1, { discontinuity: true }), seg(2)],
+    kind: 'vod',
+    discontinuitySequence: 0,
+    segmentS: 2,
+    ended: true,
+  });
+  assert.match(text, /#EXT-X-PLAYLIST-TYPE:VOD\n/);
+  assert.doesNotMatch(text, /EVENT/);
+  const parsed = HLS.parse(text) as HLS.types.MediaPlaylist;
+  assert.equal(parsed.playlistType, 'VOD');
+  assert.equal(parsed.endlist, true);
+  assert.deepEqual(
+    parsed.segments.map((s) => [s.uri, s.discontinuity === true]),
+    [
+      ['0.ts', false],
+      ['1.ts', true],
+      ['2.ts', false],
+    ],
+  );
+});

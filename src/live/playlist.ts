@@ -19,8 +19,11 @@ export interface PlaylistSegment {
 export interface MediaPlaylistInput {
   /** The segments to list, ascending `seq` (already cut to the window for sliding playlists). */
   segments: readonly PlaylistSegment[];
-  /** `event`: `EXT-X-PLAYLIST-TYPE:EVENT`, every segment listed (a recording); `sliding`: a window. */
-  kind: 'event' | 'sliding';
+  /**
+   * `event`: `EXT-X-PLAYLIST-TYPE:EVENT`, every segment listed; `sliding`: a window; `vod`: the
+   * recording of an ended stream, `EXT-X-PLAYLIST-TYPE:VOD` (§4.3.3.5: the playlist never changes).
+   */
+  kind: 'event' | 'sliding' | 'vod';
   /** Discontinuities before the first listed segment (`EXT-X-DISCONTINUITY-SEQUENCE`, §4.3.3.3). */
   discontinuitySequence: number;
   /** Nominal segment duration, seconds: the floor of `EXT-X-TARGETDURATION`. */
@@ -50,6 +53,7 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
   if (input.discontinuitySequence > 0)
     lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${input.discontinuitySequence}`);
   if (input.kind === 'event') lines.push('#EXT-X-PLAYLIST-TYPE:EVENT');
+  if (input.kind === 'vod') lines.push('#EXT-X-PLAYLIST-TYPE:VOD');
   lines.push('#EXT-X-INDEPENDENT-SEGMENTS');
   input.segments.forEach((s, i) => {
     if (s.discontinuity && i > 0) lines.push('#EXT-X-DISCONTINUITY');

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { NotFoundError, VidmeshError } from '../errors.js';
@@ -110,7 +110,14 @@ export interface LiveService {
    * Closes the playlists (`EXT-X-ENDLIST`) once the feed has ended; throws {@link LiveNotEndedError}
    * while the publisher is still on (or within its grace period).
    */
-  finish(job: Job): Promise<{ masterPath: string }>;
+  finish(job: Job): Promise<{ masterPath: string; record: boolean }>;
+  /**
+   * Writes the recording of an ended stream into `dir` as a VOD ladder: `master.m3u8`, each
+   * rendition's `index.m3u8` (`EXT-X-PLAYLIST-TYPE:VOD`, every segment, the failover discontinuities,
+   * `EXT-X-ENDLIST`) and its segments (hard links, copies across file systems). The caller publishes
+   * `dir` like a VOD job's staged output. @throws NotLiveError, LiveNotEndedError.
+   */
+  writeRecording(job: Job, dir: string): Promise<void>;
   /** The ingest feed ended: the key is spent (a new publish is refused). */
   feedEnded(jobId: string): Promise<void>;
 }
@@ -266,7 +273,32 @@ export function createLiveService(options: LiveServiceOptions): LiveService {
       for (const r of renditionsOf(job)) {
         await serial(`${job.id}/${r.name}`, () => renderMedia(job, row, r.name, true));
       }
-      return { masterPath: `${job.id}/master.m3u8` };
+      return { masterPath: `${job.id}/master.m3u8`, record: row.record };
+    },
+    async writeRecording(job, dir) {
+      const row = await this.stream(job.id);
+      if (row.endedAt === null) throw new LiveNotEndedError(`live job ${job.id}: the stream has not ended`);
+      const spec = liveJobSpecSchema.parse(job.spec);
+      const renditions = renditionsOf(job);
+      const from = safeJoin(root, job.id);
+      for (const r of renditions) {
+        await mkdir(join(dir, r.name), { recursive: true });
+        const { segments } = await playlistSegments(db, job.id, r.name, undefined);
+        for (const s of segments) {
+          const [src, dst] = [join(from, r.name, segmentName(s.seq)), join(dir, r.name, segmentName(s.seq))];
+          await rm(dst, { force: true });
+          await link(src, dst).catch(() => copyFile(src, dst));
+        }
+        const text = renderMediaPlaylist({
+          segments,
+          kind: 'vod',
+          discontinuitySequence: 0,
+          segmentS: spec.segmentS,
+          ended: true,
+        });
+        await writeFile(join(dir, r.name, 'index.m3u8'), text);
+      }
+      await writeFile(join(dir, 'master.m3u8'), renderMasterPlaylist(renditions));
     },
     async feedEnded(jobId) {
       await endLiveStream(db, jobId);

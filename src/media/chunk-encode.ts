@@ -95,7 +95,12 @@ export async function encodeAudioTrack(
       ...(plan.trimS !== undefined && !silent ? ['-t', String(plan.trimS)] : []),
       ...input,
       ...['-map', map, '-vn', ...audioEncoderArgs(plan)],
-      ...hlsMuxerArgs({ ...plan, chunk: undefined }, CHUNK_AUDIO_NAME, staging),
+      // On the chunks' timeline (one chunk spanning the whole duration, so starting at the origin).
+      ...hlsMuxerArgs(
+        { ...plan, chunk: { startS: 0, durationS: plan.durationS } },
+        CHUNK_AUDIO_NAME,
+        staging,
+      ),
     ];
     const parse = createProgressParser(plan.durationS);
     const emit = options.onProgress
@@ -178,7 +183,9 @@ export async function stitchLadder(
       const out = await runProcess(
         'ffmpeg',
         [
-          ...['-hide_banner', '-nostdin', '-y', '-loglevel', 'error'],
+          // -copyts: both inputs keep the chunks' common timeline (by default each input would be
+          // moved to start at 0 on its own, losing the audio's offset to the video).
+          ...['-hide_banner', '-nostdin', '-y', '-loglevel', 'error', '-copyts'],
           ...[...LOCAL_ONLY, '-i', localUrl(videoTs), ...LOCAL_ONLY, '-i', localUrl(audioTs)],
           ...['-map', '0:v:0', '-map', '1:a:0', '-c', 'copy'],
           ...hlsMuxerArgs(whole, name, staging),

@@ -365,11 +365,20 @@ export function audioEncoderArgs(plan: LadderPlan): string[] {
   ];
 }
 
+/**
+ * Where chunk tasks' timelines start (s): every chunk's output timestamps are offset by this plus its
+ * start. ffmpeg shifts an output whose first DTS is negative (B-frame delay, AAC priming) by that
+ * amount; with the origin far above any such delay no chunk (nor the audio task) is shifted, so the
+ * chunks continue each other frame-exactly and the audio keeps its priming offset to the video, as in
+ * the unchunked encode (which is shifted as a whole, so its relative timing is the same).
+ */
+export const CHUNK_TS_ORIGIN_S = 10;
+
 /** HLS muxer options writing rendition `name` under `outDir` (RFC 8216 media playlist, VOD). */
 export function hlsMuxerArgs(plan: LadderPlan, name: string, outDir: string): string[] {
   const layout = renditionLayout(plan, name);
   const args = [
-    ...(plan.chunk ? ['-output_ts_offset', plan.chunk.startS.toFixed(6)] : []),
+    ...(plan.chunk ? ['-output_ts_offset', (CHUNK_TS_ORIGIN_S + plan.chunk.startS).toFixed(6)] : []),
     '-map_metadata',
     '-1',
     '-map_chapters',

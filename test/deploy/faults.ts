@@ -1,45 +1,19 @@
 // Helpers of the fault tests (PostgreSQL restart, network partition): a private PostgreSQL instance,
-// free ports, a source/sink HTTP server that counts PUTs, and polling with a deadline.
+// a source/sink HTTP server that counts PUTs, tiny jobs, the exactly-once check and the child env
+// (polling, ports and child cleanup are in test/helpers/processes.ts).
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, until } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` every 200 ms until it returns a truthy value (errors count as "not yet"). */
-export async function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
-    await sleep(200);
-  }
-}
-
-/** A TCP port free on `host` right now. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const srv = createTcpServer();
-  await new Promise<void>((r) => srv.listen(0, host, r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A PostgreSQL 15 instance of its own (initdb in a temp dir, trust auth), for tests that restart it. */
 export interface PrivatePostgres {
@@ -150,13 +124,6 @@ export function tinyJob(
     destination: { type: 'http' as const, baseUrl: `${sinkUrl}/out/${i}/` },
     maxAttempts,
   };
-}
-
-/** SIGKILLs every child still running and waits until each has exited. */
-export async function killChildren(children: ChildProcess[]): Promise<void> {
-  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
-  for (const c of running) c.kill('SIGKILL');
-  await Promise.all(running.map((c) => new Promise((r) => c.once('exit', r))));
 }
 
 /** The client calls the fault tests use to follow a batch. */

@@ -9,14 +9,8 @@ import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip } from '../helpers/media.js';
-import {
-  assertEveryJobCompletedOnce,
-  childEnv,
-  killChildren,
-  startSourceSink,
-  tinyJob,
-  until,
-} from './faults.js';
+import { killChildren, until } from '../helpers/processes.js';
+import { assertEveryJobCompletedOnce, childEnv, startSourceSink, tinyJob } from './faults.js';
 
 /**
  * High availability (issue 20): two `vidmesh serve` processes on one PostgreSQL, two `vidmesh encoder`

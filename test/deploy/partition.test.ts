@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { makeClip } from '../helpers/media.js';
-import { childEnv, killChildren, sleep, startSourceSink, tinyJob, until } from './faults.js';
+import { killChildren, sleep, until } from '../helpers/processes.js';
+import { childEnv, startSourceSink, tinyJob } from './faults.js';
 
 /**
  * A partitioned encoder (issue 20): encoder A runs in its own network namespace, joined to the host

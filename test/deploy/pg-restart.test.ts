@@ -7,16 +7,15 @@ import { after, before, test } from 'node:test';
 import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { makeClip } from '../helpers/media.js';
+import { killChildren, until } from '../helpers/processes.js';
 import {
   assertEveryJobCompletedOnce,
   childEnv,
-  killChildren,
   type PrivatePostgres,
   privatePostgresUnavailable,
   startPrivatePostgres,
   startSourceSink,
   tinyJob,
-  until,
 } from './faults.js';
 
 /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,8 +9,8 @@ import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { packageRoot } from '../../src/paths.js';
 import { makeSyntheticClip } from '../helpers/media.js';
+import { cliArgs, killChildren, killOrphans, until } from '../helpers/processes.js';
 
 /**
  * A lost encoder costs only its chunk (docs/chunking.md): two `vidmesh encoder` processes over HTTP
@@ -20,27 +20,6 @@ import { makeSyntheticClip } from '../helpers/media.js';
 
 const KEY = 'chunked-kill-test-admin-key-0123456789';
 const here = dirname(fileURLToPath(import.meta.url));
-const compiled = import.meta.url.endsWith('.js');
-const cliArgs = () =>
-  compiled
-    ? [join(packageRoot(), 'dist', 'src', 'cli', 'main.js')]
-    : ['--import', 'tsx', join(packageRoot(), 'src', 'cli', 'main.ts')];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => Promise<T | undefined | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
-    await sleep(100);
-  }
-}
-
 describe('chunked encoding: kill -9 of a chunk encoder', { timeout: 240_000 }, () => {
   let dir: string;
   let coordinator: RunningCoordinator;
@@ -89,7 +68,7 @@ describe('chunked encoding: kill -9 of a chunk encoder', { timeout: 240_000 }, (
   });
 
   after(async () => {
-    for (const c of encoders.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await killChildren(encoders.values());
     await coordinator?.stop({ graceMs: 0 });
     await rm(dir, { recursive: true, force: true });
   });
@@ -126,15 +105,7 @@ describe('chunked encoding: kill -9 of a chunk encoder', { timeout: 240_000 }, (
     const owner = (await client.listEncoders()).find((e) => e.id === victim.encoderId);
     assert.ok(owner);
     encoders.get(owner.name)?.kill('SIGKILL');
-    // Orphaned ffmpeg of the killed node (its own process group) would only waste CPU: end it too.
-    for (const line of execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n')) {
-      if (!line.includes(join(dir, owner.name))) continue;
-      try {
-        process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killOrphans(join(dir, owner.name));
 
     const done = await until('job finished', 180_000, async () => {
       const j = await client.getJob(job.id);

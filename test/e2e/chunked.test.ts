@@ -9,7 +9,8 @@ import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { launchChromium, servePlayerPage } from '../helpers/browser.js';
 import { makeSyntheticClip } from '../helpers/media.js';
-import { avOffsets, videoFrames } from '../media/verify.js';
+import { HLS_PLAY_THROUGH_SCRIPT, type PlayThroughOutcome } from '../helpers/player.js';
+import { avOffsets, frameTimes, videoFrames } from '../media/verify.js';
 
 /**
  * Chunked encoding end to end (docs/chunking.md) on `startCoordinator` (PGlite) with two in-process
@@ -18,40 +19,9 @@ import { avOffsets, videoFrames } from '../media/verify.js';
  * encode of the same source (frame count, A/V alignment ±40 ms).
  */
 
-/**
- * Runs in the page: plays `src` with hls.js from the start to the end at 2× speed and reports stalls
- * (`waiting` after playback started, hls.js BUFFER_STALLED_ERROR), errors, and the buffered ranges.
- */
-const PLAYER_SCRIPT = `
-async function playThrough(src) {
-  if (!Hls.isSupported()) return { error: 'MSE not supported' };
-  const video = document.getElementById('v');
-  const hls = new Hls({ startLevel: 0, maxBufferLength: 30 });
-  const errors = [];
-  let stalls = 0;
-  let playing = false;
-  hls.on(Hls.Events.ERROR, (_e, d) => {
-    if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) stalls++;
-    else if (d.fatal) errors.push(String(d.details));
-  });
-  video.addEventListener('playing', () => { playing = true; });
-  video.addEventListener('waiting', () => { if (playing && !video.ended) stalls++; });
-  hls.loadSource(src);
-  hls.attachMedia(video);
-  await new Promise((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, () => resolve()));
-  video.playbackRate = 2;
-  await video.play();
-  const started = Date.now();
-  while (!video.ended && Date.now() - started < 60000 && errors.length === 0) await new Promise((r) => setTimeout(r, 100));
-  const ranges = [];
-  for (let i = 0; i < video.buffered.length; i++) ranges.push([video.buffered.start(i), video.buffered.end(i)]);
-  const result = { ended: video.ended, currentTime: video.currentTime, duration: video.duration, stalls, errors, ranges };
-  hls.destroy();
-  return result;
-}`;
-
+// veryfast (the default speed): B-frames, so the chunks' timelines are exercised as in production.
 const LADDER = {
-  speed: 'ultrafast' as const,
+  speed: 'veryfast' as const,
   segmentDuration: 2,
   mp4: true,
   ladder: [
@@ -140,6 +110,7 @@ describe('chunked encoding: split, chunk tasks, stitch, publish', () => {
       const x = join(media, a.id, r, 'index.m3u8');
       const y = join(media, b.id, r, 'index.m3u8');
       assert.equal(await videoFrames(x), await videoFrames(y), `${r}: frame count equals the unchunked`);
+      assert.deepEqual(await frameTimes(x), await frameTimes(y), `${r}: frame times equal the unchunked`);
       const [sx, sy] = [await avOffsets(x), await avOffsets(y)];
       assert.ok(Math.abs(sx.startS - sy.startS) <= 0.04, `${r}: A/V start ${sx.startS} vs ${sy.startS}`);
       assert.ok(Math.abs(sx.endS - sy.endS) <= 0.04, `${r}: A/V end ${sx.endS} vs ${sy.endS}`);
@@ -150,19 +121,14 @@ describe('chunked encoding: split, chunk tasks, stitch, publish', () => {
     }
 
     // Played start to end in Chromium + hls.js: no stall at the seams (4 s, 8 s), one buffered range.
-    const page = await servePlayerPage(PLAYER_SCRIPT);
+    const page = await servePlayerPage(HLS_PLAY_THROUGH_SCRIPT);
     const browser = await launchChromium();
     try {
       const tab = await browser.newPage();
       await tab.goto(page.url);
-      const outcome = (await tab.evaluate(`playThrough(${JSON.stringify(a.result?.masterUrl)})`)) as {
-        error?: string;
-        ended: boolean;
-        stalls: number;
-        errors: string[];
-        ranges: number[][];
-        currentTime: number;
-      };
+      const outcome = (await tab.evaluate(
+        `playThrough(${JSON.stringify(a.result?.masterUrl)})`,
+      )) as PlayThroughOutcome;
       assert.equal(outcome.error, undefined);
       assert.deepEqual(outcome.errors, []);
       assert.equal(outcome.ended, true, `played to the end: ${JSON.stringify(outcome)}`);

@@ -11,8 +11,9 @@ import { type Config, loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { mediaDir, packageRoot } from '../../src/paths.js';
+import { mediaDir } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { cliArgs, killOrphans, sleep, until } from '../helpers/processes.js';
 
 /**
  * The distributed scenario of issue 4: a coordinator on PostgreSQL, 3 `vidmesh encoder` processes over
@@ -28,29 +29,6 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 const LEASE_MS = 10_000;
 const KEY = 'distributed-test-admin-key-0123456789';
 const here = dirname(fileURLToPath(import.meta.url));
-const compiled = import.meta.url.endsWith('.js');
-
-function cliArgs(): string[] {
-  return compiled
-    ? [join(packageRoot(), 'dist', 'src', 'cli', 'main.js')]
-    : ['--import', 'tsx', join(packageRoot(), 'src', 'cli', 'main.ts')];
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  fn: () => Promise<T | undefined | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('distributed: PostgreSQL coordinator + 3 HTTP encoder processes', { timeout: 240_000 }, () => {
   let tdb: TestDatabase;
@@ -222,16 +200,7 @@ describe('distributed: PostgreSQL coordinator + 3 HTTP encoder processes', { tim
     assert.ok(owner, 'the victim runs on a registered encoder');
     const child = encoders.get(owner.name)!;
     child.kill('SIGKILL');
-    // Orphaned ffmpeg of the killed node (its own process group) would only waste CPU: end it too.
-    const orphanDir = join(dir, owner.name);
-    for (const line of execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n')) {
-      if (!line.includes(orphanDir)) continue;
-      try {
-        process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killOrphans(join(dir, owner.name));
 
     const final = await until('every job finished', 180_000, async () => {
       const all = await Promise.all(jobs.map((j) => client.getJob(j.id)));

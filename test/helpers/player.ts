@@ -106,6 +106,53 @@ async function playHls(src, codec, untilS) {
   return result;
 }`;
 
+/**
+ * Runs in the page (`playThrough(src)`): plays `src` with hls.js from the start to the end at 2×
+ * speed (at most 60 s) and reports stalls (`waiting` after playback started, hls.js
+ * BUFFER_STALLED_ERROR), fatal errors, and the buffered ranges (a gap at a seam leaves two).
+ */
+export const HLS_PLAY_THROUGH_SCRIPT = `
+async function playThrough(src) {
+  if (!Hls.isSupported()) return { error: 'MSE not supported' };
+  const video = document.getElementById('v');
+  const hls = new Hls({ startLevel: 0, maxBufferLength: 30 });
+  const errors = [];
+  let stalls = 0;
+  let playing = false;
+  hls.on(Hls.Events.ERROR, (_e, d) => {
+    if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) stalls++;
+    else if (d.fatal) errors.push(String(d.details));
+  });
+  video.addEventListener('playing', () => { playing = true; });
+  video.addEventListener('waiting', () => { if (playing && !video.ended) stalls++; });
+  hls.loadSource(src);
+  hls.attachMedia(video);
+  await new Promise((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, () => resolve()));
+  video.playbackRate = 2;
+  await video.play();
+  const started = Date.now();
+  while (!video.ended && Date.now() - started < 60000 && errors.length === 0) await new Promise((r) => setTimeout(r, 100));
+  const ranges = [];
+  for (let i = 0; i < video.buffered.length; i++) ranges.push([video.buffered.start(i), video.buffered.end(i)]);
+  const result = { ended: video.ended, currentTime: video.currentTime, duration: video.duration, stalls, errors, ranges };
+  hls.destroy();
+  return result;
+}`;
+
+/** What {@link HLS_PLAY_THROUGH_SCRIPT} reports. */
+export interface PlayThroughOutcome {
+  error?: string;
+  ended: boolean;
+  currentTime: number;
+  duration: number;
+  /** `waiting` events after playback started plus hls.js BUFFER_STALLED_ERRORs. */
+  stalls: number;
+  /** Fatal hls.js errors. */
+  errors: string[];
+  /** The video element's buffered ranges at the end, [start, end] in seconds. */
+  ranges: number[][];
+}
+
 /** `MediaSource.isTypeSupported` of each MIME type in the page (what this Chromium can decode via MSE). */
 export async function mseSupport(browser: Browser, types: string[]): Promise<Record<string, boolean>> {
   const page = await browser.newPage();

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { createSqlApiKeyStore } from '../../src/identity/index.js';
 import type { Claim, EncoderCapabilities } from '../../src/jobs/index.js';
+import { endLiveStream } from '../../src/live/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 /**
@@ -24,6 +27,7 @@ const caps: EncoderCapabilities = {
   concurrency: 1,
   tags: ['live'],
 };
+const run = promisify(execFile);
 /** A minimal MPEG-TS packet: sync byte 0x47, 188 bytes. */
 const TS = Buffer.concat([Buffer.from([0x47, 0x40, 0x00, 0x10]), Buffer.alloc(184, 0xff)]);
 
@@ -201,6 +205,77 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
     assert.equal((await fetch(`${c.url}/live/${jobId}/240p/2.ts`)).status, 200);
     // In-progress uploads are never served.
     assert.ok([403, 404].includes((await fetch(`${c.url}/live/${jobId}/240p/.incoming`)).status));
+  });
+
+  test('record: finish publishes the closed stream as a VOD at /media/<job>/ (VOD playlists with ENDLIST, every segment)', async () => {
+    const created = (await call('/api/v1/live', {
+      method: 'POST',
+      body: JSON.stringify({ renditions: ['240p'], record: true }),
+    }).then((r) => r.json())) as { job: { id: string } };
+    const jobId = created.job.id;
+    // Three real 2 s segments of one ffmpeg run (segment muxer), as the live runner hands them in.
+    const segDir = join(dir, `rec-${jobId}`);
+    await mkdir(segDir);
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30:duration=6'],
+      ...['-f', 'lavfi', '-i', 'sine=duration=6', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '60'],
+      ...['-c:a', 'aac', '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts'],
+      join(segDir, '%d.ts'),
+    ]);
+    const enc = await c.store.registerEncoder({
+      name: 'live-rec-enc',
+      kind: 'infrastructure',
+      capabilities: caps,
+    });
+    let claim: Claim | null = null;
+    while (claim?.job.id !== jobId) {
+      claim = await c.store.claim({ id: enc.id, kind: 'infrastructure' }, caps, { waitMs: 2000 });
+      assert.ok(claim, 'claimed');
+    }
+    const lease = { authorization: `Bearer ${KEY}`, 'x-lease-token': claim.leaseToken };
+    const segments = [0, 1, 2].map((i) => readFileSync(join(segDir, `${i}.ts`)));
+    for (const [i, body] of segments.entries()) {
+      const r = await fetch(`${c.url}/api/v1/agent/live/${jobId}/segments/240p`, {
+        method: 'POST',
+        body,
+        headers: {
+          ...lease,
+          'content-type': 'video/mp2t',
+          'x-segment-start': String(i * 2),
+          'x-segment-duration': '2',
+        },
+      });
+      assert.equal(r.status, 201, await r.text());
+    }
+    // The publisher is gone past its grace: what the ingest records then.
+    await endLiveStream(c.db, jobId);
+    const fin = await fetch(`${c.url}/api/v1/agent/live/${jobId}/finish`, { method: 'POST', headers: lease });
+    assert.equal(fin.status, 200);
+    const { masterUrl, recordingUrl } = (await fin.json()) as { masterUrl: string; recordingUrl: string };
+    assert.equal(masterUrl, `${c.url}/live/${jobId}/master.m3u8`);
+    assert.equal(recordingUrl, `${c.url}/media/${jobId}/master.m3u8`);
+
+    const master = await (await fetch(recordingUrl)).text();
+    assert.match(master, /#EXT-X-STREAM-INF:.*\n240p\/index\.m3u8\n/);
+    const media = await (await fetch(`${c.url}/media/${jobId}/240p/index.m3u8`)).text();
+    assert.match(media, /#EXT-X-PLAYLIST-TYPE:VOD\n/);
+    assert.match(media, /#EXT-X-ENDLIST\n$/);
+    assert.deepEqual(
+      [...media.matchAll(/^(\d+)\.ts$/gm)].map((m) => m[1]),
+      ['0', '1', '2'],
+    );
+    for (const [i, body] of segments.entries()) {
+      const seg = await fetch(`${c.url}/media/${jobId}/240p/${i}.ts`);
+      assert.deepEqual(Buffer.from(await seg.arrayBuffer()), body, `segment ${i} published as handed in`);
+    }
+    // The recording plays as one 6 s VOD (ffprobe reads the published playlist over HTTP).
+    const { stdout } = await run('ffprobe', [
+      ...['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0'],
+      `${c.url}/media/${jobId}/240p/index.m3u8`,
+    ]);
+    assert.ok(Math.abs(Number(stdout) - 6) < 0.2, `recording duration ${stdout}`);
+    // The live playlists stay closed (EVENT + ENDLIST) for players that were watching.
+    assert.match(await (await fetch(`${c.url}/live/${jobId}/240p/index.m3u8`)).text(), /#EXT-X-ENDLIST\n$/);
   });
 
   test('cancelling a live job disconnects its publisher and spends the key', async () => {

@@ -43,14 +43,19 @@ export async function streamDurationS(path: string, stream: 'v:0' | 'a:0'): Prom
   return Math.max(...ends) - Math.min(...starts);
 }
 
-/** Keyframe times relative to the first video packet, seconds (rounded to ms). */
-export async function keyframeTimes(path: string): Promise<number[]> {
+/** Video frame (packet) times relative to the first one, seconds (rounded to ms), in display order. */
+export async function frameTimes(path: string, only: 'all' | 'keyframes' = 'all'): Promise<number[]> {
   const ps = await packets(path, 'v:0');
   const t0 = Math.min(...ps.map((p) => Number(p.pts_time)));
   return ps
-    .filter((p) => p.flags?.includes('K'))
+    .filter((p) => only === 'all' || p.flags?.includes('K'))
     .map((p) => Math.round((Number(p.pts_time) - t0) * 1000) / 1000)
     .sort((a, b) => a - b);
+}
+
+/** Keyframe times relative to the first video packet, seconds (rounded to ms). */
+export function keyframeTimes(path: string): Promise<number[]> {
+  return frameTimes(path, 'keyframes');
 }
 
 /** EXTINF durations and segment file sizes of a media playlist (parsed by hand, not by hls-parser). */

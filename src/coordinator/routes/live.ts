@@ -13,10 +13,11 @@ import type { FeedStats } from '../../live/ingest.js';
 import { createLiveSchema, type LiveService } from '../../live/service.js';
 import { listLiveStreams } from '../../live/store.js';
 import { LIVE_RENDITION_NAMES } from '../../media/live-args.js';
-import { safeJoin } from '../../storage/index.js';
+import { type StorageContext, safeJoin } from '../../storage/index.js';
 import { PayloadTooLargeError } from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
 import { jobViewSchema } from '../schemas.js';
+import { publishStaged } from '../staging.js';
 import { jobView } from '../views.js';
 import { assertHoldsLease, leaseHeaders } from './agent.js';
 import { visibleJob } from './jobs.js';
@@ -32,6 +33,10 @@ export interface LiveRouteOptions {
   rtmpBase: () => string;
   /** Largest segment accepted, bytes. */
   maxSegmentBytes: number;
+  /** Where a recording is staged before it is published like a VOD job's output. */
+  stagingRoot: string;
+  /** The storage context recordings are published with (the coordinator's `local` media store). */
+  storage: () => StorageContext;
 }
 
 const feedSchema = z.object({
@@ -278,13 +283,25 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
         tags: ['agent', 'live'],
         params: z.object({ jobId: z.string().min(1).max(64) }),
         headers: leaseHeaders,
-        response: { 200: z.object({ masterUrl: z.string() }) },
+        response: { 200: z.object({ masterUrl: z.string(), recordingUrl: z.string().optional() }) },
       },
     },
     async (req) => {
       const { job } = await leased(req);
-      const { masterPath } = await live.finish(job);
-      return { masterUrl: `${opts.publicUrl()}/live/${masterPath}` };
+      const { masterPath, record } = await live.finish(job);
+      const masterUrl = `${opts.publicUrl()}/live/${masterPath}`;
+      if (!record) return { masterUrl };
+      // The recording is published as a VOD job's staged output is: same checks, same destination
+      // code (the coordinator's media store), so it is served at /media/<jobId>/ like any VOD.
+      await live.writeRecording(job, safeJoin(opts.stagingRoot, job.id));
+      const published = await publishStaged({
+        jobId: job.id,
+        spec: { destination: { type: 'local' } },
+        stagingRoot: opts.stagingRoot,
+        storage: opts.storage(),
+        reported: { masterUrl: 'master.m3u8' },
+      });
+      return { masterUrl, recordingUrl: published.masterUrl };
     },
   );
 };
