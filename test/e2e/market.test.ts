@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { createHttpTransport, type EncoderTransport, startEncoderNode } from '../../src/encoder/index.js';
-import {
-  createSecretBox,
-  generateIdentity,
-  type Identity,
-  identityFromSeed,
-  signRequest,
-} from '../../src/identity/index.js';
+import { createSecretBox, type Identity, identityFromSeed, signRequest } from '../../src/identity/index.js';
 import {
   bindingStatement,
   createLedger,
@@ -28,9 +20,11 @@ import {
   userAccount,
 } from '../../src/market/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { type Cheat, startCommunityNode } from '../helpers/community-node.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
 import { makeClip } from '../helpers/media.js';
+import { until } from '../helpers/processes.js';
 
 /**
  * The marketplace end to end (issue 15): `vidmesh serve`'s coordinator on PostgreSQL with the Hive
@@ -42,6 +36,15 @@ import { makeClip } from '../helpers/media.js';
  * verification and is paid by a dhive-signed transfer the node verified. A cheating encoder (it drops
  * segments) is accepted, rejected by verification, and its job is refunded and reopened, never paid.
  */
+
+/** The cheat: segments 2 and 3 are not uploaded and the media playlist no longer lists them. */
+const dropLastSegments: Cheat = (path, body) => {
+  if (/seg_0000[23]\.ts$/.test(path)) return null;
+  if (path.endsWith('index.m3u8')) {
+    return Buffer.from(body.toString('utf8').replace(/#EXTINF:[^\n]*\nseg_0000[23]\.ts\n/g, ''));
+  }
+  return body;
+};
 
 const LADDER = {
   ladder: [{ name: '240p', height: 240, videoBitrate: 400_000 }],
@@ -83,100 +86,19 @@ describe('community marketplace end to end: deposit, bid, verify, pay; a cheater
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   };
 
-  const waitFor = async <T>(
-    what: string,
-    fn: () => Promise<T | false | undefined>,
-    ms = 120_000,
-  ): Promise<T> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const waitFor = <T>(what: string, fn: () => Promise<T | false | undefined>, ms = 120_000) =>
+    until(what, ms, fn);
 
-  /**
-   * A community encoder node (did:key) with the job tags `tags`; `cheat` drops the last segments of
-   * its upload and declares the hashes of what it really uploaded (as test/e2e/verification.test.ts).
-   */
+  /** A community encoder node; the cheater drops the last segments of its upload (and says so in its hashes). */
   const startNode = async (name: string, cheat: boolean) => {
-    const identity = generateIdentity();
-    const inner = createHttpTransport({ url: coordinator.url, identity });
-    let transport: EncoderTransport = inner;
-    let proxy: Server | undefined;
-    if (cheat) {
-      const uploaded = new Map<string, { sha256: string; bytes: number } | null>();
-      proxy = createServer(async (req, res) => {
-        const chunks: Buffer[] = [];
-        for await (const c of req) chunks.push(c as Buffer);
-        const path = decodeURIComponent((req.url ?? '').replace(/^\/api\/v1\/agent\/outputs\/[^/]+\//, ''));
-        let body: Buffer | null = Buffer.concat(chunks);
-        if (/seg_0000[23]\.ts$/.test(path)) body = null;
-        else if (path.endsWith('index.m3u8')) {
-          body = Buffer.from(body.toString('utf8').replace(/#EXTINF:[^\n]*\nseg_0000[23]\.ts\n/g, ''));
-        }
-        uploaded.set(
-          path,
-          body && { sha256: createHash('sha256').update(body).digest('hex'), bytes: body.length },
-        );
-        if (body === null) {
-          res.writeHead(201, { 'content-type': 'application/json' }).end('{"path":"x","bytes":0}');
-          return;
-        }
-        const headers: Record<string, string> = {};
-        for (const h of ['authorization', 'x-lease-token', 'content-type']) {
-          if (typeof req.headers[h] === 'string') headers[h] = req.headers[h] as string;
-        }
-        const r = await fetch(coordinator.url + req.url, { method: 'PUT', headers, body });
-        res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
-        res.end(Buffer.from(await r.arrayBuffer()));
-      });
-      await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', r));
-      const port = (proxy.address() as { port: number }).port;
-      transport = {
-        ...inner,
-        remoteOutputs: (lease) => {
-          const t = inner.remoteOutputs!(lease);
-          return { ...t, baseUrl: t.baseUrl.replace(coordinator.url, `http://127.0.0.1:${port}`) };
-        },
-        complete: (encoderId, lease, result) =>
-          inner.complete(encoderId, lease, {
-            ...result,
-            files: (result.files ?? []).flatMap((f) => {
-              const u = uploaded.get(f.path);
-              if (u === null) return [];
-              return [u ? { path: f.path, ...u } : f];
-            }),
-          }),
-      };
-    }
-    const dir = await mkdtemp(join(root, `node-${name}-`));
-    const node = startEncoderNode({
-      transport,
-      dataDir: dir,
-      storage: {
-        localRoot: join(dir, 'media'),
-        fileRoots: [],
-        ssrf: {},
-        ipfs: { blockstoreDir: join(dir, 'ipfs') },
-      },
+    const node = await startCommunityNode({
+      coordinatorUrl: coordinator.url,
+      root,
       name,
-      kind: 'community',
-      version: '0.0.0-test',
-      hwaccel: 'none',
-      progressIntervalMs: 300,
-      heartbeatIntervalMs: 1000,
-      claimWaitMs: 1000,
+      ...(cheat ? { cheat: dropLastSegments } : {}),
     });
-    await node.ready;
-    const stop = async () => {
-      await node.stop({ graceful: false });
-      await new Promise((r) => (proxy ? proxy.close(r) : r(undefined)));
-    };
-    stops.push(stop);
-    return { identity, encoderId: node.encoderId!, stop };
+    stops.push(node.stop);
+    return node;
   };
 
   /**

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,12 +9,12 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config.js';
 import { createClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { createHttpTransport, type EncoderTransport, startEncoderNode } from '../../src/encoder/index.js';
-import { generateIdentity } from '../../src/identity/index.js';
 import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
 import { createReputationStore } from '../../src/trust/index.js';
+import { type Cheat, startCommunityNode } from '../helpers/community-node.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip, makeSyntheticClip } from '../helpers/media.js';
+import { until } from '../helpers/processes.js';
 
 /**
  * Verification of untrusted results end to end (issue 14): real encoder nodes with did:key identities
@@ -34,10 +32,6 @@ const LADDER = {
   segmentDuration: 1,
 };
 
-type Cheat = (path: string, body: Buffer) => Buffer | null;
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
 describe('verification catches cheating community encoders', () => {
   const tdb = withTestDatabase();
   let root: string;
@@ -53,81 +47,8 @@ describe('verification catches cheating community encoders', () => {
     return out;
   };
 
-  /**
-   * An encoder node whose output PUTs pass through `cheat` (null: not uploaded) and whose completion
-   * report declares the hashes of what was really uploaded.
-   */
-  const startNode = async (name: string, tags: string[], cheat?: Cheat) => {
-    const uploaded = new Map<string, { sha256: string; bytes: number } | null>();
-    let proxy: Server | undefined;
-    const inner = createHttpTransport({ url: coordinator.url, identity: generateIdentity() });
-    let transport: EncoderTransport = inner;
-    if (cheat) {
-      proxy = createServer(async (req, res) => {
-        const chunks: Buffer[] = [];
-        for await (const c of req) chunks.push(c as Buffer);
-        const path = decodeURIComponent((req.url ?? '').replace(/^\/api\/v1\/agent\/outputs\/[^/]+\//, ''));
-        const body = cheat(path, Buffer.concat(chunks));
-        uploaded.set(path, body && { sha256: sha(body), bytes: body.length });
-        if (body === null) {
-          res.writeHead(201, { 'content-type': 'application/json' }).end('{"path":"x","bytes":0}');
-          return;
-        }
-        const headers: Record<string, string> = {};
-        for (const h of ['authorization', 'x-lease-token', 'content-type']) {
-          if (typeof req.headers[h] === 'string') headers[h] = req.headers[h] as string;
-        }
-        const r = await fetch(coordinator.url + req.url, { method: 'PUT', headers, body });
-        res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
-        res.end(Buffer.from(await r.arrayBuffer()));
-      });
-      await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', r));
-      const port = (proxy.address() as { port: number }).port;
-      transport = {
-        ...inner,
-        remoteOutputs: (lease) => {
-          const t = inner.remoteOutputs!(lease);
-          return { ...t, baseUrl: t.baseUrl.replace(coordinator.url, `http://127.0.0.1:${port}`) };
-        },
-        complete: (encoderId, lease, result) =>
-          inner.complete(encoderId, lease, {
-            ...result,
-            files: (result.files ?? []).flatMap((f) => {
-              const u = uploaded.get(f.path);
-              if (u === null) return [];
-              return [u ? { path: f.path, ...u } : f];
-            }),
-          }),
-      };
-    }
-    const dir = await mkdtemp(join(root, `node-${name}-`));
-    const node = startEncoderNode({
-      transport,
-      dataDir: dir,
-      storage: {
-        localRoot: join(dir, 'media'),
-        fileRoots: [],
-        ssrf: {},
-        ipfs: { blockstoreDir: join(dir, 'ipfs') },
-      },
-      name,
-      tags,
-      kind: 'community',
-      version: '0.0.0-test',
-      hwaccel: 'none',
-      progressIntervalMs: 300,
-      heartbeatIntervalMs: 1000,
-      claimWaitMs: 1000,
-    });
-    await node.ready;
-    return {
-      node,
-      async stop() {
-        await node.stop({ graceful: false });
-        await new Promise((r) => (proxy ? proxy.close(r) : r(undefined)));
-      },
-    };
-  };
+  const startNode = (name: string, tags: string[], cheat?: Cheat) =>
+    startCommunityNode({ coordinatorUrl: coordinator.url, root, name, tags, ...(cheat ? { cheat } : {}) });
 
   /** A job only nodes with all `tags` may claim (each cheater gets exactly its own job). */
   const submit = async (tags: string[] = []) => {
@@ -145,19 +66,8 @@ describe('verification catches cheating community encoders', () => {
     return ((await r.json()) as { job: { id: string } }).job.id;
   };
 
-  const waitFor = async <T>(
-    what: string,
-    fn: () => Promise<T | false | undefined>,
-    ms = 120_000,
-  ): Promise<T> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  };
+  const waitFor = <T>(what: string, fn: () => Promise<T | false | undefined>, ms = 120_000) =>
+    until(what, ms, fn);
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'vidmesh-verification-'));

@@ -12,9 +12,9 @@ import { createClient, type VidmeshClient } from '../../src/coordinator/client.j
 import type { JobView } from '../../src/coordinator/index.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { generateIdentity, type Identity, signPairingProof } from '../../src/identity/index.js';
-import { until } from '../deploy/faults.js';
 import { launchChromium } from '../helpers/browser.js';
 import { makeClip } from '../helpers/media.js';
+import { until } from '../helpers/processes.js';
 
 /**
  * The desktop agent (`vidmesh agent`, issue 16) against a real coordinator: it encodes its user's
