@@ -272,6 +272,8 @@ describe('live: RTMP ingest → live HLS ladder on network encoders', { timeout:
       // The dashboard's Live page lists the stream with its ingest health and plays it.
       const dash = await browser!.newPage();
       await dash.goto(signInLink(coordinator.app, coordinator.url, KEY));
+      // The link's page continues to the dashboard by a meta refresh: wait for it, or it cuts the next goto.
+      await dash.waitForURL(`${coordinator.url}/`);
       await dash.goto(`${coordinator.url}/streams`);
       const row = dash.locator(`[data-live-row="${jobId}"]`);
       await row.locator('[data-ingest-state]', { hasText: 'publishing' }).waitFor({ timeout: 15_000 });
