@@ -328,8 +328,9 @@ export async function startCoordinator(
         // At `/`, vidmesh's own `GET /health` answers.
         health: prefix !== '',
         removeJob: async (jobId) => {
-          await removeLocalOutputs(join(config.dataDir, 'media'), jobId);
+          // Rows first: a job whose market order is not settled is refused (409) with its outputs intact.
           await store.remove(jobId);
+          await removeLocalOutputs(join(config.dataDir, 'media'), jobId);
         },
       });
     }

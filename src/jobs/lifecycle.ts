@@ -3,7 +3,7 @@ import { ValidationError } from '../errors.js';
 import { backoffSchedule } from './backoff.js';
 import { sweepChunkedJobs } from './chunks.js';
 import type { StoreContext } from './context.js';
-import { InvalidTransitionError, LeaseLostError } from './errors.js';
+import { InvalidTransitionError, LeaseLostError, OrderUnsettledError } from './errors.js';
 import { shortId } from './ids.js';
 import {
   DEFAULT_USER_SETTINGS,
@@ -27,7 +27,7 @@ import {
   type QueueName,
   type SubmitInput,
 } from './types.js';
-import { ENCODER_KIND_LIMITS, ENCODER_KINDS, TRANSITIONS } from './vocabulary.js';
+import { ENCODER_KIND_LIMITS, ENCODER_KINDS, TRANSITIONS, UNSETTLED_ORDER_STATES } from './vocabulary.js';
 
 /** The state changes of a job: every compare-and-set transition of docs/jobs.md ("Transitions"). */
 export type JobLifecycle = Pick<
@@ -399,17 +399,35 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
 
     async remove(jobId) {
       const { rows } = await db.query(Q.REMOVE_FINISHED, [jobId]);
-      if (rows[0]) feed.kick();
-      return rows.length > 0;
+      if (rows[0]) {
+        feed.kick();
+        return true;
+      }
+      const why = (
+        await db.query<{ status: JobStatus; order_state: string | null }>(Q.REMOVAL_BLOCKER, [jobId])
+      ).rows[0];
+      if (why && (UNSETTLED_ORDER_STATES as readonly (string | null)[]).includes(why.order_state)) {
+        throw new OrderUnsettledError(
+          `job ${jobId} has a market order not settled yet (${why.order_state}): it is kept until its escrow is released or refunded`,
+          { details: { jobId, orderState: why.order_state } },
+        );
+      }
+      return false;
     },
 
     async expiredJobs(now, defaultHours, batch = 100) {
-      const { rows } = await db.query<{ id: string; spec: unknown; result: unknown }>(Q.EXPIRED_JOBS, [
-        now,
-        defaultHours ?? null,
-        batch,
-      ]);
-      return rows.map((r) => ({ id: r.id, spec: r.spec, result: r.result }));
+      const { rows } = await db.query<{
+        id: string;
+        spec: unknown;
+        result: unknown;
+        order_state: string | null;
+      }>(Q.EXPIRED_JOBS, [now, defaultHours ?? null, batch]);
+      return rows.map((r) => ({
+        id: r.id,
+        spec: r.spec,
+        result: r.result,
+        ...(r.order_state ? { keptBecause: 'order_unsettled' as const } : {}),
+      }));
     },
 
     async referencedCids(excluding) {

@@ -14,6 +14,7 @@ import {
   SETTLED_RENDITION_STATUSES,
   sqlList,
   TRANSITIONS,
+  UNSETTLED_ORDER_STATES,
   WAITING_STATUSES,
 } from './vocabulary.js';
 
@@ -641,20 +642,39 @@ export function listJobsSql(filter: ListJobsWhere, limit: number): { text: strin
   return { text, params };
 }
 
-/** Deletes one finished job (cascading to events, logs, renditions). $1 id */
-export const REMOVE_FINISHED = `DELETE FROM jobs WHERE id = $1 AND status IN ${sqlList(FINAL_STATUSES)} RETURNING id`;
+/**
+ * Whether job row `alias` has a market order not settled yet (docs/marketplace.md): its escrow may still
+ * have to be released or refunded, which needs the order, so the job is never removed until then. The
+ * ledger itself (market_transactions, market_entries) is not tied to the job and survives any removal.
+ */
+const marketHeld = (alias: string) =>
+  `EXISTS (SELECT 1 FROM market_orders mo WHERE mo.job_id = ${alias}.id AND mo.state IN ${sqlList(UNSETTLED_ORDER_STATES)})`;
+
+/**
+ * Deletes one finished job (cascading to events, logs, renditions and its settled market order and
+ * bids); no row when it is not finished or its market order is not settled. $1 id
+ */
+export const REMOVE_FINISHED = `DELETE FROM jobs WHERE id = $1 AND status IN ${sqlList(FINAL_STATUSES)}
+  AND NOT ${marketHeld('jobs')} RETURNING id`;
+
+/** Why job $1 was not removed: its status and the state of its market order (NULL: none). */
+export const REMOVAL_BLOCKER = `
+SELECT j.status, mo.state AS order_state FROM jobs j LEFT JOIN market_orders mo ON mo.job_id = j.id
+WHERE j.id = $1`;
 
 /**
  * Finished jobs past their retention (docs/outputs.md): the spec's `retainHours`, else $2 hours (NULL:
  * kept), counted from `finished_at`. $1 now, $2 default hours or NULL, $3 batch size. Never a job in
- * any other status.
+ * any other status. `order_state` is the state of a market order not settled yet (the job is kept until
+ * it settles), else NULL; such jobs come last so they never crowd purgeable ones out of a batch.
  */
 export const EXPIRED_JOBS = `
-SELECT id, spec, result FROM jobs
-WHERE status IN ${sqlList(FINAL_STATUSES)} AND finished_at IS NOT NULL
-  AND coalesce((spec ->> 'retainHours')::float8, $2::float8) IS NOT NULL
-  AND finished_at + coalesce((spec ->> 'retainHours')::float8, $2::float8) * interval '1 hour' < $1
-ORDER BY finished_at LIMIT $3`;
+SELECT j.id, j.spec, j.result, mo.state AS order_state FROM jobs j
+LEFT JOIN market_orders mo ON mo.job_id = j.id AND mo.state IN ${sqlList(UNSETTLED_ORDER_STATES)}
+WHERE j.status IN ${sqlList(FINAL_STATUSES)} AND j.finished_at IS NOT NULL
+  AND coalesce((j.spec ->> 'retainHours')::float8, $2::float8) IS NOT NULL
+  AND j.finished_at + coalesce((j.spec ->> 'retainHours')::float8, $2::float8) * interval '1 hour' < $1
+ORDER BY (mo.state IS NOT NULL), j.finished_at LIMIT $3`;
 
 /**
  * IPFS root CIDs that finished or running jobs still reference (their published results): the embedded
@@ -670,10 +690,13 @@ SELECT DISTINCT cid FROM (
   SELECT r.result ->> 'cid' FROM renditions r WHERE r.result ? 'cid' AND NOT (r.job_id = ANY($1::text[]))
 ) c WHERE cid IS NOT NULL`;
 
-/** Deletes up to $2 finished jobs (cascading to events, logs, renditions) that finished before $1. */
+/**
+ * Deletes up to $2 finished jobs (cascading to events, logs, renditions, settled market orders) that
+ * finished before $1; never one whose market order is not settled.
+ */
 export const PURGE_FINISHED = `
 DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ${sqlList(FINAL_STATUSES)}
-  AND finished_at < $1 ORDER BY finished_at LIMIT $2)`;
+  AND finished_at < $1 AND NOT ${marketHeld('jobs')} ORDER BY finished_at LIMIT $2)`;
 
 // ---- Encoder registry ------------------------------------------------------------------------------
 

@@ -43,6 +43,11 @@ export interface ExpiredJob {
   id: string;
   spec: unknown;
   result: unknown;
+  /**
+   * Set when the job is kept past its retention: `order_unsettled` (its market order's escrow still has
+   * to be released or refunded). Retention lists it as kept and removes nothing of it.
+   */
+  keptBecause?: 'order_unsettled';
 }
 
 export interface JobStoreOptions {
@@ -216,7 +221,8 @@ export interface JobStore {
   purgeFinished(olderThanMs: number, options?: { batch?: number }): Promise<number>;
   /**
    * Deletes one finished job (and its events, logs, rendition/output rows). Returns false when the job
-   * is unknown or not finished (cancel it first).
+   * is unknown or not finished (cancel it first). The market ledger (transactions, entries) is kept.
+   * @throws OrderUnsettledError (409) when its market order is not settled yet (docs/marketplace.md)
    */
   remove(jobId: string): Promise<boolean>;
   /**
