@@ -18,6 +18,7 @@ import type { JobStore } from './store.js';
 import {
   type Claim,
   type EncoderCapabilities,
+  type EncoderKind,
   type EncoderRef,
   type JobError,
   type JobStatus,
@@ -33,6 +34,7 @@ import { ENCODER_KIND_LIMITS, ENCODER_KINDS, TRANSITIONS, UNSETTLED_ORDER_STATES
 export type JobLifecycle = Pick<
   JobStore,
   | 'submit'
+  | 'canEncode'
   | 'claim'
   | 'claimForProtocol'
   | 'renew'
@@ -60,6 +62,21 @@ function requireNames(names: readonly string[], what: string): void {
   }
 }
 
+/** The claim's capability parameters: the encoder's, capped by the limits of its kind. */
+function capabilityParams(kind: EncoderKind, caps: EncoderCapabilities) {
+  const limit = ENCODER_KIND_LIMITS[kind];
+  return {
+    codecs: caps.codecs,
+    hwaccel: caps.hwaccel,
+    maxHeight: Math.min(caps.maxHeight, limit?.maxHeight ?? Number.POSITIVE_INFINITY),
+    maxDurationS: limit
+      ? Math.min(caps.maxDurationS ?? limit.maxDurationS, limit.maxDurationS)
+      : (caps.maxDurationS ?? null),
+    tags: caps.tags,
+    queues: caps.queues ?? null,
+  };
+}
+
 export function createLifecycle(ctx: StoreContext): JobLifecycle {
   const { db, clock, feed, log, leaseMs, get, leaseError } = ctx;
 
@@ -69,19 +86,11 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
     const now = clock();
     const token = randomBytes(24).toString('base64url');
     const expires = new Date(now.getTime() + leaseMs);
-    const limit = ENCODER_KIND_LIMITS[encoder.kind];
     const { rows } = await db.query<JobRow>(
       Q.claimSql(encoder.kind),
       Q.CLAIM_PARAMS.values({
         now,
-        codecs: caps.codecs,
-        hwaccel: caps.hwaccel,
-        maxHeight: Math.min(caps.maxHeight, limit?.maxHeight ?? Number.POSITIVE_INFINITY),
-        maxDurationS: limit
-          ? Math.min(caps.maxDurationS ?? limit.maxDurationS, limit.maxDurationS)
-          : (caps.maxDurationS ?? null),
-        tags: caps.tags,
-        queues: caps.queues ?? null,
+        ...capabilityParams(encoder.kind, caps),
         encoderId: encoder.id,
         token,
         leaseExpiresAt: expires,
@@ -395,6 +404,23 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       }
       if (rows.some((r) => r.status === 'queued')) feed.wake();
       return rows.map((r) => ({ id: r.id, status: r.status }));
+    },
+
+    async canEncode(jobId, encoderId) {
+      const { rows: enc } = await db.query<{ kind: EncoderKind; capabilities: EncoderCapabilities }>(
+        Q.ENCODER_CAPABILITIES,
+        [encoderId],
+      );
+      if (!enc[0]) return false;
+      const c = enc[0].capabilities;
+      const { rows } = await db.query<{ ok: boolean }>(
+        Q.CAN_ENCODE,
+        Q.CAN_ENCODE_PARAMS.values({
+          jobId,
+          ...capabilityParams(enc[0].kind, { ...c, codecs: c.codecs ?? [], hwaccel: c.hwaccel ?? [] }),
+        }),
+      );
+      return rows[0]?.ok === true;
     },
 
     async remove(jobId) {

@@ -191,6 +191,49 @@ function leaseNext(p: {
 )`;
 }
 
+/** The encoder capability parameters of a claim ({@link capabilityMatch}), in `values` record form. */
+type CapabilityParam = 'codecs' | 'hwaccel' | 'maxHeight' | 'maxDurationS' | 'tags' | 'queues';
+
+/**
+ * What the encoder can do against what the job row requires (codecs, hardware accelerator, height,
+ * duration limit of its kind, tags, queues, protocol family): one boolean SQL fragment shared by the
+ * claim and by {@link CAN_ENCODE} (a market bid), so a bid is refused exactly when the claim would
+ * never lease the job to that encoder. `at` gives the placeholder of each parameter.
+ */
+function capabilityMatch(at: (name: CapabilityParam) => string): string {
+  return `required_codecs <@ ${at('codecs')}::text[]
+      AND (required_hwaccel IS NULL OR required_hwaccel = ANY(${at('hwaccel')}::text[]))
+      AND (source_height IS NULL OR source_height <= ${at('maxHeight')})
+      -- A duration-limited encoder (a browser) takes only jobs whose duration and output height were
+      -- measured at submit: a chunk task or an unprobed source could need more than it can do.
+      AND (${at('maxDurationS')}::float8 IS NULL
+        OR (duration_s IS NOT NULL AND duration_s <= ${at('maxDurationS')}::float8
+          AND source_height IS NOT NULL))
+      AND required_tags <@ ${at('tags')}::text[]
+      AND (${at('queues')}::text[] IS NULL OR queue = ANY(${at('queues')}::text[]))
+      -- Other families' jobs are leased only by their gateway's claim (CLAIM_BY_PROTOCOL).
+      AND protocol = 'vidmesh'`;
+}
+
+/** The parameters of {@link CAN_ENCODE}: the job id and the claim's capability parameters. */
+export const CAN_ENCODE_PARAMS = namedParams([
+  'jobId',
+  'codecs',
+  'hwaccel',
+  'maxHeight',
+  'maxDurationS',
+  'tags',
+  'queues',
+] as const);
+
+/**
+ * Whether an encoder with these capabilities could ever claim job `jobId` (its {@link capabilityMatch});
+ * no row when the job is unknown. Parameters: {@link CAN_ENCODE_PARAMS}.
+ */
+export const CAN_ENCODE = `
+SELECT coalesce(${capabilityMatch(CAN_ENCODE_PARAMS.$)}, false) AS ok
+FROM jobs WHERE id = ${CAN_ENCODE_PARAMS.$('jobId')}`;
+
 /** The parameters of a claim statement ({@link claimSql}); `maxDurationS` seconds, `leaseExpiresAt` a time. */
 export const CLAIM_PARAMS = namedParams([
   'now',
@@ -230,18 +273,7 @@ WITH next AS (
   WHERE status IN ${sqlList(TRANSITIONS.claim.from)} AND run_after <= ${C('now')}
     -- One opaque boolean on purpose: the planner guesses 0.5 % per array <@ clause, multiplies the
     -- guesses, expects ~no matching row, and then sorts the whole queue instead of walking the index.
-    AND coalesce(required_codecs <@ ${C('codecs')}::text[]
-      AND (required_hwaccel IS NULL OR required_hwaccel = ANY(${C('hwaccel')}::text[]))
-      AND (source_height IS NULL OR source_height <= ${C('maxHeight')})
-      -- A duration-limited encoder (a browser) takes only jobs whose duration and output height were
-      -- measured at submit: a chunk task or an unprobed source could need more than it can do.
-      AND (${C('maxDurationS')}::float8 IS NULL
-        OR (duration_s IS NOT NULL AND duration_s <= ${C('maxDurationS')}::float8
-          AND source_height IS NOT NULL))
-      AND required_tags <@ ${C('tags')}::text[]
-      AND (${C('queues')}::text[] IS NULL OR queue = ANY(${C('queues')}::text[]))
-      -- Other families' jobs are leased only by their gateway's claim (CLAIM_BY_PROTOCOL).
-      AND protocol = 'vidmesh'
+    AND coalesce(${capabilityMatch(C)}
       -- An encoder whose result for this job failed verification never leases it again.
       AND NOT (${C('encoderId')}::text = ANY(excluded_encoders))
       -- A market job goes only to the encoder whose bid was accepted ('' = none accepted yet).
@@ -731,6 +763,10 @@ export const GET_ENCODER = `
 SELECT e.*, (SELECT count(*)::int FROM jobs j WHERE j.lease_owner = e.id
   AND j.status IN ${sqlList(LEASED_STATUSES)}) AS active_jobs
 FROM encoders e WHERE e.id = $1 OR e.did = $1`;
+
+/** Encoder $1's kind and last reported capabilities (the tags column is the current tag set). */
+export const ENCODER_CAPABILITIES = `
+SELECT kind, capabilities || jsonb_build_object('tags', to_jsonb(tags)) AS capabilities FROM encoders WHERE id = $1`;
 
 /** $1 status or NULL, $2 kind or NULL */
 export const LIST_ENCODERS = `
