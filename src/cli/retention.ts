@@ -62,6 +62,12 @@ export function register(program: Command): void {
           const lines = [
             `${verb} ${report.jobs.length} finished job(s)`,
             ...report.jobs.map((id) => `  ${id}`),
+            ...(report.kept.length > 0
+              ? [
+                  `kept ${report.kept.length} job(s) past their retention`,
+                  ...report.kept.map((k) => `  ${k.id} (${k.reason}: market order not settled)`),
+                ]
+              : []),
             `local storage: ${report.localBytes} bytes`,
             `embedded IPFS: ${report.ipfs ? `${report.ipfs.removedBlocks} blocks, ${report.ipfs.removedBytes} bytes` : '0 blocks, 0 bytes'}`,
           ];

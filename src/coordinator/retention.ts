@@ -6,6 +6,8 @@ import { collectGarbage, type GcReport, removeLocalOutputs, removePins } from '.
 export interface RetentionReport {
   /** Ids of the finished jobs past their retention. */
   jobs: string[];
+  /** Finished jobs past their retention that are kept, and why (a market order not settled yet). */
+  kept: Array<{ id: string; reason: 'order_unsettled' }>;
   /** Bytes of their folders in local storage. */
   localBytes: number;
   /** Garbage collection of the embedded IPFS store, when a purged job had published there. */
@@ -43,10 +45,13 @@ function cidsOf(result: unknown): string[] {
  * `retainHours`, else VIDMESH_RETENTION_HOURS) lose their local-storage folder, then their rows
  * (events, logs, output rows cascade); when one had published to IPFS, the embedded store is garbage
  * collected with every root still referenced by another job as the pin set. Queued, leased and running
- * jobs are never selected. Dry-run measures and changes nothing.
+ * jobs are never selected; a finished job whose market order is not settled is kept (listed in `kept`). Dry-run measures and changes nothing.
  */
 export async function runRetention(o: RetentionOptions): Promise<RetentionReport> {
-  const expired = await o.store.expiredJobs(o.now ?? new Date(), o.defaultHours, o.batch ?? 100);
+  const listed = await o.store.expiredJobs(o.now ?? new Date(), o.defaultHours, o.batch ?? 100);
+  // A job whose market order has not settled keeps its outputs and rows: the escrow still needs it.
+  const kept = listed.flatMap((j) => (j.keptBecause ? [{ id: j.id, reason: j.keptBecause }] : []));
+  const expired = listed.filter((j) => !j.keptBecause);
   let localBytes = 0;
   for (const job of expired) {
     localBytes += await removeLocalOutputs(o.localRoot, job.id, { dryRun: o.dryRun === true });
@@ -65,10 +70,12 @@ export async function runRetention(o: RetentionOptions): Promise<RetentionReport
       unpinned: purgedRoots,
     });
   }
+  if (kept.length > 0)
+    o.log?.warn({ kept }, 'retention: jobs past their retention kept until their market order settles');
   if (expired.length > 0)
     o.log?.info(
       { jobs: expired.length, localBytes, ipfsBytes: ipfs?.removedBytes ?? 0, dryRun: o.dryRun === true },
       'retention: finished jobs purged with their outputs',
     );
-  return { jobs: expired.map((j) => j.id), localBytes, ipfs };
+  return { jobs: expired.map((j) => j.id), kept, localBytes, ipfs };
 }

@@ -137,6 +137,13 @@ export async function startCoordinator(
     let publicUrl = config.publicUrl ?? '';
     const configured = appOptionsFromConfig(config);
     const verification = verificationOf(config);
+    // Said at startup, not only to the first payer: the market pays only for verified work.
+    if (!verification) {
+      log?.warn(
+        { verify: 'off' },
+        'VIDMESH_VERIFY=off: priced (market) jobs are refused at submit; community encoders can take no paid work (docs/marketplace.md)',
+      );
+    }
     const keys = createSqlApiKeyStore(db);
     const nonces = createSqlNonceStore(db);
     const box = createSecretBox(
@@ -328,8 +335,9 @@ export async function startCoordinator(
         // At `/`, vidmesh's own `GET /health` answers.
         health: prefix !== '',
         removeJob: async (jobId) => {
-          await removeLocalOutputs(join(config.dataDir, 'media'), jobId);
+          // Rows first: a job whose market order is not settled is refused (409) with its outputs intact.
           await store.remove(jobId);
+          await removeLocalOutputs(join(config.dataDir, 'media'), jobId);
         },
       });
     }

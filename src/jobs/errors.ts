@@ -16,6 +16,17 @@ export class InvalidTransitionError extends VidmeshError {
   override readonly status: number = 409;
 }
 
+/**
+ * The job's market order is not settled (its escrow still holds the price, or an accepted bid awaits
+ * settlement), so the job may not be removed yet: the settlement pass needs it to release or refund.
+ * HTTP 409, retryable once the order settles (docs/marketplace.md, "Failure handling").
+ */
+export class OrderUnsettledError extends VidmeshError {
+  override readonly code: string = 'order_unsettled';
+  override readonly status: number = 409;
+  override readonly retryable: boolean = true;
+}
+
 /** Applying the database migrations failed; the process must not serve. HTTP 500. */
 export class MigrationError extends VidmeshError {
   override readonly code: string = 'migration_failed';

@@ -16,6 +16,7 @@ export {
   JobNotFoundError,
   LeaseLostError,
   MigrationError,
+  OrderUnsettledError,
 } from './errors.js';
 export {
   LEADER_LOCK_KEY,

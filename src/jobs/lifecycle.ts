@@ -3,7 +3,7 @@ import { ValidationError } from '../errors.js';
 import { backoffSchedule } from './backoff.js';
 import { sweepChunkedJobs } from './chunks.js';
 import type { StoreContext } from './context.js';
-import { InvalidTransitionError, LeaseLostError } from './errors.js';
+import { InvalidTransitionError, LeaseLostError, OrderUnsettledError } from './errors.js';
 import { shortId } from './ids.js';
 import {
   DEFAULT_USER_SETTINGS,
@@ -18,6 +18,7 @@ import type { JobStore } from './store.js';
 import {
   type Claim,
   type EncoderCapabilities,
+  type EncoderKind,
   type EncoderRef,
   type JobError,
   type JobStatus,
@@ -27,12 +28,13 @@ import {
   type QueueName,
   type SubmitInput,
 } from './types.js';
-import { ENCODER_KIND_LIMITS, ENCODER_KINDS, TRANSITIONS } from './vocabulary.js';
+import { ENCODER_KIND_LIMITS, ENCODER_KINDS, TRANSITIONS, UNSETTLED_ORDER_STATES } from './vocabulary.js';
 
 /** The state changes of a job: every compare-and-set transition of docs/jobs.md ("Transitions"). */
 export type JobLifecycle = Pick<
   JobStore,
   | 'submit'
+  | 'canEncode'
   | 'claim'
   | 'claimForProtocol'
   | 'renew'
@@ -60,6 +62,21 @@ function requireNames(names: readonly string[], what: string): void {
   }
 }
 
+/** The claim's capability parameters: the encoder's, capped by the limits of its kind. */
+function capabilityParams(kind: EncoderKind, caps: EncoderCapabilities) {
+  const limit = ENCODER_KIND_LIMITS[kind];
+  return {
+    codecs: caps.codecs,
+    hwaccel: caps.hwaccel,
+    maxHeight: Math.min(caps.maxHeight, limit?.maxHeight ?? Number.POSITIVE_INFINITY),
+    maxDurationS: limit
+      ? Math.min(caps.maxDurationS ?? limit.maxDurationS, limit.maxDurationS)
+      : (caps.maxDurationS ?? null),
+    tags: caps.tags,
+    queues: caps.queues ?? null,
+  };
+}
+
 export function createLifecycle(ctx: StoreContext): JobLifecycle {
   const { db, clock, feed, log, leaseMs, get, leaseError } = ctx;
 
@@ -69,19 +86,11 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
     const now = clock();
     const token = randomBytes(24).toString('base64url');
     const expires = new Date(now.getTime() + leaseMs);
-    const limit = ENCODER_KIND_LIMITS[encoder.kind];
     const { rows } = await db.query<JobRow>(
       Q.claimSql(encoder.kind),
       Q.CLAIM_PARAMS.values({
         now,
-        codecs: caps.codecs,
-        hwaccel: caps.hwaccel,
-        maxHeight: Math.min(caps.maxHeight, limit?.maxHeight ?? Number.POSITIVE_INFINITY),
-        maxDurationS: limit
-          ? Math.min(caps.maxDurationS ?? limit.maxDurationS, limit.maxDurationS)
-          : (caps.maxDurationS ?? null),
-        tags: caps.tags,
-        queues: caps.queues ?? null,
+        ...capabilityParams(encoder.kind, caps),
         encoderId: encoder.id,
         token,
         leaseExpiresAt: expires,
@@ -397,19 +406,54 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       return rows.map((r) => ({ id: r.id, status: r.status }));
     },
 
+    async canEncode(jobId, encoderId) {
+      const { rows: enc } = await db.query<{ kind: EncoderKind; capabilities: EncoderCapabilities }>(
+        Q.ENCODER_CAPABILITIES,
+        [encoderId],
+      );
+      if (!enc[0]) return false;
+      const c = enc[0].capabilities;
+      const { rows } = await db.query<{ ok: boolean }>(
+        Q.CAN_ENCODE,
+        Q.CAN_ENCODE_PARAMS.values({
+          jobId,
+          ...capabilityParams(enc[0].kind, { ...c, codecs: c.codecs ?? [], hwaccel: c.hwaccel ?? [] }),
+        }),
+      );
+      return rows[0]?.ok === true;
+    },
+
     async remove(jobId) {
       const { rows } = await db.query(Q.REMOVE_FINISHED, [jobId]);
-      if (rows[0]) feed.kick();
-      return rows.length > 0;
+      if (rows[0]) {
+        feed.kick();
+        return true;
+      }
+      const why = (
+        await db.query<{ status: JobStatus; order_state: string | null }>(Q.REMOVAL_BLOCKER, [jobId])
+      ).rows[0];
+      if (why && (UNSETTLED_ORDER_STATES as readonly (string | null)[]).includes(why.order_state)) {
+        throw new OrderUnsettledError(
+          `job ${jobId} has a market order not settled yet (${why.order_state}): it is kept until its escrow is released or refunded`,
+          { details: { jobId, orderState: why.order_state } },
+        );
+      }
+      return false;
     },
 
     async expiredJobs(now, defaultHours, batch = 100) {
-      const { rows } = await db.query<{ id: string; spec: unknown; result: unknown }>(Q.EXPIRED_JOBS, [
-        now,
-        defaultHours ?? null,
-        batch,
-      ]);
-      return rows.map((r) => ({ id: r.id, spec: r.spec, result: r.result }));
+      const { rows } = await db.query<{
+        id: string;
+        spec: unknown;
+        result: unknown;
+        order_state: string | null;
+      }>(Q.EXPIRED_JOBS, [now, defaultHours ?? null, batch]);
+      return rows.map((r) => ({
+        id: r.id,
+        spec: r.spec,
+        result: r.result,
+        ...(r.order_state ? { keptBecause: 'order_unsettled' as const } : {}),
+      }));
     },
 
     async referencedCids(excluding) {

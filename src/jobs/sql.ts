@@ -14,6 +14,7 @@ import {
   SETTLED_RENDITION_STATUSES,
   sqlList,
   TRANSITIONS,
+  UNSETTLED_ORDER_STATES,
   WAITING_STATUSES,
 } from './vocabulary.js';
 
@@ -190,6 +191,49 @@ function leaseNext(p: {
 )`;
 }
 
+/** The encoder capability parameters of a claim ({@link capabilityMatch}), in `values` record form. */
+type CapabilityParam = 'codecs' | 'hwaccel' | 'maxHeight' | 'maxDurationS' | 'tags' | 'queues';
+
+/**
+ * What the encoder can do against what the job row requires (codecs, hardware accelerator, height,
+ * duration limit of its kind, tags, queues, protocol family): one boolean SQL fragment shared by the
+ * claim and by {@link CAN_ENCODE} (a market bid), so a bid is refused exactly when the claim would
+ * never lease the job to that encoder. `at` gives the placeholder of each parameter.
+ */
+function capabilityMatch(at: (name: CapabilityParam) => string): string {
+  return `required_codecs <@ ${at('codecs')}::text[]
+      AND (required_hwaccel IS NULL OR required_hwaccel = ANY(${at('hwaccel')}::text[]))
+      AND (source_height IS NULL OR source_height <= ${at('maxHeight')})
+      -- A duration-limited encoder (a browser) takes only jobs whose duration and output height were
+      -- measured at submit: a chunk task or an unprobed source could need more than it can do.
+      AND (${at('maxDurationS')}::float8 IS NULL
+        OR (duration_s IS NOT NULL AND duration_s <= ${at('maxDurationS')}::float8
+          AND source_height IS NOT NULL))
+      AND required_tags <@ ${at('tags')}::text[]
+      AND (${at('queues')}::text[] IS NULL OR queue = ANY(${at('queues')}::text[]))
+      -- Other families' jobs are leased only by their gateway's claim (CLAIM_BY_PROTOCOL).
+      AND protocol = 'vidmesh'`;
+}
+
+/** The parameters of {@link CAN_ENCODE}: the job id and the claim's capability parameters. */
+export const CAN_ENCODE_PARAMS = namedParams([
+  'jobId',
+  'codecs',
+  'hwaccel',
+  'maxHeight',
+  'maxDurationS',
+  'tags',
+  'queues',
+] as const);
+
+/**
+ * Whether an encoder with these capabilities could ever claim job `jobId` (its {@link capabilityMatch});
+ * no row when the job is unknown. Parameters: {@link CAN_ENCODE_PARAMS}.
+ */
+export const CAN_ENCODE = `
+SELECT coalesce(${capabilityMatch(CAN_ENCODE_PARAMS.$)}, false) AS ok
+FROM jobs WHERE id = ${CAN_ENCODE_PARAMS.$('jobId')}`;
+
 /** The parameters of a claim statement ({@link claimSql}); `maxDurationS` seconds, `leaseExpiresAt` a time. */
 export const CLAIM_PARAMS = namedParams([
   'now',
@@ -229,18 +273,7 @@ WITH next AS (
   WHERE status IN ${sqlList(TRANSITIONS.claim.from)} AND run_after <= ${C('now')}
     -- One opaque boolean on purpose: the planner guesses 0.5 % per array <@ clause, multiplies the
     -- guesses, expects ~no matching row, and then sorts the whole queue instead of walking the index.
-    AND coalesce(required_codecs <@ ${C('codecs')}::text[]
-      AND (required_hwaccel IS NULL OR required_hwaccel = ANY(${C('hwaccel')}::text[]))
-      AND (source_height IS NULL OR source_height <= ${C('maxHeight')})
-      -- A duration-limited encoder (a browser) takes only jobs whose duration and output height were
-      -- measured at submit: a chunk task or an unprobed source could need more than it can do.
-      AND (${C('maxDurationS')}::float8 IS NULL
-        OR (duration_s IS NOT NULL AND duration_s <= ${C('maxDurationS')}::float8
-          AND source_height IS NOT NULL))
-      AND required_tags <@ ${C('tags')}::text[]
-      AND (${C('queues')}::text[] IS NULL OR queue = ANY(${C('queues')}::text[]))
-      -- Other families' jobs are leased only by their gateway's claim (CLAIM_BY_PROTOCOL).
-      AND protocol = 'vidmesh'
+    AND coalesce(${capabilityMatch(C)}
       -- An encoder whose result for this job failed verification never leases it again.
       AND NOT (${C('encoderId')}::text = ANY(excluded_encoders))
       -- A market job goes only to the encoder whose bid was accepted ('' = none accepted yet).
@@ -641,20 +674,39 @@ export function listJobsSql(filter: ListJobsWhere, limit: number): { text: strin
   return { text, params };
 }
 
-/** Deletes one finished job (cascading to events, logs, renditions). $1 id */
-export const REMOVE_FINISHED = `DELETE FROM jobs WHERE id = $1 AND status IN ${sqlList(FINAL_STATUSES)} RETURNING id`;
+/**
+ * Whether job row `alias` has a market order not settled yet (docs/marketplace.md): its escrow may still
+ * have to be released or refunded, which needs the order, so the job is never removed until then. The
+ * ledger itself (market_transactions, market_entries) is not tied to the job and survives any removal.
+ */
+const marketHeld = (alias: string) =>
+  `EXISTS (SELECT 1 FROM market_orders mo WHERE mo.job_id = ${alias}.id AND mo.state IN ${sqlList(UNSETTLED_ORDER_STATES)})`;
+
+/**
+ * Deletes one finished job (cascading to events, logs, renditions and its settled market order and
+ * bids); no row when it is not finished or its market order is not settled. $1 id
+ */
+export const REMOVE_FINISHED = `DELETE FROM jobs WHERE id = $1 AND status IN ${sqlList(FINAL_STATUSES)}
+  AND NOT ${marketHeld('jobs')} RETURNING id`;
+
+/** Why job $1 was not removed: its status and the state of its market order (NULL: none). */
+export const REMOVAL_BLOCKER = `
+SELECT j.status, mo.state AS order_state FROM jobs j LEFT JOIN market_orders mo ON mo.job_id = j.id
+WHERE j.id = $1`;
 
 /**
  * Finished jobs past their retention (docs/outputs.md): the spec's `retainHours`, else $2 hours (NULL:
  * kept), counted from `finished_at`. $1 now, $2 default hours or NULL, $3 batch size. Never a job in
- * any other status.
+ * any other status. `order_state` is the state of a market order not settled yet (the job is kept until
+ * it settles), else NULL; such jobs come last so they never crowd purgeable ones out of a batch.
  */
 export const EXPIRED_JOBS = `
-SELECT id, spec, result FROM jobs
-WHERE status IN ${sqlList(FINAL_STATUSES)} AND finished_at IS NOT NULL
-  AND coalesce((spec ->> 'retainHours')::float8, $2::float8) IS NOT NULL
-  AND finished_at + coalesce((spec ->> 'retainHours')::float8, $2::float8) * interval '1 hour' < $1
-ORDER BY finished_at LIMIT $3`;
+SELECT j.id, j.spec, j.result, mo.state AS order_state FROM jobs j
+LEFT JOIN market_orders mo ON mo.job_id = j.id AND mo.state IN ${sqlList(UNSETTLED_ORDER_STATES)}
+WHERE j.status IN ${sqlList(FINAL_STATUSES)} AND j.finished_at IS NOT NULL
+  AND coalesce((j.spec ->> 'retainHours')::float8, $2::float8) IS NOT NULL
+  AND j.finished_at + coalesce((j.spec ->> 'retainHours')::float8, $2::float8) * interval '1 hour' < $1
+ORDER BY (mo.state IS NOT NULL), j.finished_at LIMIT $3`;
 
 /**
  * IPFS root CIDs that finished or running jobs still reference (their published results): the embedded
@@ -670,10 +722,13 @@ SELECT DISTINCT cid FROM (
   SELECT r.result ->> 'cid' FROM renditions r WHERE r.result ? 'cid' AND NOT (r.job_id = ANY($1::text[]))
 ) c WHERE cid IS NOT NULL`;
 
-/** Deletes up to $2 finished jobs (cascading to events, logs, renditions) that finished before $1. */
+/**
+ * Deletes up to $2 finished jobs (cascading to events, logs, renditions, settled market orders) that
+ * finished before $1; never one whose market order is not settled.
+ */
 export const PURGE_FINISHED = `
 DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ${sqlList(FINAL_STATUSES)}
-  AND finished_at < $1 ORDER BY finished_at LIMIT $2)`;
+  AND finished_at < $1 AND NOT ${marketHeld('jobs')} ORDER BY finished_at LIMIT $2)`;
 
 // ---- Encoder registry ------------------------------------------------------------------------------
 
@@ -708,6 +763,10 @@ export const GET_ENCODER = `
 SELECT e.*, (SELECT count(*)::int FROM jobs j WHERE j.lease_owner = e.id
   AND j.status IN ${sqlList(LEASED_STATUSES)}) AS active_jobs
 FROM encoders e WHERE e.id = $1 OR e.did = $1`;
+
+/** Encoder $1's kind and last reported capabilities (the tags column is the current tag set). */
+export const ENCODER_CAPABILITIES = `
+SELECT kind, capabilities || jsonb_build_object('tags', to_jsonb(tags)) AS capabilities FROM encoders WHERE id = $1`;
 
 /** $1 status or NULL, $2 kind or NULL */
 export const LIST_ENCODERS = `

@@ -43,6 +43,11 @@ export interface ExpiredJob {
   id: string;
   spec: unknown;
   result: unknown;
+  /**
+   * Set when the job is kept past its retention: `order_unsettled` (its market order's escrow still has
+   * to be released or refunded). Retention lists it as kept and removes nothing of it.
+   */
+  keptBecause?: 'order_unsettled';
 }
 
 export interface JobStoreOptions {
@@ -215,8 +220,15 @@ export interface JobStore {
   /** Maintenance: deletes finished jobs (and their events, logs, renditions) older than `olderThanMs`. */
   purgeFinished(olderThanMs: number, options?: { batch?: number }): Promise<number>;
   /**
+   * Whether encoder `encoderId`, with its last reported capabilities capped by its kind's limits, could
+   * ever claim job `jobId` (the claim's own capability match: codecs, hwaccel, height, duration, tags,
+   * queues, protocol). False for an unknown encoder or job.
+   */
+  canEncode(jobId: string, encoderId: string): Promise<boolean>;
+  /**
    * Deletes one finished job (and its events, logs, rendition/output rows). Returns false when the job
-   * is unknown or not finished (cancel it first).
+   * is unknown or not finished (cancel it first). The market ledger (transactions, entries) is kept.
+   * @throws OrderUnsettledError (409) when its market order is not settled yet (docs/marketplace.md)
    */
   remove(jobId: string): Promise<boolean>;
   /**

@@ -149,6 +149,8 @@ export const LEDGER_ACCOUNT_KINDS = ['user', 'encoder', 'escrow', 'platform', 'e
 export type LedgerAccountKind = (typeof LEDGER_ACCOUNT_KINDS)[number];
 export const MARKET_ORDER_STATES = ['open', 'accepted', 'paid', 'refunded'] as const;
 export type MarketOrderState = (typeof MARKET_ORDER_STATES)[number];
+/** Orders whose escrow may still move (a hold to release or refund): their job is never removed. */
+export const UNSETTLED_ORDER_STATES = ['open', 'accepted'] as const satisfies readonly MarketOrderState[];
 export const BID_STATES = ['open', 'accepted', 'lost', 'paid', 'refunded'] as const;
 export type BidState = (typeof BID_STATES)[number];
 export const PAYOUT_STATES = ['pending', 'signed', 'confirmed'] as const;

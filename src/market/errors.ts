@@ -18,6 +18,15 @@ export class MarketConflictError extends VidmeshError {
   override readonly status: number = 409;
 }
 
+/**
+ * The bidding encoder cannot encode the job (its codecs, hardware accelerator, tags, or its kind's height
+ * or duration limits do not match what the job requires), so the claim would never lease it. HTTP 422.
+ */
+export class EncoderCannotEncodeError extends VidmeshError {
+  override readonly code: string = 'encoder_cannot_encode';
+  override readonly status: number = 422;
+}
+
 /** No market order for that job, or not visible to the caller. HTTP 404. */
 export class OrderNotFoundError extends NotFoundError {
   override readonly code: string = 'order_not_found';

@@ -3,7 +3,12 @@ import type { Database, Queryable } from '../jobs/db.js';
 import type { JobStore } from '../jobs/index.js';
 import type { Logger } from '../log.js';
 import { createReputationStore, EMPTY_REPUTATION, reputationScore } from '../trust/index.js';
-import { MarketConflictError, MarketValidationError, OrderNotFoundError } from './errors.js';
+import {
+  EncoderCannotEncodeError,
+  MarketConflictError,
+  MarketValidationError,
+  OrderNotFoundError,
+} from './errors.js';
 import {
   createLedger,
   encoderAccount,
@@ -120,8 +125,11 @@ const toBid = (r: BidRow): MarketBid => ({
 
 export interface MarketOptions {
   db: Database;
-  /** The hook into the job store: reserve a job for the accepted encoder (claim gate). */
-  jobs: Pick<JobStore, 'reserve'>;
+  /**
+   * The hooks into the job store: reserve a job for the accepted encoder (claim gate), and ask whether
+   * a bidder could claim it at all (the claim's capability match).
+   */
+  jobs: Pick<JobStore, 'reserve' | 'canEncode'>;
   /** Platform fee in basis points of the accepted price (default 500 = 5 %). */
   feeBps?: number;
   /** ms the accepted encoder has to take the job before the order is refunded and reopened (default 1 h). */
@@ -378,6 +386,13 @@ export function createMarket(options: MarketOptions) {
     }
     const ex = (await db.query<{ excluded: boolean }>(Q.IS_EXCLUDED, [jobId, encoderId])).rows[0];
     if (ex?.excluded) throw new MarketConflictError(`encoder ${encoderId} may not take job ${jobId} again`);
+    // Refused now rather than accepted, never claimed, and refunded after the accept timeout.
+    if (!(await jobs.canEncode(jobId, encoderId))) {
+      throw new EncoderCannotEncodeError(
+        `encoder ${encoderId} cannot encode job ${jobId}: its codecs, hardware accelerator, tags or the limits of its kind do not meet the job's requirements`,
+        { details: { jobId, encoderId } },
+      );
+    }
     const { rows } = await db.query<BidRow>(Q.INSERT_BID, [
       `bid_${randomBytes(9).toString('base64url')}`,
       jobId,

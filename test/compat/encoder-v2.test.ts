@@ -272,6 +272,33 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
     assert.equal(rows.rows.length, 0, 'output rows removed');
   });
 
+  test('DELETE /jobs/:id of a job whose market order is not settled is a 409 problem that keeps job and files; settled, it is removed', async () => {
+    await makeClip(join(receiverRoot, 'priced.mp4'), { seconds: 1 });
+    const created = await api('POST', '/jobs', {
+      source: { kind: 'http', url: `${receiver.url}/priced.mp4` },
+      outputs: [{ container: 'mp4', height: 240, destination: { kind: 'local', path: 'priced' } }],
+    });
+    assert.equal(created.status, 202, created.text);
+    const id = String(created.json.id);
+    assert.equal((await waitDone(id)).status, 'completed');
+    // The escrow of an accepted bid still holds its price (the settlement pass has not run yet).
+    await server.db.query(
+      `INSERT INTO market_orders (job_id, payer, max_price, auto_accept, state, bid_id, encoder_id, price, fee)
+       VALUES ($1, 'acme', 1000, false, 'accepted', 'bid_v2', 'enc-v2', 900, 0)`,
+      [id],
+    );
+    const refused = await api('DELETE', `/jobs/${id}`);
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.json.code, 'order_unsettled');
+    assert.ok(existsSync(join(dataDir, 'media', id, 'priced')), 'local files kept');
+    assert.equal((await api('GET', `/jobs/${id}`)).status, 200);
+    await server.db.query(`UPDATE market_orders SET state = 'paid' WHERE job_id = $1`, [id]);
+    const deleted = await api('DELETE', `/jobs/${id}`);
+    assert.equal(deleted.status, 200, deleted.text);
+    assert.equal(existsSync(join(dataDir, 'media', id)), false);
+    assert.equal((await api('GET', `/jobs/${id}`)).status, 404);
+  });
+
   test('DELETE /jobs/:id of a job that has not finished cancels it first; nothing is published after', async () => {
     await makeClip(join(receiverRoot, 'unfinished.mp4'), { seconds: 1 });
     const created = await api('POST', '/jobs', {

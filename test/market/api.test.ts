@@ -202,6 +202,20 @@ describe('marketplace API refuses forged, foreign and malformed requests', () =>
     assert.equal(bid.status, 201, JSON.stringify(bid.body));
     assert.equal((bid.body.bid as { state: string }).state, 'open', 'no auto-accept');
     const bidId = (bid.body.bid as { id: string }).id;
+    // A job that needs a tag this encoder does not have: its bid is a 422 problem, not an open bid.
+    const tagged = await call('POST', '/jobs', acme, {
+      source: { type: 'upload', id: uploadId },
+      network: 'community',
+      tags: ['gpu-farm'],
+      market: { maxPrice: '1.000', autoAccept: false },
+    });
+    assert.equal(tagged.status, 202, JSON.stringify(tagged.body));
+    const taggedId = (tagged.body.job as { id: string }).id;
+    const incapable = await signed('POST', '/community/bids', { encoderId, jobId: taggedId, price: '0.500' });
+    assert.equal(incapable.status, 422, JSON.stringify(incapable.body));
+    assert.equal(incapable.body.code, 'encoder_cannot_encode');
+    assert.equal(incapable.body.type, 'urn:vidmesh:problem:encoder_cannot_encode');
+    assert.deepEqual((await call('GET', `/community/jobs/${taggedId}`, acme)).body.bids, []);
     // Another tenant: its order view and its accept answer exactly like a missing order.
     const seen = await call('GET', `/community/jobs/${jobId}`, globex);
     assert.equal(seen.status, 404);

@@ -17,7 +17,7 @@ describe('Hive rail: deposits and payouts against the stand-in node', () => {
   let node: HiveNode;
   let operatorKey = '';
   let alicePosting = '';
-  const noJobs = { reserve: async () => {} };
+  const noJobs = { reserve: async () => {}, canEncode: async () => true };
 
   before(async () => {
     node = await startHiveNode();
