@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, registeredRoutes, startCoordinator } from '../../src/coordinator/index.js';
+import { generateIdentity, signPairingProof } from '../../src/identity/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
 import { bearer, http, PARAMS, sweepRoutes } from './harness.js';
@@ -24,6 +25,14 @@ describe('every route of a coordinator with all optional surfaces answers hostil
   let server: RunningCoordinator;
   let tenantKey = '';
   let foreignJob = '';
+  const keyFor = async (tenant: string) => {
+    const key = await http(server.url, 'POST', '/api/v1/keys', {
+      json: { scopes: ['submit', 'read'], tenant },
+      headers: bearer(server.apiKey),
+    });
+    assert.equal(key.status, 201, key.text);
+    return key.body.plaintext as string;
+  };
 
   before(async () => {
     tdb = await createTestDatabase();
@@ -108,5 +117,101 @@ describe('every route of a coordinator with all optional surfaces answers hostil
       if (res.status < 400 || res.status >= 500) failures.push(`${res.status} add as ${type}: ${res.text}`);
     }
     assert.deepEqual(failures, []);
+  });
+
+  test("another tenant's key gets 404/403, never tenant A's data, on the new routes", async () => {
+    const a = await keyFor('acme');
+    const b = await keyFor('initech');
+    const submitted = await http(server.url, 'POST', '/api/v1/jobs', {
+      json: {
+        source: { type: 'http', url: 'https://example.com/acme.mp4' },
+        metadata: { secret: 'acme-only' },
+      },
+      headers: bearer(a),
+    });
+    assert.equal(submitted.status, 202, submitted.text);
+    const jobA = submitted.body.job.id as string;
+    const noLeak = (res: { status: number; text: string }, what: string) => {
+      assert.ok(res.status < 500, `${what}: ${res.status} ${res.text}`);
+      assert.ok(!res.text.includes('acme'), `${what} shows tenant A's data: ${res.text.slice(0, 200)}`);
+    };
+
+    // Encoder v2 API.
+    const got = await http(server.url, 'GET', `/v2/jobs/${jobA}`, { headers: bearer(b) });
+    assert.equal(got.status, 404, got.text);
+    noLeak(got, 'GET /v2/jobs/:id');
+    const del = await http(server.url, 'DELETE', `/v2/jobs/${jobA}`, { headers: bearer(b) });
+    assert.equal(del.status, 404, del.text);
+    noLeak(del, 'DELETE /v2/jobs/:id');
+    assert.equal((await http(server.url, 'GET', `/v2/jobs/${jobA}`, { headers: bearer(a) })).status, 200);
+    const list = await http(server.url, 'GET', '/v2/jobs', { headers: bearer(b) });
+    assert.equal(list.status, 200, list.text);
+    assert.ok(!list.text.includes(jobA), "B's job list shows A's job");
+    const mine = await http(server.url, 'GET', '/v2/jobs', { headers: bearer(a) });
+    assert.ok(mine.text.includes(jobA), "A's own list shows A's job (the check above can fail)");
+    noLeak(await http(server.url, 'GET', '/v2/workers', { headers: bearer(b) }), 'GET /v2/workers');
+
+    // Per-output retry and the job routes behind it.
+    const retry = await http(server.url, 'POST', `/api/v1/jobs/${jobA}/retry`, {
+      json: { renditions: ['480p'] },
+      headers: bearer(b),
+    });
+    assert.equal(retry.status, 404, retry.text);
+    noLeak(retry, 'POST /jobs/:id/retry');
+
+    // Routing settings are per tenant: B's "alice" is not A's "alice".
+    const set = await http(server.url, 'PATCH', '/api/v1/settings/alice', {
+      json: { allowCommunity: true, maxPrice: 7 },
+      headers: bearer(a),
+    });
+    assert.equal(set.status, 200, set.text);
+    const seen = await http(server.url, 'GET', '/api/v1/settings/alice', { headers: bearer(b) });
+    assert.equal(seen.status, 200, seen.text);
+    assert.equal(seen.body.maxPrice, null, "B reads A's user's settings");
+    await http(server.url, 'PATCH', '/api/v1/settings/alice', { json: { maxPrice: 1 }, headers: bearer(b) });
+    const still = await http(server.url, 'GET', '/api/v1/settings/alice', { headers: bearer(a) });
+    assert.equal(still.body.maxPrice, 7, "B's change reached A's user");
+
+    // Market: A's job has no order B can read or accept; B's wallet is B's.
+    const order = await http(server.url, 'GET', `/api/v1/community/jobs/${jobA}`, { headers: bearer(b) });
+    assert.equal(order.status, 404, order.text);
+    const accept = await http(server.url, 'POST', '/api/v1/community/accept', {
+      json: { jobId: jobA, bidId: 'bid_x' },
+      headers: bearer(b),
+    });
+    assert.ok(accept.status === 404 || accept.status === 403, `accept: ${accept.status} ${accept.text}`);
+    noLeak(await http(server.url, 'GET', '/api/v1/wallet', { headers: bearer(b) }), 'GET /wallet');
+
+    // Pairing: A's agent pairs with A's alice; B replaying the agent's proof must not take the agent.
+    const agent = generateIdentity();
+    const proof = await signPairingProof(agent, 'alice');
+    const paired = await http(server.url, 'POST', '/api/v1/agent/pairings', {
+      json: { did: agent.did, user: 'alice', proof },
+      headers: bearer(a),
+    });
+    assert.equal(paired.status, 201, paired.text);
+    const stolen = await http(server.url, 'POST', '/api/v1/agent/pairings', {
+      json: { did: agent.did, user: 'alice', proof },
+      headers: bearer(b),
+    });
+    assert.ok(
+      stolen.status >= 400 && stolen.status < 500,
+      `B re-paired A's agent: ${stolen.status} ${stolen.text}`,
+    );
+    const binding = await server.store.getAgentBinding(agent.did);
+    assert.equal(binding?.tenant, 'acme', "A's agent now works for B");
+    assert.equal(stolen.status, 409);
+    assert.equal(stolen.body.code, 'agent_paired_elsewhere');
+    const moved = await http(server.url, 'POST', '/api/v1/agent/pairings', {
+      json: { did: agent.did, user: 'bob', proof: await signPairingProof(agent, 'bob') },
+      headers: bearer(a),
+    });
+    assert.equal(moved.status, 201, `re-pairing within the tenant still moves the agent: ${moved.text}`);
+    const check = await http(server.url, 'POST', '/api/v1/agent/check', {
+      json: { user: 'alice' },
+      headers: bearer(b),
+    });
+    assert.equal(check.status, 200, check.text);
+    assert.equal(check.body.encoderId, null);
   });
 });
