@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, registeredRoutes, startCoordinator } from '../../src/coordinator/index.js';
-import { generateIdentity, signPairingProof } from '../../src/identity/index.js';
+import { generateIdentity, signPairingProof, signRequest } from '../../src/identity/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
-import { bearer, http, PARAMS, sweepRoutes } from './harness.js';
+import { bearer, CAPS, http, PARAMS, sweepRoutes } from './harness.js';
 
 /**
  * `vidmesh serve` with every optional surface on (Encoder v2 API at `/v2`, the 3Speak gateway with its
@@ -207,6 +207,31 @@ describe('every route of a coordinator with all optional surfaces answers hostil
       headers: bearer(a),
     });
     assert.equal(moved.status, 201, `re-pairing within the tenant still moves the agent: ${moved.text}`);
+
+    // A's paired desktop agent registers: B's worker and encoder lists do not show A's user's machine.
+    const body = JSON.stringify({
+      name: 'acme-laptop',
+      kind: 'desktop',
+      version: '1.0.0',
+      capabilities: CAPS,
+    });
+    const reg = await http(server.url, 'POST', '/api/v1/encoders/register', {
+      body,
+      headers: {
+        'content-type': 'application/json',
+        ...(await signRequest(agent, { method: 'POST', path: '/api/v1/encoders/register', body })),
+      },
+    });
+    assert.ok(reg.status === 200 || reg.status === 201, reg.text);
+    const agentId = reg.body.encoder?.id ?? reg.body.id;
+    assert.ok(typeof agentId === 'string', reg.text);
+    const mineA = await http(server.url, 'GET', '/v2/workers', { headers: bearer(a) });
+    assert.ok(mineA.text.includes(agentId), `A sees its own agent (the check below can fail): ${mineA.text}`);
+    for (const path of ['/v2/workers', '/api/v1/encoders']) {
+      const seenB = await http(server.url, 'GET', path, { headers: bearer(b) });
+      assert.equal(seenB.status, 200, seenB.text);
+      assert.ok(!seenB.text.includes(agentId), `${path} shows A's desktop agent to B`);
+    }
     const check = await http(server.url, 'POST', '/api/v1/agent/check', {
       json: { user: 'alice' },
       headers: bearer(b),
