@@ -226,7 +226,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transformObject: (d) =>
       finishOpenApi(('openapiObject' in d ? d.openapiObject : d.swaggerObject) as never, { license: 'MIT' }),
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    uiHooks: {
+      // @fastify/swagger-ui redirects `/docs/static/index.html` to `req.url` with the suffix cut by a
+      // `$`-anchored regex: with a query string the URL is unchanged, an endless redirect to itself.
+      onRequest: async (req, reply) => {
+        if (/^\/docs\/static\/index\.html\?/.test(req.url)) return reply.redirect('/docs/');
+      },
+    },
+  });
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () =>
     app.swagger(),
   );
