@@ -151,6 +151,17 @@ export function signInLink(app: FastifyInstance, baseUrl: string, apiKey: string
   return `${baseUrl.replace(/\/+$/, '')}/api/v1/session/link?token=${token}`;
 }
 
+const routeTables = new WeakMap<FastifyInstance, Array<{ method: string; url: string }>>();
+
+/**
+ * Every route registered on an app built by {@link buildApp}, including those mounted later by
+ * optional surfaces (Encoder v2 API, 3Speak gateway): `{method, url}` with Fastify's path syntax
+ * (`:param`, `*`). HEAD twins of GET routes are left out. Empty for an app not built here.
+ */
+export function registeredRoutes(app: FastifyInstance): ReadonlyArray<{ method: string; url: string }> {
+  return routeTables.get(app) ?? [];
+}
+
 /**
  * Builds the coordinator's Fastify app without listening (tests call `app.inject()`; `listen()` is the
  * caller's). Routes: `/health`, `/ready`, `/openapi.json`, `/docs`, `/media/*`, and the REST API under
@@ -166,6 +177,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Long-polls and SSE streams would hold close() open: end every connection on shutdown.
     forceCloseConnections: true,
+  });
+  const routeTable: Array<{ method: string; url: string }> = [];
+  routeTables.set(base, routeTable);
+  // Kept so the hostile-input sweep reaches routes that are in no OpenAPI document.
+  base.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD') routeTable.push({ method, url: route.url });
   });
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -208,7 +226,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transformObject: (d) =>
       finishOpenApi(('openapiObject' in d ? d.openapiObject : d.swaggerObject) as never, { license: 'MIT' }),
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    uiHooks: {
+      // @fastify/swagger-ui redirects `/docs/static/index.html` to `req.url` with the suffix cut by a
+      // `$`-anchored regex: with a query string the URL is unchanged, an endless redirect to itself.
+      onRequest: async (req, reply) => {
+        if (/^\/docs\/static\/index\.html\?/.test(req.url)) return reply.redirect('/docs/');
+      },
+    },
+  });
   app.get('/openapi.json', { config: { scope: 'public' }, schema: { hide: true } }, async () =>
     app.swagger(),
   );

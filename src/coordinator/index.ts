@@ -3,7 +3,7 @@
  * media serving, and `startCoordinator` (what `vidmesh serve` runs). Also the typed REST client used by
  * the CLI. See docs/api.md. Everything not exported here is internal.
  */
-export { type AppDeps, buildApp, signInLink } from './app.js';
+export { type AppDeps, buildApp, registeredRoutes, signInLink } from './app.js';
 export { type ClientOptions, createClient, type VidmeshClient } from './client.js';
 export {
   ApiError,

@@ -184,6 +184,18 @@ export function eventView(e: JobEvent): JobEventView {
   return view;
 }
 
+/**
+ * Whether a caller of `tenant` (undefined: the operator) may see an encoder in fleet lists: the
+ * operator's and community encoders (tenant null) serve everyone, a tenant's own are its own, and a
+ * desktop agent belongs to the tenant of the user its DID is paired with (its own tenant is null,
+ * as it registers with its did:key, but its host and status are that user's).
+ */
+export function encoderVisibleTo(e: Encoder, tenant: string | undefined): boolean {
+  if (tenant === undefined) return true;
+  if (e.user) return e.user.tenant === tenant;
+  return e.tenant === null || e.tenant === tenant;
+}
+
 export function encoderView(e: Encoder, reputation?: Reputation): EncoderView {
   return {
     id: e.id,

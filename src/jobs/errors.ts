@@ -27,6 +27,15 @@ export class OrderUnsettledError extends VidmeshError {
   override readonly retryable: boolean = true;
 }
 
+/**
+ * The did:key agent is already paired with a user of another tenant: a pairing proof (signed by the
+ * agent, naming only the user) replayed with another tenant's key must not take the agent. HTTP 409.
+ */
+export class AgentPairedElsewhereError extends VidmeshError {
+  override readonly code: string = 'agent_paired_elsewhere';
+  override readonly status: number = 409;
+}
+
 /** Applying the database migrations failed; the process must not serve. HTTP 500. */
 export class MigrationError extends VidmeshError {
   override readonly code: string = 'migration_failed';

@@ -11,6 +11,7 @@ export {
   type QueryResult,
 } from './db.js';
 export {
+  AgentPairedElsewhereError,
   EncoderNotFoundError,
   InvalidTransitionError,
   JobNotFoundError,

@@ -141,11 +141,11 @@ ON CONFLICT (tenant, user_name) DO UPDATE SET
   max_price = CASE WHEN $7::boolean THEN $6 ELSE coalesce($6, s.max_price) END, updated_at = $8
 RETURNING prefer_own_agent, allow_browser, allow_community, max_price::float8 AS max_price, updated_at`;
 
-/** Pairs did $1 with user $3 of tenant $2 (re-pairing moves it); $4 now */
+/** Pairs did $1 with user $3 of tenant $2 (re-pairing within the tenant moves it; none returned when another tenant holds it); $4 now */
 export const BIND_AGENT = `
 INSERT INTO agent_bindings (did, tenant, user_name, created_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (did) DO UPDATE SET tenant = EXCLUDED.tenant, user_name = EXCLUDED.user_name,
-  created_at = EXCLUDED.created_at
+ON CONFLICT (did) DO UPDATE SET user_name = EXCLUDED.user_name, created_at = EXCLUDED.created_at
+  WHERE agent_bindings.tenant = EXCLUDED.tenant
 RETURNING did, tenant, user_name, created_at`;
 
 /** $1 did */

@@ -243,7 +243,10 @@ export interface JobStore {
   getUserSettings(tenant: string, user: string): Promise<UserSettings>;
   /** Changes the given fields (`maxPrice: null` clears the limit); returns the settings now. */
   updateUserSettings(tenant: string, user: string, patch: Partial<UserSettings>): Promise<UserSettings>;
-  /** Pairs a did:key identity with a user of a tenant (re-pairing moves it). */
+  /**
+   * Pairs a did:key identity with a user of a tenant (re-pairing within the tenant moves it).
+   * @throws AgentPairedElsewhereError when the did is paired with another tenant
+   */
   bindAgent(did: string, tenant: string, user: string): Promise<AgentBinding>;
   getAgentBinding(did: string): Promise<AgentBinding | null>;
 

@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import type { StoreContext } from './context.js';
+import { AgentPairedElsewhereError } from './errors.js';
 import { DEFAULT_USER_SETTINGS, type UserSettings } from './routing.js';
 import * as Q from './sql.js';
 import type { JobStore } from './store.js';
@@ -74,7 +75,9 @@ export function createUserDirectory(ctx: StoreContext): UserDirectory {
         Q.BIND_AGENT,
         [did, tenant, user, clock()],
       );
-      const r = rows[0]!;
+      const r = rows[0];
+      // No row: the conflict's WHERE refused a did paired with another tenant.
+      if (!r) throw new AgentPairedElsewhereError(`${did} is paired with another tenant's user`);
       return { did: r.did, tenant: r.tenant, user: r.user_name, createdAt: new Date(r.created_at) };
     },
 

@@ -155,3 +155,91 @@ export async function http(
 
 /** `Authorization: Bearer <key>` headers. */
 export const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
+
+/** Hostile path parameters: traversal, NUL, a lone surrogate (UTF-8 encoded), SQL, a huge segment. */
+export const PARAMS = [
+  '../../etc/passwd',
+  '%00',
+  '%ED%A0%80', // a lone surrogate, UTF-8 encoded
+  "x'; DROP TABLE jobs;--",
+  'a'.repeat(3000),
+];
+
+/** Hostile request bodies, each with its content type (`no body`: none). */
+export const BODIES: Array<{ name: string; body?: string; type?: string }> = [
+  { name: 'empty object', body: '{}', type: 'application/json' },
+  { name: 'array', body: '[1,2,3]', type: 'application/json' },
+  { name: 'null', body: 'null', type: 'application/json' },
+  { name: 'string', body: '"x"', type: 'application/json' },
+  {
+    name: 'lone surrogates',
+    body: '{"\\ud800":"\\udfff","source":{"type":"http","url":"https://e.com/\\ud800"}}',
+    type: 'application/json',
+  },
+  { name: 'NUL', body: '{"name":"a\\u0000b","url":"https://e.com/\\u0000"}', type: 'application/json' },
+  {
+    name: 'valid job, lone surrogate in metadata',
+    body: '{"source":{"type":"http","url":"https://example.com/a.mp4"},"metadata":{"t":"\\ud800"}}',
+    type: 'application/json',
+  },
+  {
+    name: 'unresolvable host',
+    body: '{"url":"https://no-such-host.invalid/hook"}',
+    type: 'application/json',
+  },
+  { name: 'broken JSON', body: '{"a":', type: 'application/json' },
+  { name: 'deep nesting', body: `${'['.repeat(2000)}${']'.repeat(2000)}`, type: 'application/json' },
+  {
+    name: 'wrong types',
+    body: '{"encoderId":1,"jobId":[],"leaseToken":{},"scopes":"admin","url":5}',
+    type: 'application/json',
+  },
+  { name: 'text/plain', body: 'hello', type: 'text/plain' },
+  { name: 'form', body: 'a=1&b=2', type: 'application/x-www-form-urlencoded' },
+  { name: 'html as media', body: '<html><script>alert(1)</script></html>', type: 'video/mp4' },
+  { name: 'no body' },
+];
+
+/**
+ * Sends every operation (`{method, path}` with `{param}` or `:param` placeholders, `*` wildcards) each
+ * fill of its parameters × each hostile body (GETs: none), as each principal; `fills` (real ids, kept
+ * verbatim) are also sent as each of `fillPrincipals`, the other {@link PARAMS} percent-encoded.
+ * Resolves the 5xx answers and the requests with no answer in 10 s, and how many were sent.
+ */
+export async function sweepRoutes(
+  base: string,
+  ops: ReadonlyArray<{ method: string; path: string }>,
+  options: { fills: string[]; principals: string[]; fillPrincipals?: string[] },
+): Promise<{ failures: string[]; sent: number }> {
+  const failures: string[] = [];
+  let sent = 0;
+  const send = async (method: string, path: string, auth: string, b: (typeof BODIES)[number]) => {
+    sent++;
+    const hasBody = method !== 'GET' && b.body !== undefined;
+    try {
+      const res = await fetch(base + path, {
+        method,
+        headers: { ...bearer(auth), ...(hasBody && b.type ? { 'content-type': b.type } : {}) },
+        ...(hasBody ? { body: b.body } : {}),
+        signal: AbortSignal.timeout(10_000),
+      });
+      await res.body?.cancel();
+      if (res.status >= 500) failures.push(`${res.status} ${method} ${path.slice(0, 120)} [${b.name}]`);
+    } catch (err) {
+      failures.push(`no answer ${method} ${path.slice(0, 120)} [${b.name}]: ${(err as Error).message}`);
+    }
+  };
+  for (const op of ops) {
+    for (const fill of [...options.fills, ...PARAMS]) {
+      const verbatim = options.fills.includes(fill);
+      const value = verbatim ? fill : encodeURIComponent(fill).replace(/%25/g, '%');
+      const path = op.path.replace(/\{[^}]+\}|:[A-Za-z_][A-Za-z0-9_]*|\*/g, value);
+      const bodies = op.method === 'GET' ? [BODIES[BODIES.length - 1]!] : BODIES;
+      for (const b of bodies) {
+        for (const p of options.principals) await send(op.method, path, p, b);
+        if (verbatim) for (const p of options.fillPrincipals ?? []) await send(op.method, path, p, b);
+      }
+    }
+  }
+  return { failures, sent };
+}

@@ -20,10 +20,30 @@ import {
   safeSegments,
 } from '../../storage/index.js';
 
-/** kubo answers RPC errors with HTTP 500 and `{Message, Code, Type: "error"}` (kubo RPC docs). */
+/**
+ * A call kubo refuses for its arguments (missing `arg`, bad option, a directory where a file is
+ * asked, not pinned): HTTP 400 with `{Message, Code, Type: "error"}`, kubo's "malformed RPC,
+ * argument type error" answer (kubo RPC docs, HTTP status codes). Never a 500: that is the
+ * server's fault.
+ */
 export class KuboRpcError extends VidmeshError {
   override readonly code: string = 'kubo_rpc_error';
-  override readonly status: number = 500;
+  override readonly status: number = 400;
+}
+
+/**
+ * The HTTP status of an error thrown by a kubo RPC handler: a VidmeshError's own, Fastify's 4xx, the
+ * UnixFS exporter's typed errors (`ERR_NOT_FOUND` 404; bad path, unknown codec, not UnixFS 400),
+ * else 500.
+ */
+export function kuboErrorStatus(err: unknown): number {
+  if (err instanceof VidmeshError) return err.status;
+  const e = err as { statusCode?: unknown; code?: unknown };
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return e.statusCode;
+  if (e?.code === 'ERR_NOT_FOUND') return 404;
+  if (['ERR_BAD_PATH', 'ERR_NO_RESOLVER', 'ERR_NOT_UNIXFS', 'ERR_INVALID_PARAMS'].includes(String(e?.code)))
+    return 400;
+  return 500;
 }
 
 /** `add`/`pin/add` from an address that may not write to this store. */
@@ -145,7 +165,13 @@ async function blockstoreUsage(dir: string): Promise<{ bytes: number; objects: n
 async function receiveParts(req: FastifyRequest, dir: string, maxBytes: number): Promise<string[]> {
   const files: string[] = [];
   let total = 0;
-  const bb = Busboy({ headers: req.headers, preservePath: true, limits: { fieldSize: 1024 } });
+  let bb: ReturnType<typeof Busboy>;
+  try {
+    bb = Busboy({ headers: req.headers, preservePath: true, limits: { fieldSize: 1024 } });
+  } catch (err) {
+    // busboy throws for a missing or non-multipart content type: the client's mistake.
+    throw new KuboRpcError('add: the body must be multipart/form-data', { cause: err });
+  }
   const writes: Promise<void>[] = [];
   const done = new Promise<void>((resolve, reject) => {
     bb.on('file', (_field, stream, info) => {
@@ -252,16 +278,10 @@ export async function kuboRpcRoutes(app: FastifyInstance, opts: KuboRpcOptions):
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
   app.setErrorHandler(async (err, _req, reply) => {
-    // A client's mistake stays a 4xx (Fastify's own errors carry it); everything else is kubo's 500.
-    const code = (err as { statusCode?: unknown }).statusCode;
-    const status =
-      err instanceof VidmeshError
-        ? err.status
-        : typeof code === 'number' && code >= 400 && code < 500
-          ? code
-          : 500;
+    // A client's mistake (including an unknown CID) stays a 4xx; kubo clients treat every non-2xx
+    // as an error, so only the server's own faults are 500.
     const message = err instanceof Error ? err.message : String(err);
-    await reply.status(status === 404 ? 500 : status).send({ Message: message, Code: 0, Type: 'error' });
+    await reply.status(kuboErrorStatus(err)).send({ Message: message, Code: 0, Type: 'error' });
   });
 
   app.post('/api/v0/id', async () => ({

@@ -51,7 +51,7 @@ import type { SourceRelay } from '../relay.js';
 import { encoderViewSchema, jobViewSchema } from '../schemas.js';
 import { measureUploadSource } from '../source-needs.js';
 import { createStagedResults } from '../staged-results.js';
-import { encoderView, jobView } from '../views.js';
+import { encoderView, encoderVisibleTo, jobView } from '../views.js';
 import { uploadPath } from './uploads.js';
 
 export interface AgentRouteOptions {
@@ -286,8 +286,8 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRouteOptions> = async (app,
       const records = reputation ? await reputation.all() : new Map();
       return {
         encoders: all
-          // Never another tenant's encoders; the operator's and community ones serve everyone.
-          .filter((e) => tenant === undefined || e.tenant === null || e.tenant === tenant)
+          // Never another tenant's encoders or its users' desktop agents.
+          .filter((e) => encoderVisibleTo(e, tenant))
           .map((e) => encoderView(e, records.get(e.id))),
       };
     },

@@ -6,7 +6,7 @@ import type { Reputation } from '../../trust/index.js';
 import type { Principal } from '../plugins/auth.js';
 import { encoderViewSchema, jobViewSchema } from '../schemas.js';
 import { openEventStream } from '../sse.js';
-import { encoderView, jobView } from '../views.js';
+import { encoderView, encoderVisibleTo, jobView } from '../views.js';
 import { visibleJob } from './jobs.js';
 
 export interface DashboardRouteOptions {
@@ -363,7 +363,7 @@ export const dashboardRoutes: FastifyPluginAsyncZod<DashboardRouteOptions> = asy
         opts.reputation?.() ?? Promise.resolve(new Map<string, Reputation>()),
       ]);
       // A tenant key never sees another tenant's encoders (the operator's and community ones it does).
-      const encoders = all.filter((e) => tenant === undefined || e.tenant === null || e.tenant === tenant);
+      const encoders = all.filter((e) => encoderVisibleTo(e, tenant));
       const now = Date.now();
       const shown = live.jobs.filter((j) => visible(principal, j));
       const logs = await Promise.all(
