@@ -12,4 +12,5 @@ export * from './money.js';
 export * from './rail.js';
 export * from './settlement.js';
 export * from './statements.js';
+export * from './wire.js';
 export * from './worker.js';

@@ -4,22 +4,9 @@ import { loadConfig, resolveClientTarget } from '../../config.js';
 import { ValidationError } from '../../errors.js';
 import { createSecretBox, resolveServerKey } from '../../identity/index.js';
 import { HIVE_ACTIVE_KEY_CONTEXT, publicKeyOf } from '../../market/index.js';
+import type { StatementView as Statement } from '../../market/wire.js';
 import { adminApiCall } from '../keys.js';
 import { type ClientFlags, output, withClientOptions } from './common.js';
-
-interface Statement {
-  account: string;
-  balance: string;
-  entries: Array<{
-    id: number;
-    at: string;
-    kind: string;
-    amount: string;
-    balanceAfter: string;
-    jobId: string | null;
-    memo: string | null;
-  }>;
-}
 
 const call = <T>(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<T> => {
   const config = loadConfig({ flags: { url: flags.url, apiKey: flags.apiKey, dataDir: flags.dataDir } });

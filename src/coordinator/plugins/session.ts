@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import type { Authenticator, Principal } from './auth.js';
 
@@ -33,6 +33,31 @@ export interface SessionOptions {
   secret?: Uint8Array;
   /** Session lifetime in seconds (default 12 h). */
   ttlS?: number;
+}
+
+/** A sealed session: the cookie value, its expiry and its principal. */
+export interface SealedSession {
+  value: string;
+  expiresAt: Date;
+  principal: Principal;
+}
+
+/**
+ * Hands a sealed session to the browser: sets its cookie (`Secure` over https) with `no-store`, and
+ * returns the body of a sign-in answer, `{principal: {id, scopes, tenant}, expiresAt}` (ISO 8601).
+ */
+export function startSession(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  sessions: SessionManager,
+  s: SealedSession,
+): { principal: { id: string; scopes: string[]; tenant: string | null }; expiresAt: string } {
+  reply.header('set-cookie', sessions.cookie(s.value, sessions.ttlS, req.protocol === 'https'));
+  reply.header('cache-control', 'no-store');
+  return {
+    principal: { id: s.principal.id, scopes: [...s.principal.scopes], tenant: s.principal.tenant ?? null },
+    expiresAt: s.expiresAt.toISOString(),
+  };
 }
 
 export interface SessionManager {

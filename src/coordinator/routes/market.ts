@@ -21,12 +21,13 @@ import {
   parseSignInStatement,
   quoteOf,
   signInStatement,
+  statementViewSchema,
   userAccount,
 } from '../../market/index.js';
 import { planLadder, probe } from '../../media/index.js';
 import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
-import { CSRF_HEADER, CsrfError, type SessionManager } from '../plugins/session.js';
+import { CSRF_HEADER, CsrfError, type SessionManager, startSession } from '../plugins/session.js';
 import { assertActsFor } from './agent.js';
 import { uploadPath } from './uploads.js';
 
@@ -85,21 +86,6 @@ const viewBid = (b: MarketBid) => ({
   encoderId: b.encoderId,
   price: formatHbd(b.price),
   state: b.state,
-});
-const statementView = z.object({
-  account: z.string(),
-  balance: z.string(),
-  entries: z.array(
-    z.object({
-      id: z.number(),
-      at: z.string(),
-      kind: z.string(),
-      amount: z.string(),
-      balanceAfter: z.string(),
-      jobId: z.string().nullable(),
-      memo: z.string().nullable(),
-    }),
-  ),
 });
 
 /**
@@ -203,16 +189,7 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
         );
         if (!fresh) throw new HiveSignatureError('this sign-in statement was already used');
         const s = sessions.signInHive(b.account);
-        reply.header('set-cookie', sessions.cookie(s.value, sessions.ttlS, req.protocol === 'https'));
-        reply.header('cache-control', 'no-store');
-        return {
-          principal: {
-            id: s.principal.id,
-            scopes: [...s.principal.scopes],
-            tenant: s.principal.tenant ?? null,
-          },
-          expiresAt: s.expiresAt.toISOString(),
-        };
+        return startSession(req, reply, sessions, s);
       },
     );
   }
@@ -423,7 +400,7 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
         summary: "The caller's ledger account: balance and statement (newest first)",
         tags: ['wallet'],
         querystring: z.object({ before: z.coerce.number().int().positive().optional() }),
-        response: { 200: statementView },
+        response: { 200: statementViewSchema },
       },
     },
     async (req) => statementOf(userAccount(payerOf(req.principal)), req.query.before),
@@ -439,7 +416,7 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
         tags: ['wallet'],
         params: z.object({ encoderId: z.string().min(1).max(128) }),
         querystring: z.object({ before: z.coerce.number().int().positive().optional() }),
-        response: { 200: statementView },
+        response: { 200: statementViewSchema },
       },
     },
     async (req) => {

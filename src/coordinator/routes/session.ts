@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { CSRF_HEADER, CsrfError, type SessionManager } from '../plugins/session.js';
+import { CSRF_HEADER, CsrfError, type SessionManager, startSession } from '../plugins/session.js';
 
 export interface SessionRouteOptions {
   sessions: SessionManager;
@@ -40,16 +40,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteOptions> = async (
     async (req, reply) => {
       requireCsrf(req.headers);
       const s = await sessions.signIn(req, req.body.apiKey);
-      reply.header('set-cookie', sessions.cookie(s.value, sessions.ttlS, req.protocol === 'https'));
-      reply.header('cache-control', 'no-store');
-      return {
-        principal: {
-          id: s.principal.id,
-          scopes: [...s.principal.scopes],
-          tenant: s.principal.tenant ?? null,
-        },
-        expiresAt: s.expiresAt.toISOString(),
-      };
+      return startSession(req, reply, sessions, s);
     },
   );
 
@@ -74,8 +65,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteOptions> = async (
     },
     async (req, reply) => {
       const s = await sessions.exchangeSignInToken(req, req.query.token);
-      reply.header('set-cookie', sessions.cookie(s.value, sessions.ttlS, req.protocol === 'https'));
-      reply.header('cache-control', 'no-store');
+      startSession(req, reply, sessions, s);
       reply.header('referrer-policy', 'no-referrer');
       // A page, not a redirect: its own navigation to the dashboard starts on this origin, so the browser
       // sends the SameSite=Strict cookie with it (a redirect chain begun by a link from elsewhere would not).

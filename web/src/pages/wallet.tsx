@@ -1,21 +1,7 @@
 import { useEffect, useState } from 'react';
+import type { StatementView as Statement } from '../../../src/market/wire.js';
 import { api } from '../api.js';
 import { ErrorNote } from '../components.js';
-
-/** `GET /api/v1/wallet`: the signed-in payer's ledger account (docs/marketplace.md). HBD strings. */
-interface Statement {
-  account: string;
-  balance: string;
-  entries: Array<{
-    id: number;
-    at: string;
-    kind: string;
-    amount: string;
-    balanceAfter: string;
-    jobId: string | null;
-    memo: string | null;
-  }>;
-}
 
 /**
  * The wallet page: balance, statement (newest first, older pages on demand) and a deposit id to send
