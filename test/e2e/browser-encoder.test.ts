@@ -6,11 +6,11 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
-import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
+import type { RunningCoordinator } from '../../src/coordinator/serve.js';
 import { generateIdentity, type Identity, signRequest } from '../../src/identity/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { startTestCoordinator } from '../helpers/coordinator.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip } from '../helpers/media.js';
 import { HLS_PLAYER_SCRIPT, launchChromium, type PlayOutcome, servePlayerFiles } from '../helpers/player.js';
@@ -70,24 +70,14 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
       ...['-v', 'error', '-y', '-i', clips.s30, '-t', '10', '-c:v', 'copy'],
       ...['-c:a', 'libmp3lame', '-b:a', '128k', clips.mp3],
     ]);
-    coordinator = await startCoordinator(
-      loadConfig({
-        flags: {
-          port: 0,
-          host: '127.0.0.1',
-          dataDir: join(root, 'coordinator'),
-          encoders: 0,
-          logLevel: 'silent',
-          databaseUrl: tdb.current.url,
-          heartbeatMs: 1000,
-          maintenanceMs: 500,
-          // Short leases so that a killed tab's lease expires within the test (progress renews every 3 s).
-          leaseMs: 20_000,
-          rescueGraceMs: 0,
-        },
-        env: {},
-      }),
-    );
+    coordinator = await startTestCoordinator(join(root, 'coordinator'), {
+      databaseUrl: tdb.current.url,
+      heartbeatMs: 1000,
+      maintenanceMs: 500,
+      // Short leases so that a killed tab's lease expires within the test (progress renews every 3 s).
+      leaseMs: 20_000,
+      rescueGraceMs: 0,
+    });
     const k = await fetch(`${coordinator.url}/api/v1/keys`, {
       method: 'POST',
       headers: { authorization: `Bearer ${coordinator.apiKey}`, 'content-type': 'application/json' },

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { type DesktopAgent, loadOrCreatePairingToken, startAgent } from '../../src/agent/index.js';
-import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
-import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
+import type { RunningCoordinator } from '../../src/coordinator/serve.js';
 import { generateIdentity, signPairingProof } from '../../src/identity/index.js';
 import { launchChromium } from '../helpers/browser.js';
+import { createTenantKey, startTestCoordinator } from '../helpers/coordinator.js';
 import { makeClip } from '../helpers/media.js';
 
 /**
@@ -30,23 +30,10 @@ describe('dashboard agent badge', () => {
     tmp = await mkdtemp(join(tmpdir(), 'vidmesh-dash-agent-'));
     const launching = launchChromium();
     launching.catch(() => {});
-    server = await startCoordinator(
-      loadConfig({
-        flags: {
-          port: 0,
-          dataDir: join(tmp, 'coordinator'),
-          encoders: 0,
-          heartbeatMs: 1000,
-          logLevel: 'silent',
-        },
-      }),
-    );
-    const created = await fetch(`${server.url}/api/v1/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ scopes: ['submit', 'read'], tenant: 'acme', name: 'acme' }),
+    server = await startTestCoordinator(join(tmp, 'coordinator'), {
+      heartbeatMs: 1000,
     });
-    acmeKey = ((await created.json()) as { plaintext: string }).plaintext;
+    acmeKey = await createTenantKey(server, 'acme');
     acme = createClient({ url: server.url, apiKey: acmeKey });
     const identity = generateIdentity();
     const paired = await fetch(`${server.url}/api/v1/agent/pairings`, {

@@ -4,11 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../../src/config.js';
 import { createClient } from '../../src/coordinator/client.js';
-import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
+import type { RunningCoordinator } from '../../src/coordinator/serve.js';
 import { generateIdentity, type Identity, signRequest } from '../../src/identity/index.js';
 import { bindingStatement, canonicalHiveRequest, signBuffer } from '../../src/market/index.js';
+import { startTestCoordinator } from '../helpers/coordinator.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
 import { makeClip } from '../helpers/media.js';
 
@@ -71,20 +71,10 @@ describe('marketplace API refuses forged, foreign and malformed requests', () =>
     hive.createAccount('vidmesh-op');
     alice = hive.createAccount('alice');
     bob = hive.createAccount('bob');
-    coordinator = await startCoordinator(
-      loadConfig({
-        flags: {
-          port: 0,
-          host: '127.0.0.1',
-          dataDir: join(root, 'coordinator'),
-          encoders: 0,
-          logLevel: 'silent',
-          hiveNode: hive.url,
-          hiveAccount: 'vidmesh-op',
-        },
-        env: {},
-      }),
-    );
+    coordinator = await startTestCoordinator(join(root, 'coordinator'), {
+      hiveNode: hive.url,
+      hiveAccount: 'vidmesh-op',
+    });
     acme = await keyFor('acme');
     globex = await keyFor('globex');
     uploadId = (await createClient({ url: coordinator.url, apiKey: acme }).upload(clip)).upload.id;

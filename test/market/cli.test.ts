@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { loadConfig } from '../../src/config.js';
-import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
+import type { RunningCoordinator } from '../../src/coordinator/serve.js';
 import { createSecretBox } from '../../src/identity/index.js';
 import {
   createLedger,
@@ -17,6 +16,7 @@ import {
   userAccount,
 } from '../../src/market/index.js';
 import { packageRoot } from '../../src/paths.js';
+import { startTestCoordinator } from '../helpers/coordinator.js';
 import { makeClip } from '../helpers/media.js';
 
 const run = promisify(execFile);
@@ -37,18 +37,7 @@ describe('vidmesh wallet and submit --quote / --max-price', () => {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'vidmesh-market-cli-'));
     clip = await makeClip(join(root, 'clip.mp4'), { seconds: 3 });
-    coordinator = await startCoordinator(
-      loadConfig({
-        flags: {
-          port: 0,
-          host: '127.0.0.1',
-          dataDir: join(root, 'coordinator'),
-          encoders: 0,
-          logLevel: 'silent',
-        },
-        env: {},
-      }),
-    );
+    coordinator = await startTestCoordinator(join(root, 'coordinator'));
     const r = await fetch(`${coordinator.url}/api/v1/keys`, {
       method: 'POST',
       headers: { authorization: `Bearer ${coordinator.apiKey}`, 'content-type': 'application/json' },

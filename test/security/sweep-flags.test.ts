@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../../src/config.js';
-import { type RunningCoordinator, registeredRoutes, startCoordinator } from '../../src/coordinator/index.js';
+import { type RunningCoordinator, registeredRoutes } from '../../src/coordinator/index.js';
 import { generateIdentity, signPairingProof, signRequest } from '../../src/identity/index.js';
+import { startTestCoordinator } from '../helpers/coordinator.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
 import { bearer, CAPS, http, PARAMS, sweepRoutes } from './harness.js';
@@ -39,23 +39,13 @@ describe('every route of a coordinator with all optional surfaces answers hostil
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-sweep-flags-'));
     hive = await startHiveNode();
     hive.createAccount('vidmesh-op');
-    server = await startCoordinator(
-      loadConfig({
-        flags: {
-          port: 0,
-          host: '127.0.0.1',
-          dataDir: dir,
-          databaseUrl: tdb.url,
-          encoders: 0,
-          logLevel: 'silent',
-          encoderV2Api: '/v2',
-          threespeakGateway: true,
-          hiveNode: hive.url,
-          hiveAccount: 'vidmesh-op',
-        },
-        env: {},
-      }),
-    );
+    server = await startTestCoordinator(dir, {
+      databaseUrl: tdb.url,
+      encoderV2Api: '/v2',
+      threespeakGateway: true,
+      hiveNode: hive.url,
+      hiveAccount: 'vidmesh-op',
+    });
     const key = await http(server.url, 'POST', '/api/v1/keys', {
       json: { scopes: ['submit', 'read', 'encoder'], tenant: 'globex' },
       headers: bearer(server.apiKey),

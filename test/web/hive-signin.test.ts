@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { loadConfig } from '../../src/config.js';
-import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
+import type { RunningCoordinator } from '../../src/coordinator/serve.js';
 import { createLedger, EXTERNAL_ACCOUNT, signBuffer, userAccount } from '../../src/market/index.js';
 import { launchChromium } from '../helpers/browser.js';
+import { startTestCoordinator } from '../helpers/coordinator.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
 
 /**
@@ -33,20 +33,10 @@ describe('dashboard: Sign in with Hive Keychain, then the wallet page', () => {
     hive = await startHiveNode();
     hive.createAccount('vidmesh-op');
     carol = hive.createAccount('carol');
-    coordinator = await startCoordinator(
-      loadConfig({
-        flags: {
-          port: 0,
-          host: '127.0.0.1',
-          dataDir: join(root, 'coordinator'),
-          encoders: 0,
-          logLevel: 'silent',
-          hiveNode: hive.url,
-          hiveAccount: 'vidmesh-op',
-        },
-        env: {},
-      }),
-    );
+    coordinator = await startTestCoordinator(join(root, 'coordinator'), {
+      hiveNode: hive.url,
+      hiveAccount: 'vidmesh-op',
+    });
     browser = await launching;
   });
 
