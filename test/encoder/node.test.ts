@@ -274,8 +274,9 @@ test('a node the coordinator forgot registers again on its next heartbeat, under
   const h = await harness();
   try {
     const id = h.node.encoderId!;
-    await tdb.current.db.query('DELETE FROM encoders WHERE id = $1', [id]);
-    await assert.rejects(h.store.getEncoder(id));
+    // The node may heartbeat (and register again) right after the delete, so the delete itself is checked.
+    const deleted = await tdb.current.db.query('DELETE FROM encoders WHERE id = $1 RETURNING id', [id]);
+    assert.equal(deleted.rows.length, 1);
     const back = await waitFor(
       'registered again',
       () => h.store.getEncoder(id).catch(() => undefined),
