@@ -9,7 +9,7 @@ import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { launchChromium, servePlayerPage } from '../helpers/browser.js';
 import { makeSyntheticClip } from '../helpers/media.js';
-import { HLS_PLAY_THROUGH_SCRIPT, type PlayThroughOutcome } from '../helpers/player.js';
+import { HLS_PLAY_THROUGH_SCRIPT, type PlayThroughOutcome, starvedStalls } from '../helpers/player.js';
 import { avOffsets, frameTimes, videoFrames } from '../media/verify.js';
 
 /**
@@ -120,7 +120,7 @@ describe('chunked encoding: split, chunk tasks, stitch, publish', () => {
       assert.equal(await videoFrames(join(media, a.id, `${r}.mp4`)), 300, `${r}.mp4 concatenated`);
     }
 
-    // Played start to end in Chromium + hls.js: no stall at the seams (4 s, 8 s), one buffered range.
+    // Played start to end in Chromium + hls.js: the buffer never runs dry at the seams (4 s, 8 s), one buffered range.
     const page = await servePlayerPage(HLS_PLAY_THROUGH_SCRIPT);
     const browser = await launchChromium();
     try {
@@ -132,7 +132,8 @@ describe('chunked encoding: split, chunk tasks, stitch, publish', () => {
       assert.equal(outcome.error, undefined);
       assert.deepEqual(outcome.errors, []);
       assert.equal(outcome.ended, true, `played to the end: ${JSON.stringify(outcome)}`);
-      assert.equal(outcome.stalls, 0, `no stall: ${JSON.stringify(outcome)}`);
+      // A stall with media buffered ahead is a busy machine's decoder; a seam hole leaves none ahead.
+      assert.deepEqual(starvedStalls(outcome), [], `no stall on an empty buffer: ${JSON.stringify(outcome)}`);
       assert.equal(
         outcome.ranges.length,
         1,

@@ -109,7 +109,11 @@ async function playHls(src, codec, untilS) {
 /**
  * Runs in the page (`playThrough(src)`): plays `src` with hls.js from the start to the end at 2×
  * speed (at most 60 s) and reports stalls (`waiting` after playback started, hls.js
- * BUFFER_STALLED_ERROR), fatal errors, and the buffered ranges (a gap at a seam leaves two).
+ * BUFFER_STALLED_ERROR) with where they happened and how much media was buffered ahead then, fatal
+ * errors, and the buffered ranges (a gap at a seam leaves two).
+ *
+ * A stall with media buffered ahead is the player falling behind (a busy machine's decoder), not a
+ * hole in the stream; {@link starvedStalls} keeps the ones where the buffer had run dry.
  */
 export const HLS_PLAY_THROUGH_SCRIPT = `
 async function playThrough(src) {
@@ -117,14 +121,22 @@ async function playThrough(src) {
   const video = document.getElementById('v');
   const hls = new Hls({ startLevel: 0, maxBufferLength: 30 });
   const errors = [];
-  let stalls = 0;
+  const stallsAt = [];
   let playing = false;
+  const aheadS = () => {
+    const t = video.currentTime;
+    for (let i = 0; i < video.buffered.length; i++) {
+      if (video.buffered.start(i) <= t + 0.05 && t < video.buffered.end(i)) return video.buffered.end(i) - t;
+    }
+    return 0;
+  };
+  const stall = (source) => stallsAt.push({ source, atS: video.currentTime, aheadS: aheadS() });
   hls.on(Hls.Events.ERROR, (_e, d) => {
-    if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) stalls++;
+    if (d.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) stall('hls');
     else if (d.fatal) errors.push(String(d.details));
   });
   video.addEventListener('playing', () => { playing = true; });
-  video.addEventListener('waiting', () => { if (playing && !video.ended) stalls++; });
+  video.addEventListener('waiting', () => { if (playing && !video.ended) stall('waiting'); });
   hls.loadSource(src);
   hls.attachMedia(video);
   await new Promise((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, () => resolve()));
@@ -134,7 +146,7 @@ async function playThrough(src) {
   while (!video.ended && Date.now() - started < 60000 && errors.length === 0) await new Promise((r) => setTimeout(r, 100));
   const ranges = [];
   for (let i = 0; i < video.buffered.length; i++) ranges.push([video.buffered.start(i), video.buffered.end(i)]);
-  const result = { ended: video.ended, currentTime: video.currentTime, duration: video.duration, stalls, errors, ranges };
+  const result = { ended: video.ended, currentTime: video.currentTime, duration: video.duration, stalls: stallsAt.length, stallsAt, errors, ranges };
   hls.destroy();
   return result;
 }`;
@@ -147,10 +159,20 @@ export interface PlayThroughOutcome {
   duration: number;
   /** `waiting` events after playback started plus hls.js BUFFER_STALLED_ERRORs. */
   stalls: number;
+  /** Each stall: its source, the playhead then and the media buffered ahead of it, in seconds. */
+  stallsAt: { source: 'hls' | 'waiting'; atS: number; aheadS: number }[];
   /** Fatal hls.js errors. */
   errors: string[];
   /** The video element's buffered ranges at the end, [start, end] in seconds. */
   ranges: number[][];
+}
+
+/**
+ * The stalls of a play-through where the buffer had run dry (less than `minAheadS` seconds, default
+ * 0.25, buffered ahead of the playhead): a hole or a late segment in the stream, not a slow decoder.
+ */
+export function starvedStalls(outcome: PlayThroughOutcome, minAheadS = 0.25): PlayThroughOutcome['stallsAt'] {
+  return outcome.stallsAt.filter((s) => s.aheadS < minAheadS);
 }
 
 /** `MediaSource.isTypeSupported` of each MIME type in the page (what this Chromium can decode via MSE). */
