@@ -1,4 +1,4 @@
-import { useSyncExternalStore } from 'react';
+import { type ReactNode, useSyncExternalStore } from 'react';
 import type { JobStatus } from './api.js';
 
 /**
@@ -20,6 +20,46 @@ export function Progress(props: { value: number; label?: string }) {
         <div className="fill" style={{ transform: `scaleX(${v / 100})` }} />
       </div>
       <span className="pct">{Math.floor(v)} %</span>
+    </div>
+  );
+}
+
+/** A column header of {@link DataTable}: its text, or its text and a class; `false` leaves the column out. */
+export type Column = string | { label: string; className?: string } | false | undefined;
+
+/**
+ * The dashboard's one table frame: a horizontally scrolling wrapper, a table whose header row names
+ * the columns, and `children` (the `<tr>` rows) as its body. `stack` (default true) lays rows out as
+ * labelled cards on narrow screens, so each `td` of a stacked table carries `data-label`.
+ */
+export function DataTable(props: {
+  columns: readonly Column[];
+  className?: string;
+  stack?: boolean;
+  label?: string;
+  children: ReactNode;
+}) {
+  const cls = [props.className, props.stack === false ? undefined : 'stack'].filter(Boolean).join(' ');
+  return (
+    <div className="table-wrap">
+      <table className={cls || undefined} aria-label={props.label}>
+        <thead>
+          <tr>
+            {props.columns.map((c) =>
+              !c ? null : typeof c === 'string' ? (
+                <th scope="col" key={c}>
+                  {c}
+                </th>
+              ) : (
+                <th scope="col" key={c.label} className={c.className}>
+                  {c.label}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
     </div>
   );
 }

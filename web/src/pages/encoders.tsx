@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api, can, type Encoder, type Fleet, fmtAge, fmtBytes, type Principal } from '../api.js';
-import { ErrorNote, Progress, StatusBadge } from '../components.js';
+import { DataTable, ErrorNote, Progress, StatusBadge } from '../components.js';
 import { Link } from '../router.js';
 
 type FleetEncoder = Fleet['encoders'][number];
@@ -141,119 +141,113 @@ export function EncodersPage(props: { principal: Principal }) {
       <h1>Encoders</h1>
       <ErrorNote error={error} />
       <FleetSummary summary={fleet.summary} />
-      <div className="table-wrap">
-        <table className="encoders stack">
-          <thead>
-            <tr>
-              <th scope="col">Encoder</th>
-              <th scope="col">Now</th>
-              <th scope="col">Load</th>
-              <th scope="col">Capabilities</th>
-              <th scope="col">Success</th>
-              <th scope="col">Last seen</th>
-              <th scope="col">Last error</th>
-              {isAdmin && <th scope="col">Approval</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {fleet.encoders.map((e) => {
-              const done = e.jobsCompleted + e.jobsFailed;
-              return (
-                <tr key={e.id} data-encoder={e.name}>
-                  <td data-label="Encoder">
-                    <div>
-                      <strong className="enc-name">{e.name}</strong> <span className="badge">{e.kind}</span>{' '}
-                      <span className={`badge s-${e.status}`}>{e.status}</span>
-                      {e.approval !== 'approved' && (
-                        <span className={`badge s-${e.approval}`}>{e.approval}</span>
-                      )}
-                      <div className="muted small">
-                        {e.version ? `v${e.version}` : 'version —'}
-                        {e.did && (
-                          <>
-                            {' '}
-                            · <code title={e.did}>{`${e.did.slice(0, 16)}…`}</code>
-                          </>
-                        )}
-                      </div>
-                      {e.tags.length > 0 && (
-                        <div className="tags">
-                          {e.tags.map((t) => (
-                            <span key={t} className="tag">
-                              {t}
-                            </span>
-                          ))}
-                        </div>
-                      )}
-                    </div>
-                  </td>
-                  <td data-label="Now">
-                    <CurrentJobs encoder={e} />
-                  </td>
-                  <td data-label="Load">
-                    <HostLoad encoder={e} />
-                  </td>
-                  <td data-label="Capabilities">
-                    <span>
-                      {e.capabilities.codecs.join(', ')} · {e.capabilities.hwaccel.join(', ') || 'software'} ·
-                      ≤{e.capabilities.maxHeight}p · ×{e.capabilities.concurrency}
-                      {e.capabilities.freeDiskBytes !== undefined &&
-                        ` · ${fmtBytes(e.capabilities.freeDiskBytes)} free`}
-                    </span>
-                  </td>
-                  <td data-label="Success" className="num">
-                    <span>
-                      {done ? `${Math.round((100 * e.jobsCompleted) / done)} % of ${done}` : '—'}
-                      <small className="muted"> · {Math.round(e.encodeSeconds)} s busy</small>
-                      {e.reputation && (
-                        <small className="muted" title={e.reputation.lastFailure ?? 'no failed verification'}>
-                          {' '}
-                          · score {e.reputation.score.toFixed(2)} ({e.reputation.verifiedPasses} verified,{' '}
-                          {e.reputation.verifiedFailures} rejected)
-                        </small>
-                      )}
-                    </span>
-                  </td>
-                  <td data-label="Last seen" className="num">
-                    {fmtAge(e.lastSeenAt)} ago
-                  </td>
-                  <td data-label="Last error">
-                    {e.lastError ? (
-                      <span className="last-error">
-                        <code>{e.lastError.code}</code> {e.lastError.message}{' '}
-                        <Link to={`/jobs/${e.lastError.jobId}`}>{fmtAge(e.lastError.at)} ago</Link>
-                      </span>
-                    ) : (
-                      <span className="muted">none</span>
+      <DataTable
+        columns={[
+          'Encoder',
+          'Now',
+          'Load',
+          'Capabilities',
+          'Success',
+          'Last seen',
+          'Last error',
+          isAdmin && 'Approval',
+        ]}
+        className="encoders"
+      >
+        {fleet.encoders.map((e) => {
+          const done = e.jobsCompleted + e.jobsFailed;
+          return (
+            <tr key={e.id} data-encoder={e.name}>
+              <td data-label="Encoder">
+                <div>
+                  <strong className="enc-name">{e.name}</strong> <span className="badge">{e.kind}</span>{' '}
+                  <span className={`badge s-${e.status}`}>{e.status}</span>
+                  {e.approval !== 'approved' && <span className={`badge s-${e.approval}`}>{e.approval}</span>}
+                  <div className="muted small">
+                    {e.version ? `v${e.version}` : 'version —'}
+                    {e.did && (
+                      <>
+                        {' '}
+                        · <code title={e.did}>{`${e.did.slice(0, 16)}…`}</code>
+                      </>
                     )}
-                  </td>
-                  {isAdmin && (
-                    <td data-label="Approval">
-                      <div className="actions">
-                        {e.approval === 'suspended' && (
-                          <button type="button" onClick={() => setApproval(e, 'reinstate')}>
-                            Reinstate
-                          </button>
-                        )}
-                        {e.approval !== 'approved' && e.approval !== 'suspended' && (
-                          <button type="button" onClick={() => setApproval(e, 'approve')}>
-                            Approve
-                          </button>
-                        )}
-                        {e.approval !== 'banned' && (
-                          <button type="button" onClick={() => setApproval(e, 'ban')}>
-                            Ban
-                          </button>
-                        )}
-                      </div>
-                    </td>
+                  </div>
+                  {e.tags.length > 0 && (
+                    <div className="tags">
+                      {e.tags.map((t) => (
+                        <span key={t} className="tag">
+                          {t}
+                        </span>
+                      ))}
+                    </div>
                   )}
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+                </div>
+              </td>
+              <td data-label="Now">
+                <CurrentJobs encoder={e} />
+              </td>
+              <td data-label="Load">
+                <HostLoad encoder={e} />
+              </td>
+              <td data-label="Capabilities">
+                <span>
+                  {e.capabilities.codecs.join(', ')} · {e.capabilities.hwaccel.join(', ') || 'software'} · ≤
+                  {e.capabilities.maxHeight}p · ×{e.capabilities.concurrency}
+                  {e.capabilities.freeDiskBytes !== undefined &&
+                    ` · ${fmtBytes(e.capabilities.freeDiskBytes)} free`}
+                </span>
+              </td>
+              <td data-label="Success" className="num">
+                <span>
+                  {done ? `${Math.round((100 * e.jobsCompleted) / done)} % of ${done}` : '—'}
+                  <small className="muted"> · {Math.round(e.encodeSeconds)} s busy</small>
+                  {e.reputation && (
+                    <small className="muted" title={e.reputation.lastFailure ?? 'no failed verification'}>
+                      {' '}
+                      · score {e.reputation.score.toFixed(2)} ({e.reputation.verifiedPasses} verified,{' '}
+                      {e.reputation.verifiedFailures} rejected)
+                    </small>
+                  )}
+                </span>
+              </td>
+              <td data-label="Last seen" className="num">
+                {fmtAge(e.lastSeenAt)} ago
+              </td>
+              <td data-label="Last error">
+                {e.lastError ? (
+                  <span className="last-error">
+                    <code>{e.lastError.code}</code> {e.lastError.message}{' '}
+                    <Link to={`/jobs/${e.lastError.jobId}`}>{fmtAge(e.lastError.at)} ago</Link>
+                  </span>
+                ) : (
+                  <span className="muted">none</span>
+                )}
+              </td>
+              {isAdmin && (
+                <td data-label="Approval">
+                  <div className="actions">
+                    {e.approval === 'suspended' && (
+                      <button type="button" onClick={() => setApproval(e, 'reinstate')}>
+                        Reinstate
+                      </button>
+                    )}
+                    {e.approval !== 'approved' && e.approval !== 'suspended' && (
+                      <button type="button" onClick={() => setApproval(e, 'approve')}>
+                        Approve
+                      </button>
+                    )}
+                    {e.approval !== 'banned' && (
+                      <button type="button" onClick={() => setApproval(e, 'ban')}>
+                        Ban
+                      </button>
+                    )}
+                  </div>
+                </td>
+              )}
+            </tr>
+          );
+        })}
+      </DataTable>
       {fleet.encoders.length === 0 && <p className="muted">No encoder registered.</p>}
     </section>
   );

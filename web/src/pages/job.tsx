@@ -17,7 +17,7 @@ import {
   routingText,
   type WebhookDelivery,
 } from '../api.js';
-import { ErrorNote, Progress, StatusBadge } from '../components.js';
+import { DataTable, ErrorNote, Progress, StatusBadge } from '../components.js';
 import { Link } from '../router.js';
 
 /** hls.js player with a manual quality switch ("Auto" = hls.js ABR, else a fixed level). */
@@ -153,47 +153,33 @@ function Deliveries(props: { jobId: string; mayAct: boolean; refresh: number }) 
     <div className="card">
       <h2>Webhook deliveries</h2>
       <ErrorNote error={error} />
-      <div className="table-wrap">
-        <table className="stack">
-          <thead>
-            <tr>
-              <th scope="col">Event</th>
-              <th scope="col">URL</th>
-              <th scope="col">State</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Last answer</th>
-              {props.mayAct && <th scope="col">Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((d) => (
-              <tr key={d.id}>
-                <td data-label="Event">{d.event}</td>
-                <td data-label="URL">
-                  <code>{redactUrl(d.url)}</code>
-                </td>
-                <td data-label="State">
-                  <span className={`badge s-${DELIVERY_CLASS[d.status]}`}>{d.status}</span>
-                </td>
-                <td data-label="Attempts" className="num">
-                  {d.attempts}
-                </td>
-                <td data-label="Last answer" className="num">
-                  {d.lastStatusCode ?? d.lastError ?? '—'}
-                  {d.lastLatencyMs !== null ? ` · ${d.lastLatencyMs} ms` : ''}
-                </td>
-                {props.mayAct && (
-                  <td data-label="">
-                    <button type="button" onClick={() => resend(d)}>
-                      Re-send
-                    </button>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={['Event', 'URL', 'State', 'Attempts', 'Last answer', props.mayAct && 'Actions']}>
+        {list.map((d) => (
+          <tr key={d.id}>
+            <td data-label="Event">{d.event}</td>
+            <td data-label="URL">
+              <code>{redactUrl(d.url)}</code>
+            </td>
+            <td data-label="State">
+              <span className={`badge s-${DELIVERY_CLASS[d.status]}`}>{d.status}</span>
+            </td>
+            <td data-label="Attempts" className="num">
+              {d.attempts}
+            </td>
+            <td data-label="Last answer" className="num">
+              {d.lastStatusCode ?? d.lastError ?? '—'}
+              {d.lastLatencyMs !== null ? ` · ${d.lastLatencyMs} ms` : ''}
+            </td>
+            {props.mayAct && (
+              <td data-label="">
+                <button type="button" onClick={() => resend(d)}>
+                  Re-send
+                </button>
+              </td>
+            )}
+          </tr>
+        ))}
+      </DataTable>
     </div>
   );
 }
@@ -212,40 +198,27 @@ function ChunkTasks(props: { jobId: string; refresh: number }) {
   return (
     <div className="card">
       <h2>Chunk tasks</h2>
-      <div className="table-wrap">
-        <table className="stack">
-          <thead>
-            <tr>
-              <th scope="col">Chunk</th>
-              <th scope="col">Status</th>
-              <th scope="col">Progress</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Encoder</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((c) => (
-              <tr key={c.id}>
-                <td data-label="Chunk">
-                  <Link to={`/jobs/${c.id}`}>{c.chunkIndex === -1 ? 'audio' : `video ${c.chunkIndex}`}</Link>
-                </td>
-                <td data-label="Status">
-                  <StatusBadge status={c.status} />
-                </td>
-                <td data-label="Progress">
-                  <Progress value={c.progress} />
-                </td>
-                <td data-label="Attempts" className="num">
-                  {c.attempts}/{c.maxAttempts}
-                </td>
-                <td data-label="Encoder">
-                  <code>{c.encoderId ?? '—'}</code>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={['Chunk', 'Status', 'Progress', 'Attempts', 'Encoder']}>
+        {list.map((c) => (
+          <tr key={c.id}>
+            <td data-label="Chunk">
+              <Link to={`/jobs/${c.id}`}>{c.chunkIndex === -1 ? 'audio' : `video ${c.chunkIndex}`}</Link>
+            </td>
+            <td data-label="Status">
+              <StatusBadge status={c.status} />
+            </td>
+            <td data-label="Progress">
+              <Progress value={c.progress} />
+            </td>
+            <td data-label="Attempts" className="num">
+              {c.attempts}/{c.maxAttempts}
+            </td>
+            <td data-label="Encoder">
+              <code>{c.encoderId ?? '—'}</code>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </div>
   );
 }
@@ -468,126 +441,99 @@ export function JobDetailPage(props: { id: string; principal: Principal }) {
       {job.outputs && (
         <div className="card">
           <h2>Outputs</h2>
-          <div className="table-wrap">
-            <table className="stack outputs">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Destination</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">Duration</th>
-                  <th scope="col">Where</th>
-                </tr>
-              </thead>
-              <tbody>
-                {job.outputs.map((o) => (
-                  <tr key={o.name}>
-                    <td data-label="Name">{o.name}</td>
-                    <td data-label="Kind">
-                      {o.kind}
-                      {o.width ? ` ${o.width}×${o.height}` : ''}
-                    </td>
-                    <td data-label="State">
-                      <span>
-                        <StatusBadge status={o.status} />{' '}
-                        <span className="num">{Math.floor(o.progress)} %</span>
-                      </span>
-                      {o.error && (
-                        <div className="reason">
-                          <code>{o.error.code}</code>: {o.error.message}
-                        </div>
-                      )}
-                    </td>
-                    <td data-label="Destination">{o.destinationType}</td>
-                    <td data-label="Size" className="num">
-                      {fmtBytes(o.bytes)}
-                    </td>
-                    <td data-label="Duration" className="num">
-                      {o.durationS !== undefined ? fmtSeconds(o.durationS) : '—'}
-                    </td>
-                    <td data-label="Where">
-                      {/* Only http(s) URLs become links; s3://, ftp://, ipfs:// are shown as text. */}
-                      {o.url && /^https?:\/\//i.test(o.url) ? (
-                        <a href={o.url}>open</a>
-                      ) : (
-                        <code>{o.url ?? '—'}</code>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            columns={['Name', 'Kind', 'State', 'Destination', 'Size', 'Duration', 'Where']}
+            className="outputs"
+          >
+            {job.outputs.map((o) => (
+              <tr key={o.name}>
+                <td data-label="Name">{o.name}</td>
+                <td data-label="Kind">
+                  {o.kind}
+                  {o.width ? ` ${o.width}×${o.height}` : ''}
+                </td>
+                <td data-label="State">
+                  <span>
+                    <StatusBadge status={o.status} /> <span className="num">{Math.floor(o.progress)} %</span>
+                  </span>
+                  {o.error && (
+                    <div className="reason">
+                      <code>{o.error.code}</code>: {o.error.message}
+                    </div>
+                  )}
+                </td>
+                <td data-label="Destination">{o.destinationType}</td>
+                <td data-label="Size" className="num">
+                  {fmtBytes(o.bytes)}
+                </td>
+                <td data-label="Duration" className="num">
+                  {o.durationS !== undefined ? fmtSeconds(o.durationS) : '—'}
+                </td>
+                <td data-label="Where">
+                  {/* Only http(s) URLs become links; s3://, ftp://, ipfs:// are shown as text. */}
+                  {o.url && /^https?:\/\//i.test(o.url) ? (
+                    <a href={o.url}>open</a>
+                  ) : (
+                    <code>{o.url ?? '—'}</code>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         </div>
       )}
       <div className="card" hidden={job.outputs !== undefined}>
         <h2>Renditions</h2>
-        <div className="table-wrap">
-          <table className="stack renditions">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">State</th>
-                <th scope="col">Resolution</th>
-                <th scope="col">Bandwidth</th>
-                <th scope="col">Codecs</th>
-                <th scope="col">Size</th>
-                <th scope="col">Download</th>
-              </tr>
-            </thead>
-            <tbody>
-              {job.renditions.map((r) => {
-                const res = results.find((x) => x.name === r.name);
-                const dl = facts?.downloads.find((d) => d.name === r.name);
-                return (
-                  <tr key={r.name}>
-                    <td data-label="Name">{r.name}</td>
-                    <td data-label="State">
-                      <span>
-                        <StatusBadge status={r.status} />{' '}
-                        {r.status === 'skipped' ? null : (
-                          <span className="num">{Math.floor(r.progress)} %</span>
-                        )}
-                      </span>
-                    </td>
-                    <td data-label="Resolution" className="num">
-                      {res?.width ? `${res.width}×${res.height}` : '—'}
-                    </td>
-                    <td data-label="Bandwidth" className="num">
-                      {fmtBits(res?.bandwidth)}
-                    </td>
-                    <td data-label="Codecs">
-                      <code>{res?.codecs ?? '—'}</code>
-                    </td>
-                    <td data-label="Size" className="num">
-                      {fmtBytes(res?.bytes)}
-                    </td>
-                    <td data-label="Download">
-                      {dl?.playlistUrl || dl?.mp4Url ? (
-                        <span className="actions">
-                          {dl.playlistUrl && (
-                            <a href={dl.playlistUrl} download aria-label={`${r.name} playlist`}>
-                              .m3u8
-                            </a>
-                          )}
-                          {dl.mp4Url && (
-                            <a href={dl.mp4Url} download aria-label={`${r.name} MP4`}>
-                              .mp4
-                            </a>
-                          )}
-                        </span>
-                      ) : (
-                        <span className="muted">—</span>
+        <DataTable
+          columns={['Name', 'State', 'Resolution', 'Bandwidth', 'Codecs', 'Size', 'Download']}
+          className="renditions"
+        >
+          {job.renditions.map((r) => {
+            const res = results.find((x) => x.name === r.name);
+            const dl = facts?.downloads.find((d) => d.name === r.name);
+            return (
+              <tr key={r.name}>
+                <td data-label="Name">{r.name}</td>
+                <td data-label="State">
+                  <span>
+                    <StatusBadge status={r.status} />{' '}
+                    {r.status === 'skipped' ? null : <span className="num">{Math.floor(r.progress)} %</span>}
+                  </span>
+                </td>
+                <td data-label="Resolution" className="num">
+                  {res?.width ? `${res.width}×${res.height}` : '—'}
+                </td>
+                <td data-label="Bandwidth" className="num">
+                  {fmtBits(res?.bandwidth)}
+                </td>
+                <td data-label="Codecs">
+                  <code>{res?.codecs ?? '—'}</code>
+                </td>
+                <td data-label="Size" className="num">
+                  {fmtBytes(res?.bytes)}
+                </td>
+                <td data-label="Download">
+                  {dl?.playlistUrl || dl?.mp4Url ? (
+                    <span className="actions">
+                      {dl.playlistUrl && (
+                        <a href={dl.playlistUrl} download aria-label={`${r.name} playlist`}>
+                          .m3u8
+                        </a>
                       )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+                      {dl.mp4Url && (
+                        <a href={dl.mp4Url} download aria-label={`${r.name} MP4`}>
+                          .mp4
+                        </a>
+                      )}
+                    </span>
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </DataTable>
       </div>
       <ChunkTasks jobId={job.id} refresh={events.length} />
       <Deliveries jobId={job.id} mayAct={mayAct} refresh={events.length} />

@@ -1,6 +1,6 @@
 import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { api, can, FINAL, fmtAge, JOB_STATUSES, type Job, type Principal, RETRYABLE } from '../api.js';
-import { ErrorNote, Progress, StatusBadge } from '../components.js';
+import { DataTable, ErrorNote, Progress, StatusBadge } from '../components.js';
 import { Link, navigate } from '../router.js';
 
 interface Page {
@@ -127,75 +127,69 @@ export function JobsPage(props: { principal: Principal; query: URLSearchParams }
         </form>
       </div>
       <ErrorNote error={error} />
-      <div className="table-wrap">
-        <table className="jobs stack">
-          <thead>
-            <tr>
-              <th scope="col">Poster</th>
-              <th scope="col">Job</th>
-              <th scope="col">Status</th>
-              <th scope="col">Progress</th>
-              <th scope="col" className="wide-only">
-                Encoder
-              </th>
-              <th scope="col">Age</th>
-              {mayAct && <th scope="col">Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {page?.jobs.map((job) => (
-              <tr key={job.id} data-job={job.id} data-status={job.status}>
-                <td className="poster" data-label="">
-                  {job.result?.posterUrl ? (
-                    <img src={job.result.posterUrl} alt="" width={64} height={36} loading="lazy" />
-                  ) : (
-                    <span className="poster-empty" />
-                  )}
-                </td>
-                <td data-label="Job">
-                  <span>
-                    <Link to={`/jobs/${job.id}`}>
-                      <code>{job.id.slice(0, 8)}</code>
-                    </Link>{' '}
-                    <small className="muted">{job.metadata.title ?? job.metadata.filename ?? ''}</small>
-                  </span>
-                </td>
-                <td data-label="Status">
-                  <span>
-                    <StatusBadge status={job.status} />
-                    <small className="stage">{job.stage ?? ''}</small>
-                  </span>
-                </td>
-                <td data-label="Progress">
-                  <Progress value={job.progress} label={`progress of job ${job.id.slice(0, 8)}`} />
-                </td>
-                <td className="muted wide-only" data-label="Encoder">
-                  <code>{job.encoderId ? job.encoderId.slice(0, 18) : '—'}</code>
-                </td>
-                <td className="num" data-label="Age">
-                  {fmtAge(job.createdAt)}
-                </td>
-                {mayAct && (
-                  <td data-label="Actions">
-                    <div className="actions">
-                      {!FINAL.includes(job.status) && job.status !== 'failed' ? (
-                        <button type="button" onClick={() => act(job, 'cancel')}>
-                          Cancel
-                        </button>
-                      ) : null}
-                      {RETRYABLE.includes(job.status) ? (
-                        <button type="button" onClick={() => act(job, 'retry')}>
-                          Retry
-                        </button>
-                      ) : null}
-                    </div>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        columns={[
+          'Poster',
+          'Job',
+          'Status',
+          'Progress',
+          { label: 'Encoder', className: 'wide-only' },
+          'Age',
+          mayAct && 'Actions',
+        ]}
+        className="jobs"
+      >
+        {page?.jobs.map((job) => (
+          <tr key={job.id} data-job={job.id} data-status={job.status}>
+            <td className="poster" data-label="">
+              {job.result?.posterUrl ? (
+                <img src={job.result.posterUrl} alt="" width={64} height={36} loading="lazy" />
+              ) : (
+                <span className="poster-empty" />
+              )}
+            </td>
+            <td data-label="Job">
+              <span>
+                <Link to={`/jobs/${job.id}`}>
+                  <code>{job.id.slice(0, 8)}</code>
+                </Link>{' '}
+                <small className="muted">{job.metadata.title ?? job.metadata.filename ?? ''}</small>
+              </span>
+            </td>
+            <td data-label="Status">
+              <span>
+                <StatusBadge status={job.status} />
+                <small className="stage">{job.stage ?? ''}</small>
+              </span>
+            </td>
+            <td data-label="Progress">
+              <Progress value={job.progress} label={`progress of job ${job.id.slice(0, 8)}`} />
+            </td>
+            <td className="muted wide-only" data-label="Encoder">
+              <code>{job.encoderId ? job.encoderId.slice(0, 18) : '—'}</code>
+            </td>
+            <td className="num" data-label="Age">
+              {fmtAge(job.createdAt)}
+            </td>
+            {mayAct && (
+              <td data-label="Actions">
+                <div className="actions">
+                  {!FINAL.includes(job.status) && job.status !== 'failed' ? (
+                    <button type="button" onClick={() => act(job, 'cancel')}>
+                      Cancel
+                    </button>
+                  ) : null}
+                  {RETRYABLE.includes(job.status) ? (
+                    <button type="button" onClick={() => act(job, 'retry')}>
+                      Retry
+                    </button>
+                  ) : null}
+                </div>
+              </td>
+            )}
+          </tr>
+        ))}
+      </DataTable>
       {page && page.jobs.length === 0 && <p className="muted">No jobs match.</p>}
       <nav className="pager" aria-label="Pages">
         {cursor && (

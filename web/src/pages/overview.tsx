@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { api, fmtSeconds, HISTORY_WINDOWS, type HistoryWindow, JOB_STATUSES, type Overview } from '../api.js';
-import { ErrorNote, StatusBadge, useMediaQuery } from '../components.js';
+import { DataTable, ErrorNote, StatusBadge, useMediaQuery } from '../components.js';
 import { Link } from '../router.js';
 
 const WINDOW_LABEL: Record<HistoryWindow, string> = {
@@ -214,48 +214,29 @@ export function OverviewPage() {
           {data.queues.length === 0 ? (
             <p className="muted">Nothing waiting.</p>
           ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Queue</th>
-                  <th scope="col">Priority</th>
-                  <th scope="col">Waiting</th>
-                  <th scope="col">Oldest</th>
+            <DataTable columns={['Queue', 'Priority', 'Waiting', 'Oldest']} stack={false}>
+              {data.queues.map((q) => (
+                <tr key={`${q.queue}-${q.priority}`}>
+                  <td>{q.queue}</td>
+                  <td>{q.priority}</td>
+                  <td className="num">{q.count}</td>
+                  <td className="num">{fmtSeconds(q.oldestAgeS)}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {data.queues.map((q) => (
-                  <tr key={`${q.queue}-${q.priority}`}>
-                    <td>{q.queue}</td>
-                    <td>{q.priority}</td>
-                    <td className="num">{q.count}</td>
-                    <td className="num">{fmtSeconds(q.oldestAgeS)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+              ))}
+            </DataTable>
           )}
         </div>
         <div className="card">
           <h2>Encoders</h2>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Kind</th>
-                <th scope="col">Online</th>
-                <th scope="col">Offline</th>
+          <DataTable columns={['Kind', 'Online', 'Offline']} stack={false}>
+            {kinds.map((k) => (
+              <tr key={k}>
+                <td>{k}</td>
+                <td className="num">{data.encoders.online[k] ?? 0}</td>
+                <td className="num">{data.encoders.offline[k] ?? 0}</td>
               </tr>
-            </thead>
-            <tbody>
-              {kinds.map((k) => (
-                <tr key={k}>
-                  <td>{k}</td>
-                  <td className="num">{data.encoders.online[k] ?? 0}</td>
-                  <td className="num">{data.encoders.offline[k] ?? 0}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </DataTable>
           {kinds.length === 0 && <p className="muted">No encoder registered.</p>}
         </div>
       </div>
