@@ -10,7 +10,7 @@ import { createClient, type VidmeshClient } from '../../src/coordinator/client.j
 import type { RunningCoordinator } from '../../src/coordinator/serve.js';
 import { generateIdentity, type Identity, signRequest } from '../../src/identity/index.js';
 import { packageRoot } from '../../src/paths.js';
-import { startTestCoordinator } from '../helpers/coordinator.js';
+import { createTenantKey, startTestCoordinator } from '../helpers/coordinator.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip } from '../helpers/media.js';
 import { HLS_PLAYER_SCRIPT, launchChromium, type PlayOutcome, servePlayerFiles } from '../helpers/player.js';
@@ -78,12 +78,7 @@ describe('browser encoder (Chromium WebCodecs, real coordinator, verification on
       leaseMs: 20_000,
       rescueGraceMs: 0,
     });
-    const k = await fetch(`${coordinator.url}/api/v1/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${coordinator.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ scopes: ['submit', 'read'], tenant: 'acme' }),
-    });
-    key = ((await k.json()) as { plaintext: string }).plaintext;
+    key = await createTenantKey(coordinator, 'acme');
     client = createClient({ url: coordinator.url, apiKey: key });
     for (const name of ['s100', 's130', 'mp3'] as const)
       uploads[name] = (await client.upload(clips[name])).upload.id;

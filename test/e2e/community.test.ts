@@ -10,6 +10,7 @@ import { createClient, type VidmeshClient } from '../../src/coordinator/client.j
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { createHttpTransport, type EncoderNode, startEncoderNode } from '../../src/encoder/index.js';
 import { generateIdentity } from '../../src/identity/index.js';
+import { createTenantKey } from '../helpers/coordinator.js';
 import { makeClip } from '../helpers/media.js';
 import { s3rverClient } from '../storage/helpers.js';
 
@@ -71,14 +72,7 @@ describe('community encoder: S3 → S3 with no secret on the node', () => {
         },
       }),
     );
-    const created = await fetch(`${server.url}/api/v1/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ scopes: ['submit', 'read'], tenant: 'acme', name: 'acme' }),
-    });
-    assert.equal(created.status, 201);
-    const tenantKey = (await created.json()) as { plaintext: string };
-    client = createClient({ url: server.url, apiKey: tenantKey.plaintext });
+    client = createClient({ url: server.url, apiKey: await createTenantKey(server, 'acme') });
 
     // Every byte the coordinator answers the community node with is kept for the secret check.
     const recording: typeof fetch = async (input, init) => {

@@ -12,6 +12,7 @@ import { type RunningCoordinator, startCoordinator } from '../../src/coordinator
 import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
 import { createReputationStore } from '../../src/trust/index.js';
 import { type Cheat, startCommunityNode } from '../helpers/community-node.js';
+import { createTenantKey } from '../helpers/coordinator.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip, makeSyntheticClip } from '../helpers/media.js';
 import { until } from '../helpers/processes.js';
@@ -87,12 +88,7 @@ describe('verification catches cheating community encoders', () => {
         env: {},
       }),
     );
-    const k = await fetch(`${coordinator.url}/api/v1/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${coordinator.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ scopes: ['submit', 'read'], tenant: 'acme' }),
-    });
-    key = ((await k.json()) as { plaintext: string }).plaintext;
+    key = await createTenantKey(coordinator, 'acme');
     uploadId = (await createClient({ url: coordinator.url, apiKey: key }).upload(clip)).upload.id;
 
     // What the cheaters upload instead: a synthetic video, the same clip at 144p, black frames, and
