@@ -9,10 +9,10 @@ import { after, before, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createClient } from '../../src/coordinator/client.js';
 import { startCoordinator } from '../../src/coordinator/serve.js';
-import { packageRoot } from '../../src/paths.js';
 import { waitFor } from '../encoder/helpers.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip } from '../helpers/media.js';
+import { encoderArgs } from '../helpers/processes.js';
 
 // `vidmesh encoder --coordinator DEAD,LIVE` as a real process: the list is parsed, the dead URL is
 // skipped, and with VIDMESH_PUBLIC_URL the `local` output URLs are built on the public URL (Compose:
@@ -58,16 +58,7 @@ test('encoder --coordinator dead,live with VIDMESH_PUBLIC_URL completes a job wi
     await mkdir(encDir);
     child = spawn(
       process.execPath,
-      [
-        join(packageRoot(), 'dist', 'src', 'cli', 'main.js'),
-        'encoder',
-        '--coordinator',
-        `${dead},${coordinator.url}`,
-        '--data-dir',
-        encDir,
-        '--hwaccel',
-        'none',
-      ],
+      encoderArgs({ coordinator: `${dead},${coordinator.url}`, dataDir: encDir }),
       {
         env: {
           PATH: process.env.PATH ?? '',

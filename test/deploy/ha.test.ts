@@ -9,7 +9,7 @@ import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { makeClip } from '../helpers/media.js';
-import { killChildren, until } from '../helpers/processes.js';
+import { encoderArgs, killChildren, until } from '../helpers/processes.js';
 import { assertEveryJobCompletedOnce, childEnv, startSourceSink, tinyJob } from './faults.js';
 
 /**
@@ -74,18 +74,7 @@ test('kill -9 of the maintenance leader during 20 jobs: every job completes exac
     await mkdir(encDir);
     const child = spawn(
       process.execPath,
-      [
-        cli,
-        'encoder',
-        '--coordinator',
-        urls,
-        '--name',
-        `enc-${i}`,
-        '--data-dir',
-        encDir,
-        '--hwaccel',
-        'none',
-      ],
+      encoderArgs({ coordinator: urls, name: `enc-${i}`, dataDir: encDir }),
       { env: env({ LOG_LEVEL: 'error' }), stdio: ['ignore', 'ignore', 'inherit'] },
     );
     children.push(child);

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { makeClip } from '../helpers/media.js';
-import { killChildren, sleep, until } from '../helpers/processes.js';
+import { encoderArgs, killChildren, sleep, until } from '../helpers/processes.js';
 import { childEnv, startSourceSink, tinyJob } from './faults.js';
 
 /**
@@ -88,18 +88,7 @@ function encoder(
   inNamespace: boolean,
 ): { child: ChildProcess; log: () => string } {
   let log = '';
-  const args = [
-    cli,
-    'encoder',
-    '--coordinator',
-    url,
-    '--name',
-    name,
-    '--data-dir',
-    join(dir, name),
-    '--hwaccel',
-    'none',
-  ];
+  const args = encoderArgs({ coordinator: url, name, dataDir: join(dir, name) });
   const child = inNamespace
     ? spawn('ip', ['netns', 'exec', NS, process.execPath, ...args], {
         env: env({ LOG_LEVEL: 'info' }),

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { createClient } from '../../src/coordinator/client.js';
 import { packageRoot } from '../../src/paths.js';
 import { makeClip } from '../helpers/media.js';
-import { killChildren, until } from '../helpers/processes.js';
+import { encoderArgs, killChildren, until } from '../helpers/processes.js';
 import {
   assertEveryJobCompletedOnce,
   childEnv,
@@ -70,18 +70,7 @@ test('PostgreSQL restarted mid-batch: coordinator and DB-transport encoders reco
     await mkdir(encDir);
     const child = spawn(
       process.execPath,
-      [
-        cli,
-        'encoder',
-        '--database-url',
-        pgsql?.url ?? '',
-        '--name',
-        `db-enc-${i}`,
-        '--data-dir',
-        encDir,
-        '--hwaccel',
-        'none',
-      ],
+      encoderArgs({ databaseUrl: pgsql?.url ?? '', name: `db-enc-${i}`, dataDir: encDir }),
       { env: env({ LOG_LEVEL: 'error' }), stdio: ['ignore', 'ignore', 'inherit'] },
     );
     children.push(child);

@@ -13,7 +13,7 @@ import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { mediaDir } from '../../src/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { cliArgs, killOrphans, sleep, until } from '../helpers/processes.js';
+import { encoderArgs, killOrphans, sleep, until } from '../helpers/processes.js';
 
 /**
  * The distributed scenario of issue 4: a coordinator on PostgreSQL, 3 `vidmesh encoder` processes over
@@ -107,18 +107,7 @@ describe('distributed: PostgreSQL coordinator + 3 HTTP encoder processes', { tim
       await mkdir(encDir, { recursive: true });
       const child = spawn(
         process.execPath,
-        [
-          ...cliArgs(),
-          'encoder',
-          '--coordinator',
-          coordinator.url,
-          '--name',
-          name,
-          '--data-dir',
-          encDir,
-          '--hwaccel',
-          'none',
-        ],
+        encoderArgs({ coordinator: coordinator.url, name, dataDir: encDir }),
         {
           cwd: here,
           env: {

@@ -17,6 +17,30 @@ export function cliArgs(compiled = import.meta.url.endsWith('.js')): string[] {
     : ['--import', 'tsx', join(packageRoot(), 'src', 'cli', 'main.ts')];
 }
 
+/**
+ * Node argv of a `vidmesh encoder` for a test: software encoding only (`--hwaccel none`, so a test
+ * never depends on the machine's GPU), its data under `dataDir`. It reaches the coordinator(s) at
+ * `coordinator` (`URL[,URL]`) or, as an infrastructure node, the database at `databaseUrl`; `extra`
+ * flags follow. Spawn it with `process.execPath`.
+ */
+export function encoderArgs(opts: {
+  coordinator?: string;
+  databaseUrl?: string;
+  name?: string;
+  dataDir: string;
+  extra?: string[];
+}): string[] {
+  return [
+    ...cliArgs(),
+    'encoder',
+    ...(opts.coordinator !== undefined ? ['--coordinator', opts.coordinator] : []),
+    ...(opts.databaseUrl !== undefined ? ['--database-url', opts.databaseUrl] : []),
+    ...(opts.name !== undefined ? ['--name', opts.name] : []),
+    ...['--data-dir', opts.dataDir, '--hwaccel', 'none'],
+    ...(opts.extra ?? []),
+  ];
+}
+
 /** Polls `fn` every 200 ms until it returns a truthy value (errors count as "not yet"). */
 export async function until<T>(
   what: string,

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { signInLink } from '../../src/coordinator/app.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { cliArgs, killChildren, sleep, until } from '../helpers/processes.js';
+import { encoderArgs, killChildren, sleep, until } from '../helpers/processes.js';
 
 /**
  * Live streaming end to end (issue 23, docs/live.md): a coordinator on PostgreSQL with its RTMP ingest
@@ -155,21 +155,8 @@ describe('live: RTMP ingest → live HLS ladder on network encoders', { timeout:
       await mkdir(encDir, { recursive: true });
       const child = spawn(
         process.execPath,
-        [
-          ...cliArgs(),
-          'encoder',
-          '--coordinator',
-          coordinator.url,
-          '--name',
-          name,
-          '--data-dir',
-          encDir,
-          '--hwaccel',
-          'none',
-          // Declares live capacity: live jobs require the `live` tag.
-          '--tags',
-          'live',
-        ],
+        // Declares live capacity: live jobs require the `live` tag.
+        encoderArgs({ coordinator: coordinator.url, name, dataDir: encDir, extra: ['--tags', 'live'] }),
         {
           cwd: here,
           env: {
