@@ -192,8 +192,10 @@ describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
   });
 
   it('a killed v2 node loses its job when the 3Speak lease lapses; another node completes it and the first key is dead', async () => {
+    // 4 s: short enough to wait out, long enough that the live node's own run (source fetch, kubo
+    // add, webhook) outlasts no lease between its calls on a busy 2-core machine.
     const s = await serve({
-      VIDMESH_3SPEAK_LEASE_MS: '1000',
+      VIDMESH_3SPEAK_LEASE_MS: '4000',
       VIDMESH_MAINTENANCE_MS: '200',
       VIDMESH_RESCUE_GRACE_MS: '0',
     });
@@ -205,7 +207,7 @@ describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
       assert.ok(lost);
       // `dead` is killed here: no progress, no webhook. `live` keeps polling.
       let job = null;
-      for (let i = 0; i < 40 && !job; i++) {
+      for (let i = 0; i < 150 && !job; i++) {
         await new Promise((r) => setTimeout(r, 200));
         job = await live.myJob();
       }
@@ -323,7 +325,7 @@ describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', 
     const s = await serve({
       VIDMESH_3SPEAK_MANAGED_ENCODERS: [dead.url, dying.url, live.url].join(','),
       VIDMESH_3SPEAK_MANAGED_KEY: MANAGED_KEY,
-      VIDMESH_3SPEAK_LEASE_MS: '1500',
+      VIDMESH_3SPEAK_LEASE_MS: '3000',
       VIDMESH_MAINTENANCE_MS: '200',
       VIDMESH_RESCUE_GRACE_MS: '0',
     });
