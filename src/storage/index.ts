@@ -28,7 +28,14 @@ export { addDirectory, catIpfsPath, cidOfBytes, FsBlockstore, listFiles, parseIp
 export { safeJoin, safeKey, safeSegments } from './paths.js';
 export { addPin, readPins, removePins } from './pins.js';
 export type { DestinationInput, DestinationRef, SourceRef } from './schema.js';
-export { destinationSchema, REDACTED, redactSecrets, SECRET_FIELDS, sourceSchema } from './schema.js';
+export {
+  destinationSchema,
+  mimeTypeSchema,
+  REDACTED,
+  redactSecrets,
+  SECRET_FIELDS,
+  sourceSchema,
+} from './schema.js';
 export type { FetchedSource, FetchOptions } from './sources.js';
 export { fetchSource } from './sources.js';
 export type { SsrfPolicy } from './ssrf.js';
