@@ -3,7 +3,14 @@
  * Knows nothing of jobs beyond the job id used as a folder name. See docs/storage.md.
  */
 
-export { collectGarbage, diskUsage, type GcReport, removeLocalOutputs } from './cleanup.js';
+export {
+  collectGarbage,
+  diskUsage,
+  type GcReport,
+  type PurgeReport,
+  purgeRoots,
+  removeLocalOutputs,
+} from './cleanup.js';
 export { contentTypeFor, isMediaFile, isPlaylist, MEDIA_EXTENSIONS } from './content-type.js';
 export type { ProgressFn, StorageContext, UploadResolver } from './context.js';
 export { DEFAULT_MAX_INLINE_BYTES, DEFAULT_MAX_SOURCE_BYTES } from './context.js';
