@@ -18,6 +18,8 @@ export interface RetentionOptions {
   store: Pick<JobStore, 'expiredJobs' | 'remove' | 'referencedCids'>;
   /** `<dataDir>/media`: local storage. */
   localRoot: string;
+  /** `<dataDir>/live`: a purged live job's playlists and segments go too (counted in `localBytes`). */
+  liveRoot?: string;
   /** `<dataDir>/ipfs`: the embedded IPFS store. */
   blockstoreDir: string;
   /** VIDMESH_RETENTION_HOURS; undefined: only jobs with their own `retainHours` expire. */
@@ -54,8 +56,10 @@ export async function runRetention(o: RetentionOptions): Promise<RetentionReport
   const kept = listed.flatMap((j) => (j.keptBecause ? [{ id: j.id, reason: j.keptBecause }] : []));
   const expired = listed.filter((j) => !j.keptBecause);
   let localBytes = 0;
-  for (const job of expired)
+  for (const job of expired) {
     localBytes += await removeLocalOutputs(o.localRoot, job.id, { dryRun: o.dryRun === true });
+    if (o.liveRoot) localBytes += await removeLocalOutputs(o.liveRoot, job.id, { dryRun: o.dryRun === true });
+  }
   let ipfs: PurgeReport | undefined;
   const roots = [...new Set(expired.flatMap((j) => cidsOf(j.result)))];
   if (roots.length > 0) {
