@@ -11,7 +11,7 @@ import S3rver from 's3rver';
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { makeClip } from '../helpers/media.js';
-import { startReceiver } from '../helpers/receiver.js';
+import { type ReceivedJson, startReceiver } from '../helpers/receiver.js';
 import { s3rverClient, startFtpServer } from '../storage/helpers.js';
 
 /**
@@ -207,17 +207,13 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
     ]);
 
     // Callbacks: the job's completion and one per output, at notificationUrl.
-    const deadline = Date.now() + 20_000;
-    const types = () =>
-      receiver.json
-        .filter((j) => j.path === '/notify')
-        .map((j) => (j.body as { type: string; data: { jobId: string } }).type);
-    while (!types().includes('job.completed') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 200));
-    assert.ok(types().includes('job.started'), types().join());
-    assert.equal(types().filter((t) => t === 'output.completed').length, 3, types().join());
-    assert.ok(types().includes('job.completed'), types().join());
-    assert.ok(!types().includes('job.progress'));
+    const typesOf = (json: readonly ReceivedJson[]) =>
+      json.filter((j) => j.path === '/notify').map((j) => (j.body as { type: string }).type);
+    const types = typesOf(await receiver.settle((j) => typesOf(j).includes('job.completed')));
+    assert.ok(types.includes('job.started'), types.join());
+    assert.equal(types.filter((t) => t === 'output.completed').length, 3, types.join());
+    assert.ok(types.includes('job.completed'), types.join());
+    assert.ok(!types.includes('job.progress'));
 
     // Never echoed, sealed at rest.
     for (const path of [`/jobs/${id}`, '/jobs']) {
