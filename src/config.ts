@@ -654,6 +654,13 @@ export const settings = {
     default: 30_000,
     doc: 'ms a disconnected RTMP publisher may take to reconnect before its live stream ends (playlists closed, job completed).',
   },
+  liveFilesGraceMs: {
+    env: 'VIDMESH_LIVE_FILES_GRACE_MS',
+    flag: 'liveFilesGraceMs',
+    schema: int(0, 31_536_000_000),
+    default: 86_400_000,
+    doc: "ms an ended live stream's playlists and segments (`<dataDir>/live/<jobId>/`) are kept after its end; then the maintenance leader deletes them once the job is final and the stream was not recorded or its recording was published (docs/live.md).",
+  },
   otelEndpoint: {
     env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
     flag: 'otelEndpoint',

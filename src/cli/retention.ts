@@ -53,6 +53,7 @@ export function register(program: Command): void {
           const report = await runRetention({
             store,
             localRoot: join(config.dataDir, 'media'),
+            liveRoot: join(config.dataDir, 'live'),
             blockstoreDir: join(config.dataDir, 'ipfs'),
             defaultHours: config.retentionHours,
             dryRun: flags.dryRun === true,

@@ -19,6 +19,7 @@ import type { LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
 import type { HiveAccounts, Market } from '../market/index.js';
 import type { ChunkingDefaults } from '../media/index.js';
+import type { LiveJobSpec } from '../protocol/live.js';
 import type { SsrfPolicy, StorageContext } from '../storage/index.js';
 import { createReputationStore, type VerificationPolicy } from '../trust/index.js';
 import { startChunkStitcher } from './chunking.js';
@@ -403,6 +404,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           maxSegmentBytes: Math.min(limits.maxUploadBytes, 64 * 1024 * 1024),
           stagingRoot: join(deps.dataDir, 'staging'),
           storage,
+          ...(box
+            ? {
+                sealSpec: (spec: LiveJobSpec) => sealSpecSecrets(box, spec),
+                openSpec: (spec: unknown) => openSpecSecrets(box, spec),
+              }
+            : {}),
         });
       }
     },

@@ -31,6 +31,7 @@ import {
   startMaintenance,
 } from '../jobs/index.js';
 import { createPresetStore } from '../jobs/presets.js';
+import { removeEndedLiveFiles } from '../live/cleanup.js';
 import { type IngestServer, startIngest } from '../live/ingest.js';
 import { createLiveService, type LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
@@ -349,16 +350,24 @@ export async function startCoordinator(
       intervalMs: config.maintenanceIntervalMs,
       encoderOfflineAfterMs: Math.max(3 * config.heartbeatMs, 30_000),
       rescueGraceMs: config.rescueGraceMs ?? config.leaseMs,
-      retention: async () =>
-        (
-          await runRetention({
-            store,
-            localRoot: join(config.dataDir, 'media'),
-            blockstoreDir: join(config.dataDir, 'ipfs'),
-            defaultHours: config.retentionHours,
-            log,
-          })
-        ).jobs.length,
+      retention: async () => {
+        const purged = await runRetention({
+          store,
+          localRoot: join(config.dataDir, 'media'),
+          liveRoot: join(config.dataDir, 'live'),
+          blockstoreDir: join(config.dataDir, 'ipfs'),
+          defaultHours: config.retentionHours,
+          log,
+        });
+        // Live files of ended streams nothing needs any more (docs/live.md), also with live ingest off.
+        await removeEndedLiveFiles({
+          db,
+          root: join(config.dataDir, 'live'),
+          graceMs: config.liveFilesGraceMs,
+          log,
+        });
+        return purged.jobs.length;
+      },
       log,
     });
     await metrics.start();

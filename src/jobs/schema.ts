@@ -408,9 +408,14 @@ export const liveStreams = pgTable(
     record: boolean('record').notNull().default(false),
     createdAt: tz('created_at').notNull().defaultNow(),
     endedAt: tz('ended_at'),
+    /** When the maintenance leader deleted the ended stream's live files (0026); null while kept. */
+    filesRemovedAt: tz('files_removed_at'),
   },
   (t) => [
     uniqueIndex('live_streams_key_idx').on(t.keySha256),
+    index('live_streams_cleanup_idx')
+      .on(t.endedAt)
+      .where(sql`${t.endedAt} IS NOT NULL AND ${t.filesRemovedAt} IS NULL`),
     check('live_streams_playlist_check', sql`${t.playlist} IN ('event', 'sliding')`),
   ],
 );

@@ -13,7 +13,7 @@ import {
   liveLadder,
 } from '../media/live-args.js';
 import { type LiveJobSpec, liveJobSpecSchema } from '../protocol/live.js';
-import { safeJoin } from '../storage/index.js';
+import { destinationSchema, safeJoin } from '../storage/index.js';
 import type { IngestServer } from './ingest.js';
 import { renderMasterPlaylist, renderMediaPlaylist, segmentName } from './playlist.js';
 import {
@@ -50,6 +50,11 @@ export const createLiveSchema = z.strictObject({
   windowSegments: z.number().int().min(3).max(60).optional(),
   /** Keep the stream as a VOD once it ends (the event playlist closed with ENDLIST; `event` only). */
   record: z.boolean().optional(),
+  /**
+   * Where the recording is published, as a VOD job's `destination` (s3, ftp, http, ipfs, local;
+   * default `local`: `/media/<jobId>/`). Needs `record`. Secrets are sealed at rest.
+   */
+  destination: destinationSchema.optional(),
   priority: z.enum(['high', 'medium', 'low']).optional(),
 });
 export type CreateLiveInput = z.infer<typeof createLiveSchema>;
@@ -86,10 +91,14 @@ export interface LiveService {
   /** Set once the ingest listens (the service and the ingest need each other). */
   attachIngest(ingest: IngestServer): void;
   readonly ingest: IngestServer | undefined;
-  /** Creates a live job and its stream key (returned once; only its SHA-256 is stored). */
+  /**
+   * Creates a live job and its stream key (returned once; only its SHA-256 is stored). `seal` seals
+   * the secrets of the spec (the recording's destination) before it is stored.
+   */
   create(
     input: CreateLiveInput,
     who: { tenant?: string; owner?: string },
+    seal?: (spec: LiveJobSpec) => LiveJobSpec,
   ): Promise<{ job: Job; streamKey: string }>;
   /** The ingest's key check: the job a key publishes to, or null. */
   authorize(app: string, key: string): Promise<{ jobId: string } | null>;
@@ -170,7 +179,7 @@ export function createLiveService(options: LiveServiceOptions): LiveService {
     get ingest() {
       return ingest;
     },
-    async create(input, who) {
+    async create(input, who, seal = (spec) => spec) {
       const names = input.renditions ?? [...DEFAULT_LIVE_LADDER];
       const renditions = liveLadder(names);
       const playlist = input.playlist ?? 'event';
@@ -182,10 +191,11 @@ export function createLiveService(options: LiveServiceOptions): LiveService {
         playlist,
         record: input.record ?? false,
         ...(input.title ? { title: input.title } : {}),
+        ...(input.destination ? { destination: input.destination } : {}),
       };
       const job = await store.submit(
         {
-          spec,
+          spec: seal(spec),
           renditions: spec.renditions,
           ...(who.tenant ? { tenant: who.tenant } : {}),
           ...(who.owner ? { owner: who.owner } : {}),

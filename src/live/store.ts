@@ -161,3 +161,24 @@ export async function playlistSegments(
   const before = Number(r.rows[0]?.before ?? 0);
   return { segments, discontinuitySequence: before };
 }
+
+/**
+ * Ended streams (`ended_at` before `endedBefore`) whose live files are still there and may go: the job
+ * is final (completed, dead, cancelled) and the stream was not recorded, or its job completed (the
+ * recording was published before the job could complete). Oldest end first, at most `limit`.
+ */
+export async function liveStreamsToClean(db: Queryable, endedBefore: Date, limit: number): Promise<string[]> {
+  const r = await db.query<{ job_id: string }>(
+    `SELECT s.job_id FROM live_streams s JOIN jobs j ON j.id = s.job_id
+     WHERE s.ended_at IS NOT NULL AND s.files_removed_at IS NULL AND s.ended_at < $1
+       AND j.status IN ('completed', 'dead', 'cancelled') AND (NOT s.record OR j.status = 'completed')
+     ORDER BY s.ended_at LIMIT $2`,
+    [endedBefore, limit],
+  );
+  return r.rows.map((x) => x.job_id);
+}
+
+/** Records that a stream's live files were deleted (it is not listed by {@link liveStreamsToClean} again). */
+export async function markLiveFilesRemoved(db: Queryable, jobId: string): Promise<void> {
+  await db.query('UPDATE live_streams SET files_removed_at = now() WHERE job_id = $1', [jobId]);
+}

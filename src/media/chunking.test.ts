@@ -13,15 +13,14 @@ test('planChunks: split table (starts on segment boundaries, last chunk ends wit
     ['unknown duration', [undefined, 4, 'auto'], null],
     ['zero duration', [0, 4, { seconds: 4 }], null],
     [
-      'auto 301 s: 60 s chunks of 15 segments, short last chunk',
+      'auto 301 s: 60 s chunks of 15 segments, the 1 s tail merged into the last chunk',
       [301, 4, 'auto'],
       [
         [0, 60, 0, 15],
         [60, 60, 15, 15],
         [120, 60, 30, 15],
         [180, 60, 45, 15],
-        [240, 60, 60, 15],
-        [300, 1, 75, 1],
+        [240, 61, 60, 16],
       ],
     ],
     [
@@ -61,13 +60,51 @@ test('planChunks: split table (starts on segment boundaries, last chunk ends wit
       ],
     ],
     [
-      'fractional end: 12.5 s',
+      'fractional end: the 0.5 s tail of 12.5 s is merged (8 s + 4.5 s)',
       [12.5, 2, { seconds: 4 }],
       [
         [0, 4, 0, 2],
         [4, 4, 2, 2],
-        [8, 4, 4, 2],
-        [12, 0.5, 6, 1],
+        [8, 4.5, 4, 3],
+      ],
+    ],
+    [
+      'a 0.1 s tail (120.1 s in 60 s chunks) is merged into the previous chunk',
+      [120.1, 4, { seconds: 60 }],
+      [
+        [0, 60, 0, 15],
+        [60, 60.1, 15, 16],
+      ],
+    ],
+    [
+      'a tail just under half a chunk is merged (149.9 s in 60 s chunks)',
+      [149.9, 4, { seconds: 60 }],
+      [
+        [0, 60, 0, 15],
+        [60, 89.9, 15, 23],
+      ],
+    ],
+    [
+      'a tail of exactly half a chunk stays its own chunk (150 s in 60 s chunks)',
+      [150, 4, { seconds: 60 }],
+      [
+        [0, 60, 0, 15],
+        [60, 60, 15, 15],
+        [120, 30, 30, 8],
+      ],
+    ],
+    [
+      'a merged tail that leaves one chunk means no split (70 s in 60 s chunks)',
+      [70, 4, { seconds: 60 }],
+      null,
+    ],
+    [
+      'ffprobe decimals: a tail of half a chunk plus 1e-7 s stays its own chunk',
+      [150.0000001, 4, { seconds: 60 }],
+      [
+        [0, 60, 0, 15],
+        [60, 60, 15, 15],
+        [120, 30, 30, 8],
       ],
     ],
   ];

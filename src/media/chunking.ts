@@ -22,11 +22,11 @@ export interface ChunkSpan {
   index: number;
   /** Start in the source, seconds (a multiple of the segment duration). */
   startS: number;
-  /** Length, seconds (whole segments; the last chunk ends with the source). */
+  /** Length, seconds (whole segments; the last chunk ends with the source and may hold a merged tail). */
   durationS: number;
   /** Number of the chunk's first segment in the whole rendition (0-based). */
   firstSegment: number;
-  /** Segments in the chunk (the last may be short). */
+  /** Segments in the chunk (the last may be fewer or, with a merged tail, more than the others'). */
   segments: number;
 }
 
@@ -46,6 +46,14 @@ export interface ChunkingDefaults {
 
 export const DEFAULT_CHUNKING: ChunkingDefaults = { thresholdS: 300, chunkS: 60 };
 
+/**
+ * A last chunk shorter than this fraction of the nominal chunk length is merged into the previous
+ * chunk (which then runs up to 1.5 chunks long). Half a chunk: the longest chunk bounds the wall time
+ * of a split job, and a task of less than half a chunk saves less than its fixed cost (claim, source
+ * download, seek, encoder start).
+ */
+export const TAIL_MERGE_RATIO = 0.5;
+
 /** Rounding slack: durations come from ffprobe as decimals (12.000000 may read 12.0000001). */
 const EPS = 1e-6;
 
@@ -53,7 +61,9 @@ const EPS = 1e-6;
  * The split of a `durationS`-second source into chunks of whole `segmentS`-second segments, or null
  * when the job is not split (`off`, unknown duration, shorter than the threshold, one chunk only).
  * The chunk length is rounded to whole segments (at least one), so every chunk starts exactly on a
- * segment boundary where the unchunked encode would force its IDR frame.
+ * segment boundary where the unchunked encode would force its IDR frame. A tail shorter than half a
+ * chunk (`TAIL_MERGE_RATIO`) is part of the last chunk instead of a chunk of its own; if that leaves
+ * one chunk, the job is not split.
  *
  * @throws RangeError when `segmentS` is not a positive number.
  */
@@ -70,7 +80,11 @@ export function planChunks(
   const perChunk = Math.max(1, Math.round(wanted / segmentS));
   const chunkS = perChunk * segmentS;
   const totalSegments = Math.max(1, Math.ceil(durationS / segmentS - EPS));
-  const count = Math.ceil(totalSegments / perChunk);
+  let count = Math.ceil(totalSegments / perChunk);
+  // A tail shorter than half a chunk is folded into the previous chunk: its own task would cost a
+  // claim, a source download and an ffmpeg start for a few seconds (or 0.1 s) of video.
+  const tailS = durationS - (count - 1) * chunkS;
+  if (count >= 2 && tailS < chunkS * TAIL_MERGE_RATIO - EPS) count -= 1;
   if (count < 2) return null;
   const chunks: ChunkSpan[] = [];
   for (let index = 0; index < count; index++) {

@@ -3,6 +3,7 @@ import type { Claim, ClaimScope, Encoder } from '../jobs/index.js';
 import { type JobSpec, redactSpec } from '../jobs/spec.js';
 import { SETTLED_RENDITION_STATUSES } from '../jobs/vocabulary.js';
 import { redactSecrets } from '../storage/index.js';
+import { isLiveSpec } from './live.js';
 import { keptRenditions } from './result.js';
 import type { ClaimHandout, SourceLimits, TransferPlan, TrustLevel } from './wire.js';
 
@@ -97,6 +98,12 @@ export function handOut(claim: Claim, encoder: Encoder, options: HandOutOptions 
     const publicSource =
       !COORDINATOR_SOURCES.has(source.type) && isDeepStrictEqual(redactSecrets(source), source);
     transfer = { source: publicSource ? 'direct' : 'coordinator', output: 'coordinator' };
+  }
+  // A live encoder sends segments to the coordinator, which publishes the recording: it never needs
+  // the recording's destination (nor its credentials), trusted or not.
+  if (isLiveSpec(spec) && spec.destination !== undefined) {
+    const { destination: _destination, ...rest } = spec;
+    spec = rest;
   }
   return {
     job: {

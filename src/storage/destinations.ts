@@ -68,7 +68,7 @@ function fill(template: string, jobId: string): string {
  * - `local`: copied to a staging folder, then renamed into `<ctx.localRoot>/<jobId>[/prefix]`
  *   (atomic: readers never see a half-copied ladder); URLs `<localUrlBase>/<jobId>/…`.
  * - `s3`: one object per file via @aws-sdk/lib-storage (multipart above 5 MiB), content type by
- *   extension, `cacheControl`, ACL (private by default).
+ *   extension (or the destination's `contentType`), `cacheControl`, ACL (private by default).
  * - `http`: one PUT per file to `baseUrl + path`, with the destination's headers.
  * - `ftp`: uploads into `dir`, creating sub-directories.
  * - `ipfs`: root CID computed as kubo's defaults would; `embedded` stores blocks in
@@ -131,7 +131,7 @@ export async function publish(
                 key,
                 join(dir, ...rel.split('/')),
                 {
-                  contentType: contentTypeFor(rel),
+                  contentType: dest.contentType ?? contentTypeFor(rel),
                   cacheControl: isPlaylist(rel)
                     ? (dest.cacheControlPlaylists ?? dest.cacheControl)
                     : dest.cacheControl,
@@ -152,7 +152,7 @@ export async function publish(
                 withSlash(dest.publicBaseUrl),
               ).toString()
             : `s3://${dest.bucket}/${key}`;
-          out.push(entry(rel, url, key));
+          out.push({ ...entry(rel, url, key), contentType: dest.contentType ?? contentTypeFor(rel) });
           advance(rel);
         }
       } finally {

@@ -3,7 +3,14 @@
  * Knows nothing of jobs beyond the job id used as a folder name. See docs/storage.md.
  */
 
-export { collectGarbage, diskUsage, type GcReport, removeLocalOutputs } from './cleanup.js';
+export {
+  collectGarbage,
+  diskUsage,
+  type GcReport,
+  type PurgeReport,
+  purgeRoots,
+  removeLocalOutputs,
+} from './cleanup.js';
 export { contentTypeFor, isMediaFile, isPlaylist, MEDIA_EXTENSIONS } from './content-type.js';
 export type { ProgressFn, StorageContext, UploadResolver } from './context.js';
 export { DEFAULT_MAX_INLINE_BYTES, DEFAULT_MAX_SOURCE_BYTES } from './context.js';
@@ -28,7 +35,14 @@ export { addDirectory, catIpfsPath, cidOfBytes, FsBlockstore, listFiles, parseIp
 export { safeJoin, safeKey, safeSegments } from './paths.js';
 export { addPin, readPins, removePins } from './pins.js';
 export type { DestinationInput, DestinationRef, SourceRef } from './schema.js';
-export { destinationSchema, REDACTED, redactSecrets, SECRET_FIELDS, sourceSchema } from './schema.js';
+export {
+  destinationSchema,
+  mimeTypeSchema,
+  REDACTED,
+  redactSecrets,
+  SECRET_FIELDS,
+  sourceSchema,
+} from './schema.js';
 export type { FetchedSource, FetchOptions } from './sources.js';
 export { fetchSource } from './sources.js';
 export type { SsrfPolicy } from './ssrf.js';

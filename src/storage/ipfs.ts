@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -82,8 +82,13 @@ export class FsBlockstore {
         () => true,
         () => false,
       )
-    )
+    ) {
+      // Reused by a new publish: its mtime is its last use, so a purge's grace period keeps it until
+      // the publishing job records its root (storage cleanup, purgeRoots).
+      const now = new Date();
+      await utimes(path, now, now).catch(() => undefined);
       return cid;
+    }
     await mkdir(join(path, '..'), { recursive: true });
     const tmp = `${path}.${randomUUID()}.tmp`;
     await writeFile(tmp, data);

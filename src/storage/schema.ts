@@ -23,6 +23,21 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:$/.test(new URL(u).protocol), 'only http and https URLs are allowed');
 
+const token = "[A-Za-z0-9!#$%&'*+.^_`|~-]+";
+const MIME = new RegExp(
+  `^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}` +
+    `(?:[ \\t]*;[ \\t]*${token}=(?:${token}|"[^"\\\\\\x00-\\x1f\\x7f]*"))*$`,
+);
+/**
+ * A MIME type as a `Content-Type` value: `type/subtype` (RFC 6838 §4.2 names) with optional
+ * `; name=value` parameters (RFC 9110 §8.3.1, values a token or a quoted string), at most 255
+ * characters. No CR, LF or other control characters, so it can never split a header.
+ */
+export const mimeTypeSchema = z
+  .string()
+  .max(255)
+  .regex(MIME, 'contentType must be a MIME type such as "video/mp4" (type/subtype[; name=value])');
+
 /** Static AWS credentials; when absent the standard AWS chain (env, profile, instance role) is used. */
 export const s3CredentialsSchema = z.object({
   accessKeyId: z.string().min(1).max(256),
@@ -134,6 +149,12 @@ export const s3DestinationSchema = z.object({
   cacheControlPlaylists: z.string().max(256).optional(),
   /** Public base URL of the bucket/prefix (CDN); when set, result URLs are `publicBaseUrl + key`. */
   publicBaseUrl: httpUrl.optional(),
+  /**
+   * Content-Type of every object written, instead of the type by extension. Meant for destinations of
+   * one file (an `mp4`, `webm`, `audio` or `poster` output): a ladder's playlists and segments need
+   * their own types.
+   */
+  contentType: mimeTypeSchema.optional(),
 });
 /**
  * HTTP PUT (or POST, for receivers that take uploads that way) of every file to `baseUrl +

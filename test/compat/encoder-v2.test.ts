@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { makeClip } from '../helpers/media.js';
-import { startReceiver } from '../helpers/receiver.js';
+import { type ReceivedJson, startReceiver } from '../helpers/receiver.js';
 import { s3rverClient, startFtpServer } from '../storage/helpers.js';
 
 /**
@@ -25,6 +25,8 @@ import { s3rverClient, startFtpServer } from '../storage/helpers.js';
 const run = promisify(execFile);
 const SECRET = 'S3RVER';
 const BUCKET = 'encoder-v2';
+/** The S3 output's `contentType`: not the type by extension (`video/mp4`), so honouring it shows. */
+const MP4_TYPE = 'video/mp4; codecs="avc1.64001f,mp4a.40.2"';
 
 async function probeStreams(path: string): Promise<string[]> {
   const { stdout } = await run('ffprobe', [
@@ -112,7 +114,7 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
     assert.equal(wrong.status, 401);
   });
 
-  test("the original's request body: S3 source, MP4 to S3, WebM to FTP, MP4 POSTed over HTTP, callbacks arrive", async () => {
+  test("the original's request body: S3 source, MP4 to S3 with its contentType, WebM to FTP, MP4 POSTed over HTTP, callbacks arrive", async () => {
     const body = {
       source: {
         kind: 's3',
@@ -141,6 +143,7 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
             bucket: BUCKET,
             path: 'processed/output/video_720p.mp4',
             acl: 'public-read',
+            contentType: MP4_TYPE,
             endpoint,
             forcePathStyle: true,
           },
@@ -183,6 +186,10 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
     assert.equal(outputs[0]?.url, `s3://${BUCKET}/processed/output/video_720p.mp4`);
 
     const c = s3rverClient(endpoint);
+    const head = await c.send(
+      new HeadObjectCommand({ Bucket: BUCKET, Key: 'processed/output/video_720p.mp4' }),
+    );
+    assert.equal(head.ContentType, MP4_TYPE, "the output's S3 contentType is the object's Content-Type");
     const obj = await c.send(
       new GetObjectCommand({ Bucket: BUCKET, Key: 'processed/output/video_720p.mp4' }),
     );
@@ -200,17 +207,13 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
     ]);
 
     // Callbacks: the job's completion and one per output, at notificationUrl.
-    const deadline = Date.now() + 20_000;
-    const types = () =>
-      receiver.json
-        .filter((j) => j.path === '/notify')
-        .map((j) => (j.body as { type: string; data: { jobId: string } }).type);
-    while (!types().includes('job.completed') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 200));
-    assert.ok(types().includes('job.started'), types().join());
-    assert.equal(types().filter((t) => t === 'output.completed').length, 3, types().join());
-    assert.ok(types().includes('job.completed'), types().join());
-    assert.ok(!types().includes('job.progress'));
+    const typesOf = (json: readonly ReceivedJson[]) =>
+      json.filter((j) => j.path === '/notify').map((j) => (j.body as { type: string }).type);
+    const types = typesOf(await receiver.settle((j) => typesOf(j).includes('job.completed')));
+    assert.ok(types.includes('job.started'), types.join());
+    assert.equal(types.filter((t) => t === 'output.completed').length, 3, types.join());
+    assert.ok(types.includes('job.completed'), types.join());
+    assert.ok(!types.includes('job.progress'));
 
     // Never echoed, sealed at rest.
     for (const path of [`/jobs/${id}`, '/jobs']) {
@@ -230,7 +233,7 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
     assert.ok(workers.some((w) => w.kind === 'infrastructure' && w.status === 'online'));
   });
 
-  test('bad bodies are 400 problems naming the field; an unknown job id is 404', async () => {
+  test('bad bodies (a free codec string, an unknown container, an S3 contentType with CR/LF or on HLS) are 400 problems naming the field; an unknown job id is 404', async () => {
     const bad = await api('POST', '/jobs', {
       source: { kind: 'http', url: `${receiver.url}/x.mp4` },
       outputs: [{ container: 'mp4', videoCodec: 'libx264 -vf evil', destination: { kind: 'local' } }],
@@ -242,6 +245,21 @@ describe('Encoder v2 API (vidmesh serve --encoder-v2-api /encoder)', () => {
       outputs: [{ container: 'gif', destination: { kind: 'local' } }],
     });
     assert.equal(gif.status, 400);
+    const s3Out = { kind: 's3', bucket: BUCKET, path: 'x/a.mp4', endpoint, forcePathStyle: true };
+    const crlf = await api('POST', '/jobs', {
+      source: { kind: 'http', url: `${receiver.url}/x.mp4` },
+      outputs: [
+        { container: 'mp4', destination: { ...s3Out, contentType: 'video/mp4\r\nx-amz-acl: public-read' } },
+      ],
+    });
+    assert.equal(crlf.status, 400, crlf.text);
+    assert.match(String(crlf.json.detail), /contentType/);
+    const hls = await api('POST', '/jobs', {
+      source: { kind: 'http', url: `${receiver.url}/x.mp4` },
+      outputs: [{ container: 'hls', destination: { ...s3Out, path: 'x/hls', contentType: 'video/mp2t' } }],
+    });
+    assert.equal(hls.status, 400, hls.text);
+    assert.match(String(hls.json.detail), /contentType/);
     assert.equal((await api('GET', '/jobs/00000000-0000-0000-0000-000000000000')).status, 404);
   });
 

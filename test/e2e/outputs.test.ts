@@ -12,7 +12,7 @@ import { createClient, type VidmeshClient } from '../../src/coordinator/client.j
 import type { JobView } from '../../src/coordinator/schemas.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { makeClip } from '../helpers/media.js';
-import { startReceiver } from '../helpers/receiver.js';
+import { type ReceivedJson, startReceiver } from '../helpers/receiver.js';
 import { s3rverClient, startFtpServer } from '../storage/helpers.js';
 
 /**
@@ -43,6 +43,10 @@ async function ffprobe(target: string): Promise<{ streams: Stream[]; durationS: 
   const out = JSON.parse(stdout) as { streams: Stream[]; format: { duration?: string } };
   return { streams: out.streams, durationS: Number(out.format.duration ?? 0) };
 }
+
+/** The webhook bodies among the receiver's JSON requests. */
+const hooksOf = (json: readonly ReceivedJson[]) =>
+  json.map((j) => j.body as { type: string; data: { jobId: string; output?: { name: string } } });
 
 async function waitFinal(client: VidmeshClient, id: string, timeoutMs: number): Promise<JobView> {
   const deadline = Date.now() + timeoutMs;
@@ -226,15 +230,10 @@ describe('job outputs end to end through vidmesh serve (PGlite, 1 encoder)', () 
     assert.equal(byName.get('thumbs')?.files?.length, 3);
 
     // One output.completed per output, before job.completed.
-    const deadline = Date.now() + 20_000;
-    const events = () =>
-      receiver.json
-        .map((j) => j.body as { type: string; data: { jobId: string; output?: { name: string } } })
-        .filter((b) => b.data.jobId === job.id);
-    while (!events().some((e) => e.type === 'job.completed') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 200));
-    const types = events().map((e) => e.type);
-    const done = events().filter((e) => e.type === 'output.completed');
+    const events = (json: readonly ReceivedJson[]) => hooksOf(json).filter((b) => b.data.jobId === job.id);
+    const received = events(await receiver.settle((j) => events(j).some((e) => e.type === 'job.completed')));
+    const types = received.map((e) => e.type);
+    const done = received.filter((e) => e.type === 'output.completed');
     assert.deepEqual(
       done.map((e) => e.data.output?.name),
       ['hls', 'mp4-720', 'webm-480', 'thumbs'],
@@ -288,14 +287,10 @@ describe('job outputs end to end through vidmesh serve (PGlite, 1 encoder)', () 
     }).then((r) => r.json() as Promise<{ lines: { line: string }[] }>);
     assert.ok(logs.lines.some((l) => l.line.includes('outputs: thumbs (thumbnails);')));
 
-    const hooks = () =>
-      receiver.json
-        .map((j) => j.body as { type: string; data: { jobId: string; output?: { name: string } } })
-        .filter((b) => b.data.jobId === first.id && b.type.startsWith('output.'));
-    const deadline = Date.now() + 20_000;
-    while (hooks().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const hooks = (json: readonly ReceivedJson[]) =>
+      hooksOf(json).filter((b) => b.data.jobId === first.id && b.type.startsWith('output.'));
     assert.deepEqual(
-      hooks().map((h) => [h.type, h.data.output?.name]),
+      hooks(await receiver.settle((j) => hooks(j).length >= 3)).map((h) => [h.type, h.data.output?.name]),
       [
         ['output.completed', 'mp4'],
         ['output.failed', 'thumbs'],

@@ -13,13 +13,19 @@ export interface ReceivedJson {
 /**
  * A local HTTP receiver on 127.0.0.1 for tests: `PUT`/`POST` of a non-JSON body stores it under
  * `root` at the request path (an HTTP destination); a JSON `POST` is kept in `json` (webhooks,
- * notification callbacks); `GET` serves files under `root` (an HTTP source). Paths under a prefix in
- * `refuse` answer 403 to writes while it is set (a destination that rejects).
+ * notification callbacks; `settle` waits for them); `GET` serves files under `root` (an HTTP source).
+ * Paths under a prefix in `refuse` answer 403 to writes while it is set (a destination that rejects).
  */
 export async function startReceiver(root: string): Promise<{
   url: string;
   json: ReceivedJson[];
   refuse: Set<string>;
+  /**
+   * Waits until `done(json)` holds for the JSON requests received so far (checked every 100 ms), at
+   * most `timeoutMs` (default 20 000); resolves with them either way, so the caller's assertions
+   * say what is missing. For callbacks that arrive after the request that caused them.
+   */
+  settle(done: (json: readonly ReceivedJson[]) => boolean, timeoutMs?: number): Promise<ReceivedJson[]>;
   close(): Promise<void>;
 }> {
   const json: ReceivedJson[] = [];
@@ -59,6 +65,11 @@ export async function startReceiver(root: string): Promise<{
     url: `http://127.0.0.1:${port}`,
     json,
     refuse,
+    async settle(done, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!done(json) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      return [...json];
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -6,12 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
 import { loadConfig } from '../../src/config.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { createSqlApiKeyStore } from '../../src/identity/index.js';
 import type { Claim, EncoderCapabilities } from '../../src/jobs/index.js';
 import { endLiveStream } from '../../src/live/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { s3rverClient } from '../storage/helpers.js';
 
 /**
  * The live API without media (issue 23, docs/live.md): bad input is a 4xx problem, another tenant's
@@ -28,6 +31,9 @@ const caps: EncoderCapabilities = {
   tags: ['live'],
 };
 const run = promisify(execFile);
+const BUCKET = 'live-recordings';
+// s3rver checks signatures against its one account, S3RVER/S3RVER.
+const S3_SECRET = 'S3RVER';
 /** A minimal MPEG-TS packet: sync byte 0x47, 188 bytes. */
 const TS = Buffer.concat([Buffer.from([0x47, 0x40, 0x00, 0x10]), Buffer.alloc(184, 0xff)]);
 
@@ -36,6 +42,8 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
   let dir: string;
   let c: RunningCoordinator;
   let tenantKey: string;
+  let s3rver: S3rver;
+  let s3Endpoint: string;
   const call = async (path: string, init: RequestInit & { key?: string } = {}) => {
     const res = await fetch(`${c.url}${path}`, {
       ...init,
@@ -57,12 +65,20 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
   before(async () => {
     tdb = await createTestDatabase({ driver: 'postgres' });
     dir = await mkdtemp(join(tmpdir(), 'vidmesh-live-api-'));
+    s3rver = new S3rver({
+      port: 0,
+      address: '127.0.0.1',
+      directory: join(dir, 's3rver'),
+      silent: true,
+      configureBuckets: [{ name: BUCKET }],
+    });
+    s3Endpoint = `http://127.0.0.1:${(await s3rver.run()).port}`;
     c = await startCoordinator(
       loadConfig({
-        env: {},
+        env: { VIDMESH_SSRF_ALLOW: '127.0.0.1' },
         flags: {
           port: 0,
-          dataDir: dir,
+          dataDir: join(dir, 'coordinator'),
           databaseUrl: tdb.url,
           apiKey: KEY,
           encoders: 0,
@@ -78,17 +94,20 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
   });
   after(async () => {
     await c?.stop({ graceMs: 0 });
+    await s3rver?.close();
     await tdb?.drop();
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('bad bodies are 400 problems: unknown rendition, duplicates, record with a sliding window, unknown field', async () => {
+  test('bad bodies are 400 problems: unknown rendition, duplicates, record with a sliding window, unknown field, a destination without record or invalid', async () => {
     for (const body of [
       { renditions: ['4k'] },
       { renditions: ['720p', '720p'] },
       { record: true, playlist: 'sliding' },
       { streamKey: 'mine' },
       { windowSegments: 1000 },
+      { destination: { type: 'local' } },
+      { record: true, destination: { type: 's3', bucket: 'Not_A_Bucket' } },
     ]) {
       const r = await call('/api/v1/live', { method: 'POST', body: JSON.stringify(body) });
       assert.equal(r.status, 400, `${JSON.stringify(body)} → ${r.text}`);
@@ -207,13 +226,12 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
     assert.ok([403, 404].includes((await fetch(`${c.url}/live/${jobId}/240p/.incoming`)).status));
   });
 
-  test('record: finish publishes the closed stream as a VOD at /media/<job>/ (VOD playlists with ENDLIST, every segment)', async () => {
-    const created = (await call('/api/v1/live', {
-      method: 'POST',
-      body: JSON.stringify({ renditions: ['240p'], record: true }),
-    }).then((r) => r.json())) as { job: { id: string } };
-    const jobId = created.job.id;
-    // Three real 2 s segments of one ffmpeg run (segment muxer), as the live runner hands them in.
+  /**
+   * Claims live job `jobId` through the agent route as a new live encoder would (other tests' older
+   * streams are claimed first and kept) and hands in three real 2 s segments of one ffmpeg run (segment
+   * muxer), as the live runner does. Returns the handout's spec, the lease headers and the segments.
+   */
+  const handInThreeSegments = async (jobId: string, name: string) => {
     const segDir = join(dir, `rec-${jobId}`);
     await mkdir(segDir);
     await run('ffmpeg', [
@@ -222,17 +240,17 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
       ...['-c:a', 'aac', '-f', 'segment', '-segment_time', '2', '-segment_format', 'mpegts'],
       join(segDir, '%d.ts'),
     ]);
-    const enc = await c.store.registerEncoder({
-      name: 'live-rec-enc',
-      kind: 'infrastructure',
-      capabilities: caps,
-    });
-    let claim: Claim | null = null;
-    while (claim?.job.id !== jobId) {
-      claim = await c.store.claim({ id: enc.id, kind: 'infrastructure' }, caps, { waitMs: 2000 });
-      assert.ok(claim, 'claimed');
+    const enc = await c.store.registerEncoder({ name, kind: 'infrastructure', capabilities: caps });
+    let handout: { job: { id: string; spec: Record<string, unknown> }; leaseToken: string } | undefined;
+    while (handout?.job.id !== jobId) {
+      const r = await call('/api/v1/agent/claim', {
+        method: 'POST',
+        body: JSON.stringify({ encoderId: enc.id, waitMs: 2000 }),
+      });
+      assert.equal(r.status, 200, `claimed: ${r.text}`);
+      handout = r.json() as typeof handout;
     }
-    const lease = { authorization: `Bearer ${KEY}`, 'x-lease-token': claim.leaseToken };
+    const lease = { authorization: `Bearer ${KEY}`, 'x-lease-token': handout.leaseToken };
     const segments = [0, 1, 2].map((i) => readFileSync(join(segDir, `${i}.ts`)));
     for (const [i, body] of segments.entries()) {
       const r = await fetch(`${c.url}/api/v1/agent/live/${jobId}/segments/240p`, {
@@ -247,6 +265,16 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
       });
       assert.equal(r.status, 201, await r.text());
     }
+    return { spec: handout.job.spec, lease, segments };
+  };
+
+  test('record: finish publishes the closed stream as a VOD at /media/<job>/ (VOD playlists with ENDLIST, every segment)', async () => {
+    const created = (await call('/api/v1/live', {
+      method: 'POST',
+      body: JSON.stringify({ renditions: ['240p'], record: true }),
+    }).then((r) => r.json())) as { job: { id: string } };
+    const jobId = created.job.id;
+    const { lease, segments } = await handInThreeSegments(jobId, 'live-rec-enc');
     // The publisher is gone past its grace: what the ingest records then.
     await endLiveStream(c.db, jobId);
     const fin = await fetch(`${c.url}/api/v1/agent/live/${jobId}/finish`, { method: 'POST', headers: lease });
@@ -276,6 +304,69 @@ describe('live API: input, tenants, lease-fenced segments, playlists', { timeout
     assert.ok(Math.abs(Number(stdout) - 6) < 0.2, `recording duration ${stdout}`);
     // The live playlists stay closed (EVENT + ENDLIST) for players that were watching.
     assert.match(await (await fetch(`${c.url}/live/${jobId}/240p/index.m3u8`)).text(), /#EXT-X-ENDLIST\n$/);
+  });
+
+  test('record with an S3 destination: finish publishes the recording to the bucket; the credentials are sealed, never shown and never handed to the encoder', async () => {
+    const created = await call('/api/v1/live', {
+      method: 'POST',
+      body: JSON.stringify({
+        renditions: ['240p'],
+        record: true,
+        destination: {
+          type: 's3',
+          bucket: BUCKET,
+          prefix: 'recordings/{jobId}',
+          endpoint: s3Endpoint,
+          forcePathStyle: true,
+          credentials: { accessKeyId: 'S3RVER', secretAccessKey: S3_SECRET },
+        },
+      }),
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.ok(!created.text.includes(S3_SECRET), 'the create answer shows no credential');
+    const jobId = (created.json() as { job: { id: string } }).job.id;
+    const stored = await c.db.query<{ spec: string }>('SELECT spec::text AS spec FROM jobs WHERE id = $1', [
+      jobId,
+    ]);
+    assert.ok(!stored.rows[0]!.spec.includes(S3_SECRET), 'sealed in the stored spec');
+    assert.ok(!(await call(`/api/v1/jobs/${jobId}`)).text.includes(S3_SECRET), 'not in the job view');
+    const { spec, lease, segments } = await handInThreeSegments(jobId, 'live-rec-s3-enc');
+    assert.equal(spec.kind, 'live');
+    assert.equal(spec.destination, undefined, 'the live encoder gets no destination');
+
+    await endLiveStream(c.db, jobId);
+    const fin = await fetch(`${c.url}/api/v1/agent/live/${jobId}/finish`, { method: 'POST', headers: lease });
+    assert.equal(fin.status, 200);
+    const { recordingUrl } = (await fin.json()) as { recordingUrl: string };
+    assert.equal(recordingUrl, `s3://${BUCKET}/recordings/${jobId}/master.m3u8`);
+    const s3 = s3rverClient(s3Endpoint);
+    try {
+      const get = async (key: string) =>
+        Buffer.from(
+          await (
+            await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
+          ).Body!.transformToByteArray(),
+        );
+      const prefix = `recordings/${jobId}`;
+      assert.match(
+        (await get(`${prefix}/master.m3u8`)).toString(),
+        /#EXT-X-STREAM-INF:.*\n240p\/index\.m3u8\n/,
+      );
+      const media = (await get(`${prefix}/240p/index.m3u8`)).toString();
+      assert.match(media, /#EXT-X-PLAYLIST-TYPE:VOD\n/);
+      assert.match(media, /#EXT-X-ENDLIST\n$/);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${prefix}/240p/index.m3u8` }));
+      assert.equal(head.ContentType, 'application/vnd.apple.mpegurl');
+      for (const [i, body] of segments.entries())
+        assert.deepEqual(
+          await get(`${prefix}/240p/${i}.ts`),
+          body,
+          `segment ${i} in the bucket as handed in`,
+        );
+    } finally {
+      s3.destroy();
+    }
+    assert.equal((await fetch(`${c.url}/media/${jobId}/master.m3u8`)).status, 404, 'not in the media store');
   });
 
   test('cancelling a live job disconnects its publisher and spends the key', async () => {

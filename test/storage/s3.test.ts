@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -140,5 +140,31 @@ test('a missing key is source_not_found; a private endpoint without allowlist is
       testContext(tmp.dir, { ssrf: {} }),
     ),
     { code: 'ssrf_blocked' },
+  );
+});
+
+test("an S3 destination's contentType is the stored object's Content-Type and the published file's; a bad one is refused", async () => {
+  const ctx = testContext(tmp.dir);
+  const dir = join(tmp.dir, 'one-file');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'movie.mp4'), randomBytes(1024));
+  const type = 'video/mp4; codecs="avc1.64001f"';
+  const dest = { type: 's3' as const, bucket, prefix: 'typed', endpoint, forcePathStyle: true, credentials };
+  const res = await publish(dir, { ...dest, contentType: type }, ctx, { jobId: 'job-typed' });
+  assert.equal(res.files[0]?.contentType, type);
+  const c = client();
+  try {
+    const head = await c.send(new HeadObjectCommand({ Bucket: bucket, Key: 'typed/movie.mp4' }));
+    assert.equal(head.ContentType, type);
+  } finally {
+    c.destroy();
+  }
+  await assert.rejects(
+    publish(dir, { ...dest, contentType: 'video/mp4\r\nx-amz-acl: public-read' }, ctx, {
+      jobId: 'job-typed',
+    }),
+    {
+      code: 'invalid_storage_ref',
+    },
   );
 });

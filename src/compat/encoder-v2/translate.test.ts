@@ -92,6 +92,25 @@ describe('Encoder v2 request translation', () => {
       },
     ],
     [
+      'S3 contentType: kept on the destination (with parameters)',
+      {
+        container: 'mp4',
+        destination: { ...s3, path: 'v/a.mp4', contentType: 'video/mp4; codecs="avc1.64001f,mp4a.40.2"' },
+      },
+      {
+        name: 'o1',
+        kind: 'mp4',
+        fileName: 'a.mp4',
+        destination: {
+          type: 's3',
+          bucket: 'my-bucket',
+          region: 'us-east-1',
+          prefix: 'v',
+          contentType: 'video/mp4; codecs="avc1.64001f,mp4a.40.2"',
+        },
+      },
+    ],
+    [
       'HLS: the path is a folder',
       { container: 'hls', destination: { ...s3, path: 'hls/title1' } },
       {
@@ -156,6 +175,11 @@ describe('Encoder v2 request translation', () => {
       { container: 'hls', destination: { ...s3, path: 'x', access_key_id: 'AK' } },
       /both/,
     ],
+    [
+      'an S3 contentType on an HLS output (playlists and segments need their own types)',
+      { container: 'hls', destination: { ...s3, path: 'hls/x', contentType: 'video/mp2t' } },
+      /contentType/,
+    ],
   ];
   for (const [what, output, message] of refused) {
     test(`refused: ${what}`, () => {
@@ -165,6 +189,29 @@ describe('Encoder v2 request translation', () => {
       );
     });
   }
+  test('S3 contentType: a MIME type is accepted; CR/LF, no subtype, spaces or 256+ chars are refused', () => {
+    const ok = (contentType: string) =>
+      v2JobRequestSchema.safeParse({
+        source: { kind: 'https', url: 'https://x' },
+        outputs: [{ container: 'mp4', destination: { ...s3, path: 'a.mp4', contentType } }],
+      }).success;
+    for (const good of ['video/mp4', 'application/vnd.apple.mpegurl', 'text/plain; charset=utf-8', 'a/b+c'])
+      assert.equal(ok(good), true, good);
+    for (const bad of [
+      'video/mp4\r\nx-amz-acl: public-read',
+      'video/mp4\n',
+      'video',
+      'video/',
+      '/mp4',
+      'video mp4/x',
+      'video/mp4; charset',
+      'video/mp4; a="b\r\n"',
+      `video/${'x'.repeat(255)}`,
+      '',
+    ])
+      assert.equal(ok(bad), false, JSON.stringify(bad));
+  });
+
   test('a bitrate that is not ffmpeg-style is refused by the schema', () => {
     const r = v2JobRequestSchema.safeParse({
       source: { kind: 'https', url: 'https://x' },

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import type { JobView, OutputView } from '../../coordinator/schemas.js';
+import { mimeTypeSchema } from '../../storage/index.js';
 
 /**
  * The "Encoder v2" transcoding API (a Node.js service in the style of Elastic Transcoder / Coconut /
@@ -52,6 +53,8 @@ export const v2DestinationSchema = z.discriminatedUnion('kind', [
     kind: z.literal('s3'),
     ...s3Fields,
     acl: z.enum(['private', 'public-read', 'bucket-owner-full-control']).optional(),
+    /** Content-Type of the object (default: by the file's extension); a MIME type, no CR/LF. */
+    contentType: mimeTypeSchema.optional(),
   }),
   z.strictObject({
     kind: z.literal('http'),
@@ -227,6 +230,7 @@ function translateDestination(
           ...s3Common(d),
           prefix: dir,
           ...(d.acl ? { acl: d.acl } : {}),
+          ...(d.contentType ? { contentType: d.contentType } : {}),
           ...s3Credentials(d),
         },
         ...(file ? { fileName: file } : {}),
@@ -268,6 +272,11 @@ export function translateOutput(o: z.output<typeof v2OutputSchema>, index: numbe
   };
   const audio = o.audioBitrate !== undefined ? { audioBitrate: o.audioBitrate } : {};
   const folder = o.container === 'hls' || o.container === 'dash';
+  // One type for playlists, segments and init files alike would break players.
+  if (folder && o.destination.kind === 's3' && o.destination.contentType !== undefined)
+    throw new V2TranslationError(
+      `${at}.destination.contentType: ${o.container} outputs are many files, each typed by its extension`,
+    );
   const { destination, fileName } = translateDestination(o.destination, folder);
   const file = fileName ? { fileName } : {};
   switch (o.container) {

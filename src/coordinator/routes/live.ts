@@ -13,6 +13,7 @@ import type { FeedStats } from '../../live/ingest.js';
 import { createLiveSchema, type LiveService } from '../../live/service.js';
 import { listLiveStreams } from '../../live/store.js';
 import { LIVE_RENDITION_NAMES } from '../../media/live-args.js';
+import type { LiveJobSpec } from '../../protocol/live.js';
 import { type StorageContext, safeJoin } from '../../storage/index.js';
 import { PayloadTooLargeError } from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
@@ -35,8 +36,12 @@ export interface LiveRouteOptions {
   maxSegmentBytes: number;
   /** Where a recording is staged before it is published like a VOD job's output. */
   stagingRoot: string;
-  /** The storage context recordings are published with (the coordinator's `local` media store). */
+  /** The storage context recordings are published with (the job's destination, default `local`). */
   storage: () => StorageContext;
+  /** Seals a new live spec's secrets (the recording destination's credentials) before it is stored. */
+  sealSpec?: (spec: LiveJobSpec) => LiveJobSpec;
+  /** Opens them again when the recording is published. */
+  openSpec?: (spec: unknown) => unknown;
 }
 
 const feedSchema = z.object({
@@ -124,10 +129,17 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       if (req.body.record && req.body.playlist === 'sliding') {
         throw new ValidationError('record needs the event playlist (a sliding window forgets segments)');
       }
-      const { job, streamKey } = await live.create(req.body, {
-        ...(req.principal?.tenant ? { tenant: req.principal.tenant } : {}),
-        ...(req.principal?.id ? { owner: req.principal.id } : {}),
-      });
+      if (req.body.destination && !req.body.record) {
+        throw new ValidationError('destination is where the recording goes: it needs record: true');
+      }
+      const { job, streamKey } = await live.create(
+        req.body,
+        {
+          ...(req.principal?.tenant ? { tenant: req.principal.tenant } : {}),
+          ...(req.principal?.id ? { owner: req.principal.id } : {}),
+        },
+        opts.sealSpec,
+      );
       const v = await view(job.id, undefined);
       return reply.status(201).send({ ...v, streamKey, ingestUrl: `${opts.rtmpBase()}/${streamKey}` });
     },
@@ -292,11 +304,13 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       const masterUrl = `${opts.publicUrl()}/live/${masterPath}`;
       if (!record) return { masterUrl };
       // The recording is published as a VOD job's staged output is: same checks, same destination
-      // code (the coordinator's media store), so it is served at /media/<jobId>/ like any VOD.
+      // code, to the job's destination (secrets opened here) or the coordinator's media store, where
+      // it is served at /media/<jobId>/ like any VOD.
+      const spec = (opts.openSpec ? opts.openSpec(job.spec) : job.spec) as Pick<LiveJobSpec, 'destination'>;
       await live.writeRecording(job, safeJoin(opts.stagingRoot, job.id));
       const published = await publishStaged({
         jobId: job.id,
-        spec: { destination: { type: 'local' } },
+        spec: { destination: spec.destination ?? { type: 'local' } },
         stagingRoot: opts.stagingRoot,
         storage: opts.storage(),
         reported: { masterUrl: 'master.m3u8' },
