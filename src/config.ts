@@ -150,7 +150,7 @@ export const settings = {
     flag: 'heartbeatMs',
     schema: int(100, 600_000),
     default: 5_000,
-    doc: 'Encoder heartbeat and progress-report interval in ms (also the bound on cancel latency). Keep well under the lease.',
+    doc: "Encoder heartbeat and progress-report interval in ms (also the bound on cancel latency). Keep well under the lease. A routed job's desktop agent silent for 3 intervals loses its agent window (docs/encoders.md).",
   },
   maintenanceIntervalMs: {
     env: 'VIDMESH_MAINTENANCE_MS',

@@ -85,10 +85,26 @@ export function register(program: Command): void {
       );
       if (!target.apiKey) throw new ValidationError('--api-key (or VIDMESH_API_KEY) is required to pair');
       const identity = await agentIdentity(config.dataDir);
+      const auth = { authorization: `Bearer ${target.apiKey}` };
+      // The proof names the key's tenant (only that tenant may use it): ask the coordinator which it is.
+      const claimsUrl = new URL('/api/v1/agent/pairings/claims', target.url);
+      claimsUrl.searchParams.set('user', user);
+      const asked = await fetch(claimsUrl, { headers: auth });
+      const claims = (await asked.json().catch(() => ({}))) as {
+        tenant?: string;
+        detail?: string;
+        code?: string;
+      };
+      if (asked.status !== 200 || typeof claims.tenant !== 'string') {
+        throw new ValidationError(
+          `pairing refused (${asked.status} ${claims.code ?? ''}): ${claims.detail ?? ''}`,
+        );
+      }
+      const proof = await signPairingProof(identity, { tenant: claims.tenant, user });
       const res = await fetch(new URL('/api/v1/agent/pairings', target.url), {
         method: 'POST',
-        headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ did: identity.did, user, proof: await signPairingProof(identity, user) }),
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ did: identity.did, user, proof }),
       });
       const body = (await res.json().catch(() => ({}))) as { detail?: string; code?: string };
       if (res.status !== 201) {

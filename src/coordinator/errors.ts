@@ -52,6 +52,15 @@ export class EncoderNotAllowedError extends VidmeshError {
   override readonly status: number = 403;
 }
 
+/**
+ * A market job whose `market.maxPrice` is over the `maxPrice` of its user's settings. HTTP 422;
+ * `details`: `{maxPrice, userMaxPrice}` as HBD strings.
+ */
+export class OverUserMaxPriceError extends VidmeshError {
+  override readonly code: string = 'over_user_max_price';
+  override readonly status: number = 422;
+}
+
 /** A desktop agent registered before its did:key was paired with a user. HTTP 403. */
 export class AgentNotPairedError extends VidmeshError {
   override readonly code: string = 'agent_not_paired';

@@ -119,13 +119,25 @@ export const jobEventSchema = z.object({
   reason: z.string().nullable(),
   at: z.string(),
   /**
-   * Routing, only on `routed` and `claimed` events: the plan's steps (`{step, encoderId, from, until}`,
-   * `{step, skipped}`, `{step: 'open', from, community}`) and the step a claim came in (`route`).
+   * Routing, only on `routed`, `claimed`, `rerouted` and rerouting `retry_scheduled` events: the plan's
+   * steps (`{step, encoderId, from, until}`, `{step, skipped}`, `{step: 'open', from, community}`), the
+   * step a claim came in (`route`), and a step that ended early (`rerouted`: the owner's agent fell
+   * silent, `why: 'silent'`, or the owner's encoder failed the job and is skipped from now on,
+   * `why: 'failed'`; with the times the next steps start, ISO 8601, `browserFrom` null: no browser step).
    */
   routing: z
     .object({
       steps: z.array(z.record(z.string(), z.unknown())).optional(),
       route: z.string().optional(),
+      rerouted: z
+        .object({
+          step: z.string(),
+          encoderId: z.string(),
+          why: z.enum(['silent', 'failed']),
+          browserFrom: z.string().nullable(),
+          openFrom: z.string().nullable(),
+        })
+        .optional(),
     })
     .optional(),
 });

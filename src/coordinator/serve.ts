@@ -349,6 +349,8 @@ export async function startCoordinator(
     maintenance = startMaintenance(db, store, {
       intervalMs: config.maintenanceIntervalMs,
       encoderOfflineAfterMs: Math.max(3 * config.heartbeatMs, 30_000),
+      // Agents heartbeat every VIDMESH_HEARTBEAT_MS too: three missed beats end a routed agent window.
+      agentSilentAfterMs: 3 * config.heartbeatMs,
       rescueGraceMs: config.rescueGraceMs ?? config.leaseMs,
       retention: async () => {
         const purged = await runRetention({

@@ -181,6 +181,9 @@ export function eventView(e: JobEvent): JobEventView {
   if (e.reason === 'routed' && Array.isArray(d.steps))
     view.routing = { steps: d.steps as Array<Record<string, unknown>> };
   if (e.reason === 'claimed' && typeof d.route === 'string') view.routing = { route: d.route };
+  // A step that ended early (its agent fell silent, or the owner's encoder failed the job).
+  if (d.rerouted && typeof d.rerouted === 'object')
+    view.routing = { rerouted: d.rerouted as NonNullable<JobEventView['routing']>['rerouted'] };
   return view;
 }
 

@@ -69,6 +69,7 @@ export { createMemoryNonceStore, createSqlNonceStore, type NonceStore } from './
 export {
   MAX_PAIRING_LIFETIME_S,
   type PairingClaims,
+  PairingTenantMismatchError,
   signPairingProof,
   verifyPairingProof,
 } from './pairing.js';

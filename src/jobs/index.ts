@@ -27,6 +27,7 @@ export {
   startMaintenance,
 } from './maintenance.js';
 export { MIGRATION_LOCK_KEY, migrationsDir, runMigrations } from './migrate.js';
+export { encoderIdForDid } from './registry.js';
 export {
   BROWSER_MAX_DURATION_S,
   DEFAULT_USER_SETTINGS,

@@ -177,6 +177,8 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           // Written when one of the user's own encoders was offered the job (else it is open at once).
           route: plan?.openAt ? JSON.stringify({ steps: plan.steps }) : null,
           reservedFor: input.reservedFor ?? null,
+          // The agent offered the agent step: its silence ends the window early (END_SILENT_AGENT_STEPS).
+          routeAgent: plan?.agentId ?? null,
         }),
         { name: 'vidmesh_submit' },
       );

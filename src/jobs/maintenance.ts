@@ -10,6 +10,12 @@ export interface MaintenanceOptions {
   intervalMs?: number;
   /** Encoders silent for longer than this go offline, milliseconds (default 90 000). */
   encoderOfflineAfterMs?: number;
+  /**
+   * A routed job's desktop agent silent for longer than this has gone: its agent window ends and the
+   * job moves on to the next routing step, milliseconds (default 15 000; the coordinator passes three
+   * heartbeat intervals).
+   */
+  agentSilentAfterMs?: number;
   /** Delete finished jobs older than this many days; undefined (the default) keeps everything. */
   retentionDays?: number;
   /**
@@ -36,6 +42,8 @@ export interface MaintenanceReport {
   inGrace: boolean;
   rescued: number;
   offline: number;
+  /** Jobs whose silent agent's window ended (routing). */
+  rerouted: number;
   purged: number;
 }
 
@@ -61,6 +69,7 @@ export function startMaintenance(
 ): Maintenance {
   const intervalMs = options.intervalMs ?? 5000;
   const offlineAfterMs = options.encoderOfflineAfterMs ?? 90_000;
+  const agentSilentAfterMs = options.agentSilentAfterMs ?? 15_000;
   const log = options.log;
   const graceUntil = Date.now() + Math.max(0, options.rescueGraceMs ?? 0);
   let conn: DedicatedConnection | null = null;
@@ -115,7 +124,14 @@ export function startMaintenance(
   };
 
   const tick = async (): Promise<MaintenanceReport> => {
-    const report: MaintenanceReport = { leader: false, inGrace: false, rescued: 0, offline: 0, purged: 0 };
+    const report: MaintenanceReport = {
+      leader: false,
+      inGrace: false,
+      rescued: 0,
+      offline: 0,
+      rerouted: 0,
+      purged: 0,
+    };
     if (!(await ensureLeadership()) || stopped) return report;
     report.leader = true;
     report.inGrace = Date.now() < graceUntil;
@@ -123,6 +139,7 @@ export function startMaintenance(
       if (!report.inGrace) {
         report.rescued = (await store.rescueExpired()).length;
         report.offline = (await store.markSilentEncodersOffline(offlineAfterMs)).length;
+        report.rerouted = (await store.endSilentAgentSteps(agentSilentAfterMs)).length;
       }
       if (options.retentionDays !== undefined) {
         report.purged = await store.purgeFinished(options.retentionDays * 86_400_000);

@@ -16,12 +16,18 @@ export type EncoderRegistry = Pick<
   | 'listEncoders'
   | 'setEncoderApproval'
   | 'markSilentEncodersOffline'
+  | 'endSilentAgentSteps'
 >;
 
 const notFound = (encoderId: string) =>
   new EncoderNotFoundError(`encoder ${encoderId} not found`, { details: { encoderId } });
 
 /** The stable id of an encoder registered without one: from its did, else its tenant, kind and name. */
+/** The id of the encoder registered with did:key `did` (what its registration makes it). */
+export function encoderIdForDid(did: string): string {
+  return encoderIdOf({ did } as RegisterEncoderInput);
+}
+
 function encoderIdOf(input: RegisterEncoderInput): string {
   // The tenant is part of a keyed encoder's identity: no tenant re-registers over another's (or the
   // operator's) encoder row by reusing its name.
@@ -91,6 +97,15 @@ export function createRegistry(ctx: StoreContext): EncoderRegistry {
       const { rowCount } = await db.query(Q.SET_ENCODER_APPROVAL, [encoderId, approval]);
       if (rowCount === 0) throw notFound(encoderId);
       return getEncoder(encoderId);
+    },
+
+    async endSilentAgentSteps(silenceMs) {
+      const now = clock();
+      const { rows } = await db.query<{ id: string }>(Q.END_SILENT_AGENT_STEPS, [
+        now,
+        new Date(now.getTime() - silenceMs),
+      ]);
+      return rows.map((r) => r.id);
     },
 
     async markSilentEncodersOffline(silenceMs) {

@@ -92,6 +92,9 @@ for (const c of cases) {
     );
     assert.equal(plan.browserAt?.toISOString() ?? null, c.browserAt);
     assert.equal(plan.openAt?.toISOString() ?? null, c.openAt);
+    // The agent whose silence ends its window is the one its step was offered to, else none.
+    const agentStep = plan.steps.find((s) => s.step === 'agent' && 'encoderId' in s);
+    assert.equal(plan.agentId, agentStep && 'encoderId' in agentStep ? agentStep.encoderId : null);
   });
 }
 

@@ -61,6 +61,8 @@ export interface RoutePlan {
   openAt: Date | null;
   allowBrowser: boolean;
   allowCommunity: boolean;
+  /** The desktop agent offered the agent step (null: no agent step); its silence ends the step early. */
+  agentId: string | null;
   steps: RouteStep[];
 }
 
@@ -78,12 +80,14 @@ export function planRoute(input: {
   const { now, settings, candidates, windows } = input;
   const steps: RouteStep[] = [];
   let t = now.getTime();
+  let agentId: string | null = null;
   const iso = (ms: number) => new Date(ms).toISOString();
 
   if (!settings.preferOwnAgent) steps.push({ step: 'agent', skipped: 'disabled' });
   else if (!candidates.agent) steps.push({ step: 'agent', skipped: 'offline' });
   else if (candidates.agent.busy) steps.push({ step: 'agent', skipped: 'busy' });
   else if (windows.agentWindowMs > 0) {
+    agentId = candidates.agent.id;
     steps.push({
       step: 'agent',
       encoderId: candidates.agent.id,
@@ -115,6 +119,7 @@ export function planRoute(input: {
     openAt: t > now.getTime() ? new Date(t) : null,
     allowBrowser: settings.allowBrowser,
     allowCommunity: settings.allowCommunity,
+    agentId,
     steps,
   };
 }

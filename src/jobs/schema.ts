@@ -106,6 +106,8 @@ export const jobs = pgTable(
     routeBrowserAt: tz('route_browser_at'),
     /** Routing (drizzle/0022): encoders other than the owner's claim from here; NULL: at once. */
     routeOpenAt: tz('route_open_at'),
+    /** Routing (drizzle/0023): the owner's desktop agent offered the agent step; its silence ends it. */
+    routeAgent: text('route_agent'),
     /** The owner's settings at submit (drizzle/0022): their browser encoder, community encoders. */
     allowBrowser: boolean('allow_browser').notNull().default(true),
     allowCommunity: boolean('allow_community').notNull().default(true),
@@ -171,6 +173,8 @@ export const jobs = pgTable(
       .where(sql`status ${inList(FINAL_STATUSES)}`),
     index('jobs_owner_idx').on(t.tenant, t.owner, t.createdAt.desc()),
     index('jobs_encoder_idx').on(t.encoderId, t.status),
+    // The silent-agent sweep (drizzle/0023).
+    index('jobs_route_agent_idx').on(t.routeAgent).where(sql`route_agent IS NOT NULL`),
     check('jobs_status_check', sql`${t.status} ${inList(JOB_STATUSES)}`),
     check('jobs_priority_check', sql`${t.priority} ${inList(PRIORITIES)}`),
     check('jobs_protocol_check', sql`${t.protocol} ${inList(PROTOCOL_FAMILIES)}`),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isDidKey } from '../identity/did.js';
 import {
   checkOutputOptions,
   chunkingSchema,
@@ -110,6 +111,15 @@ export const jobSpecSchema = z
       .refine((tags) => !tags.some(isReservedTag), 'tags starting with vidmesh: are reserved')
       .optional(),
     network: z.enum(JOB_NETWORKS).default('private'),
+    /**
+     * Only the encoder registered with this did:key may claim the job: the dashboard's "Encode here"
+     * pins a job to the browser tab's own identity (its signed registration proves it), so no other
+     * encoder, whatever it declares, can lease it. Not with `market` (a bid decides who may) nor
+     * chunked (the job runs whole on that encoder).
+     */
+    pinEncoder: z
+      .strictObject({ did: z.string().max(256).refine(isDidKey, 'pinEncoder.did: a did:key (Ed25519)') })
+      .optional(),
     /**
      * The user (Hive account or vidmesh user, 1–64 of `A-Z a-z 0-9 . _ -`) the job is for, within the
      * submitting key's tenant: the job's owner, offered first to that user's own desktop agent and browser

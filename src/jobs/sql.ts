@@ -72,6 +72,7 @@ export const SUBMIT_PARAMS = namedParams([
   'allowCommunity',
   'route',
   'reservedFor',
+  'routeAgent',
 ] as const);
 
 const S = SUBMIT_PARAMS.$;
@@ -80,13 +81,13 @@ WITH upd AS (
   INSERT INTO jobs (id, short_id, tenant, owner, idempotency_key, protocol, spec, metadata, queue, priority,
     weight, required_codecs, required_hwaccel, source_height, duration_s, required_tags, preferred_kinds,
     max_attempts, run_after, created_at, updated_at, status, traceparent, network, route_browser_at,
-    route_open_at, allow_browser, allow_community, reserved_for)
+    route_open_at, allow_browser, allow_community, reserved_for, route_agent)
   VALUES (${S('id')}, ${S('shortId')}, ${S('tenant')}, ${S('owner')}, ${S('idempotencyKey')}, ${S('protocol')},
     ${S('spec')}::jsonb, ${S('metadata')}::jsonb, ${S('queue')}, ${S('priority')}, ${S('weight')},
     ${S('codecs')}::text[], ${S('hwaccel')}, ${S('sourceHeight')}, ${S('durationS')}, ${S('tags')}::text[],
     ${S('preferredKinds')}::text[], ${S('maxAttempts')}, ${S('runAfter')}, ${S('now')}, ${S('now')}, 'queued',
     ${S('traceparent')}, ${S('network')}, ${S('routeBrowserAt')}, ${S('routeOpenAt')}, ${S('allowBrowser')},
-    ${S('allowCommunity')}, ${S('reservedFor')})
+    ${S('allowCommunity')}, ${S('reservedFor')}, ${S('routeAgent')})
   ON CONFLICT (tenant, idempotency_key) DO NOTHING
   RETURNING *
 ), rend AS (
@@ -439,21 +440,41 @@ SELECT status, lease_owner, (lease_token = $2 AND lease_owner = $3) AS holds,
   (result IS NOT DISTINCT FROM $4::jsonb) AS same_result
 FROM jobs WHERE id = $1`;
 
-/** $1 id, $2 token, $3 encoder, $4 now, $5 retryable, $6 delays ms int[], $7 error jsonb */
+/**
+ * $1 id, $2 token, $3 encoder, $4 now, $5 retryable, $6 delays ms int[], $7 error jsonb.
+ * When the failing encoder is the owner's own (a paired desktop agent or browser encoder) and the job is
+ * pinned to nobody, the job moves on along its route (src/jobs/routing.ts): that encoder is skipped for
+ * the job's next attempts (`excluded_encoders`), and its step ends when the job may run again (an
+ * agent's: the browser and open steps move earlier by what was left of its window; a browser's: the
+ * open step starts then). The retry event says so (`details.rerouted`).
+ */
 export const FAIL = `
-WITH cur AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE),
+WITH cur AS (
+  SELECT j.id, j.status, $4::timestamptz
+      + ($6::int[])[least(greatest(j.attempts, 1), cardinality($6::int[]))] * interval '1 millisecond' AS next_run,
+    (SELECT e.kind FROM encoders e WHERE e.id = $3 AND e.user_name IS NOT NULL AND j.reserved_for IS NULL
+      AND e.kind IN ('desktop', 'browser')) AS own_kind
+  FROM jobs j WHERE j.id = $1 FOR UPDATE
+),
 upd AS (
   UPDATE jobs j SET
     status = CASE WHEN NOT $5::boolean OR j.attempts >= j.max_attempts THEN 'dead' ELSE 'failed' END,
-    run_after = $4::timestamptz
-      + ($6::int[])[least(greatest(j.attempts, 1), cardinality($6::int[]))] * interval '1 millisecond',
+    run_after = cur.next_run,
     finished_at = CASE WHEN NOT $5::boolean OR j.attempts >= j.max_attempts THEN $4 ELSE NULL END,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, eta_s = NULL, speed = NULL, fps = NULL,
-    last_error = $7::jsonb, updated_at = $4
+    last_error = $7::jsonb, updated_at = $4,
+    excluded_encoders = CASE WHEN cur.own_kind IS NOT NULL AND NOT ($3 = ANY(j.excluded_encoders))
+      THEN array_append(j.excluded_encoders, $3) ELSE j.excluded_encoders END,
+    route_browser_at = CASE WHEN cur.own_kind = 'desktop' THEN j.route_browser_at
+      - greatest(coalesce(j.route_browser_at, j.route_open_at) - cur.next_run, interval '0') ELSE j.route_browser_at END,
+    route_open_at = CASE WHEN cur.own_kind = 'desktop' THEN j.route_open_at
+      - greatest(coalesce(j.route_browser_at, j.route_open_at) - cur.next_run, interval '0')
+      WHEN cur.own_kind = 'browser' THEN least(j.route_open_at, cur.next_run) ELSE j.route_open_at END
   FROM cur
   WHERE j.id = cur.id AND j.lease_token = $2 AND j.lease_owner = $3
     AND j.status IN ${sqlList(TRANSITIONS.fail.from)}
-  RETURNING j.id, j.status, j.attempts, j.max_attempts, j.run_after, cur.status AS prev_status
+  RETURNING j.id, j.status, j.attempts, j.max_attempts, j.run_after, cur.status AS prev_status,
+    cur.own_kind, j.route_browser_at, j.route_open_at
 ), rend AS (
   -- Completed and skipped renditions stay so: the next attempt plans the same source.
   UPDATE renditions r SET status = CASE WHEN r.status IN ${sqlList(SETTLED_RENDITION_STATUSES)} THEN r.status
@@ -467,7 +488,11 @@ upd AS (
     'status',
     '$3',
     "CASE WHEN status = 'dead' THEN 'dead_letter' ELSE 'retry_scheduled' END",
-    "jsonb_build_object('error', $7::jsonb, 'attempt', attempts, 'maxAttempts', max_attempts, 'runAfter', run_after)",
+    `jsonb_build_object('error', $7::jsonb, 'attempt', attempts, 'maxAttempts', max_attempts, 'runAfter', run_after)
+      || CASE WHEN own_kind IS NULL OR status = 'dead' THEN '{}'::jsonb ELSE jsonb_build_object('rerouted',
+        jsonb_build_object('step', CASE own_kind WHEN 'desktop' THEN 'agent' ELSE 'browser' END,
+          'encoderId', $3::text, 'why', 'failed', 'browserFrom', route_browser_at,
+          'openFrom', coalesce(route_open_at, run_after))) END`,
     '$4',
   )}
 )
@@ -780,6 +805,32 @@ ORDER BY e.registered_at, e.id`;
 export const SET_ENCODER_APPROVAL = 'UPDATE encoders SET approval = $2 WHERE id = $1';
 
 /** Online encoders last seen before $1 go offline. */
+/**
+ * Ends the agent step of waiting jobs whose routed desktop agent fell silent (last heartbeat before $2,
+ * or offline) while its window runs: the browser and open steps move earlier by what was left of the
+ * window (the next step starts at $1, now), and a `rerouted` event records it. Returns the job ids.
+ */
+export const END_SILENT_AGENT_STEPS = `
+WITH gone AS (
+  SELECT j.id, j.status, j.route_agent, coalesce(j.route_browser_at, j.route_open_at) - $1::timestamptz AS left_over
+  FROM jobs j JOIN encoders e ON e.id = j.route_agent
+  WHERE j.route_agent IS NOT NULL AND j.status IN ${sqlList(TRANSITIONS.claim.from)}
+    AND coalesce(j.route_browser_at, j.route_open_at) > $1::timestamptz
+    AND (e.last_seen_at < $2::timestamptz OR e.status <> 'online')
+  FOR UPDATE OF j SKIP LOCKED
+), upd AS (
+  UPDATE jobs j SET route_browser_at = j.route_browser_at - gone.left_over,
+    route_open_at = j.route_open_at - gone.left_over, route_agent = NULL, updated_at = $1
+  FROM gone WHERE j.id = gone.id
+  RETURNING j.id, j.status, gone.route_agent, j.route_browser_at, j.route_open_at
+), ev AS (
+  INSERT INTO job_events (job_id, from_status, to_status, actor, reason, details, at)
+  SELECT id, status, status, 'router', 'rerouted', jsonb_build_object('rerouted', jsonb_build_object(
+    'step', 'agent', 'encoderId', route_agent, 'why', 'silent', 'browserFrom', route_browser_at,
+    'openFrom', route_open_at)), $1 FROM upd
+)
+SELECT id FROM upd`;
+
 export const MARK_SILENT_OFFLINE = `
 UPDATE encoders SET status = 'offline' WHERE status = 'online' AND last_seen_at < $1 RETURNING id`;
 

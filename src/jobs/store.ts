@@ -215,6 +215,12 @@ export interface JobStore {
 
   /** Maintenance: re-queues (or dead-letters) jobs whose lease expired. Returns the job ids touched. */
   rescueExpired(options?: { batch?: number }): Promise<Array<{ id: string; status: JobStatus }>>;
+  /**
+   * Maintenance (routing, src/jobs/routing.ts): ends the agent step of waiting jobs whose routed desktop
+   * agent has been silent for longer than `silenceMs` (or is offline), so the browser and open steps
+   * start now; each gets a `rerouted` event. Returns the job ids.
+   */
+  endSilentAgentSteps(silenceMs: number): Promise<string[]>;
   /** Maintenance: encoders silent for longer than `silenceMs` go offline. Returns their ids. */
   markSilentEncodersOffline(silenceMs: number): Promise<string[]>;
   /** Maintenance: deletes finished jobs (and their events, logs, renditions) older than `olderThanMs`. */

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { type DesktopAgent, loadOrCreatePairingToken, startAgent } from '../../src/agent/index.js';
+import type { DesktopAgent } from '../../src/agent/index.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import type { JobView } from '../../src/coordinator/index.js';
 import type { RunningCoordinator } from '../../src/coordinator/serve.js';
-import { generateIdentity, type Identity, signPairingProof } from '../../src/identity/index.js';
+import { generateIdentity } from '../../src/identity/index.js';
+import { pairAgent, startTestAgent } from '../helpers/agent.js';
 import { launchChromium } from '../helpers/browser.js';
 import { createTenantKey, startTestCoordinator } from '../helpers/coordinator.js';
 import { makeClip } from '../helpers/media.js';
@@ -40,44 +41,20 @@ describe('desktop agent', () => {
   let otherSite: { server: Server; origin: string };
   const agents: DesktopAgent[] = [];
 
-  const pair = async (identity: Identity, user: string) => {
-    const res = await fetch(`${server.url}/api/v1/agent/pairings`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${acmeKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ did: identity.did, user, proof: await signPairingProof(identity, user) }),
-    });
-    assert.equal(res.status, 201);
-  };
-
   const agentFor = async (user: string, autoClaim: boolean) => {
     const identity = generateIdentity();
-    await pair(identity, user);
-    const dir = join(tmp, `agent-${user}`);
-    const agent = await startAgent({
-      coordinator: server.url,
+    assert.equal((await pairAgent(server.url, acmeKey, identity, user)).status, 201);
+    const started = await startTestAgent({
+      coordinatorUrl: server.url,
       identity,
       user,
+      dir: join(tmp, `agent-${user}`),
       allowedOrigin: webApp.origin,
-      token: await loadOrCreatePairingToken(dir),
-      dataDir: dir,
-      // The agent's own storage reaches no private address: only the coordinator (lease-bound URLs).
-      storage: {
-        localRoot: join(dir, 'media'),
-        fileRoots: [],
-        ssrf: {},
-        ipfs: { blockstoreDir: join(dir, 'ipfs') },
-      },
-      version: '0.0.0-test',
-      hwaccel: 'none',
-      port: 0,
-      heartbeatIntervalMs: 1000,
-      progressIntervalMs: 300,
       claimWaitMs: 1000,
       autoClaim,
     });
-    agents.push(agent);
-    await agent.node.ready;
-    return { agent, token: await loadOrCreatePairingToken(dir) };
+    agents.push(started.agent);
+    return started;
   };
 
   const submit = (user: string) =>

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { type DesktopAgent, loadOrCreatePairingToken, startAgent } from '../../src/agent/index.js';
+import type { DesktopAgent } from '../../src/agent/index.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import type { RunningCoordinator } from '../../src/coordinator/serve.js';
-import { generateIdentity, signPairingProof } from '../../src/identity/index.js';
+import { generateIdentity } from '../../src/identity/index.js';
+import { pairAgent, startTestAgent } from '../helpers/agent.js';
 import { launchChromium } from '../helpers/browser.js';
 import { createTenantKey, startTestCoordinator } from '../helpers/coordinator.js';
 import { makeClip } from '../helpers/media.js';
@@ -36,39 +37,15 @@ describe('dashboard agent badge', () => {
     acmeKey = await createTenantKey(server, 'acme');
     acme = createClient({ url: server.url, apiKey: acmeKey });
     const identity = generateIdentity();
-    const paired = await fetch(`${server.url}/api/v1/agent/pairings`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${acmeKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        did: identity.did,
-        user: 'erin',
-        proof: await signPairingProof(identity, 'erin'),
-      }),
-    });
-    assert.equal(paired.status, 201);
-    const dir = join(tmp, 'agent');
-    token = await loadOrCreatePairingToken(dir);
-    agent = await startAgent({
-      coordinator: server.url,
+    assert.equal((await pairAgent(server.url, acmeKey, identity, 'erin')).status, 201);
+    ({ agent, token } = await startTestAgent({
+      coordinatorUrl: server.url,
       identity,
       user: 'erin',
+      dir: join(tmp, 'agent'),
       allowedOrigin: new URL(server.url).origin,
-      token,
-      dataDir: dir,
-      storage: {
-        localRoot: join(dir, 'media'),
-        fileRoots: [],
-        ssrf: {},
-        ipfs: { blockstoreDir: join(dir, 'ipfs') },
-      },
-      version: '0.0.0-test',
-      hwaccel: 'none',
-      port: 0,
-      heartbeatIntervalMs: 1000,
-      progressIntervalMs: 300,
       autoClaim: false,
-    });
-    await agent.node.ready;
+    }));
     browser = await launching;
   });
 

@@ -8,6 +8,9 @@ import { createClient, type VidmeshClient } from '../../src/coordinator/client.j
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
 import { createHttpTransport, type EncoderTransport } from '../../src/encoder/index.js';
 import { generateIdentity, type Identity, signPairingProof } from '../../src/identity/index.js';
+import { signJws, toCompactJws } from '../../src/identity/jws.js';
+import { pairAgent } from '../helpers/agent.js';
+import { createTenantKey } from '../helpers/coordinator.js';
 import { makeClip } from '../helpers/media.js';
 
 /**
@@ -20,6 +23,7 @@ import { makeClip } from '../helpers/media.js';
 
 // Long enough for a few signed claims on a loaded machine, short enough to wait out twice.
 const WINDOW_S = 5;
+const now = () => Math.floor(Date.now() / 1000);
 const caps = (extra: Record<string, unknown> = {}) => ({
   codecs: ['h264', 'aac'],
   hwaccel: [],
@@ -43,12 +47,8 @@ describe('routing: own agent → own browser → operator/community', () => {
   let longUploadId: string;
   const hands: Record<string, Hand> = {};
 
-  const pair = async (identity: Identity, user: string, key = acmeKey) =>
-    fetch(`${server.url}/api/v1/agent/pairings`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ did: identity.did, user, proof: await signPairingProof(identity, user) }),
-    });
+  const pair = (identity: Identity, user: string, key = acmeKey) =>
+    pairAgent(server.url, key, identity, user);
 
   const hand = async (
     name: string,
@@ -238,6 +238,43 @@ describe('routing: own agent → own browser → operator/community', () => {
     assert.equal(((await seen.json()) as { allowCommunity: boolean }).allowCommunity, true);
   });
 
+  test("a pairing proof names its tenant: another tenant's key using it gets 403 pairing_tenant_mismatch, acme's key pairs", async () => {
+    const agent = generateIdentity();
+    const globexKey = await createTenantKey(server, 'globex');
+    // Signed for acme's dave, as `vidmesh agent pair` with acme's key signs it.
+    const proof = await signPairingProof(agent, { tenant: 'acme', user: 'dave' });
+    const post = (key: string, body: Record<string, unknown>) =>
+      fetch(`${server.url}/api/v1/agent/pairings`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const stolen = await post(globexKey, { did: agent.did, user: 'dave', proof });
+    assert.equal(stolen.status, 403);
+    assert.match(stolen.headers.get('content-type') ?? '', /problem\+json/);
+    assert.equal(((await stolen.json()) as { code: string }).code, 'pairing_tenant_mismatch');
+    assert.equal(await server.store.getAgentBinding(agent.did), null, 'globex did not get the agent');
+    // A proof without a tenant (an older agent's) is refused the same way.
+    const unnamed = await post(acmeKey, {
+      did: agent.did,
+      user: 'dave',
+      proof: toCompactJws(
+        await signJws(agent, { typ: 'vidmesh-agent-pairing', user: 'dave', iat: now(), exp: now() + 60 }),
+      ),
+    });
+    assert.equal(unnamed.status, 403);
+    const claims = await fetch(`${server.url}/api/v1/agent/pairings/claims?user=dave`, {
+      headers: { authorization: `Bearer ${globexKey}` },
+    });
+    assert.deepEqual(await claims.json(), { typ: 'vidmesh-agent-pairing', tenant: 'globex', user: 'dave' });
+    const paired = await post(acmeKey, { did: agent.did, user: 'dave', proof });
+    assert.equal(paired.status, 201);
+    assert.deepEqual(await server.store.getAgentBinding(agent.did).then((b) => b && [b.tenant, b.user]), [
+      'acme',
+      'dave',
+    ]);
+  });
+
   test('pairing needs the DID’s own proof; a desktop encoder must be paired; check-agent reports the agent', async () => {
     const agent = generateIdentity();
     const forged = await fetch(`${server.url}/api/v1/agent/pairings`, {
@@ -247,7 +284,7 @@ describe('routing: own agent → own browser → operator/community', () => {
       body: JSON.stringify({
         did: agent.did,
         user: 'carol',
-        proof: await signPairingProof(generateIdentity(), 'carol'),
+        proof: await signPairingProof(generateIdentity(), { tenant: 'acme', user: 'carol' }),
       }),
     });
     assert.equal(forged.status, 401);
@@ -257,7 +294,7 @@ describe('routing: own agent → own browser → operator/community', () => {
       body: JSON.stringify({
         did: agent.did,
         user: 'carol',
-        proof: await signPairingProof(agent, 'mallory'),
+        proof: await signPairingProof(agent, { tenant: 'acme', user: 'mallory' }),
       }),
     });
     assert.equal(wrongUser.status, 401);

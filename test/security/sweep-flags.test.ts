@@ -190,7 +190,7 @@ describe('every route of a coordinator with all optional surfaces answers hostil
 
     // Pairing: A's agent pairs with A's alice; B replaying the agent's proof must not take the agent.
     const agent = generateIdentity();
-    const proof = await signPairingProof(agent, 'alice');
+    const proof = await signPairingProof(agent, { tenant: 'acme', user: 'alice' });
     const paired = await http(server.url, 'POST', '/api/v1/agent/pairings', {
       json: { did: agent.did, user: 'alice', proof },
       headers: bearer(a),
@@ -206,10 +206,25 @@ describe('every route of a coordinator with all optional surfaces answers hostil
     );
     const binding = await server.store.getAgentBinding(agent.did);
     assert.equal(binding?.tenant, 'acme', "A's agent now works for B");
-    assert.equal(stolen.status, 409);
-    assert.equal(stolen.body.code, 'agent_paired_elsewhere');
+    // A's proof names A's tenant; a proof the agent signed for B finds it paired with A.
+    assert.equal(stolen.status, 403);
+    assert.equal(stolen.body.code, 'pairing_tenant_mismatch');
+    const elsewhere = await http(server.url, 'POST', '/api/v1/agent/pairings', {
+      json: {
+        did: agent.did,
+        user: 'alice',
+        proof: await signPairingProof(agent, { tenant: 'initech', user: 'alice' }),
+      },
+      headers: bearer(b),
+    });
+    assert.equal(elsewhere.status, 409, elsewhere.text);
+    assert.equal(elsewhere.body.code, 'agent_paired_elsewhere');
     const moved = await http(server.url, 'POST', '/api/v1/agent/pairings', {
-      json: { did: agent.did, user: 'bob', proof: await signPairingProof(agent, 'bob') },
+      json: {
+        did: agent.did,
+        user: 'bob',
+        proof: await signPairingProof(agent, { tenant: 'acme', user: 'bob' }),
+      },
       headers: bearer(a),
     });
     assert.equal(moved.status, 201, `re-pairing within the tenant still moves the agent: ${moved.text}`);

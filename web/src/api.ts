@@ -92,12 +92,19 @@ export interface JobEvent {
   routing?: {
     steps?: Array<{ step: string; skipped?: string; encoderId?: string; from?: string; until?: string }>;
     route?: string;
+    /** A step that ended early: its agent fell silent, or the owner's encoder failed the job. */
+    rerouted?: { step: string; encoderId: string; why: 'silent' | 'failed'; openFrom: string | null };
   };
 }
 
 /** One line for a routing plan: `agent until 10:00:30 → browser (offline) → open`. */
 export function routingText(r: NonNullable<JobEvent['routing']>): string {
   if (r.route) return `routed step: ${r.route}`;
+  if (r.rerouted) {
+    const { step, why, openFrom } = r.rerouted;
+    const open = openFrom ? ` (open from ${new Date(openFrom).toLocaleTimeString()})` : '';
+    return `${step} step ended: ${why === 'silent' ? 'agent silent' : 'failed there'}${open}`;
+  }
   return (r.steps ?? [])
     .map((s) =>
       s.skipped

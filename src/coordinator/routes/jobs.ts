@@ -5,6 +5,7 @@ import { threeSpeakSpecInput } from '../../compat/threespeak/index.js';
 import { ValidationError } from '../../errors.js';
 import { listChildren } from '../../jobs/chunks.js';
 import {
+  encoderIdForDid,
   FINAL_STATUSES,
   type Job,
   JobNotFoundError,
@@ -20,9 +21,10 @@ import {
   requestedRenditions,
   requiredCodecs,
 } from '../../jobs/spec.js';
+import { formatHbd, parseHbd } from '../../market/money.js';
 import type { SsrfPolicy } from '../../storage/index.js';
 import { type ChunkingDeps, createSplitTasks, decideSplit, splitTags } from '../chunking.js';
-import { IdempotencyKeyReusedError } from '../errors.js';
+import { IdempotencyKeyReusedError, OverUserMaxPriceError } from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
 import { assertNoPrivateUrlLiterals, assertSafeSpecStrings } from '../plugins/url-guard.js';
 import { jobEventSchema, jobStatusSchema, jobViewSchema, logLineSchema } from '../schemas.js';
@@ -126,6 +128,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         if (spec.network !== 'community' || legacy) {
           throw new ValidationError('market: priced jobs go to the community network (network: "community")');
         }
+        if (spec.pinEncoder)
+          throw new ValidationError('pinEncoder: not with market (a bid decides who encodes)');
+        if (spec.user)
+          await assertWithinUserMaxPrice(store, req.principal?.tenant, spec.user, spec.market.maxPrice);
       }
       // A paid job is always verified before it is paid for, and runs whole (one encoder, one price).
       const stored = legacy ? legacy.spec : spec.market ? { ...spec, verify: 'always' as const } : spec;
@@ -135,7 +141,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       // (a browser takes ≤ 120 s, ≤ 480p), and the split reuses the probe.
       const measured = legacy ? undefined : await measureUploadSource(opts.uploadsDir, spec, req.log);
       const split =
-        !legacy && !spec.market && opts.chunking
+        !legacy && !spec.market && !spec.pinEncoder && opts.chunking
           ? await decideSplit(opts.chunking, spec, measured?.info)
           : null;
       const job = await store.submit(
@@ -158,6 +164,8 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           protocol: legacy ? '3speak' : 'vidmesh',
           network: spec.network,
           ...(spec.market ? { reservedFor: '' } : {}),
+          // "Encode here": held for the encoder of that did:key alone (the claim's reserved_for check).
+          ...(spec.pinEncoder && !legacy ? { reservedFor: encoderIdForDid(spec.pinEncoder.did) } : {}),
         },
         { idempotencyKey: req.headers['idempotency-key'] },
       );
@@ -411,3 +419,24 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     },
   );
 };
+
+/**
+ * A market job of `user` may not offer more than the `maxPrice` of the user's settings (HBD; null: no
+ * limit). @throws OverUserMaxPriceError (422) naming both amounts.
+ */
+async function assertWithinUserMaxPrice(
+  store: JobStore,
+  tenant: string | undefined,
+  user: string,
+  marketMaxPrice: string,
+): Promise<void> {
+  const { maxPrice } = await store.getUserSettings(tenant ?? 'default', user);
+  if (maxPrice === null) return;
+  const offered = parseHbd(marketMaxPrice, 'market.maxPrice');
+  const limit = Math.round(maxPrice * 1000);
+  if (offered <= limit) return;
+  throw new OverUserMaxPriceError(
+    `market.maxPrice ${formatHbd(offered)} HBD is over ${user}'s maxPrice setting of ${formatHbd(limit)} HBD`,
+    { details: { maxPrice: formatHbd(offered), userMaxPrice: formatHbd(limit) } },
+  );
+}

@@ -87,6 +87,27 @@ export const userRoutes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, {
     }),
   );
 
+  app.get(
+    '/agent/pairings/claims',
+    {
+      config: { scope: 'submit' },
+      schema: {
+        operationId: 'getPairingClaims',
+        summary: "What a pairing proof for a user of the caller's tenant must say (the agent signs it)",
+        tags: ['users'],
+        querystring: z.object({ user: userName }),
+        response: {
+          200: z.object({ typ: z.literal('vidmesh-agent-pairing'), tenant: z.string(), user: z.string() }),
+        },
+      },
+    },
+    async (req) => ({
+      typ: 'vidmesh-agent-pairing' as const,
+      tenant: tenantOf(req),
+      user: req.query.user,
+    }),
+  );
+
   app.post(
     '/agent/pairings',
     {
@@ -98,7 +119,7 @@ export const userRoutes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, {
         body: z.object({
           did: z.string().max(256),
           user: userName,
-          /** Compact JWS by `did` of `{typ: 'vidmesh-agent-pairing', user, iat, exp}`. */
+          /** Compact JWS by `did` of `{typ: 'vidmesh-agent-pairing', tenant, user, iat, exp}`. */
           proof: z.string().max(8192),
         }),
         response: {
@@ -108,8 +129,10 @@ export const userRoutes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, {
     },
     async (req, reply) => {
       if (!isDidKey(req.body.did)) throw new ValidationError('did must be a did:key (Ed25519)');
-      await verifyPairingProof(req.body.proof, { did: req.body.did, user: req.body.user });
-      const b = await store.bindAgent(req.body.did, tenantOf(req), req.body.user);
+      // The proof names the tenant it was signed for: a key of another tenant cannot use it.
+      const tenant = tenantOf(req);
+      await verifyPairingProof(req.body.proof, { did: req.body.did, tenant, user: req.body.user });
+      const b = await store.bindAgent(req.body.did, tenant, req.body.user);
       return reply
         .status(201)
         .send({ did: b.did, user: b.user, tenant: b.tenant, createdAt: b.createdAt.toISOString() });

@@ -70,11 +70,3 @@ export async function loadOrCreateIdentity(): Promise<BrowserIdentity> {
     db.close();
   }
 }
-
-/**
- * The encoder tag that binds a job to this tab's identity ("encode here"): `browser-<did:key id>`.
- * Jobs submitted with it as a required tag are claimed only by an encoder declaring it.
- */
-export function tabTag(did: string): string {
-  return `browser-${did.slice('did:key:'.length)}`;
-}

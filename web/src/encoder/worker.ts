@@ -127,8 +127,9 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /**
- * Starts the loop; `onState` gets every change. `tags`: extra encoder tags (the tab's own tag for
- * "encode here" jobs). `stop()` ends it: the running job is released (no attempt counted).
+ * Starts the loop; `onState` gets every change. `tags`: extra encoder tags ("Encode here" jobs are
+ * pinned to the tab's did:key, not to a tag). `stop()` ends it: the running job is released (no attempt
+ * counted).
  */
 export function startBrowserEncoder(options: {
   identity: BrowserIdentity;

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { fmtSeconds } from '../api.js';
 import { ErrorNote, Progress } from '../components.js';
-import { loadOrCreateIdentity, tabTag } from '../encoder/identity.js';
+import { loadOrCreateIdentity } from '../encoder/identity.js';
 import type { EncoderState } from '../encoder/worker.js';
 import { Link } from '../router.js';
 
@@ -23,7 +23,7 @@ export function EncodePage(props: { query: URLSearchParams }) {
       const identity = await loadOrCreateIdentity();
       // mediabunny is loaded only by tabs that encode (it is most of the encoder's weight).
       const { startBrowserEncoder } = await import('../encoder/worker.js');
-      handle.current = startBrowserEncoder({ identity, tags: [tabTag(identity.did)], onState: setState });
+      handle.current = startBrowserEncoder({ identity, onState: setState });
     } catch (err) {
       setError(err);
     }

@@ -2,7 +2,7 @@ import { type DragEvent, type FormEvent, useEffect, useRef, useState } from 'rea
 import { ENCODER_KIND_LIMITS } from '../../../src/jobs/vocabulary.js';
 import { api, fmtBytes, type Job, uploadFile } from '../api.js';
 import { ErrorNote, Progress } from '../components.js';
-import { loadOrCreateIdentity, tabTag } from '../encoder/identity.js';
+import { loadOrCreateIdentity } from '../encoder/identity.js';
 import { navigate } from '../router.js';
 
 /** Longest file offered "Encode here" (the browser kind's limit, enforced again by the claim). */
@@ -81,9 +81,10 @@ export function SubmitPage() {
       const metadata: Record<string, string> = {};
       if (title) metadata.title = title;
       if (file && mode === 'file') metadata.filename = file.name.slice(0, 1024);
-      // "Encode here": a 480p fMP4 job for this tab alone (its did:key tag), open to a non-tenant
-      // encoder because the tab holds no credential; its result is verified before publication.
-      const here = short && encodeHere ? tabTag((await loadOrCreateIdentity()).did) : undefined;
+      // "Encode here": a 480p fMP4 job pinned to this tab's own did:key (only the encoder registered with
+      // it may claim it), on the community network because the tab holds no credential; its result is
+      // verified before publication.
+      const here = short && encodeHere ? (await loadOrCreateIdentity()).did : undefined;
       const r = await api<{ job: Job }>('/jobs', {
         method: 'POST',
         body: {
@@ -92,7 +93,7 @@ export function SubmitPage() {
           priority,
           queue,
           metadata,
-          ...(here ? { network: 'community', tags: [here] } : {}),
+          ...(here ? { network: 'community', pinEncoder: { did: here } } : {}),
           ...(webhook ? { webhook: { url: webhook } } : {}),
         },
       });

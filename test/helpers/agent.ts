@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import { type DesktopAgent, loadOrCreatePairingToken, startAgent } from '../../src/agent/index.js';
+import { type Identity, signPairingProof } from '../../src/identity/index.js';
+
+/**
+ * Pairs `identity` with `user` of the tenant of `apiKey` as `vidmesh agent pair` does: asks the
+ * coordinator which tenant the key is of (`GET /agent/pairings/claims`), signs the proof for it and
+ * posts it. Resolves the pairing answer (201 when paired); throws when the claims cannot be read.
+ */
+export async function pairAgent(
+  coordinatorUrl: string,
+  apiKey: string,
+  identity: Identity,
+  user: string,
+): Promise<Response> {
+  const auth = { authorization: `Bearer ${apiKey}` };
+  const asked = await fetch(
+    `${coordinatorUrl}/api/v1/agent/pairings/claims?user=${encodeURIComponent(user)}`,
+    { headers: auth },
+  );
+  if (asked.status !== 200) throw new Error(`pairing claims: ${asked.status} ${await asked.text()}`);
+  const { tenant } = (await asked.json()) as { tenant: string };
+  return fetch(`${coordinatorUrl}/api/v1/agent/pairings`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      did: identity.did,
+      user,
+      proof: await signPairingProof(identity, { tenant, user }),
+    }),
+  });
+}
+
+/**
+ * A desktop agent of an already paired `identity` for `user`, in `dir` (its data, pairing token and
+ * storage, which reaches no private address: only the coordinator through lease-bound URLs), with the
+ * short intervals tests want: hwaccel none, any free local port, heartbeats every second. Resolves once
+ * it registered, with its pairing token. The caller stops it.
+ */
+export async function startTestAgent(options: {
+  coordinatorUrl: string;
+  identity: Identity;
+  user: string;
+  dir: string;
+  /** The web app origin the local API answers. */
+  allowedOrigin: string;
+  autoClaim: boolean;
+  claimWaitMs?: number;
+}): Promise<{ agent: DesktopAgent; token: string }> {
+  const { dir } = options;
+  const token = await loadOrCreatePairingToken(dir);
+  const agent = await startAgent({
+    coordinator: options.coordinatorUrl,
+    identity: options.identity,
+    user: options.user,
+    allowedOrigin: options.allowedOrigin,
+    token,
+    dataDir: dir,
+    storage: {
+      localRoot: join(dir, 'media'),
+      fileRoots: [],
+      ssrf: {},
+      ipfs: { blockstoreDir: join(dir, 'ipfs') },
+    },
+    version: '0.0.0-test',
+    hwaccel: 'none',
+    port: 0,
+    heartbeatIntervalMs: 1000,
+    progressIntervalMs: 300,
+    ...(options.claimWaitMs ? { claimWaitMs: options.claimWaitMs } : {}),
+    autoClaim: options.autoClaim,
+  });
+  try {
+    await agent.node.ready;
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  return { agent, token };
+}
