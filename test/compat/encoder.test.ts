@@ -301,7 +301,7 @@ describe('vidmesh encoder --protocol 3speak against a 3Speak gateway', () => {
       }));
       assert.doesNotMatch(stdout, /ffmpeg/);
       console.log(`# ownership loss -> encoder stopped in ${latency} ms`);
-      assert.ok(latency < 5_000, `stopped ${latency} ms after the move`);
+      assert.ok(latency < 15_000, `stopped ${latency} ms after the move`);
     } finally {
       await enc.stop();
       await gw.app.close();

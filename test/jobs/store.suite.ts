@@ -654,7 +654,8 @@ export function storeSuite(driver: TestDriver): void {
       const c = await pending;
       const latency = Date.now() - submittedAt;
       assert.equal(c?.job.id, job.id);
-      assert.ok(latency < 1000, `woken after ${latency} ms, well before the 5 s poll`);
+      // Any wake before the 5 s poll is the notification; typically a few ms, up to seconds on a busy machine.
+      assert.ok(latency < 4000, `woken after ${latency} ms, before the 5 s poll`);
       assert.ok(Date.now() - started < 5000);
       const ac = new AbortController();
       const idle = h.store.claim(h.enc('poller'), h.caps(), { waitMs: 10_000, signal: ac.signal });
