@@ -17,7 +17,7 @@ import type { PresetStore } from '../jobs/presets.js';
 import type { JobSpec } from '../jobs/spec.js';
 import type { LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
-import type { HiveAccounts, Market } from '../market/index.js';
+import type { HiveAccounts, Market, Withdrawals } from '../market/index.js';
 import type { ChunkingDefaults } from '../media/index.js';
 import type { SsrfPolicy, StorageContext } from '../storage/index.js';
 import { createReputationStore, type VerificationPolicy } from '../trust/index.js';
@@ -122,7 +122,13 @@ export interface AppDeps {
   /** Live streams (issue 23, docs/live.md): the routes under `/api/v1/live` and the `/live/` files. */
   live?: { service: LiveService; db: Queryable; rtmpBase: () => string };
   /** The community marketplace (docs/marketplace.md): `/api/v1/community/*`, `/api/v1/wallet`, priced jobs. */
-  market?: { market: Market; hive?: { accounts: HiveAccounts; account: string; nonces?: NonceStore } };
+  market?: {
+    market: Market;
+    hive?: { accounts: HiveAccounts; account: string; nonces?: NonceStore };
+    /** Withdrawals to users' Hive accounts (with the Hive rail); `onWithdrawal` asks for a payout pass. */
+    withdrawals?: Withdrawals;
+    onWithdrawal?: () => void;
+  };
   /**
    * Chunked encoding (docs/chunking.md): long upload jobs are split at submit into chunk tasks and
    * stitched by this process; absent: no job is split.

@@ -39,6 +39,7 @@ import {
   createHiveRail,
   createHiveRpc,
   createMarket,
+  createWithdrawals,
   HIVE_ACTIVE_KEY_CONTEXT,
   type HiveRail,
   type MarketWorker,
@@ -231,6 +232,13 @@ export async function startCoordinator(
       log,
     });
     const worker = marketWorker;
+    const withdrawals = rail
+      ? createWithdrawals({
+          db,
+          ledger: market.ledger,
+          limits: { min: config.marketWithdrawalMin, dailyCap: config.marketWithdrawalDailyCap },
+        })
+      : undefined;
     stopMarketWatch = await store.onJobChange((change) => {
       if (change.type === 'resync' || (change.type === 'transition' && MARKET_KICKS.has(change.to)))
         worker.kick();
@@ -272,6 +280,7 @@ export async function startCoordinator(
         ...(hiveRpc && config.hiveAccount
           ? { hive: { accounts: hiveAccounts!, account: config.hiveAccount, nonces } }
           : {}),
+        ...(withdrawals ? { withdrawals, onWithdrawal: () => worker.kickPayouts() } : {}),
       },
       ...(live
         ? {

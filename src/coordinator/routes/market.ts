@@ -14,15 +14,20 @@ import {
   HiveSignatureError,
   type Market,
   type MarketBid,
+  MarketConflictError,
   type MarketOrder,
   OrderNotFoundError,
   parseBindingStatement,
   parseHbd,
   parseSignInStatement,
+  parseWalletBindingStatement,
   quoteOf,
   signInStatement,
   statementViewSchema,
   userAccount,
+  type Withdrawal,
+  type Withdrawals,
+  withdrawalViewSchema,
 } from '../../market/index.js';
 import { planLadder, probe } from '../../media/index.js';
 import { ForbiddenError } from '../errors.js';
@@ -43,6 +48,10 @@ export interface MarketRouteOptions {
   sessions?: SessionManager;
   /** This coordinator's public URL: the origin a sign-in statement must name. */
   publicUrl?: () => string;
+  /** Withdrawals to users' Hive accounts (absent without the Hive rail: the routes answer 409). */
+  withdrawals?: Withdrawals;
+  /** A withdrawal was queued: run a payout pass soon. */
+  onWithdrawal?: () => void;
 }
 
 /** The ledger payer of a principal's jobs and deposits: its tenant (the job store's `default` otherwise). */
@@ -79,6 +88,16 @@ const viewOrder = (o: MarketOrder) => ({
   durationS: o.durationS,
   heights: o.heights,
   createdAt: o.createdAt.toISOString(),
+});
+const viewWithdrawal = (w: Withdrawal) => ({
+  id: w.id,
+  amount: formatHbd(w.amount),
+  hiveAccount: w.hiveAccount,
+  state: w.state,
+  trxId: w.trxId,
+  error: w.lastError,
+  createdAt: w.createdAt.toISOString(),
+  updatedAt: w.updatedAt.toISOString(),
 });
 const viewBid = (b: MarketBid) => ({
   id: b.id,
@@ -403,7 +422,115 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
         response: { 200: statementViewSchema },
       },
     },
-    async (req) => statementOf(userAccount(payerOf(req.principal)), req.query.before),
+    async (req) => {
+      const payer = payerOf(req.principal);
+      const view = await statementOf(userAccount(payer), req.query.before);
+      if (!opts.withdrawals || req.query.before) return view;
+      return { ...view, withdrawals: (await opts.withdrawals.list(payer, 10)).map(viewWithdrawal) };
+    },
+  );
+
+  const withdrawalsOrRefuse = (): Withdrawals => {
+    if (!opts.withdrawals) {
+      throw new MarketConflictError(
+        'withdrawals need a Hive node, account and active key on this coordinator',
+      );
+    }
+    return opts.withdrawals;
+  };
+
+  app.post(
+    '/wallet/withdrawals',
+    {
+      config: { scope: 'submit' },
+      schema: {
+        operationId: 'createWithdrawal',
+        summary: "Withdraw HBD from the caller's balance to its own Hive account (Idempotency-Key required)",
+        tags: ['wallet'],
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(255) }),
+        body: z.strictObject({ amount: hbd }),
+        response: { 200: withdrawalViewSchema, 201: withdrawalViewSchema },
+      },
+    },
+    async (req, reply) => {
+      const withdrawals = withdrawalsOrRefuse();
+      const amount = parseHbd(req.body.amount, 'amount');
+      if (amount <= 0) throw new ValidationError('amount: above zero');
+      const { withdrawal, created } = await withdrawals.request({
+        payer: payerOf(req.principal),
+        key: req.headers['idempotency-key'],
+        amount,
+      });
+      if (created) opts.onWithdrawal?.();
+      return reply.status(created ? 201 : 200).send(viewWithdrawal(withdrawal));
+    },
+  );
+
+  app.get(
+    '/wallet/withdrawals',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'listWithdrawals',
+        summary: "The caller's withdrawals (newest first), its Hive account and the withdrawal limits",
+        tags: ['wallet'],
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        response: {
+          200: z.object({
+            hiveAccount: z.string().nullable(),
+            min: z.string(),
+            dailyCap: z.string(),
+            withdrawals: z.array(withdrawalViewSchema),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const withdrawals = withdrawalsOrRefuse();
+      const payer = payerOf(req.principal);
+      return {
+        hiveAccount: await withdrawals.destinationOf(payer),
+        min: formatHbd(withdrawals.limits.min),
+        dailyCap: formatHbd(withdrawals.limits.dailyCap),
+        withdrawals: (await withdrawals.list(payer, req.query.limit)).map(viewWithdrawal),
+      };
+    },
+  );
+
+  app.put(
+    '/wallet/hive-account',
+    {
+      config: { scope: 'submit' },
+      schema: {
+        operationId: 'verifyWalletAccount',
+        summary: 'Verify the Hive account withdrawals go to (Keychain-signed wallet binding statement)',
+        tags: ['wallet'],
+        body: z.strictObject({
+          account: z.string().regex(HIVE_ACCOUNT_RE, 'a Hive account name'),
+          statement: z.string().max(500),
+          signature: z.string().max(200),
+        }),
+        response: { 200: z.object({ hiveAccount: z.string() }) },
+      },
+    },
+    async (req) => {
+      const withdrawals = withdrawalsOrRefuse();
+      if (!opts.hive) throw new MarketConflictError('this coordinator has no Hive node configured');
+      const payer = payerOf(req.principal);
+      if (payer.startsWith('hive:')) {
+        throw new MarketConflictError('a Hive Keychain user withdraws to its own account');
+      }
+      const b = req.body;
+      parseWalletBindingStatement(b.statement, { payer, account: b.account }, new Date());
+      await opts.hive.accounts.verifyPosting(b.account, b.statement, b.signature);
+      await withdrawals.verifyAccount({
+        payer,
+        hiveAccount: b.account,
+        statement: b.statement,
+        signature: b.signature,
+      });
+      return { hiveAccount: b.account };
+    },
   );
 
   app.get(
