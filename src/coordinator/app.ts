@@ -31,7 +31,7 @@ import { registerJsonOnly, registerTextGuard } from './plugins/input-guard.js';
 import { registerProblemHandler } from './plugins/problem.js';
 import { registerBodyTimeout } from './plugins/request-timeouts.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
-import { createSessionManager, type SessionManager } from './plugins/session.js';
+import { createSessionManager, type SessionManager, type SessionRevocations } from './plugins/session.js';
 import { registerTracing } from './plugins/tracing.js';
 import { createSourceRelay } from './relay.js';
 import { agentRoutes } from './routes/agent.js';
@@ -70,6 +70,8 @@ export interface AppDeps {
   log?: Logger;
   /** Secret dashboard session cookies are sealed with; default random per process (plugins/session.ts). */
   sessionSecret?: Uint8Array;
+  /** Where ended dashboard sessions are kept; default this process's memory (plugins/session.ts). */
+  sessionRevocations?: SessionRevocations;
   /** Folder of the built dashboard; default `<package>/web/dist`. */
   webRoot?: string;
   /** Hashed API keys: enables the `/api/v1/keys` admin routes (add its authenticator to `authenticators`). */
@@ -257,6 +259,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sessions = createSessionManager({
     keyAuthenticators: deps.authenticators,
     secret: deps.sessionSecret,
+    ...(deps.sessionRevocations ? { revocations: deps.sessionRevocations } : {}),
   });
   sessionManagers.set(base, sessions);
   await app.register(

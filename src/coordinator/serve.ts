@@ -58,6 +58,7 @@ import {
   didRequestAuthenticator,
   uploadGrantAuthenticator,
 } from './plugins/identity.js';
+import { sqlSessionRevocations } from './plugins/session.js';
 import { traceJobStore } from './plugins/tracing.js';
 import { runRetention } from './retention.js';
 import { openSpecSecrets } from './spec-secrets.js';
@@ -147,9 +148,11 @@ export async function startCoordinator(
     }
     const keys = createSqlApiKeyStore(db);
     const nonces = createSqlNonceStore(db);
-    const box = createSecretBox(
-      await resolveServerKey({ keyFile: join(config.dataDir, 'secret-key'), env: process.env }),
-    );
+    const serverKey = await resolveServerKey({
+      keyFile: join(config.dataDir, 'secret-key'),
+      env: process.env,
+    });
+    const box = createSecretBox(serverKey);
     // Expired nonces go on the maintenance cadence (the store also purges on its own once a minute).
     purgeTimer = setInterval(() => {
       nonces.purgeExpired(new Date()).catch((err) => log?.warn({ err }, 'nonce purge failed'));
@@ -249,6 +252,10 @@ export async function startCoordinator(
       apiKeyAuthenticator(keys),
     ];
     app = await buildApp({
+      // Session cookies sealed under the server key (hashed with its own context): every coordinator
+      // sharing the key accepts them and they outlive a restart; sign-outs are kept in the database.
+      sessionSecret: serverKey,
+      sessionRevocations: sqlSessionRevocations(db),
       metrics,
       webhooks: { queue: webhookQueue, ssrf: webhookSsrf },
       presets,
