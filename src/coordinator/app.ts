@@ -33,6 +33,7 @@ import { registerBodyTimeout } from './plugins/request-timeouts.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
 import { createSessionManager, type SessionManager, type SessionRevocations } from './plugins/session.js';
 import { registerTracing } from './plugins/tracing.js';
+import { createUrlProber } from './quote-source.js';
 import { createSourceRelay } from './relay.js';
 import { agentRoutes } from './routes/agent.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -333,7 +334,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           ? { openMarketOrder: marketOrderOpener(deps.market.market, uploadsDir) }
           : {}),
       });
-      if (deps.market) await api.register(marketRoutes, { store, ...deps.market, sessions, publicUrl });
+      if (deps.market) {
+        await api.register(marketRoutes, {
+          store,
+          ...deps.market,
+          sessions,
+          publicUrl,
+          urlQuotes: {
+            // `storage` is defined below; the prober reads it per request.
+            probe: createUrlProber({
+              storage: () => storage(),
+              workDir: join(deps.dataDir, 'quotes'),
+              maxBytes: limits.maxUploadBytes,
+            }),
+            refusePrivateUrls: deps.refusePrivateUrls === true,
+            ...(deps.ssrfAllow ? { ssrfAllow: deps.ssrfAllow } : {}),
+          },
+        });
+      }
       // One reputation store for the routes that read or reset it (verified encoders only).
       const reputation = deps.verification ? createReputationStore(deps.verification.db) : undefined;
       if (deps.keys) {

@@ -10,14 +10,14 @@ import type { RunningCoordinator } from '../../src/coordinator/serve.js';
 import {
   canonicalHiveRequest,
   createLedger,
-  EXTERNAL_ACCOUNT,
   signBuffer,
-  userAccount,
   walletBindingStatement,
 } from '../../src/market/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { createTenantKey, startTestCoordinator } from '../helpers/coordinator.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
+import { until } from '../helpers/processes.js';
+import { deposit } from './helpers.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -102,24 +102,15 @@ describe('withdrawals API and vidmesh wallet withdraw', () => {
     });
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   };
-  /** Polls `read` until `done` holds (the market worker's passes run in the background). */
-  const until = async <T>(read: () => Promise<T>, done: (v: T) => boolean, what: string): Promise<T> => {
-    for (let i = 0; i < 300; i++) {
-      const v = await read();
-      if (done(v)) return v;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`never: ${what}`);
-  };
 
   test('a Keychain user withdraws to its own Hive account once per Idempotency-Key; the node applies the signed transfer and the statement shows it', async () => {
     const dep = await asHive('POST', '/wallet/deposits');
     assert.equal(dep.status, 201, JSON.stringify(dep.body));
     await hive.transfer('alice', 'vidmesh-op', 5_000, dep.body.id as string);
     await until(
-      () => asHive('GET', '/wallet'),
-      (r) => r.body.balance === '5.000',
       'the deposit is credited',
+      30_000,
+      async () => (await asHive('GET', '/wallet')).body.balance === '5.000',
     );
 
     const refusals: Array<[string, Awaited<ReturnType<typeof asHive>>, number, string]> = [
@@ -184,11 +175,10 @@ describe('withdrawals API and vidmesh wallet withdraw', () => {
     assert.equal(reused.status, 422);
     assert.equal(reused.body.code, 'idempotency_key_reused');
 
-    const list = await until(
-      () => asHive('GET', '/wallet/withdrawals'),
-      (r) => (r.body.withdrawals as Array<{ state: string }>)[0]?.state === 'confirmed',
-      'the withdrawal is confirmed',
-    );
+    const list = await until('the withdrawal is confirmed', 30_000, async () => {
+      const r = await asHive('GET', '/wallet/withdrawals');
+      return (r.body.withdrawals as Array<{ state: string }>)[0]?.state === 'confirmed' && r;
+    });
     assert.equal(list.body.hiveAccount, 'alice');
     assert.equal(list.body.min, '1.000');
     const [w] = list.body.withdrawals as Array<{ id: string; trxId: string; amount: string }>;
@@ -214,14 +204,7 @@ describe('withdrawals API and vidmesh wallet withdraw', () => {
   });
 
   test('an API-key tenant withdraws only to the account it verified with a Keychain signature; vidmesh wallet withdraw sends it', async () => {
-    await createLedger(coordinator.db).post({
-      key: 'test:acme:deposit',
-      kind: 'deposit',
-      legs: [
-        { account: EXTERNAL_ACCOUNT, amount: -4_000 },
-        { account: userAccount('acme'), amount: 4_000 },
-      ],
-    });
+    await deposit(createLedger(coordinator.db), 'acme', 4_000);
     const none = await asKey(
       acme,
       'POST',
@@ -270,11 +253,7 @@ describe('withdrawals API and vidmesh wallet withdraw', () => {
     const env = { ...process.env, VIDMESH_URL: coordinator.url, VIDMESH_API_KEY: acme, VIDMESH_PROFILE: '' };
     const { stdout } = await run('node', [CLI, 'wallet', 'withdraw', '1.500'], { env, cwd: root });
     assert.match(stdout, /^withdrawal wd_\S+: 1\.500 HBD to @bob, (pending|signed|confirmed)\n$/);
-    await until(
-      async () => hive.balance('bob'),
-      (b) => b === 1_500,
-      'bob received the withdrawal',
-    );
+    await until('bob received the withdrawal', 30_000, () => hive.balance('bob') === 1_500);
     const shown = await run('node', [CLI, 'wallet'], { env, cwd: root });
     assert.match(shown.stdout, /balance 2\.500 HBD/);
     assert.match(shown.stdout, /withdrawal\s+-1\.500/);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createHiveRpc } from '../../src/market/hive.js';
-import { createLedger, EXTERNAL_ACCOUNT, type Ledger, userAccount } from '../../src/market/ledger.js';
+import { createLedger, userAccount } from '../../src/market/ledger.js';
 import { createHiveRail } from '../../src/market/rail.js';
 import { createWithdrawals, type WithdrawalLimits } from '../../src/market/withdrawals.js';
 import { withTestDatabase } from '../helpers/db.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
+import { deposit } from './helpers.js';
 
 /**
  * Withdrawals on real PostgreSQL (src/market/withdrawals.ts): the amount leaves the payer's balance
@@ -28,16 +29,6 @@ describe('withdrawals (PostgreSQL, stand-in Hive node)', () => {
     await node.close();
   });
 
-  let deposits = 0;
-  const deposit = (ledger: Ledger, payer: string, amount: number) =>
-    ledger.post({
-      key: `test-deposit:${payer}:${++deposits}`,
-      kind: 'deposit',
-      legs: [
-        { account: EXTERNAL_ACCOUNT, amount: -amount },
-        { account: userAccount(payer), amount },
-      ],
-    });
   const railOf = (o: { maxAttempts?: number; clock?: () => Date } = {}) =>
     createHiveRail({
       db: tdb.current.db,

@@ -29,10 +29,14 @@ import {
   type Withdrawals,
   withdrawalViewSchema,
 } from '../../market/index.js';
-import { planLadder, probe } from '../../media/index.js';
+import { ladderOptionsSchema, planLadder, probe } from '../../media/index.js';
+import type { SsrfPolicy } from '../../storage/index.js';
+import { httpSourceSchema } from '../../storage/schema.js';
 import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
 import { CSRF_HEADER, CsrfError, type SessionManager, startSession } from '../plugins/session.js';
+import { assertNoPrivateUrlLiterals } from '../plugins/url-guard.js';
+import type { UrlProber } from '../quote-source.js';
 import { assertActsFor } from './agent.js';
 import { uploadPath } from './uploads.js';
 
@@ -52,6 +56,11 @@ export interface MarketRouteOptions {
   withdrawals?: Withdrawals;
   /** A withdrawal was queued: run a payout pass soon. */
   onWithdrawal?: () => void;
+  /**
+   * Quotes for http(s) sources: the prober (downloads through the SSRF guard and probes), and the
+   * submit path's refusal of private URL literals (`refusePrivateUrls`, allowlist `ssrfAllow`).
+   */
+  urlQuotes?: { probe: UrlProber; refusePrivateUrls: boolean; ssrfAllow?: SsrfPolicy };
 }
 
 /** The ledger payer of a principal's jobs and deposits: its tenant (the job store's `default` otherwise). */
@@ -366,29 +375,55 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
       config: { scope: 'submit' },
       schema: {
         operationId: 'quote',
-        summary: 'Prices of the live offers for a duration and ladder (before submitting)',
+        summary:
+          'Prices of the live offers for a duration and ladder, or for an http(s) source the coordinator probes (before submitting)',
         tags: ['community'],
-        body: z.strictObject({
-          durationS: z.number().positive().max(86_400),
-          heights: z.array(z.number().int().min(64).max(4320)).min(1).max(16),
-        }),
+        body: z.union([
+          z.strictObject({
+            durationS: z.number().positive().max(86_400),
+            heights: z.array(z.number().int().min(64).max(4320)).min(1).max(16),
+          }),
+          z.strictObject({ source: httpSourceSchema.strict(), ladder: ladderOptionsSchema.optional() }),
+        ]),
         response: {
           200: z.object({
             quotes: z.array(z.object({ encoderId: z.string(), price: z.string() })),
             lowest: z.string().nullable(),
+            durationS: z.number(),
+            heights: z.array(z.number()),
           }),
         },
       },
     },
     async (req) => {
+      let basis: { durationS: number; heights: number[] };
+      if ('source' in req.body) {
+        const u = opts.urlQuotes;
+        if (!u) throw new ValidationError('source: this coordinator quotes only a duration and heights');
+        if (u.refusePrivateUrls) assertNoPrivateUrlLiterals({ source: req.body.source }, '', u.ssrfAllow);
+        const { url, headers } = req.body.source;
+        const plan = planLadder(
+          await u.probe({ url, ...(headers ? { headers } : {}) }),
+          req.body.ladder ?? {},
+        );
+        basis = {
+          durationS: plan.durationS,
+          heights: plan.renditions.flatMap((r) => (r.kind === 'video' ? [Math.min(r.width, r.height)] : [])),
+        };
+        if (basis.heights.length === 0) throw new ValidationError('source: no video renditions to price');
+      } else {
+        basis = req.body as { durationS: number; heights: number[] };
+      }
       const offers = await market.liveOffers();
       const quotes = offers
-        .map((o) => ({ encoderId: o.encoderId, q: quoteOf(o.prices, req.body.durationS, req.body.heights) }))
+        .map((o) => ({ encoderId: o.encoderId, q: quoteOf(o.prices, basis.durationS, basis.heights) }))
         .filter((o): o is { encoderId: string; q: number } => o.q !== null)
         .sort((a, b) => a.q - b.q);
       return {
         quotes: quotes.map((q) => ({ encoderId: q.encoderId, price: formatHbd(q.q) })),
         lowest: quotes[0] ? formatHbd(quotes[0].q) : null,
+        durationS: basis.durationS,
+        heights: basis.heights,
       };
     },
   );
