@@ -350,8 +350,14 @@ export async function startCoordinator(
         ],
         // At `/`, vidmesh's own `GET /health` answers.
         health: prefix !== '',
+        heldByEncoder: (jobId) => market.heldByEncoder(jobId),
         removeJob: async (jobId) => {
-          // Rows first: a job whose market order is not settled is refused (409) with its outputs intact.
+          // A cancelled job's order is settled now (its escrow refunded, money conserved), not on the
+          // next pass; rows first: a job whose order is still unsettled is refused (409), outputs intact.
+          // A settlement that fails here is the pass's to retry; the removal below then answers 409.
+          await market.settleJob(jobId).catch((err: unknown) => {
+            log?.warn({ err, jobId }, 'market: settling a deleted job failed; retried by the pass');
+          });
           await store.remove(jobId);
           await removeLocalOutputs(join(config.dataDir, 'media'), jobId);
         },
