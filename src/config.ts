@@ -470,6 +470,20 @@ export const settings = {
     default: 5000,
     doc: 'ms between settlement passes, Hive deposit polls and payout passes (leader only; job transitions also trigger settlement).',
   },
+  marketWithdrawalMin: {
+    env: 'VIDMESH_MARKET_WITHDRAWAL_MIN',
+    flag: 'marketWithdrawalMin',
+    schema: int(1, 1_000_000_000),
+    default: 1000,
+    doc: "Smallest withdrawal to a user's Hive account, milli-HBD (1000 = 1.000 HBD); smaller ones answer 422 `withdrawal_limit`.",
+  },
+  marketWithdrawalDailyCap: {
+    env: 'VIDMESH_MARKET_WITHDRAWAL_DAILY_CAP',
+    flag: 'marketWithdrawalDailyCap',
+    schema: int(1, 1_000_000_000),
+    default: 1_000_000,
+    doc: 'Most a payer may withdraw in any 24 hours, milli-HBD (1 000 000 = 1000 HBD; failed, refunded withdrawals not counted); beyond it, 422 `withdrawal_limit`.',
+  },
   hiveNode: {
     env: 'VIDMESH_HIVE_NODE',
     flag: 'hiveNode',

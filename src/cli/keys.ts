@@ -35,12 +35,14 @@ export async function adminApiCall<T>(
   method: string,
   path: string,
   body?: unknown,
+  headers: Record<string, string> = {},
 ): Promise<T> {
   let res: Response;
   try {
     res = await fetch(target.url.replace(/\/+$/, '') + path, {
       method,
       headers: {
+        ...headers,
         accept: 'application/json',
         ...(target.apiKey ? { authorization: `Bearer ${target.apiKey}` } : {}),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),

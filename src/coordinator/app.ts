@@ -17,7 +17,7 @@ import type { PresetStore } from '../jobs/presets.js';
 import type { JobSpec } from '../jobs/spec.js';
 import type { LiveService } from '../live/service.js';
 import type { Logger } from '../log.js';
-import type { HiveAccounts, Market } from '../market/index.js';
+import type { HiveAccounts, Market, Withdrawals } from '../market/index.js';
 import type { ChunkingDefaults } from '../media/index.js';
 import type { LiveJobSpec } from '../protocol/live.js';
 import type { SsrfPolicy, StorageContext } from '../storage/index.js';
@@ -32,8 +32,9 @@ import { registerJsonOnly, registerTextGuard } from './plugins/input-guard.js';
 import { registerProblemHandler } from './plugins/problem.js';
 import { registerBodyTimeout } from './plugins/request-timeouts.js';
 import { registerSecureHeaders } from './plugins/secure-headers.js';
-import { createSessionManager, type SessionManager } from './plugins/session.js';
+import { createSessionManager, type SessionManager, type SessionRevocations } from './plugins/session.js';
 import { registerTracing } from './plugins/tracing.js';
+import { createUrlProber } from './quote-source.js';
 import { createSourceRelay } from './relay.js';
 import { agentRoutes } from './routes/agent.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -71,6 +72,8 @@ export interface AppDeps {
   log?: Logger;
   /** Secret dashboard session cookies are sealed with; default random per process (plugins/session.ts). */
   sessionSecret?: Uint8Array;
+  /** Where ended dashboard sessions are kept; default this process's memory (plugins/session.ts). */
+  sessionRevocations?: SessionRevocations;
   /** Folder of the built dashboard; default `<package>/web/dist`. */
   webRoot?: string;
   /** Hashed API keys: enables the `/api/v1/keys` admin routes (add its authenticator to `authenticators`). */
@@ -123,7 +126,13 @@ export interface AppDeps {
   /** Live streams (issue 23, docs/live.md): the routes under `/api/v1/live` and the `/live/` files. */
   live?: { service: LiveService; db: Queryable; rtmpBase: () => string };
   /** The community marketplace (docs/marketplace.md): `/api/v1/community/*`, `/api/v1/wallet`, priced jobs. */
-  market?: { market: Market; hive?: { accounts: HiveAccounts; account: string; nonces?: NonceStore } };
+  market?: {
+    market: Market;
+    hive?: { accounts: HiveAccounts; account: string; nonces?: NonceStore };
+    /** Withdrawals to users' Hive accounts (with the Hive rail); `onWithdrawal` asks for a payout pass. */
+    withdrawals?: Withdrawals;
+    onWithdrawal?: () => void;
+  };
   /**
    * Chunked encoding (docs/chunking.md): long upload jobs are split at submit into chunk tasks and
    * stitched by this process; absent: no job is split.
@@ -252,6 +261,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sessions = createSessionManager({
     keyAuthenticators: deps.authenticators,
     secret: deps.sessionSecret,
+    ...(deps.sessionRevocations ? { revocations: deps.sessionRevocations } : {}),
   });
   sessionManagers.set(base, sessions);
   await app.register(
@@ -325,7 +335,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           ? { openMarketOrder: marketOrderOpener(deps.market.market, uploadsDir) }
           : {}),
       });
-      if (deps.market) await api.register(marketRoutes, { store, ...deps.market, sessions, publicUrl });
+      if (deps.market) {
+        await api.register(marketRoutes, {
+          store,
+          ...deps.market,
+          sessions,
+          publicUrl,
+          urlQuotes: {
+            // `storage` is defined below; the prober reads it per request.
+            probe: createUrlProber({
+              storage: () => storage(),
+              workDir: join(deps.dataDir, 'quotes'),
+              maxBytes: limits.maxUploadBytes,
+            }),
+            refusePrivateUrls: deps.refusePrivateUrls === true,
+            ...(deps.ssrfAllow ? { ssrfAllow: deps.ssrfAllow } : {}),
+          },
+        });
+      }
       // One reputation store for the routes that read or reset it (verified encoders only).
       const reputation = deps.verification ? createReputationStore(deps.verification.db) : undefined;
       if (deps.keys) {

@@ -40,6 +40,7 @@ import {
   createHiveRail,
   createHiveRpc,
   createMarket,
+  createWithdrawals,
   HIVE_ACTIVE_KEY_CONTEXT,
   type HiveRail,
   type MarketWorker,
@@ -58,6 +59,7 @@ import {
   didRequestAuthenticator,
   uploadGrantAuthenticator,
 } from './plugins/identity.js';
+import { sqlSessionRevocations } from './plugins/session.js';
 import { traceJobStore } from './plugins/tracing.js';
 import { runRetention } from './retention.js';
 import { openSpecSecrets } from './spec-secrets.js';
@@ -147,9 +149,11 @@ export async function startCoordinator(
     }
     const keys = createSqlApiKeyStore(db);
     const nonces = createSqlNonceStore(db);
-    const box = createSecretBox(
-      await resolveServerKey({ keyFile: join(config.dataDir, 'secret-key'), env: process.env }),
-    );
+    const serverKey = await resolveServerKey({
+      keyFile: join(config.dataDir, 'secret-key'),
+      env: process.env,
+    });
+    const box = createSecretBox(serverKey);
     // Expired nonces go on the maintenance cadence (the store also purges on its own once a minute).
     purgeTimer = setInterval(() => {
       nonces.purgeExpired(new Date()).catch((err) => log?.warn({ err }, 'nonce purge failed'));
@@ -232,6 +236,13 @@ export async function startCoordinator(
       log,
     });
     const worker = marketWorker;
+    const withdrawals = rail
+      ? createWithdrawals({
+          db,
+          ledger: market.ledger,
+          limits: { min: config.marketWithdrawalMin, dailyCap: config.marketWithdrawalDailyCap },
+        })
+      : undefined;
     stopMarketWatch = await store.onJobChange((change) => {
       if (change.type === 'resync' || (change.type === 'transition' && MARKET_KICKS.has(change.to)))
         worker.kick();
@@ -242,6 +253,10 @@ export async function startCoordinator(
       apiKeyAuthenticator(keys),
     ];
     app = await buildApp({
+      // Session cookies sealed under the server key (hashed with its own context): every coordinator
+      // sharing the key accepts them and they outlive a restart; sign-outs are kept in the database.
+      sessionSecret: serverKey,
+      sessionRevocations: sqlSessionRevocations(db),
       metrics,
       webhooks: { queue: webhookQueue, ssrf: webhookSsrf },
       presets,
@@ -273,6 +288,7 @@ export async function startCoordinator(
         ...(hiveRpc && config.hiveAccount
           ? { hive: { accounts: hiveAccounts!, account: config.hiveAccount, nonces } }
           : {}),
+        ...(withdrawals ? { withdrawals, onWithdrawal: () => worker.kickPayouts() } : {}),
       },
       ...(live
         ? {
@@ -335,8 +351,14 @@ export async function startCoordinator(
         ],
         // At `/`, vidmesh's own `GET /health` answers.
         health: prefix !== '',
+        heldByEncoder: (jobId) => market.heldByEncoder(jobId),
         removeJob: async (jobId) => {
-          // Rows first: a job whose market order is not settled is refused (409) with its outputs intact.
+          // A cancelled job's order is settled now (its escrow refunded, money conserved), not on the
+          // next pass; rows first: a job whose order is still unsettled is refused (409), outputs intact.
+          // A settlement that fails here is the pass's to retry; the removal below then answers 409.
+          await market.settleJob(jobId).catch((err: unknown) => {
+            log?.warn({ err, jobId }, 'market: settling a deleted job failed; retried by the pass');
+          });
           await store.remove(jobId);
           await removeLocalOutputs(join(config.dataDir, 'media'), jobId);
         },

@@ -49,3 +49,24 @@ export class HiveRpcError extends VidmeshError {
 export class MarketValidationError extends ValidationError {
   override readonly code: string = 'market_invalid';
 }
+
+/** A withdrawal below the minimum, or beyond what the payer may still withdraw today. HTTP 422. */
+export class WithdrawalLimitError extends VidmeshError {
+  override readonly code: string = 'withdrawal_limit';
+  override readonly status: number = 422;
+}
+
+/** The withdrawal's Idempotency-Key was used before for another amount or account. HTTP 422. */
+export class WithdrawalKeyReusedError extends VidmeshError {
+  override readonly code: string = 'idempotency_key_reused';
+  override readonly status: number = 422;
+}
+
+/**
+ * The payer has no Hive account to withdraw to: it is neither a Hive Keychain user (`hive:<account>`)
+ * nor has it verified one (`PUT /api/v1/wallet/hive-account`). HTTP 409.
+ */
+export class NoHiveAccountError extends VidmeshError {
+  override readonly code: string = 'hive_account_required';
+  override readonly status: number = 409;
+}

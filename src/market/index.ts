@@ -13,4 +13,5 @@ export * from './rail.js';
 export * from './settlement.js';
 export * from './statements.js';
 export * from './wire.js';
+export * from './withdrawals.js';
 export * from './worker.js';

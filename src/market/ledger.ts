@@ -35,8 +35,12 @@ export interface Leg {
   amount: number;
 }
 
-/** What moved money and why: `deposit`, `hold`, `release`, `fee`, `refund`, `payout`. */
-export type MovementKind = 'deposit' | 'hold' | 'release' | 'refund' | 'payout';
+/**
+ * What moved money and why: `deposit`, `hold`, `release` (with its fee), `refund` (of an escrow or of a
+ * failed payout), `payout` (an encoder's earnings sent to Hive), `withdrawal` (a user's balance sent to
+ * its own Hive account).
+ */
+export type MovementKind = 'deposit' | 'hold' | 'release' | 'refund' | 'payout' | 'withdrawal';
 
 export interface Movement {
   /** Unique per movement (e.g. `hold:<jobId>:<bidId>`, `hive:<trxId>:<op>`): a repeat moves nothing. */

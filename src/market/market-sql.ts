@@ -30,6 +30,13 @@ FROM market_orders o JOIN jobs j ON j.id = o.job_id
 WHERE o.state IN ('open', 'accepted')
 ORDER BY o.created_at LIMIT $1`;
 
+/** The unsettled order of job $1 with its job's state (as {@link UNSETTLED}), or no row. */
+export const UNSETTLED_OF_JOB = `
+SELECT ${ORDER_COLUMNS}, j.status AS job_status, j.encoder_id AS job_encoder, j.excluded_encoders,
+  (SELECT count(*) FROM market_bids b WHERE b.job_id = o.job_id AND b.state = 'open')::int AS open_bids
+FROM market_orders o JOIN jobs j ON j.id = o.job_id
+WHERE o.job_id = $1 AND o.state IN ('open', 'accepted')`;
+
 /** $1 job, $2 bid, $3 encoder, $4 price, $5 fee, $6 deadline, $7 now */
 export const ACCEPT_ORDER = `
 UPDATE market_orders SET state = 'accepted', bid_id = $2, encoder_id = $3, price = $4, fee = $5, deadline = $6,

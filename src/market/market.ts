@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../jobs/db.js';
 import type { JobStore } from '../jobs/index.js';
+import { LEASED_STATUSES } from '../jobs/vocabulary.js';
 import type { Logger } from '../log.js';
 import { createReputationStore, EMPTY_REPUTATION, reputationScore } from '../trust/index.js';
 import {
@@ -552,6 +553,41 @@ export function createMarket(options: MarketOptions) {
         }
       }
       return out;
+    },
+
+    /**
+     * Settles the order of one job now, if its job's state decides it (the settlement pass's rules,
+     * without offer selection): a cancelled or dead job is refunded or closed, a completed one released
+     * or refunded. Resolves what was done, or null (no unsettled order, or nothing to do yet).
+     */
+    async settleJob(jobId: string): Promise<SettlementOutcome | null> {
+      const row = (
+        await db.query<
+          OrderRow & { job_status: string; job_encoder: string | null; excluded_encoders: string[] }
+        >(Q.UNSETTLED_OF_JOB, [jobId])
+      ).rows[0];
+      if (!row) return null;
+      const action = settlementOf(
+        {
+          state: row.state,
+          encoderId: row.encoder_id,
+          deadline: row.deadline ? new Date(row.deadline) : null,
+          jobStatus: row.job_status as never,
+          jobEncoder: row.job_encoder,
+          excluded: row.excluded_encoders ?? [],
+        },
+        clock(),
+      );
+      return action === 'wait' ? null : apply(row, action);
+    },
+
+    /**
+     * Whether job `jobId` has an unsettled order and an encoder holds its lease (leased, running or
+     * verifying): work that may still be paid for, so the job must not be cancelled and removed.
+     */
+    async heldByEncoder(jobId: string): Promise<boolean> {
+      const row = (await db.query<{ job_status: string }>(Q.UNSETTLED_OF_JOB, [jobId])).rows[0];
+      return row !== undefined && (LEASED_STATUSES as readonly string[]).includes(row.job_status);
     },
 
     /** A deposit id for `payer`: the memo of the HBD transfer that credits its account. */

@@ -6,9 +6,9 @@ INSERT INTO market_payouts (id, account_id, hive_account, amount, memo, state, c
 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)
 ON CONFLICT (id) DO NOTHING`;
 
-/** Payouts not confirmed, oldest first, $1 rows. */
+/** Payouts neither confirmed nor failed, oldest first, $1 rows. */
 export const OPEN_PAYOUTS = `
-SELECT * FROM market_payouts WHERE state <> 'confirmed' ORDER BY created_at, id LIMIT $1`;
+SELECT * FROM market_payouts WHERE state IN ('pending', 'signed') ORDER BY created_at, id LIMIT $1`;
 
 export const GET_PAYOUT = `SELECT * FROM market_payouts WHERE id = $1`;
 export const PAYOUTS_OF_ACCOUNT = `SELECT * FROM market_payouts WHERE account_id = $1 ORDER BY created_at DESC LIMIT $2`;
@@ -33,6 +33,16 @@ export const MARK_EXPIRED = `
 UPDATE market_payouts SET state = 'pending', trx_id = NULL, signed_tx = NULL, expires_at = NULL,
   last_error = $3, updated_at = $4
 WHERE id = $1 AND trx_id = $2 AND state = 'signed'`;
+
+/**
+ * The signed transaction $2 expired unseen and the payout is given up ($3 error, $4 now): returns the
+ * ledger account and amount to refund, or no row when another process settled it first.
+ */
+export const MARK_FAILED = `
+UPDATE market_payouts SET state = 'failed', trx_id = NULL, signed_tx = NULL, expires_at = NULL,
+  last_error = $3, updated_at = $4
+WHERE id = $1 AND trx_id = $2 AND state = 'signed'
+RETURNING account_id, amount`;
 
 /** $1 id, $2 error, $3 now */
 export const NOTE_ERROR = `UPDATE market_payouts SET last_error = $2, updated_at = $3 WHERE id = $1`;

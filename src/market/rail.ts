@@ -22,6 +22,12 @@ import * as R from './rail-sql.js';
  * transaction's expiration means the same signed transaction is broadcast again (a node refuses a
  * duplicate, so it can land at most once); not found after it means it never will, and the payout is
  * signed afresh with a new trx id. No payout is ever sent twice.
+ *
+ * A payout fails when its signed transfer expired unseen and either it was signed `maxAttempts` times
+ * or its destination account does not exist (`condenser_api.get_accounts`): it is marked `failed` and,
+ * in the same database transaction, its amount goes back from the hot wallet to the ledger account it
+ * left (a withdrawal: the user's; an encoder payout: the encoder's earnings), movement key
+ * `payout-refund:<id>`. Only after the expiry, so a failed payout can never land later.
  */
 
 /** The secret box context the operator's active key is sealed with (`vidmesh wallet seal-key`). */
@@ -43,6 +49,8 @@ export interface RailOptions {
   pageSize?: number;
   /** ms a broadcast may take before it is looked up instead (default 10 000). */
   broadcastTimeoutMs?: number;
+  /** Signed transfers of one payout that may expire unseen before it fails and is refunded (default 5). */
+  maxAttempts?: number;
   clock?: () => Date;
   log?: Logger;
 }
@@ -63,10 +71,12 @@ type PayoutRow = {
   hive_account: string;
   amount: string;
   memo: string;
-  state: 'pending' | 'signed' | 'confirmed';
+  state: 'pending' | 'signed' | 'confirmed' | 'failed';
   trx_id: string | null;
   signed_tx: unknown;
   expires_at: Date | null;
+  attempts: number;
+  last_error: string | null;
 };
 
 export interface Payout {
@@ -76,6 +86,8 @@ export interface Payout {
   memo: string;
   state: PayoutRow['state'];
   trxId: string | null;
+  /** Why the last broadcast did not confirm (the reason of a `failed` payout). */
+  lastError: string | null;
 }
 
 /**
@@ -86,13 +98,22 @@ export interface Payout {
 export async function queuePayout(
   ledger: Ledger,
   tx: Queryable,
-  p: { id: string; account: string; hiveAccount: string; amount: number; memo: string; jobId?: string },
+  p: {
+    id: string;
+    account: string;
+    hiveAccount: string;
+    amount: number;
+    memo: string;
+    jobId?: string;
+    /** The ledger movement's kind (default `payout`; a user's withdrawal: `withdrawal`). */
+    kind?: 'payout' | 'withdrawal';
+  },
   now: Date,
 ): Promise<void> {
   await ledger.post(
     {
       key: `payout:${p.id}`,
-      kind: 'payout',
+      kind: p.kind ?? 'payout',
       ...(p.jobId ? { jobId: p.jobId } : {}),
       memo: `@${p.hiveAccount}`,
       legs: [
@@ -177,6 +198,38 @@ export function createHiveRail(options: RailOptions) {
     }
   };
 
+  const maxAttempts = Math.max(options.maxAttempts ?? 5, 1);
+
+  const accountExists = async (name: string): Promise<boolean> =>
+    (await rpc.call<unknown[]>('condenser_api.get_accounts', [[name]])).length > 0;
+
+  /** Marks payout `id` failed and refunds it, in one transaction; false when it was no longer `trxId`'s. */
+  const fail = (id: string, trxId: string, reason: string): Promise<boolean> =>
+    db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ account_id: string; amount: string }>(R.MARK_FAILED, [
+        id,
+        trxId,
+        reason,
+        clock(),
+      ]);
+      const row = rows[0];
+      if (!row) return false;
+      await ledger.post(
+        {
+          key: `payout-refund:${id}`,
+          kind: 'refund',
+          memo: `payout ${id} failed`,
+          legs: [
+            { account: EXTERNAL_ACCOUNT, amount: -Number(row.amount) },
+            { account: row.account_id, amount: Number(row.amount) },
+          ],
+        },
+        tx,
+      );
+      log?.warn({ payout: id, trxId, err: reason }, 'hive: payout failed; refunded to its ledger account');
+      return true;
+    });
+
   const processPayout = async (row: PayoutRow): Promise<Payout['state']> => {
     let p = row;
     if (p.state === 'pending') {
@@ -206,6 +259,9 @@ export function createHiveRail(options: RailOptions) {
       if (found !== true) {
         const reason = (err as Error).message.slice(0, 500);
         if (found === false && p.expires_at && clock().getTime() > new Date(p.expires_at).getTime() + 3_000) {
+          if (p.attempts >= maxAttempts || !(await accountExists(p.hive_account))) {
+            return (await fail(p.id, trxId, reason)) ? 'failed' : 'signed';
+          }
           await db.query(R.MARK_EXPIRED, [p.id, trxId, reason, clock()]);
           return 'pending';
         }
@@ -248,6 +304,7 @@ export function createHiveRail(options: RailOptions) {
             memo: r.memo,
             state: r.state,
             trxId: r.trx_id,
+            lastError: r.last_error,
           }
         : null;
     },

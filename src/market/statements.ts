@@ -43,6 +43,45 @@ export function parseBindingStatement(
   }
 }
 
+/**
+ * The text a user signs with Hive Keychain (`requestSignBuffer(account, text, 'Posting')`) to verify
+ * the Hive account its withdrawals go to: it names the payer (the API key's tenant), so a signature
+ * binds that account to that payer only. Pure.
+ *
+ * ```
+ * vidmesh: bind wallet
+ * payer: acme
+ * account: alice
+ * issued: 2026-12-06T10:00:00.000Z
+ * ```
+ */
+export function walletBindingStatement(payer: string, account: string, issued: Date): string {
+  return `vidmesh: bind wallet\npayer: ${payer}\naccount: ${account}\nissued: ${issued.toISOString()}`;
+}
+
+/**
+ * Checks a wallet binding statement names `payer` and `account` and was issued within
+ * {@link BINDING_MAX_AGE_MS} of `now`. @throws ValidationError naming what is wrong
+ */
+export function parseWalletBindingStatement(
+  text: string,
+  expect: { payer: string; account: string },
+  now: Date,
+): void {
+  const m = /^vidmesh: bind wallet\npayer: (\S+)\naccount: (\S+)\nissued: (\S+)$/.exec(text);
+  if (!m)
+    throw new ValidationError('statement: not a vidmesh wallet binding statement (docs/marketplace.md)');
+  const [, payer, account, issued] = m as unknown as [string, string, string, string];
+  if (payer !== expect.payer) throw new ValidationError('statement: names another payer');
+  if (account !== expect.account || !HIVE_ACCOUNT_RE.test(account)) {
+    throw new ValidationError('statement: names another Hive account');
+  }
+  const at = Date.parse(issued);
+  if (!Number.isFinite(at) || Math.abs(now.getTime() - at) > BINDING_MAX_AGE_MS) {
+    throw new ValidationError('statement: issued more than 10 minutes from now');
+  }
+}
+
 /** Max age of a sign-in statement, ms. */
 export const SIGN_IN_MAX_AGE_MS = 5 * 60_000;
 

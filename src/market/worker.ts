@@ -18,27 +18,31 @@ export function startMarketWorker(options: {
   const { market, rail, log } = options;
   let running: Promise<void> | undefined;
   let again = false;
+  let againPayouts = false;
   let stopped = false;
 
-  const pass = async (full: boolean) => {
+  const pass = async (full: boolean, payouts: boolean) => {
     const settled = await market.settle();
     if (!rail || !options.isLeader()) return;
     if (full) await rail.pollDeposits();
-    if (full || settled.some((s) => s.payoutId)) await rail.processPayouts();
+    if (full || payouts || settled.some((s) => s.payoutId)) await rail.processPayouts();
   };
-  const run = (full: boolean) => {
+  const run = (full: boolean, payouts = false) => {
     if (stopped) return;
     if (running) {
       again = true;
+      againPayouts ||= payouts;
       return;
     }
-    running = pass(full)
+    running = pass(full, payouts)
       .catch((err: unknown) => log?.error({ err }, 'market: background pass failed'))
       .finally(() => {
         running = undefined;
         if (again) {
+          const p = againPayouts;
           again = false;
-          run(false);
+          againPayouts = false;
+          run(false, p);
         }
       });
   };
@@ -47,6 +51,8 @@ export function startMarketWorker(options: {
   return {
     /** A job changed state: settle soon. */
     kick: () => run(false),
+    /** A payout was queued (a withdrawal): pay it soon (on the leader; elsewhere the timer's pass does). */
+    kickPayouts: () => run(false, true),
     async stop() {
       stopped = true;
       clearInterval(timer);

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createJobStore } from '../../src/jobs/index.js';
 import type { EncoderCapabilities, EncoderKind } from '../../src/jobs/types.js';
-import { createLedger, EXTERNAL_ACCOUNT, escrowAccount, userAccount } from '../../src/market/ledger.js';
+import { createLedger, escrowAccount } from '../../src/market/ledger.js';
 import { createMarket } from '../../src/market/market.js';
 import { type TestDriver, withTestDatabase } from '../helpers/db.js';
+import { boundEncoder, deposit, plainCapabilities, pricedJob } from './helpers.js';
 
 /**
  * Bids are matched against the job like a claim would be (the claim's own capability SQL), on
@@ -15,13 +16,7 @@ import { type TestDriver, withTestDatabase } from '../helpers/db.js';
 for (const driver of ['postgres', 'pglite'] as TestDriver[]) {
   describe(`market bids only from encoders that could claim the job (${driver})`, () => {
     const tdb = withTestDatabase({ driver });
-    const base: EncoderCapabilities = {
-      codecs: ['h264'],
-      hwaccel: [],
-      maxHeight: 4320,
-      concurrency: 1,
-      tags: [],
-    };
+    const base: EncoderCapabilities = plainCapabilities;
 
     test('a bid from an encoder lacking codec, hwaccel, tag or height is refused with 422; a capable one wins and claims', async () => {
       const db = tdb.current.db;
@@ -45,39 +40,24 @@ for (const driver of ['postgres', 'pglite'] as TestDriver[]) {
           { codecs: ['h264', 'hevc'], hwaccel: ['nvenc'], tags: ['gpu'], maxDurationS: 600 },
         ],
       ];
-      for (const [id, kind, caps] of encoders) {
-        await store.registerEncoder({ id, name: id, kind, capabilities: { ...base, ...caps } });
-        await market.bind({
-          encoderId: id,
-          did: `did:key:${id}`,
-          hiveAccount: `a-${id}`,
-          statement: 's',
-          signature: 'x',
-        });
+      for (const [id, kind, capabilities] of encoders) {
+        await boundEncoder(store, market, id, { kind, capabilities });
       }
-      await ledger.post({
-        key: 'hive:cap:0',
-        kind: 'deposit',
-        legs: [
-          { account: EXTERNAL_ACCOUNT, amount: -2_000 },
-          { account: userAccount('cap-payer'), amount: 2_000 },
-        ],
-      });
-      const job = await store.submit({
-        spec: {},
-        renditions: ['1080p'],
-        tenant: 'cap-payer',
-        network: 'community',
-        reservedFor: '',
-        requirements: {
-          codecs: ['hevc'],
-          hwaccel: 'nvenc',
-          tags: ['gpu'],
-          sourceHeight: 1080,
-          durationS: 60,
+      await deposit(ledger, 'cap-payer', 2_000);
+      const job = await pricedJob(store, market, {
+        payer: 'cap-payer',
+        maxPrice: 2_000,
+        job: {
+          renditions: ['1080p'],
+          requirements: {
+            codecs: ['hevc'],
+            hwaccel: 'nvenc',
+            tags: ['gpu'],
+            sourceHeight: 1080,
+            durationS: 60,
+          },
         },
       });
-      await market.openOrder({ jobId: job.id, payer: 'cap-payer', maxPrice: 2_000, autoAccept: true });
 
       for (const [id] of encoders.slice(1)) {
         await assert.rejects(market.bid(id, job.id, 500), { code: 'encoder_cannot_encode', status: 422 }, id);

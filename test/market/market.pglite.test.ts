@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createJobStore } from '../../src/jobs/index.js';
-import { createLedger, EXTERNAL_ACCOUNT, escrowAccount, userAccount } from '../../src/market/ledger.js';
+import { createLedger, escrowAccount, userAccount } from '../../src/market/ledger.js';
 import { createMarket } from '../../src/market/market.js';
 import { createReputationStore } from '../../src/trust/index.js';
 import { withTestDatabase } from '../helpers/db.js';
+import { boundEncoder, deposit, plainCapabilities, pricedJob } from './helpers.js';
 
 /**
  * The marketplace's order lifecycle on PGlite (the embedded database of `vidmesh serve`): selection
@@ -12,7 +13,7 @@ import { withTestDatabase } from '../helpers/db.js';
  */
 describe('market orders on PGlite: selection, deadline, failure, cancellation', () => {
   const tdb = withTestDatabase({ driver: 'pglite' });
-  const caps = { codecs: ['h264'], hwaccel: [], maxHeight: 4320, concurrency: 1, tags: [] };
+  const caps = plainCapabilities;
   let now = new Date('2026-12-06T10:00:00Z');
   const clock = () => now;
 
@@ -39,39 +40,14 @@ describe('market orders on PGlite: selection, deadline, failure, cancellation', 
       ['sel-proven', 150, 20],
       ['sel-dear', 900, 50],
     ] as const) {
-      await store.registerEncoder({ id, name: id, kind: 'community', capabilities: caps });
-      await store.heartbeatEncoder(id);
-      await market.bind({
-        encoderId: id,
-        did: `did:key:${id}`,
-        hiveAccount: `a-${id}`,
-        statement: 's',
-        signature: 'x',
-      });
-      await market.putOffer(id, { prices: { sd: price }, maxConcurrent: 1 });
+      await boundEncoder(store, market, id, { prices: { sd: price } });
       const rep = createReputationStore(tdb.current.db, clock);
       for (let i = 0; i < passes; i++) await rep.record(id, { ok: true });
     }
-    await ledger.post({
-      key: 'hive:sel:0',
-      kind: 'deposit',
-      legs: [
-        { account: EXTERNAL_ACCOUNT, amount: -5_000 },
-        { account: userAccount('sel'), amount: 5_000 },
-      ],
-    });
-    const job = await store.submit({
-      spec: {},
-      renditions: ['240p'],
-      tenant: 'sel',
-      network: 'community',
-      reservedFor: '',
-    });
-    await market.openOrder({
-      jobId: job.id,
+    await deposit(ledger, 'sel', 5_000);
+    const job = await pricedJob(store, market, {
       payer: 'sel',
       maxPrice: 1_000,
-      autoAccept: true,
       durationS: 120,
       heights: [240],
     });
@@ -90,61 +66,19 @@ describe('market orders on PGlite: selection, deadline, failure, cancellation', 
 
   test('an accepted encoder that never takes the job is refunded after the deadline and the order reopens', async () => {
     const { store, market, ledger } = await setup();
-    await store.registerEncoder({ id: 'late', name: 'late', kind: 'community', capabilities: caps });
-    await market.bind({
-      encoderId: 'late',
-      did: 'did:key:late',
-      hiveAccount: 'a-late',
-      statement: 's',
-      signature: 'x',
-    });
-    await ledger.post({
-      key: 'hive:late:0',
-      kind: 'deposit',
-      legs: [
-        { account: EXTERNAL_ACCOUNT, amount: -1_000 },
-        { account: userAccount('late-payer'), amount: 1_000 },
-      ],
-    });
-    const job = await store.submit({
-      spec: {},
-      renditions: ['240p'],
-      tenant: 'late-payer',
-      network: 'community',
-      reservedFor: '',
-    });
-    await market.openOrder({ jobId: job.id, payer: 'late-payer', maxPrice: 1_000, autoAccept: true });
+    await boundEncoder(store, market, 'late');
+    await deposit(ledger, 'late-payer', 1_000);
+    const job = await pricedJob(store, market, { payer: 'late-payer', maxPrice: 1_000 });
     const bid = await market.bid('late', job.id, 700);
     assert.equal(bid.state, 'accepted');
     assert.equal(await ledger.balance(userAccount('late-payer')), 300);
     // A second job's auto-accept bid finds no funds (300 left): it stays open, and is accepted by a
     // later settlement pass once a deposit came in.
-    const second = await store.submit({
-      spec: {},
-      renditions: ['240p'],
-      tenant: 'late-payer',
-      network: 'community',
-      reservedFor: '',
-    });
-    await market.openOrder({ jobId: second.id, payer: 'late-payer', maxPrice: 1_000, autoAccept: true });
-    await store.registerEncoder({ id: 'patient', name: 'patient', kind: 'community', capabilities: caps });
-    await market.bind({
-      encoderId: 'patient',
-      did: 'did:key:patient',
-      hiveAccount: 'a-patient',
-      statement: 's',
-      signature: 'x',
-    });
+    const second = await pricedJob(store, market, { payer: 'late-payer', maxPrice: 1_000 });
+    await boundEncoder(store, market, 'patient');
     assert.equal((await market.bid('patient', second.id, 500)).state, 'open');
     assert.deepEqual(await market.settle(), [], 'still no funds');
-    await ledger.post({
-      key: 'hive:late:1',
-      kind: 'deposit',
-      legs: [
-        { account: EXTERNAL_ACCOUNT, amount: -500 },
-        { account: userAccount('late-payer'), amount: 500 },
-      ],
-    });
+    await deposit(ledger, 'late-payer', 500);
     const acceptedAt = now;
     now = new Date(now.getTime() + 300_000);
     assert.deepEqual(await market.settle(), [{ jobId: second.id, action: 'selected', encoderId: 'patient' }]);
@@ -163,31 +97,13 @@ describe('market orders on PGlite: selection, deadline, failure, cancellation', 
 
   test('a dead job refunds its escrow and closes; a cancelled job with an open order closes with nothing held', async () => {
     const { store, market, ledger } = await setup();
-    await store.registerEncoder({ id: 'dies', name: 'dies', kind: 'community', capabilities: caps });
-    await market.bind({
-      encoderId: 'dies',
-      did: 'did:key:dies',
-      hiveAccount: 'a-dies',
-      statement: 's',
-      signature: 'x',
+    await boundEncoder(store, market, 'dies');
+    await deposit(ledger, 'd-payer', 2_000);
+    const job = await pricedJob(store, market, {
+      payer: 'd-payer',
+      maxPrice: 2_000,
+      job: { maxAttempts: 1 },
     });
-    await ledger.post({
-      key: 'hive:dies:0',
-      kind: 'deposit',
-      legs: [
-        { account: EXTERNAL_ACCOUNT, amount: -2_000 },
-        { account: userAccount('d-payer'), amount: 2_000 },
-      ],
-    });
-    const job = await store.submit({
-      spec: {},
-      renditions: ['240p'],
-      tenant: 'd-payer',
-      network: 'community',
-      reservedFor: '',
-      maxAttempts: 1,
-    });
-    await market.openOrder({ jobId: job.id, payer: 'd-payer', maxPrice: 2_000, autoAccept: true });
     await market.bid('dies', job.id, 1_500);
     const claim = await store.claim({ id: 'dies', ...community }, caps);
     assert.ok(claim);
@@ -207,14 +123,7 @@ describe('market orders on PGlite: selection, deadline, failure, cancellation', 
       (await market.bids(job.id)).map((b) => b.state),
       ['refunded'],
     );
-    const other = await store.submit({
-      spec: {},
-      renditions: ['240p'],
-      tenant: 'd-payer',
-      network: 'community',
-      reservedFor: '',
-    });
-    await market.openOrder({ jobId: other.id, payer: 'd-payer', maxPrice: 2_000, autoAccept: false });
+    const other = await pricedJob(store, market, { payer: 'd-payer', maxPrice: 2_000, autoAccept: false });
     await store.cancel(other.id);
     assert.deepEqual(
       (await market.settle()).map((o) => [o.jobId, o.action]),

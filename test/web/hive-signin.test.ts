@@ -9,6 +9,7 @@ import { createLedger, EXTERNAL_ACCOUNT, signBuffer, userAccount } from '../../s
 import { launchChromium } from '../helpers/browser.js';
 import { startTestCoordinator } from '../helpers/coordinator.js';
 import { type HiveNode, startHiveNode } from '../helpers/hive-node.js';
+import { until } from '../helpers/processes.js';
 
 /**
  * "Sign in with Hive Keychain" on the dashboard in Chromium. The browser has a stand-in
@@ -31,11 +32,13 @@ describe('dashboard: Sign in with Hive Keychain, then the wallet page', () => {
     const launching = launchChromium();
     launching.catch(() => {});
     hive = await startHiveNode();
-    hive.createAccount('vidmesh-op');
+    const op = hive.createAccount('vidmesh-op', 1_000_000);
     carol = hive.createAccount('carol');
     coordinator = await startTestCoordinator(join(root, 'coordinator'), {
       hiveNode: hive.url,
       hiveAccount: 'vidmesh-op',
+      hiveActiveKey: op.active,
+      marketIntervalMs: 200,
     });
     browser = await launching;
   });
@@ -111,6 +114,22 @@ describe('dashboard: Sign in with Hive Keychain, then the wallet page', () => {
         .locator('[data-deposit]')
         .filter({ hasText: /Send HBD to @vidmesh-op with the memo dep_/ })
         .waitFor();
+      // A withdrawal to carol's own account: listed at once, then paid by a signed transfer.
+      const before = hive.balance('carol');
+      await page.getByLabel('Withdraw (HBD)').fill('1.000');
+      await page.getByRole('button', { name: 'Withdraw to my Hive account' }).click();
+      await page
+        .getByRole('table', { name: 'Withdrawals' })
+        .locator('tbody tr')
+        .filter({ hasText: '@carol' })
+        .waitFor();
+      await page.locator('[data-balance]').filter({ hasText: '3.200 HBD' }).waitFor();
+      await until('the withdrawal reached carol', 30_000, () => hive.balance('carol') === before + 1_000);
+      const sent = hive.transfers.filter((t) => t.to === 'carol');
+      assert.deepEqual(
+        sent.map((t) => [t.from, t.amount]),
+        [['vidmesh-op', 1_000]],
+      );
 
       // The signed statement names this origin, a time and a nonce; it signs in once only.
       const last = signed.at(-1)!;

@@ -285,8 +285,11 @@ async function problemOf(res: Response): Promise<ApiError> {
 }
 
 /** `fetch` of `/api/v1<path>` with the session cookie and CSRF header; JSON in and out. */
-export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-  const headers: Record<string, string> = { [CSRF_HEADER]: '1', accept: 'application/json' };
+export async function api<T>(
+  path: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<T> {
+  const headers: Record<string, string> = { ...init.headers, [CSRF_HEADER]: '1', accept: 'application/json' };
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`/api/v1${path}`, {
     method: init.method ?? 'GET',

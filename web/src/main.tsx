@@ -39,8 +39,8 @@ function App() {
       });
   }, []);
 
-  const signOut = useCallback(async () => {
-    await api('/session', { method: 'DELETE' }).catch(() => {});
+  const signOut = useCallback(async (everywhere: boolean) => {
+    await api(everywhere ? '/session/all' : '/session', { method: 'DELETE' }).catch(() => {});
     setPrincipal(null);
     navigate('/');
   }, []);
@@ -87,8 +87,16 @@ function App() {
         <span className="who" title={principal.scopes.join(', ')}>
           {principal.id} <small>({principal.scopes.join(', ')})</small>
         </span>
-        <button type="button" className="link" onClick={signOut}>
+        <button type="button" className="link" onClick={() => signOut(false)}>
           Sign out
+        </button>
+        <button
+          type="button"
+          className="link"
+          title="Sign out everywhere: ends every session of this account, in every browser"
+          onClick={() => signOut(true)}
+        >
+          End all sessions
         </button>
       </header>
       <main id="main">

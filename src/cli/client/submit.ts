@@ -147,7 +147,7 @@ export function register(program: Command): void {
       .option('--no-auto-accept', 'with --max-price: accept a bid yourself (vidmesh API /community/accept)')
       .option(
         '--quote',
-        "print the live offers' prices for this file (probed here: duration × ladder) and submit nothing",
+        "print the live offers' prices for this file (probed here) or http(s) URL (probed by the coordinator): duration × ladder; submits nothing",
       )
       .option(
         '--wait',
@@ -240,9 +240,10 @@ export function register(program: Command): void {
 }
 
 /**
- * The quote of `vidmesh submit --quote`: the local file probed here, the ladder planned from the flags,
- * and every live offer's price for it (`POST /api/v1/community/quote`).
- * @throws ValidationError for a URL input or a preset reference (only local files are probed)
+ * The quote of `vidmesh submit --quote`: every live offer's price (`POST /api/v1/community/quote`) for
+ * a local file (probed here, the ladder planned from the flags) or an http(s) URL (the coordinator
+ * fetches it through its SSRF guard and probes it).
+ * @throws ValidationError for an ipfs:// input or a preset reference
  */
 async function quoteFor(
   flags: SubmitFlags,
@@ -253,16 +254,21 @@ async function quoteFor(
   quotes: Array<{ encoderId: string; price: string }>;
   lowest: string | null;
 }> {
-  if (sourceForInput(input)) throw new ValidationError('--quote: give a local file (it is probed here)');
+  const source = sourceForInput(input);
+  if (source && source.type !== 'http') {
+    throw new ValidationError('--quote: give a local file or an http(s) URL');
+  }
   const ladder = ladderFromFlags(flags);
   if (typeof ladder === 'string')
     throw new ValidationError('--quote: name the ladder, not a preset reference');
-  const plan = planLadder(await probe(input), ladder ?? {});
-  const heights = plan.renditions.flatMap((r) => (r.kind === 'video' ? [Math.min(r.width, r.height)] : []));
+  let body: Record<string, unknown>;
+  if (source) {
+    body = { source, ...(ladder ? { ladder } : {}) };
+  } else {
+    const plan = planLadder(await probe(input), ladder ?? {});
+    const heights = plan.renditions.flatMap((r) => (r.kind === 'video' ? [Math.min(r.width, r.height)] : []));
+    body = { durationS: plan.durationS, heights };
+  }
   const config = loadConfig({ flags: { url: flags.url, apiKey: flags.apiKey, dataDir: flags.dataDir } });
-  const r = await adminApiCall<{
-    quotes: Array<{ encoderId: string; price: string }>;
-    lowest: string | null;
-  }>(resolveClientTarget(config), 'POST', '/api/v1/community/quote', { durationS: plan.durationS, heights });
-  return { durationS: plan.durationS, heights, ...r };
+  return adminApiCall(resolveClientTarget(config), 'POST', '/api/v1/community/quote', body);
 }

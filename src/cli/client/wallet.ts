@@ -1,17 +1,30 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, resolveClientTarget } from '../../config.js';
 import { ValidationError } from '../../errors.js';
 import { createSecretBox, resolveServerKey } from '../../identity/index.js';
 import { HIVE_ACTIVE_KEY_CONTEXT, publicKeyOf } from '../../market/index.js';
-import type { StatementView as Statement } from '../../market/wire.js';
+import type { StatementView as Statement, WithdrawalView } from '../../market/wire.js';
 import { adminApiCall } from '../keys.js';
 import { type ClientFlags, output, withClientOptions } from './common.js';
 
-const call = <T>(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<T> => {
+const call = <T>(
+  flags: ClientFlags,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<T> => {
   const config = loadConfig({ flags: { url: flags.url, apiKey: flags.apiKey, dataDir: flags.dataDir } });
-  return adminApiCall<T>(resolveClientTarget(config), method, path, body);
+  return adminApiCall<T>(resolveClientTarget(config), method, path, body, headers);
 };
+
+/** One withdrawal as a line: time, id, amount, destination, state, trx id or error. Pure. */
+export function withdrawalText(w: WithdrawalView): string {
+  const tail = w.state === 'failed' ? `refunded: ${w.error ?? ''}` : (w.trxId ?? '');
+  return `${w.createdAt.slice(0, 19).replace('T', ' ')}  ${w.id}  ${w.amount.padStart(12)} HBD -> @${w.hiveAccount}  ${w.state.padEnd(9)} ${tail}`.trimEnd();
+}
 
 /** A statement as a table: time, movement, amount, balance after, job or memo. Pure. */
 export function statementText(s: Statement): string {
@@ -21,13 +34,17 @@ export function statementText(s: Statement): string {
       `${e.at.slice(0, 19).replace('T', ' ')}  ${e.kind.padEnd(8)} ${e.amount.padStart(12)}  ${e.balanceAfter.padStart(12)}  ${e.jobId ?? e.memo ?? ''}`,
     );
   }
+  if (s.withdrawals?.length) {
+    lines.push('', 'withdrawals');
+    for (const w of s.withdrawals) lines.push(withdrawalText(w));
+  }
   return lines.join('\n');
 }
 
 /**
  * `vidmesh wallet`: the caller's marketplace account (docs/marketplace.md): balance and statement,
- * `wallet deposit` (a deposit id to send HBD with), `wallet seal-key` (the operator's Hive active key
- * sealed for `VIDMESH_HIVE_ACTIVE_KEY`).
+ * `wallet deposit` (a deposit id to send HBD with), `wallet withdraw AMOUNT` (HBD to the caller's own
+ * Hive account), `wallet seal-key` (the operator's Hive active key sealed for `VIDMESH_HIVE_ACTIVE_KEY`).
  */
 export function register(program: Command): void {
   const wallet = program.command('wallet').description('your marketplace wallet (HBD): statement, deposits');
@@ -56,6 +73,27 @@ export function register(program: Command): void {
         ? `send HBD to @${d.to} with the memo ${d.memo} (credited once the transfer is in the account history)`
         : `deposit id ${d.id} (this coordinator has no Hive account configured)`,
     );
+  });
+  withClientOptions(
+    wallet
+      .command('withdraw')
+      .description(
+        'send HBD from your balance to your own Hive account (your Keychain account or the verified one)',
+      )
+      .argument('<amount>', 'HBD, up to 3 decimals, e.g. 2.500')
+      .option(
+        '--idempotency-key <key>',
+        'reuse the key of a withdrawal whose answer was lost: it is not sent twice (default: a new key)',
+      ),
+  ).action(async (amount: string, flags: ClientFlags & { idempotencyKey?: string }) => {
+    const w = await call<WithdrawalView>(
+      flags,
+      'POST',
+      '/api/v1/wallet/withdrawals',
+      { amount },
+      { 'idempotency-key': flags.idempotencyKey ?? randomUUID() },
+    );
+    output(flags, w, () => `withdrawal ${w.id}: ${w.amount} HBD to @${w.hiveAccount}, ${w.state}`);
   });
   wallet
     .command('seal-key')

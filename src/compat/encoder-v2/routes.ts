@@ -6,13 +6,23 @@ import { registerAuth } from '../../coordinator/plugins/auth.js';
 import { registerJsonOnly } from '../../coordinator/plugins/input-guard.js';
 import type { EncoderView, JobView } from '../../coordinator/schemas.js';
 import { ValidationError } from '../../errors.js';
+import { OrderUnsettledError } from '../../jobs/errors.js';
 import { translateRequest, V2TranslationError, v2JobRequestSchema, v2JobView } from './translate.js';
 
 export interface EncoderV2Options {
   /** The coordinator's API key schemes (the vidmesh API key authenticates these routes). */
   authenticators: Authenticator[];
-  /** Deletes a finished job's row (cascading to its outputs, events and logs) and its local files. */
+  /**
+   * Deletes a finished job's row (cascading to its outputs, events and logs) and its local files; a
+   * priced job's order is settled first (a cancelled job's escrow refunded).
+   * @throws OrderUnsettledError (409) when its order cannot be settled yet
+   */
   removeJob(jobId: string): Promise<void>;
+  /**
+   * Whether the job has an unsettled market order and an encoder holds it (docs/marketplace.md): such a
+   * job is neither cancelled nor removed (409 `order_unsettled`). Absent: no marketplace.
+   */
+  heldByEncoder?(jobId: string): Promise<boolean>;
   /** Register `GET /health` (false when mounted at `/`, where vidmesh's own `/health` answers). */
   health: boolean;
 }
@@ -24,7 +34,8 @@ const idParams = z.object({ id: z.string().min(1).max(64) });
  * The "Encoder v2" routes (docs/outputs.md): `GET /health`, `POST /jobs` (the original's body,
  * `202 {id, uuid, status}`), `GET /jobs` (latest first, an array), `GET /jobs/:id` (with outputs),
  * `DELETE /jobs/:id` (cancels, then removes the job, its output rows, its queue state and its files in
- * local storage), `GET /workers` (the encoders). Each route translates and calls vidmesh's own
+ * local storage; a priced job not yet claimed has its escrow refunded first, one an encoder holds
+ * answers 409 `order_unsettled`), `GET /workers` (the encoders). Each route translates and calls vidmesh's own
  * `/api/v1` route in-process (`inject`, with the caller's credentials), so validation, SSRF guards,
  * sealing of credentials, tenant isolation and problem responses are exactly the API's.
  */
@@ -121,7 +132,16 @@ export const encoderV2Routes: FastifyPluginAsyncZod<EncoderV2Options> = async (a
       // Visibility first (another tenant's id is a 404), then cancel what still runs.
       const got = await call<{ job: JobView }>(req, reply, 'GET', url);
       if (!got) return reply;
-      if (!FINAL.has(got.job.status) && !(await call(req, reply, 'DELETE', url))) return reply;
+      if (!FINAL.has(got.job.status)) {
+        // Paid work an encoder holds is left to finish and settle: the payer asks again once it has.
+        if (await opts.heldByEncoder?.(got.job.id)) {
+          throw new OrderUnsettledError(
+            `job ${got.job.id} is held by the encoder of its accepted bid: it can be removed once its order is settled`,
+            { details: { jobId: got.job.id, status: got.job.status } },
+          );
+        }
+        if (!(await call(req, reply, 'DELETE', url))) return reply;
+      }
       await opts.removeJob(got.job.id);
       return { id: got.job.id, uuid: got.job.id, deleted: true };
     },

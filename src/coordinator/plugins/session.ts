@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Queryable } from '../../jobs/db.js';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import type { Authenticator, Principal } from './auth.js';
 
@@ -7,10 +8,14 @@ import type { Authenticator, Principal } from './auth.js';
  * Dashboard sessions: the browser signs in once with an API key and then carries an httpOnly cookie
  * instead of the key (the key never reaches localStorage or page JavaScript after sign-in).
  *
- * The cookie is an AES-256-GCM sealed `{ sid, key, exp }` (no session table: any coordinator holding
- * the same secret accepts it). Every request re-authenticates the sealed key through the ordinary key
- * authenticators, so revoking or re-scoping the key takes effect at once, and the session can never
- * grant more than the key itself. Sign-out adds the session id to a per-process denylist until expiry.
+ * The cookie is an AES-256-GCM sealed `{ sid, key, exp, iat }` (no session table: any coordinator
+ * holding the same secret accepts it). Every request re-authenticates the sealed key through the
+ * ordinary key authenticators, so revoking or re-scoping the key takes effect at once, and the session
+ * can never grant more than the key itself. Sessions end early through {@link SessionRevocations}
+ * (the database's `session_revocations` / `session_epochs` in `vidmesh serve`, so on every coordinator
+ * and across restarts): sign-out denies the session id until it would have expired; "sign out
+ * everywhere" ends every session of the principal issued before that moment (API-key and Hive
+ * Keychain sessions alike).
  *
  * CSRF: the cookie is `SameSite=Strict`, and mutating requests authenticated by the cookie must also
  * carry {@link CSRF_HEADER} (a custom header: cross-site forms cannot send one, and cross-origin
@@ -33,6 +38,69 @@ export interface SessionOptions {
   secret?: Uint8Array;
   /** Session lifetime in seconds (default 12 h). */
   ttlS?: number;
+  /** Where ended sessions are kept; default: this process's memory ({@link memorySessionRevocations}). */
+  revocations?: SessionRevocations;
+}
+
+/** Sessions ended before their expiry. */
+export interface SessionRevocations {
+  /** Ends session `sid` (it stays ended until `expiresAt`, when it would have expired anyway). */
+  revoke(sid: string, expiresAt: Date): Promise<void>;
+  /** Ends every session of `principalId` issued before `at`. */
+  revokeAllOf(principalId: string, at: Date): Promise<void>;
+  /** Whether session `sid` of `principalId`, issued at `issuedAt`, was ended. */
+  isRevoked(sid: string, principalId: string, issuedAt: Date): Promise<boolean>;
+}
+
+/** Revocations kept in this process only (sessions of a process whose secret dies with it). */
+export function memorySessionRevocations(): SessionRevocations {
+  const revoked = new Map<string, number>();
+  const epochs = new Map<string, number>();
+  return {
+    async revoke(sid, expiresAt) {
+      const t = Date.now();
+      for (const [k, exp] of revoked) if (exp < t) revoked.delete(k);
+      revoked.set(sid, expiresAt.getTime());
+    },
+    async revokeAllOf(principalId, at) {
+      epochs.set(principalId, Math.max(epochs.get(principalId) ?? 0, at.getTime()));
+    },
+    async isRevoked(sid, principalId, issuedAt) {
+      return revoked.has(sid) || issuedAt.getTime() < (epochs.get(principalId) ?? 0);
+    },
+  };
+}
+
+/**
+ * Revocations in the vidmesh database (drizzle/0024: `session_revocations`, `session_epochs`), shared by
+ * every coordinator of it and kept across restarts. One indexed lookup per cookie-authenticated request.
+ */
+export function sqlSessionRevocations(db: Queryable): SessionRevocations {
+  return {
+    async revoke(sid, expiresAt) {
+      await db.query('DELETE FROM session_revocations WHERE expires_at < now()');
+      await db.query(
+        `INSERT INTO session_revocations (sid, expires_at) VALUES ($1, $2)
+         ON CONFLICT (sid) DO UPDATE SET expires_at = greatest(session_revocations.expires_at, EXCLUDED.expires_at)`,
+        [sid, expiresAt],
+      );
+    },
+    async revokeAllOf(principalId, at) {
+      await db.query(
+        `INSERT INTO session_epochs (principal_id, not_before) VALUES ($1, $2)
+         ON CONFLICT (principal_id) DO UPDATE SET not_before = greatest(session_epochs.not_before, EXCLUDED.not_before)`,
+        [principalId, at],
+      );
+    },
+    async isRevoked(sid, principalId, issuedAt) {
+      const { rows } = await db.query<{ revoked: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM session_revocations WHERE sid = $1)
+           OR EXISTS (SELECT 1 FROM session_epochs WHERE principal_id = $2 AND not_before > $3) AS revoked`,
+        [sid, principalId, issuedAt],
+      );
+      return rows[0]?.revoked === true;
+    },
+  };
 }
 
 /** A sealed session: the cookie value, its expiry and its principal. */
@@ -71,8 +139,13 @@ export interface SessionManager {
     req: FastifyRequest,
     apiKey: string,
   ): Promise<{ value: string; expiresAt: Date; principal: Principal }>;
-  /** Ends the session carried by `req` (no-op without one). */
-  signOut(req: FastifyRequest): void;
+  /** Ends the session carried by `req` on every coordinator sharing the revocations (no-op without one). */
+  signOut(req: FastifyRequest): Promise<void>;
+  /**
+   * Ends every session of the principal of the session `req` carries (this one included), on every
+   * coordinator sharing the revocations. Resolves that principal, or undefined without a valid session.
+   */
+  signOutEverywhere(req: FastifyRequest): Promise<Principal | undefined>;
   /**
    * A one-time sign-in token for `apiKey` (first-run links printed by `vidmesh serve`): random 256 bits,
    * valid `ttlS` seconds (default 300), usable once, and only on this process (kept in memory).
@@ -106,6 +179,8 @@ interface Sealed {
   hive?: string;
   /** Expiry, Unix seconds. */
   exp: number;
+  /** Issued at, Unix ms (absent in cookies sealed before drizzle/0024: `exp` − ttl then). */
+  iat?: number;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -135,7 +210,7 @@ export function createSessionManager(options: SessionOptions): SessionManager {
     .update('vidmesh-session-v1\0')
     .update(options.secret ?? randomBytes(32))
     .digest();
-  const revoked = new Map<string, number>();
+  const revocations = options.revocations ?? memorySessionRevocations();
   /** One-time sign-in tokens → the key they sign in and their expiry (Unix seconds). */
   const signInTokens = new Map<string, { key: string; exp: number }>();
 
@@ -156,6 +231,7 @@ export function createSessionManager(options: SessionOptions): SessionManager {
       return typeof s.sid === 'string' &&
         typeof s.key === 'string' &&
         typeof s.exp === 'number' &&
+        (s.iat === undefined || typeof s.iat === 'number') &&
         (s.hive === undefined || typeof s.hive === 'string')
         ? s
         : undefined;
@@ -165,10 +241,7 @@ export function createSessionManager(options: SessionOptions): SessionManager {
     }
   };
   const now = () => Math.floor(Date.now() / 1000);
-  const prune = () => {
-    const t = now();
-    for (const [sid, exp] of revoked) if (exp < t) revoked.delete(sid);
-  };
+  const issuedAt = (s: Sealed) => new Date(s.iat ?? (s.exp - ttlS) * 1000);
 
   /** Runs the key authenticators as if `key` had been sent as a bearer token. */
   const authenticateKey = async (req: FastifyRequest, apiKey: string): Promise<Principal | undefined> => {
@@ -181,23 +254,29 @@ export function createSessionManager(options: SessionOptions): SessionManager {
     return undefined;
   };
 
-  const current = (req: FastifyRequest): Sealed | undefined => {
+  /** The unexpired sealed session `req` carries (not yet checked against revocations). */
+  const sealedOf = (req: FastifyRequest): Sealed | undefined => {
     const value = readCookie(req.headers.cookie, SESSION_COOKIE);
     const s = value ? unseal(value) : undefined;
-    if (!s || s.exp <= now() || revoked.has(s.sid)) return undefined;
-    return s;
+    return s && s.exp > now() ? s : undefined;
   };
 
-  const principalOf = async (req: FastifyRequest) => {
-    const s = current(req);
-    if (!s) return undefined;
-    if (s.hive) return hivePrincipal(s.hive);
-    try {
-      return await authenticateKey(req, s.key);
-    } catch {
-      return undefined;
-    }
+  /**
+   * The session `req` carries and its principal: `{}` without a session (or expired, or ended),
+   * `{ s }` when its key no longer authenticates. Throws what the revocation store throws.
+   */
+  const resolve = async (req: FastifyRequest): Promise<{ s?: Sealed; principal?: Principal }> => {
+    const s = sealedOf(req);
+    if (!s) return {};
+    const principal = s.hive
+      ? hivePrincipal(s.hive)
+      : await authenticateKey(req, s.key).catch(() => undefined);
+    if (!principal) return { s };
+    if (await revocations.isRevoked(s.sid, principal.id, issuedAt(s))) return {};
+    return { s, principal };
   };
+
+  const principalOf = async (req: FastifyRequest) => (await resolve(req)).principal;
 
   return {
     ttlS,
@@ -206,11 +285,8 @@ export function createSessionManager(options: SessionOptions): SessionManager {
       if (req.headers.authorization) return undefined;
       const value = readCookie(req.headers.cookie, SESSION_COOKIE);
       if (!value) return undefined;
-      const s = current(req);
+      const { s, principal } = await resolve(req);
       if (!s) throw new UnauthorizedError('session expired or signed out: sign in again');
-      const principal = s.hive
-        ? hivePrincipal(s.hive)
-        : await authenticateKey(req, s.key).catch(() => undefined);
       if (!principal) throw new UnauthorizedError('the API key of this session is no longer valid');
       const csrf = req.headers[CSRF_HEADER];
       if (!SAFE_METHODS.has(req.method) && (typeof csrf !== 'string' || csrf === '')) {
@@ -224,12 +300,18 @@ export function createSessionManager(options: SessionOptions): SessionManager {
       const principal = await authenticateKey(req, apiKey).catch(() => undefined);
       if (!principal) throw new UnauthorizedError('invalid API key');
       const exp = now() + ttlS;
-      const value = seal({ sid: randomBytes(16).toString('base64url'), key: apiKey, exp });
+      const value = seal({ sid: randomBytes(16).toString('base64url'), key: apiKey, exp, iat: Date.now() });
       return { value, expiresAt: new Date(exp * 1000), principal };
     },
     signInHive(account) {
       const exp = now() + ttlS;
-      const value = seal({ sid: randomBytes(16).toString('base64url'), key: '', hive: account, exp });
+      const value = seal({
+        sid: randomBytes(16).toString('base64url'),
+        key: '',
+        hive: account,
+        exp,
+        iat: Date.now(),
+      });
       return { value, expiresAt: new Date(exp * 1000), principal: hivePrincipal(account) };
     },
     issueSignInToken(apiKey, tokenTtlS = 300) {
@@ -246,11 +328,17 @@ export function createSessionManager(options: SessionOptions): SessionManager {
       if (!entry || entry.exp <= now()) throw new UnauthorizedError('sign-in link unknown, used or expired');
       return this.signIn(req, entry.key);
     },
-    signOut(req) {
-      const s = current(req);
+    async signOut(req) {
+      const s = sealedOf(req);
       if (!s) return;
-      prune();
-      revoked.set(s.sid, s.exp);
+      await revocations.revoke(s.sid, new Date(s.exp * 1000));
+    },
+    async signOutEverywhere(req) {
+      const { s, principal } = await resolve(req);
+      if (!s || !principal) return undefined;
+      await revocations.revokeAllOf(principal.id, new Date());
+      await revocations.revoke(s.sid, new Date(s.exp * 1000));
+      return principal;
     },
     cookie(value, maxAgeS, secure) {
       return [

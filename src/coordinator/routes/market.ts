@@ -14,20 +14,29 @@ import {
   HiveSignatureError,
   type Market,
   type MarketBid,
+  MarketConflictError,
   type MarketOrder,
   OrderNotFoundError,
   parseBindingStatement,
   parseHbd,
   parseSignInStatement,
+  parseWalletBindingStatement,
   quoteOf,
   signInStatement,
   statementViewSchema,
   userAccount,
+  type Withdrawal,
+  type Withdrawals,
+  withdrawalViewSchema,
 } from '../../market/index.js';
-import { planLadder, probe } from '../../media/index.js';
+import { ladderOptionsSchema, planLadder, probe } from '../../media/index.js';
+import type { SsrfPolicy } from '../../storage/index.js';
+import { httpSourceSchema } from '../../storage/schema.js';
 import { ForbiddenError } from '../errors.js';
 import type { Principal } from '../plugins/auth.js';
 import { CSRF_HEADER, CsrfError, type SessionManager, startSession } from '../plugins/session.js';
+import { assertNoPrivateUrlLiterals } from '../plugins/url-guard.js';
+import type { UrlProber } from '../quote-source.js';
 import { assertActsFor } from './agent.js';
 import { uploadPath } from './uploads.js';
 
@@ -43,6 +52,15 @@ export interface MarketRouteOptions {
   sessions?: SessionManager;
   /** This coordinator's public URL: the origin a sign-in statement must name. */
   publicUrl?: () => string;
+  /** Withdrawals to users' Hive accounts (absent without the Hive rail: the routes answer 409). */
+  withdrawals?: Withdrawals;
+  /** A withdrawal was queued: run a payout pass soon. */
+  onWithdrawal?: () => void;
+  /**
+   * Quotes for http(s) sources: the prober (downloads through the SSRF guard and probes), and the
+   * submit path's refusal of private URL literals (`refusePrivateUrls`, allowlist `ssrfAllow`).
+   */
+  urlQuotes?: { probe: UrlProber; refusePrivateUrls: boolean; ssrfAllow?: SsrfPolicy };
 }
 
 /** The ledger payer of a principal's jobs and deposits: its tenant (the job store's `default` otherwise). */
@@ -79,6 +97,16 @@ const viewOrder = (o: MarketOrder) => ({
   durationS: o.durationS,
   heights: o.heights,
   createdAt: o.createdAt.toISOString(),
+});
+const viewWithdrawal = (w: Withdrawal) => ({
+  id: w.id,
+  amount: formatHbd(w.amount),
+  hiveAccount: w.hiveAccount,
+  state: w.state,
+  trxId: w.trxId,
+  error: w.lastError,
+  createdAt: w.createdAt.toISOString(),
+  updatedAt: w.updatedAt.toISOString(),
 });
 const viewBid = (b: MarketBid) => ({
   id: b.id,
@@ -347,29 +375,55 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
       config: { scope: 'submit' },
       schema: {
         operationId: 'quote',
-        summary: 'Prices of the live offers for a duration and ladder (before submitting)',
+        summary:
+          'Prices of the live offers for a duration and ladder, or for an http(s) source the coordinator probes (before submitting)',
         tags: ['community'],
-        body: z.strictObject({
-          durationS: z.number().positive().max(86_400),
-          heights: z.array(z.number().int().min(64).max(4320)).min(1).max(16),
-        }),
+        body: z.union([
+          z.strictObject({
+            durationS: z.number().positive().max(86_400),
+            heights: z.array(z.number().int().min(64).max(4320)).min(1).max(16),
+          }),
+          z.strictObject({ source: httpSourceSchema.strict(), ladder: ladderOptionsSchema.optional() }),
+        ]),
         response: {
           200: z.object({
             quotes: z.array(z.object({ encoderId: z.string(), price: z.string() })),
             lowest: z.string().nullable(),
+            durationS: z.number(),
+            heights: z.array(z.number()),
           }),
         },
       },
     },
     async (req) => {
+      let basis: { durationS: number; heights: number[] };
+      if ('source' in req.body) {
+        const u = opts.urlQuotes;
+        if (!u) throw new ValidationError('source: this coordinator quotes only a duration and heights');
+        if (u.refusePrivateUrls) assertNoPrivateUrlLiterals({ source: req.body.source }, '', u.ssrfAllow);
+        const { url, headers } = req.body.source;
+        const plan = planLadder(
+          await u.probe({ url, ...(headers ? { headers } : {}) }),
+          req.body.ladder ?? {},
+        );
+        basis = {
+          durationS: plan.durationS,
+          heights: plan.renditions.flatMap((r) => (r.kind === 'video' ? [Math.min(r.width, r.height)] : [])),
+        };
+        if (basis.heights.length === 0) throw new ValidationError('source: no video renditions to price');
+      } else {
+        basis = req.body as { durationS: number; heights: number[] };
+      }
       const offers = await market.liveOffers();
       const quotes = offers
-        .map((o) => ({ encoderId: o.encoderId, q: quoteOf(o.prices, req.body.durationS, req.body.heights) }))
+        .map((o) => ({ encoderId: o.encoderId, q: quoteOf(o.prices, basis.durationS, basis.heights) }))
         .filter((o): o is { encoderId: string; q: number } => o.q !== null)
         .sort((a, b) => a.q - b.q);
       return {
         quotes: quotes.map((q) => ({ encoderId: q.encoderId, price: formatHbd(q.q) })),
         lowest: quotes[0] ? formatHbd(quotes[0].q) : null,
+        durationS: basis.durationS,
+        heights: basis.heights,
       };
     },
   );
@@ -403,7 +457,115 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
         response: { 200: statementViewSchema },
       },
     },
-    async (req) => statementOf(userAccount(payerOf(req.principal)), req.query.before),
+    async (req) => {
+      const payer = payerOf(req.principal);
+      const view = await statementOf(userAccount(payer), req.query.before);
+      if (!opts.withdrawals || req.query.before) return view;
+      return { ...view, withdrawals: (await opts.withdrawals.list(payer, 10)).map(viewWithdrawal) };
+    },
+  );
+
+  const withdrawalsOrRefuse = (): Withdrawals => {
+    if (!opts.withdrawals) {
+      throw new MarketConflictError(
+        'withdrawals need a Hive node, account and active key on this coordinator',
+      );
+    }
+    return opts.withdrawals;
+  };
+
+  app.post(
+    '/wallet/withdrawals',
+    {
+      config: { scope: 'submit' },
+      schema: {
+        operationId: 'createWithdrawal',
+        summary: "Withdraw HBD from the caller's balance to its own Hive account (Idempotency-Key required)",
+        tags: ['wallet'],
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(255) }),
+        body: z.strictObject({ amount: hbd }),
+        response: { 200: withdrawalViewSchema, 201: withdrawalViewSchema },
+      },
+    },
+    async (req, reply) => {
+      const withdrawals = withdrawalsOrRefuse();
+      const amount = parseHbd(req.body.amount, 'amount');
+      if (amount <= 0) throw new ValidationError('amount: above zero');
+      const { withdrawal, created } = await withdrawals.request({
+        payer: payerOf(req.principal),
+        key: req.headers['idempotency-key'],
+        amount,
+      });
+      if (created) opts.onWithdrawal?.();
+      return reply.status(created ? 201 : 200).send(viewWithdrawal(withdrawal));
+    },
+  );
+
+  app.get(
+    '/wallet/withdrawals',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'listWithdrawals',
+        summary: "The caller's withdrawals (newest first), its Hive account and the withdrawal limits",
+        tags: ['wallet'],
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        response: {
+          200: z.object({
+            hiveAccount: z.string().nullable(),
+            min: z.string(),
+            dailyCap: z.string(),
+            withdrawals: z.array(withdrawalViewSchema),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const withdrawals = withdrawalsOrRefuse();
+      const payer = payerOf(req.principal);
+      return {
+        hiveAccount: await withdrawals.destinationOf(payer),
+        min: formatHbd(withdrawals.limits.min),
+        dailyCap: formatHbd(withdrawals.limits.dailyCap),
+        withdrawals: (await withdrawals.list(payer, req.query.limit)).map(viewWithdrawal),
+      };
+    },
+  );
+
+  app.put(
+    '/wallet/hive-account',
+    {
+      config: { scope: 'submit' },
+      schema: {
+        operationId: 'verifyWalletAccount',
+        summary: 'Verify the Hive account withdrawals go to (Keychain-signed wallet binding statement)',
+        tags: ['wallet'],
+        body: z.strictObject({
+          account: z.string().regex(HIVE_ACCOUNT_RE, 'a Hive account name'),
+          statement: z.string().max(500),
+          signature: z.string().max(200),
+        }),
+        response: { 200: z.object({ hiveAccount: z.string() }) },
+      },
+    },
+    async (req) => {
+      const withdrawals = withdrawalsOrRefuse();
+      if (!opts.hive) throw new MarketConflictError('this coordinator has no Hive node configured');
+      const payer = payerOf(req.principal);
+      if (payer.startsWith('hive:')) {
+        throw new MarketConflictError('a Hive Keychain user withdraws to its own account');
+      }
+      const b = req.body;
+      parseWalletBindingStatement(b.statement, { payer, account: b.account }, new Date());
+      await opts.hive.accounts.verifyPosting(b.account, b.statement, b.signature);
+      await withdrawals.verifyAccount({
+        payer,
+        hiveAccount: b.account,
+        statement: b.statement,
+        signature: b.signature,
+      });
+      return { hiveAccount: b.account };
+    },
   );
 
   app.get(

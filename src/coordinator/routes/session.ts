@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { UnauthorizedError } from '../errors.js';
 import { CSRF_HEADER, CsrfError, type SessionManager, startSession } from '../plugins/session.js';
 
 export interface SessionRouteOptions {
@@ -15,7 +16,8 @@ const sessionSchema = z.object({ principal: principalSchema.nullable(), expiresA
 
 /**
  * Dashboard sign-in: `POST /session` with `{ apiKey }` sets the httpOnly session cookie, `GET /session`
- * says who the cookie belongs to (`principal: null` when signed out), `DELETE /session` signs out.
+ * says who the cookie belongs to (`principal: null` when signed out), `DELETE /session` signs out,
+ * `DELETE /session/all` signs the session's principal out everywhere.
  * Sign-in and sign-out carry the CSRF header too (no login CSRF). `GET /session/link?token=` exchanges a
  * one-time token for the cookie and redirects to the dashboard. Cookie format: plugins/session.ts.
  */
@@ -112,7 +114,27 @@ export const sessionRoutes: FastifyPluginAsyncZod<SessionRouteOptions> = async (
     },
     async (req, reply) => {
       requireCsrf(req.headers);
-      sessions.signOut(req);
+      await sessions.signOut(req);
+      reply.header('set-cookie', sessions.cookie('', 0, req.protocol === 'https'));
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.delete(
+    '/session/all',
+    {
+      config: { scope: 'public' },
+      schema: {
+        operationId: 'signOutEverywhere',
+        summary: "Sign out everywhere: ends every session of this session's principal (this one too)",
+        tags: ['session'],
+        response: { 204: z.null() },
+      },
+    },
+    async (req, reply) => {
+      requireCsrf(req.headers);
+      const principal = await sessions.signOutEverywhere(req);
+      if (!principal) throw new UnauthorizedError('no session to sign out of: sign in first');
       reply.header('set-cookie', sessions.cookie('', 0, req.protocol === 'https'));
       return reply.status(204).send(null);
     },
