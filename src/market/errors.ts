@@ -64,7 +64,7 @@ export class WithdrawalKeyReusedError extends VidmeshError {
 
 /**
  * The payer has no Hive account to withdraw to: it is neither a Hive Keychain user (`hive:<account>`)
- * nor has it verified one (`PUT /api/v1/wallet/hive-account`). HTTP 409.
+ * nor has the operator bound one to it (`PUT /api/v1/wallet/hive-account`, admin). HTTP 409.
  */
 export class NoHiveAccountError extends VidmeshError {
   override readonly code: string = 'hive_account_required';

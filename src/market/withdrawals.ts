@@ -115,7 +115,7 @@ export function createWithdrawals(options: {
       const hiveAccount = await destinationOf(payer);
       if (!hiveAccount) {
         throw new NoHiveAccountError(
-          'no Hive account to withdraw to: sign in with Hive Keychain, or verify one (PUT /api/v1/wallet/hive-account)',
+          'no Hive account to withdraw to: sign in with Hive Keychain, or have the operator bind one (PUT /api/v1/wallet/hive-account, admin)',
         );
       }
       const account = userAccount(payer);

@@ -203,7 +203,7 @@ describe('withdrawals API and vidmesh wallet withdraw', () => {
     );
   });
 
-  test('an API-key tenant withdraws only to the account it verified with a Keychain signature; vidmesh wallet withdraw sends it', async () => {
+  test('an API-key tenant withdraws only to the account the operator bound with its Keychain-signed statement (its own key may not bind); vidmesh wallet withdraw sends it', async () => {
     await deposit(createLedger(coordinator.db), 'acme', 4_000);
     const none = await asKey(
       acme,
@@ -240,10 +240,18 @@ describe('withdrawals API and vidmesh wallet withdraw', () => {
       ],
     ];
     for (const [name, body, status] of bad) {
-      const r = await asKey(acme, 'PUT', '/wallet/hive-account', body);
+      const r = await asKey(coordinator.apiKey, 'PUT', '/wallet/hive-account', { tenant: 'acme', ...body });
       assert.equal(r.status, status, `${name}: ${JSON.stringify(r.body)}`);
     }
-    const ok = await asKey(acme, 'PUT', '/wallet/hive-account', {
+    // The tenant's own (submit) key may not choose where its money goes, even with a valid signature.
+    const own = await asKey(acme, 'PUT', '/wallet/hive-account', {
+      account: 'bob',
+      statement,
+      signature: signBuffer(statement, bob.posting),
+    });
+    assert.equal(own.status, 403, JSON.stringify(own.body));
+    const ok = await asKey(coordinator.apiKey, 'PUT', '/wallet/hive-account', {
+      tenant: 'acme',
       account: 'bob',
       statement,
       signature: signBuffer(statement, bob.posting),

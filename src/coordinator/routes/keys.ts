@@ -40,7 +40,8 @@ function keyView(k: ApiKeyInfo): z.infer<typeof keyViewSchema> {
   };
 }
 
-const TENANT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A tenant name as API keys carry it: 1 to 64 of `A-Za-z0-9._-`, starting with a letter or digit. */
+export const TENANT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /**
  * Operator routes (scope `admin`): API keys (`/keys`: create shows the plaintext once, listings never
@@ -57,7 +58,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRouteOptions> = async (app, opt
         tags: ['keys'],
         body: z.strictObject({
           scopes: z.array(z.enum(API_KEY_SCOPES)).min(1).max(4),
-          tenant: z.string().regex(TENANT).optional(),
+          tenant: z.string().regex(TENANT_RE).optional(),
           name: z
             .string()
             .regex(/^[\w .@-]{1,64}$/)
@@ -95,7 +96,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRouteOptions> = async (app, opt
         summary: 'API keys (never their hashes or secrets)',
         tags: ['keys'],
         querystring: z.object({
-          tenant: z.string().regex(TENANT).optional(),
+          tenant: z.string().regex(TENANT_RE).optional(),
           all: z.enum(['true', 'false']).optional(),
         }),
         response: { 200: z.object({ keys: z.array(keyViewSchema) }) },

@@ -38,6 +38,7 @@ import { CSRF_HEADER, CsrfError, type SessionManager, startSession } from '../pl
 import { assertNoPrivateUrlLiterals } from '../plugins/url-guard.js';
 import type { UrlProber } from '../quote-source.js';
 import { assertActsFor } from './agent.js';
+import { TENANT_RE } from './keys.js';
 import { uploadPath } from './uploads.js';
 
 export interface MarketRouteOptions {
@@ -535,12 +536,16 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
   app.put(
     '/wallet/hive-account',
     {
-      config: { scope: 'submit' },
+      // Operator only: where a tenant's money may go is not for any key that can submit jobs (a
+      // leaked submit key plus the thief's own Keychain signature would otherwise redirect it).
+      config: { scope: 'admin' },
       schema: {
         operationId: 'verifyWalletAccount',
-        summary: 'Verify the Hive account withdrawals go to (Keychain-signed wallet binding statement)',
+        summary:
+          "Set a tenant's withdrawal account (admin): the Hive account's Keychain-signed wallet binding statement",
         tags: ['wallet'],
         body: z.strictObject({
+          tenant: z.string().regex(TENANT_RE, 'a tenant name').optional(),
           account: z.string().regex(HIVE_ACCOUNT_RE, 'a Hive account name'),
           statement: z.string().max(500),
           signature: z.string().max(200),
@@ -551,7 +556,7 @@ export const marketRoutes: FastifyPluginAsyncZod<MarketRouteOptions> = async (ap
     async (req) => {
       const withdrawals = withdrawalsOrRefuse();
       if (!opts.hive) throw new MarketConflictError('this coordinator has no Hive node configured');
-      const payer = payerOf(req.principal);
+      const payer = req.body.tenant ?? payerOf(req.principal);
       if (payer.startsWith('hive:')) {
         throw new MarketConflictError('a Hive Keychain user withdraws to its own account');
       }
