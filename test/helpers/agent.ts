@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type DesktopAgent, loadOrCreatePairingToken, startAgent } from '../../src/agent/index.js';
+import { createHttpTransport, type EncoderTransport } from '../../src/encoder/index.js';
 import { type Identity, signPairingProof } from '../../src/identity/index.js';
 
 /**
@@ -77,4 +78,39 @@ export async function startTestAgent(options: {
     throw err;
   }
   return { agent, token };
+}
+
+/** An encoder a routing test drives by hand: its signed HTTP transport and registered id. */
+export interface Hand {
+  transport: EncoderTransport;
+  id: string;
+}
+
+/**
+ * Registers an encoder of `kind` named `name` at the coordinator at `url`, signing as `auth` (a did:key
+ * identity or an API key), with software H.264/AAC capabilities up to 2160p (plus `extraCaps`), and
+ * hands back its transport so the test claims exactly as that encoder would.
+ */
+export async function registerHand(
+  url: string,
+  name: string,
+  kind: 'desktop' | 'browser' | 'community' | 'infrastructure',
+  auth: { identity: Identity } | { apiKey: string },
+  extraCaps: Record<string, unknown> = {},
+): Promise<Hand> {
+  const transport = createHttpTransport({ url, ...auth });
+  const { encoderId } = await transport.register({
+    name,
+    kind,
+    version: '0.0.0-test',
+    capabilities: {
+      codecs: ['h264', 'aac'],
+      hwaccel: [],
+      maxHeight: 2160,
+      concurrency: 1,
+      tags: [],
+      ...extraCaps,
+    },
+  });
+  return { transport, id: encoderId };
 }

@@ -7,10 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import type { RunningCoordinator } from '../../src/coordinator/serve.js';
-import { createHttpTransport, type EncoderTransport } from '../../src/encoder/index.js';
 import { generateIdentity, type Identity } from '../../src/identity/index.js';
 import { packageRoot } from '../../src/paths.js';
-import { pairAgent } from '../helpers/agent.js';
+import { type Hand, pairAgent, registerHand } from '../helpers/agent.js';
 import { createTenantKey, startTestCoordinator } from '../helpers/coordinator.js';
 import { makeClip } from '../helpers/media.js';
 import { killChildren, until } from '../helpers/processes.js';
@@ -27,19 +26,6 @@ const WINDOW_S = 120;
 const HEARTBEAT_MS = 1000;
 const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const run = promisify(execFile);
-const caps = (extra: Record<string, unknown> = {}) => ({
-  codecs: ['h264', 'aac'],
-  hwaccel: [],
-  maxHeight: 2160,
-  concurrency: 1,
-  tags: [],
-  ...extra,
-});
-
-interface Hand {
-  transport: EncoderTransport;
-  id: string;
-}
 
 describe('rerouting: a failing or vanished own encoder hands the job on', () => {
   let tmp: string;
@@ -49,21 +35,12 @@ describe('rerouting: a failing or vanished own encoder hands the job on', () => 
   let uploadId: string;
   const children: ChildProcess[] = [];
 
-  const hand = async (
+  const hand = (
     name: string,
     kind: 'desktop' | 'browser' | 'infrastructure',
     auth: { identity: Identity } | { apiKey: string },
     extraCaps: Record<string, unknown> = {},
-  ): Promise<Hand> => {
-    const transport = createHttpTransport({ url: server.url, ...auth });
-    const { encoderId } = await transport.register({
-      name,
-      kind,
-      version: '0.0.0-test',
-      capabilities: caps(extraCaps),
-    });
-    return { transport, id: encoderId };
-  };
+  ) => registerHand(server.url, name, kind, auth, extraCaps);
 
   const submit = (user: string) =>
     acme.submitJob({

@@ -6,10 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createClient, type VidmeshClient } from '../../src/coordinator/client.js';
 import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/serve.js';
-import { createHttpTransport, type EncoderTransport } from '../../src/encoder/index.js';
 import { generateIdentity, type Identity, signPairingProof } from '../../src/identity/index.js';
 import { signJws, toCompactJws } from '../../src/identity/jws.js';
-import { pairAgent } from '../helpers/agent.js';
+import { type Hand, pairAgent, registerHand } from '../helpers/agent.js';
 import { createTenantKey } from '../helpers/coordinator.js';
 import { makeClip } from '../helpers/media.js';
 
@@ -24,19 +23,6 @@ import { makeClip } from '../helpers/media.js';
 // Long enough for a few signed claims on a loaded machine, short enough to wait out twice.
 const WINDOW_S = 5;
 const now = () => Math.floor(Date.now() / 1000);
-const caps = (extra: Record<string, unknown> = {}) => ({
-  codecs: ['h264', 'aac'],
-  hwaccel: [],
-  maxHeight: 2160,
-  concurrency: 1,
-  tags: [],
-  ...extra,
-});
-
-interface Hand {
-  transport: EncoderTransport;
-  id: string;
-}
 
 describe('routing: own agent → own browser → operator/community', () => {
   let tmp: string;
@@ -50,21 +36,12 @@ describe('routing: own agent → own browser → operator/community', () => {
   const pair = (identity: Identity, user: string, key = acmeKey) =>
     pairAgent(server.url, key, identity, user);
 
-  const hand = async (
+  const hand = (
     name: string,
     kind: 'desktop' | 'browser' | 'community' | 'infrastructure',
     auth: { identity: Identity } | { apiKey: string },
     extraCaps: Record<string, unknown> = {},
-  ): Promise<Hand> => {
-    const transport = createHttpTransport({ url: server.url, ...auth });
-    const { encoderId } = await transport.register({
-      name,
-      kind,
-      version: '0.0.0-test',
-      capabilities: caps(extraCaps),
-    });
-    return { transport, id: encoderId };
-  };
+  ) => registerHand(server.url, name, kind, auth, extraCaps);
 
   const submit = (user: string, upload = uploadId) =>
     acme.submitJob({
