@@ -1,53 +1,28 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
-import {
-  type GatewayJob,
-  threeSpeakGatewayRoutes,
-  threeSpeakSubmitInput,
-} from '../../src/compat/threespeak/index.js';
-import { createJobStore, type JobStore } from '../../src/jobs/index.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { type GatewayJob, threeSpeakSubmitInput } from '../../src/compat/threespeak/index.js';
+import type { JobStore } from '../../src/jobs/index.js';
+import { type GatewayPlugin, startGatewayPlugin } from './gateway-harness.js';
 import { LegacyClient } from './legacy-client.js';
 
 describe('Gateway Aid and Gateway Monitor on the vidmesh coordinator', () => {
-  let tdb: TestDatabase;
+  let gw: GatewayPlugin;
   let store: JobStore;
-  let app: FastifyInstance;
-  let dir: string;
   let url: string;
   let allowed: LegacyClient;
   let allowed2: LegacyClient;
   let stranger: LegacyClient;
 
   before(async () => {
-    tdb = await createTestDatabase();
-    dir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-aid-'));
-    store = createJobStore(tdb.db);
     allowed = await LegacyClient.create('http://127.0.0.1/');
     allowed2 = await LegacyClient.create('http://127.0.0.1/');
     stranger = await LegacyClient.create('http://127.0.0.1/');
-    app = Fastify();
-    await app.register(threeSpeakGatewayRoutes, {
-      store,
-      db: tdb.db,
-      blockstoreDir: join(dir, 'ipfs'),
-      version: 'test',
-      aidDids: [allowed.id, allowed2.id],
-    });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const addr = app.server.address();
-    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    gw = await startGatewayPlugin({ aidDids: [allowed.id, allowed2.id] });
+    ({ store, url } = gw);
     for (const c of [allowed, allowed2, stranger]) (c as { base: string }).base = url;
   });
   after(async () => {
-    await app?.close();
-    await store?.close();
-    await tdb?.drop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await gw?.close();
   });
 
   const aid = (c: LegacyClient, path: string, body: Record<string, unknown>) =>

@@ -1,95 +1,36 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { threeSpeakSubmitInput } from '../../src/compat/threespeak/index.js';
-import { type Config, loadConfig } from '../../src/config.js';
-import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/index.js';
-import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { makeClip } from '../helpers/media.js';
+import {
+  type ServedGateway,
+  serveGateway,
+  type ThreeSpeakFixture,
+  threeSpeakFixture,
+  until,
+} from './gateway-harness.js';
 import { LegacyClient } from './legacy-client.js';
-import { DirectApiStandIn, V2Client, type V2Settings } from './v2-client.js';
+import { DirectApiStandIn, V2Client } from './v2-client.js';
 
-let work: string;
-let out: string;
-let clip: string;
+let fx: ThreeSpeakFixture;
 before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-v2-'));
-  clip = join(work, 'clip.mp4');
-  await makeClip(clip, { seconds: 2 });
-  out = join(work, 'out');
-  const plan = planLadder(await probe(clip), {
-    layout: '3speak',
-    speed: 'ultrafast',
-    segmentDuration: 1,
-    only: ['480p'],
-    poster: false,
-    thumbnail: false,
-  });
-  await encodeLadder(plan, out);
+  fx = await threeSpeakFixture();
 });
 after(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
+  await fx?.remove();
 });
 
-interface Served {
-  server: RunningCoordinator;
-  config: Config;
-  settings: V2Settings;
-  /** Seeds the clip into the embedded IPFS store with the admin key; its CID. */
-  seed(): Promise<string>;
-  submit(permlink: string, cid: string): Promise<string>;
-  close(): Promise<void>;
-}
-
-async function serve(env: Record<string, string> = {}): Promise<Served> {
-  const tdb: TestDatabase = await createTestDatabase();
-  const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-v2-serve-'));
-  const config = loadConfig({
-    flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
-    env,
-  });
-  const server = await startCoordinator(config);
-  // Only documented client settings: EMBED_GATEWAY_URL, IPFS_GATEWAY_URL, TRAFFIC_DIRECTOR_URL,
-  // THREESPEAK_IPFS_ENDPOINT (docs/3speak.md).
-  const settings = {
-    gatewayUrl: server.url,
-    ipfsGatewayUrl: server.url,
-    ipfsApiUrl: server.url,
-    trafficDirectorUrl: `${server.url}/api/v0/gateway/hotnode`,
-    outputDir: out,
-  };
+/** The gateway with the operator's seed (the fixture clip) and submit (`ipfs://CID`) bound. */
+async function serve(env: Record<string, string> = {}): Promise<
+  Omit<ServedGateway, 'seed' | 'submit'> & {
+    seed(): Promise<string>;
+    submit(permlink: string, cid: string): Promise<string>;
+  }
+> {
+  const s = await serveGateway({ env, out: fx.out });
   return {
-    server,
-    config,
-    settings,
-    async seed() {
-      const form = new FormData();
-      form.append('file', new Blob([await readFile(clip)]), 'clip.mp4');
-      const res = await fetch(`${server.url}/api/v0/add`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${server.apiKey}` },
-        body: form,
-      });
-      assert.equal(res.status, 200);
-      return ((await res.json()) as { Hash: string }).Hash;
-    },
-    async submit(permlink, cid) {
-      const job = await server.store.submit(
-        threeSpeakSubmitInput({
-          input: { uri: `ipfs://${cid}`, size: 1 },
-          metadata: { video_owner: 'erin', video_permlink: permlink },
-        }),
-      );
-      return job.id;
-    },
-    async close() {
-      await server.stop();
-      await tdb.drop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    ...s,
+    seed: () => s.seed(fx.clip),
+    submit: (permlink, cid) => s.submit(permlink, `ipfs://${cid}`),
   };
 }
 
@@ -251,20 +192,6 @@ describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
 });
 
 const MANAGED_KEY = 'direct-api-key-0123456789';
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | null | undefined | false>,
-  ms = 30_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', () => {
   it('pushes POST /encode to registered encoders, one job each; webhooks complete each job once', async () => {
