@@ -307,6 +307,8 @@ export async function startCoordinator(
                   apiKey: config.threeSpeakManagedKey ?? '',
                 })),
                 webhookBase: () => publicUrl,
+                // One dispatcher among coordinators sharing the database.
+                isLeader,
               },
             }
           : {}),

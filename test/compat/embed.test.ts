@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { threeSpeakSubmitInput } from '../../src/compat/threespeak/index.js';
+import { LEADER_LOCK_KEY } from '../../src/jobs/maintenance.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import {
   type ServedGateway,
   serveGateway,
@@ -18,6 +20,17 @@ before(async () => {
 after(async () => {
   await fx?.remove();
 });
+
+/** Whether some session holds the maintenance leader's advisory lock in this test database. */
+async function holdsLeaderLock(tdb: TestDatabase): Promise<boolean> {
+  const { rows } = await tdb.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND ((classid::bigint << 32) | objid::bigint) = $1`,
+    [LEADER_LOCK_KEY],
+  );
+  return (rows[0]?.n ?? 0) > 0;
+}
 
 /** The gateway with the operator's seed (the fixture clip) and submit (`ipfs://CID`) bound. */
 async function serve(env: Record<string, string> = {}): Promise<
@@ -286,6 +299,51 @@ describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', 
       await s.close();
       await dying.kill().catch(() => undefined);
       await live.kill();
+    }
+  });
+  it('with two coordinators on one database only the maintenance leader pushes; the other pushes once it leads', async () => {
+    const tdb = await createTestDatabase();
+    const holder = await V2Client.create({
+      gatewayUrl: '',
+      ipfsGatewayUrl: '',
+      ipfsApiUrl: '',
+      outputDir: '',
+    });
+    // Acknowledges each push and keeps the job (never reports): every push it gets stays visible.
+    const api = await DirectApiStandIn.start(holder, MANAGED_KEY, { delayMs: 600_000 });
+    const fast = { VIDMESH_MAINTENANCE_MS: '200', VIDMESH_RESCUE_GRACE_MS: '0' };
+    // A leads maintenance and lists no managed encoder; B lists the encoder but does not lead.
+    const a = await serveGateway({ db: tdb, env: fast });
+    let b: ServedGateway | undefined;
+    try {
+      await until('A leads maintenance', () => holdsLeaderLock(tdb));
+      b = await serveGateway({
+        db: tdb,
+        env: { ...fast, VIDMESH_3SPEAK_MANAGED_ENCODERS: api.url, VIDMESH_3SPEAK_MANAGED_KEY: MANAGED_KEY },
+      });
+      const id = await b.submit('ha', 'ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG');
+      const host = new URL(api.url).host;
+      // B's dispatch loop has run once it registered the encoder; then it has several more rounds.
+      await until('B registered the managed encoder', async () =>
+        (await b!.server.store.listEncoders()).some((e) => e.name === `3speak-direct ${host}`),
+      );
+      await new Promise((r) => setTimeout(r, 3_000));
+      assert.equal(api.received.length, 0, 'B, not the leader, pushed nothing');
+      assert.equal((await b.server.store.get(id)).status, 'queued');
+
+      await a.close();
+      const pushed = await until('B, now the leader, pushed the job', async () => api.received[0]);
+      assert.equal(pushed.permlink, 'ha');
+      assert.ok(pushed.webhook_url.startsWith(`${b.server.url}/`), 'pushed by B');
+      const job = await b.server.store.get(id);
+      assert.equal(job.status, 'running');
+      assert.equal(job.attempts, 1);
+      assert.equal(api.received.length, 1, 'pushed once');
+    } finally {
+      await a.close().catch(() => undefined);
+      await b?.close();
+      await api.kill();
+      await tdb.drop();
     }
   });
 });

@@ -125,6 +125,11 @@ export interface ThreeSpeakGatewayOptions {
   managed?: {
     encoders: readonly ManagedEncoderTarget[];
     webhookBase: () => string;
+    /**
+     * Dispatch only while this returns true: the maintenance leader, when several coordinators
+     * share the database (default: always, one coordinator).
+     */
+    isLeader?: () => boolean;
     intervalMs?: number;
     restMs?: number;
   };
@@ -350,6 +355,10 @@ export async function threeSpeakGatewayRoutes(
         tokens.delete(h.jobId);
         if (token) await store.release(h.jobId, token, h.encoderId, reason);
       },
+      ...(managed.isLeader ? { isLeader: managed.isLeader } : {}),
+      // A push ends before its hand-out lease can lapse: a job is never pushed again while the push
+      // that holds it is still waiting for an answer.
+      pushTimeoutMs: Math.max(1, Math.min(10_000, Math.floor(ackTimeoutMs / 2))),
       ...(managed.intervalMs ? { intervalMs: managed.intervalMs } : {}),
       ...(managed.restMs ? { restMs: managed.restMs } : {}),
     });
