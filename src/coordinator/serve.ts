@@ -324,6 +324,7 @@ export async function startCoordinator(
         },
         adminDids: config.threeSpeakAdminDids,
         aidDids: config.threeSpeakAidDids,
+        aidSecrets: config.threeSpeakAidSecrets,
       });
     }
     if (config.encoderV2Api !== undefined) {

@@ -20,6 +20,7 @@ import {
   type Queryable,
 } from '../../jobs/index.js';
 import { parseCompletionResult } from '../../protocol/result.js';
+import { createAidSecrets } from './aid-auth.js';
 import {
   EMBED_WEBHOOK_ROUTE,
   type EmbedJob,
@@ -97,8 +98,15 @@ export interface ThreeSpeakGatewayOptions {
   fairWindowMs?: number;
   /** Accepted `timestamp` skew for myJob/heartbeat payloads, ms (default 300 000). */
   maxSkewMs?: number;
-  /** DIDs allowed to use Gateway Aid (`/aid/v1/*`); empty: Aid answers only `health`. */
+  /** DIDs allowed to use Gateway Aid (`/aid/v1/*`) with signed `{jws}` bodies. */
   aidDids?: readonly string[];
+  /**
+   * Per-node Gateway Aid secrets, `[did, secret]`: the real client's unsigned Aid requests (a JSON
+   * body and `X-Encoder-DID`) are accepted only with that DID's secret in `Authorization: Basic`
+   * (any user name: axios sends `GATEWAY_AID_BASE_URL`'s user-info so) or `Bearer`. Neither list:
+   * Aid answers only `health`.
+   */
+  aidSecrets?: readonly (readonly [string, string])[];
   /** DIDs allowed to `pushJob` and to cancel any job (3Speak `admin.controllers`). */
   adminDids?: readonly string[];
   /**
@@ -169,6 +177,7 @@ export async function threeSpeakGatewayRoutes(
   const maxSkewMs = opts.maxSkewMs ?? 300_000;
   const admins = new Set(opts.adminDids ?? []);
   const aidAllowed = new Set(opts.aidDids ?? []);
+  const aidSecrets = createAidSecrets(opts.aidSecrets ?? []);
   const lastPoll = new Map<string, number>();
   const didById = new Map<string, string>();
 
@@ -766,8 +775,9 @@ export async function threeSpeakGatewayRoutes(
   /**
    * Gateway Aid (3Speak's REST fallback when the gateway is unreachable): `health`, `list-jobs`,
    * `claim-job`, `update-job`, `complete-job`, shapes of the modern encoder's GatewayAidService.
-   * Unlike 3Speak's (an unsigned `X-Encoder-DID` header), every POST must be a `{"jws": …}` body
-   * whose payload carries a fresh `timestamp`, signed by an allowlisted DID.
+   * Unlike 3Speak's (an unsigned `X-Encoder-DID` header), every POST proves its node: a `{"jws": …}`
+   * body whose payload carries a fresh `timestamp`, signed by a DID of `aidDids`, or the real client's
+   * plain body with `X-Encoder-DID` and that DID's secret of `aidSecrets` (see aid-auth.ts).
    */
   await app.register(async (aid) => {
     aid.setErrorHandler(async (err, _req, reply) => {
@@ -785,7 +795,23 @@ export async function threeSpeakGatewayRoutes(
       enc: Encoder;
       payload: Record<string, unknown>;
     }> {
-      const { did, payload } = await verifyBody(req.body);
+      const body = req.body;
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new ValidationError('body must be a JSON object');
+      }
+      if (!('jws' in body)) {
+        // The real client's request: unsigned, so the header counts only with the node's secret.
+        const claimed = req.headers['x-encoder-did'];
+        if (typeof claimed !== 'string' || !aidSecrets.verify(claimed, req.headers.authorization)) {
+          throw new NodeForbiddenError(
+            "encoder not authorized for Gateway Aid: sign the body ({jws}) or present this node's Aid secret",
+          );
+        }
+        const payload = body as Record<string, unknown>;
+        if (payload.timestamp !== undefined) checkFresh(payload);
+        return { enc: await nodeFor(claimed), payload };
+      }
+      const { did, payload } = await verifyBody(body);
       if (typeof payload.timestamp !== 'string') throw new StalePayloadError('payload.timestamp is required');
       checkFresh(payload);
       const header = req.headers['x-encoder-did'];
