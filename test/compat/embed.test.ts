@@ -204,6 +204,73 @@ describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
   });
 });
 
+describe('embed and legacy clients told apart by protocol shape, the User-Agent only a hint', () => {
+  it('an embed client whose User-Agent a proxy rewrote registers without peer_id, gets the v2 job shape and completes by webhook', async () => {
+    const s = await serve();
+    try {
+      const cid = await s.seed();
+      const id = await s.submit('proxied', cid);
+      const node = await V2Client.create({ ...s.settings, userAgent: 'Mozilla/5.0 (via corporate-proxy)' });
+      assert.equal((await node.updateNode()).status, 200);
+      const job = await node.myJob();
+      assert.ok(job, 'the v2 job shape (owner, permlink, input_cid, webhook_url, api_key, short)');
+      assert.equal(job.input_cid, cid);
+      assert.equal(job.permlink, 'proxied');
+      const report = await node.run(job);
+      assert.equal(report.webhookStatus, 200);
+      const done = await s.server.store.get(id);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempts, 1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a legacy client with the embed client's User-Agent registers with peer_id, gets the legacy job view and finishes with acceptJob/finishJob", async () => {
+    const s = await serve();
+    try {
+      const id = await s.submit('odd-ua', await s.seed());
+      const node = await LegacyClient.create(s.server.url);
+      node.userAgent = '3Speak-Encoder/9.9.9 (patched fork)';
+      assert.equal((await node.updateNode('odd-ua-node')).status, 200);
+      const view = (await node.myJob()).body as { job: { id: string; input: { uri: string } } | null };
+      assert.equal(view.job?.id, id, 'the legacy job view, with the vidmesh job id');
+      assert.equal((await node.acceptJob(id)).status, 200);
+      assert.equal((await node.pingJob(id, 50, 100)).status, 200);
+      const { cid } = await node.addDirectory(fx.out);
+      assert.equal((await node.finishJob(id, cid)).status, 200);
+      assert.equal((await s.server.store.get(id)).status, 'completed');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a node that never registered is told by its calls: after a legacy-only acceptJob its myJob gets the legacy view despite an embed User-Agent', async () => {
+    const s = await serve();
+    try {
+      const cid = await s.seed();
+      const first = await s.submit('unregistered-1', cid);
+      const node = await LegacyClient.create(s.server.url);
+      node.userAgent = '3Speak-Encoder/9.9.9';
+      // The getJob flow (old gateways): no updateNode, the job named by acceptJob.
+      assert.equal(((await node.get('/api/v0/gateway/getJob')).body as { id: string }).id, first);
+      assert.equal((await node.acceptJob(first)).status, 200);
+      const enc = await s.server.store.getEncoder(node.id);
+      assert.ok(
+        enc.capabilities.tags?.includes('3speak-client:legacy'),
+        'acceptJob recorded the legacy client',
+      );
+      const { cid: out } = await node.addDirectory(fx.out);
+      assert.equal((await node.finishJob(first, out)).status, 200);
+      const second = await s.submit('unregistered-2', cid);
+      const view = (await node.myJob()).body as { job: { id: string } | null };
+      assert.equal(view.job?.id, second, 'the legacy job view, not the v2 shape the User-Agent hints at');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 const MANAGED_KEY = 'direct-api-key-0123456789';
 
 describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', () => {

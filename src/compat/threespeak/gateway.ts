@@ -22,6 +22,8 @@ import {
 import { parseCompletionResult } from '../../protocol/result.js';
 import { createAidSecrets } from './aid-auth.js';
 import {
+  type ClientGeneration,
+  clientGeneration,
   EMBED_WEBHOOK_ROUTE,
   type EmbedJob,
   embedApiKey,
@@ -29,7 +31,8 @@ import {
   embedProgressSchema,
   embedWebhookSchema,
   embedWebhookUrl,
-  isEmbedClient,
+  generationOfNodeInfo,
+  generationTag,
   toEmbedJob,
 } from './embed.js';
 import { ipfsPathRoute, kuboRpcRoutes, readIpfsFile, verifyDag } from './kubo.js';
@@ -215,16 +218,24 @@ export async function threeSpeakGatewayRoutes(
     }
   }
 
-  /** The node's encoder row, registered on first contact (legacy nodes may skip updateNode). */
-  async function nodeFor(did: string, name?: string, version?: string): Promise<Encoder> {
+  /**
+   * The node's encoder row, registered on first contact (legacy nodes may skip updateNode). With
+   * `generation` (from `updateNode`'s shape) the row records which client generation it runs.
+   */
+  async function nodeFor(
+    did: string,
+    name?: string,
+    version?: string,
+    generation?: ClientGeneration,
+  ): Promise<Encoder> {
     let enc: Encoder;
     try {
       enc = await store.getEncoder(did);
-      if (name !== undefined) enc = await register(did, name, version);
+      if (name !== undefined) enc = await register(did, name, version, generation);
       else enc = await store.heartbeatEncoder(enc.id);
     } catch (err) {
       if (!(err instanceof EncoderNotFoundError)) throw err;
-      enc = await register(did, name ?? `3speak-${did.slice(-8)}`, version);
+      enc = await register(did, name ?? `3speak-${did.slice(-8)}`, version, generation);
     }
     if (enc.approval === 'banned' || enc.approval === 'suspended') {
       throw new NodeForbiddenError(`this node is ${enc.approval}`);
@@ -233,7 +244,12 @@ export async function threeSpeakGatewayRoutes(
     return enc;
   }
 
-  function register(did: string, name: string, version?: string): Promise<Encoder> {
+  function register(
+    did: string,
+    name: string,
+    version?: string,
+    generation?: ClientGeneration,
+  ): Promise<Encoder> {
     return store.registerEncoder({
       did,
       name: name.slice(0, 128) || `3speak-${did.slice(-8)}`,
@@ -243,10 +259,20 @@ export async function threeSpeakGatewayRoutes(
         hwaccel: [],
         maxHeight: 1080,
         concurrency: capacity,
-        tags: [THREESPEAK_TAG],
+        tags: generation ? [THREESPEAK_TAG, generationTag(generation)] : [THREESPEAK_TAG],
       },
       ...(version ? { version: version.slice(0, 64) } : {}),
     });
+  }
+
+  /**
+   * A call only one client generation makes (acceptJob/pingJob/finishJob: legacy; the job webhook's
+   * progress: embed) records that generation on a node whose row says otherwise or nothing.
+   */
+  async function noteGeneration(enc: Encoder, generation: ClientGeneration): Promise<void> {
+    const tags = enc.capabilities.tags ?? [];
+    if (!enc.did || tags.includes(generationTag(generation))) return;
+    await register(enc.did, enc.name, enc.version ?? undefined, generation);
   }
 
   async function didOfEncoder(id: string | null): Promise<string | null> {
@@ -568,6 +594,7 @@ export async function threeSpeakGatewayRoutes(
         throw new ValidationError(`progress body: ${body.error.issues[0]?.message ?? 'invalid'}`);
       const { encoderId, token } = await embedLease(id, req.headers['x-api-key']);
       holderSpokeFrom(req.ip);
+      await noteGeneration(await store.getEncoder(encoderId), 'embed');
       const r = await store.renew(
         id,
         token,
@@ -606,7 +633,7 @@ export async function threeSpeakGatewayRoutes(
       const info = (payload.node_info ?? {}) as Record<string, unknown>;
       const name = typeof info.name === 'string' ? info.name : '';
       const commit = typeof info.commit_hash === 'string' ? info.commit_hash : undefined;
-      const enc = await nodeFor(did, name, commit);
+      const enc = await nodeFor(did, name, commit, generationOfNodeInfo(info));
       // The embed client reads `success` and `encoder` (EmbedPollerService.registerNode).
       return { ...ok('node updated'), success: true, encoder: { name: enc.name, tier: enc.kind } };
     });
@@ -636,7 +663,8 @@ export async function threeSpeakGatewayRoutes(
       const enc = await nodeFor(did);
       lastPoll.set(enc.id, clock().getTime());
       if (enc.approval !== 'approved') return { success: true, job: null };
-      if (isEmbedClient(req.headers['user-agent'])) {
+      // The request shapes are identical: the node's registration (or its calls) decides, the UA hints.
+      if (clientGeneration(enc.capabilities.tags ?? [], req.headers['user-agent']) === 'embed') {
         // Embed clients queue every job they are given (deduplicated by owner/permlink/CID only),
         // so a held job is never answered again: capacity decides.
         const base = opts.publicUrl?.() ?? `${req.protocol}://${req.headers.host ?? req.hostname}`;
@@ -662,7 +690,9 @@ export async function threeSpeakGatewayRoutes(
 
     gw.post('/api/v0/gateway/acceptJob', async (req) => {
       const { did, payload } = await verifyBody(req.body);
-      await accept(await nodeFor(did), jobIdOf(payload));
+      const enc = await nodeFor(did);
+      await accept(enc, jobIdOf(payload));
+      await noteGeneration(enc, 'legacy');
       holderSpokeFrom(req.ip);
       return ok('job accepted');
     });
@@ -670,7 +700,9 @@ export async function threeSpeakGatewayRoutes(
     gw.post('/api/v0/gateway/pingJob', async (req) => {
       const { did, payload } = await verifyBody(req.body);
       const pct = Number(payload.progressPct ?? payload.progress ?? 0);
-      await ping(await nodeFor(did), jobIdOf(payload), pct, Number(payload.download_pct ?? 0));
+      const enc = await nodeFor(did);
+      await ping(enc, jobIdOf(payload), pct, Number(payload.download_pct ?? 0));
+      await noteGeneration(enc, 'legacy');
       holderSpokeFrom(req.ip);
       return ok('ping received');
     });
