@@ -25,8 +25,6 @@ export function presentedAidSecret(authorization: unknown): string | null {
 export interface AidSecrets {
   /** True when `authorization` presents the secret registered for `did` (constant-time compare). */
   verify(did: string, authorization: unknown): boolean;
-  /** Whether any node has a secret (unsigned Aid requests are refused outright otherwise). */
-  readonly size: number;
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -36,7 +34,6 @@ export function createAidSecrets(pairs: readonly (readonly [string, string])[]):
   const byDid = new Map(pairs.map(([did, secret]) => [did, digest(secret)] as const));
   const none = digest('');
   return {
-    size: byDid.size,
     verify(did, authorization) {
       const secret = presentedAidSecret(authorization);
       const want = byDid.get(did);

@@ -711,7 +711,9 @@ export async function threeSpeakGatewayRoutes(
       const { did, payload } = await verifyBody(req.body);
       const jobId = jobIdOf(payload);
       const cid = (payload.output as { cid?: unknown } | undefined)?.cid;
-      const again = await finish(await nodeFor(did), jobId, cid);
+      const enc = await nodeFor(did);
+      const again = await finish(enc, jobId, cid);
+      await noteGeneration(enc, 'legacy');
       return ok(again ? 'job already finished' : 'Job finished successfully');
     });
 
@@ -827,11 +829,9 @@ export async function threeSpeakGatewayRoutes(
       enc: Encoder;
       payload: Record<string, unknown>;
     }> {
-      const body = req.body;
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        throw new ValidationError('body must be a JSON object');
-      }
-      if (!('jws' in body)) {
+      const body: unknown = req.body ?? {};
+      const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+      if (!isObject || !('jws' in body)) {
         // The real client's request: unsigned, so the header counts only with the node's secret.
         const claimed = req.headers['x-encoder-did'];
         if (typeof claimed !== 'string' || !aidSecrets.verify(claimed, req.headers.authorization)) {
@@ -839,6 +839,7 @@ export async function threeSpeakGatewayRoutes(
             "encoder not authorized for Gateway Aid: sign the body ({jws}) or present this node's Aid secret",
           );
         }
+        if (!isObject) throw new ValidationError('body must be a JSON object');
         const payload = body as Record<string, unknown>;
         if (payload.timestamp !== undefined) checkFresh(payload);
         return { enc: await nodeFor(claimed), payload };
