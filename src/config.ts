@@ -47,6 +47,24 @@ const didList = z
   .string()
   .transform(commaList)
   .pipe(z.array(z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/, 'must be did:key DIDs')));
+/**
+ * Comma-separated `did:key:z…=<secret>` pairs: a Gateway Aid secret per node, 24–256 characters of
+ * `A-Z a-z 0-9 _ -` (so it can stand in a URL's user-info unescaped).
+ */
+const aidSecretList = z
+  .string()
+  .transform(commaList)
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(
+          /^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}=[A-Za-z0-9_-]{24,256}$/,
+          'must be did:key:z…=<secret of 24-256 characters A-Z a-z 0-9 _ ->',
+        ),
+    ),
+  )
+  .transform((pairs) => pairs.map((p) => p.split('=') as [string, string]));
 
 /**
  * One row per setting, keyed by its config-file key: the zod schema of its value (strings from the
@@ -634,7 +652,15 @@ export const settings = {
     flag: 'threespeakAidDids',
     schema: didList,
     default: '',
-    doc: 'Comma-separated did:key DIDs allowed to use Gateway Aid (`/aid/v1/*`, signed requests only); empty: Aid answers only `health`.',
+    doc: 'Comma-separated did:key DIDs allowed to use Gateway Aid (`/aid/v1/*`) with signed `{jws}` bodies; empty: only the nodes of `VIDMESH_3SPEAK_AID_SECRETS` (or none: Aid answers only `health`).',
+  },
+  threeSpeakAidSecrets: {
+    env: 'VIDMESH_3SPEAK_AID_SECRETS',
+    flag: 'threespeakAidSecrets',
+    secret: true,
+    schema: aidSecretList,
+    default: '',
+    doc: "Comma-separated `did:key:z…=<secret>` pairs (secret: 24–256 characters `A-Z a-z 0-9 _ -`, e.g. `openssl rand -hex 32`): those 3Speak nodes may use Gateway Aid with the client's unsigned requests when they prove the secret, `Authorization: Basic` (the client's `GATEWAY_AID_BASE_URL=https://aid:<secret>@<vidmesh>/aid/v1`) or `Bearer`, with `X-Encoder-DID` naming the node (docs/3speak.md).",
   },
   // ---- live (issue 23, docs/live.md) ----
   liveRtmpPort: {

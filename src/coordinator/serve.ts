@@ -324,6 +324,8 @@ export async function startCoordinator(
                   apiKey: config.threeSpeakManagedKey ?? '',
                 })),
                 webhookBase: () => publicUrl,
+                // One dispatcher among coordinators sharing the database.
+                isLeader,
               },
             }
           : {}),
@@ -339,6 +341,7 @@ export async function startCoordinator(
         },
         adminDids: config.threeSpeakAdminDids,
         aidDids: config.threeSpeakAidDids,
+        aidSecrets: config.threeSpeakAidSecrets,
       });
     }
     if (config.encoderV2Api !== undefined) {

@@ -1,95 +1,49 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { threeSpeakSubmitInput } from '../../src/compat/threespeak/index.js';
-import { type Config, loadConfig } from '../../src/config.js';
-import { type RunningCoordinator, startCoordinator } from '../../src/coordinator/index.js';
-import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
+import { LEADER_LOCK_KEY } from '../../src/jobs/maintenance.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { makeClip } from '../helpers/media.js';
+import {
+  type ServedGateway,
+  serveGateway,
+  type ThreeSpeakFixture,
+  threeSpeakFixture,
+  until,
+} from './gateway-harness.js';
 import { LegacyClient } from './legacy-client.js';
-import { DirectApiStandIn, V2Client, type V2Settings } from './v2-client.js';
+import { DirectApiStandIn, V2Client } from './v2-client.js';
 
-let work: string;
-let out: string;
-let clip: string;
+let fx: ThreeSpeakFixture;
 before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-v2-'));
-  clip = join(work, 'clip.mp4');
-  await makeClip(clip, { seconds: 2 });
-  out = join(work, 'out');
-  const plan = planLadder(await probe(clip), {
-    layout: '3speak',
-    speed: 'ultrafast',
-    segmentDuration: 1,
-    only: ['480p'],
-    poster: false,
-    thumbnail: false,
-  });
-  await encodeLadder(plan, out);
+  fx = await threeSpeakFixture();
 });
 after(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
+  await fx?.remove();
 });
 
-interface Served {
-  server: RunningCoordinator;
-  config: Config;
-  settings: V2Settings;
-  /** Seeds the clip into the embedded IPFS store with the admin key; its CID. */
-  seed(): Promise<string>;
-  submit(permlink: string, cid: string): Promise<string>;
-  close(): Promise<void>;
+/** Whether some session holds the maintenance leader's advisory lock in this test database. */
+async function holdsLeaderLock(tdb: TestDatabase): Promise<boolean> {
+  const { rows } = await tdb.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND ((classid::bigint << 32) | objid::bigint) = $1`,
+    [LEADER_LOCK_KEY],
+  );
+  return (rows[0]?.n ?? 0) > 0;
 }
 
-async function serve(env: Record<string, string> = {}): Promise<Served> {
-  const tdb: TestDatabase = await createTestDatabase();
-  const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-v2-serve-'));
-  const config = loadConfig({
-    flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
-    env,
-  });
-  const server = await startCoordinator(config);
-  // Only documented client settings: EMBED_GATEWAY_URL, IPFS_GATEWAY_URL, TRAFFIC_DIRECTOR_URL,
-  // THREESPEAK_IPFS_ENDPOINT (docs/3speak.md).
-  const settings = {
-    gatewayUrl: server.url,
-    ipfsGatewayUrl: server.url,
-    ipfsApiUrl: server.url,
-    trafficDirectorUrl: `${server.url}/api/v0/gateway/hotnode`,
-    outputDir: out,
-  };
+/** The gateway with the operator's seed (the fixture clip) and submit (`ipfs://CID`) bound. */
+async function serve(env: Record<string, string> = {}): Promise<
+  Omit<ServedGateway, 'seed' | 'submit'> & {
+    seed(): Promise<string>;
+    submit(permlink: string, cid: string): Promise<string>;
+  }
+> {
+  const s = await serveGateway({ env, out: fx.out });
   return {
-    server,
-    config,
-    settings,
-    async seed() {
-      const form = new FormData();
-      form.append('file', new Blob([await readFile(clip)]), 'clip.mp4');
-      const res = await fetch(`${server.url}/api/v0/add`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${server.apiKey}` },
-        body: form,
-      });
-      assert.equal(res.status, 200);
-      return ((await res.json()) as { Hash: string }).Hash;
-    },
-    async submit(permlink, cid) {
-      const job = await server.store.submit(
-        threeSpeakSubmitInput({
-          input: { uri: `ipfs://${cid}`, size: 1 },
-          metadata: { video_owner: 'erin', video_permlink: permlink },
-        }),
-      );
-      return job.id;
-    },
-    async close() {
-      await server.stop();
-      await tdb.drop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    ...s,
+    seed: () => s.seed(fx.clip),
+    submit: (permlink, cid) => s.submit(permlink, `ipfs://${cid}`),
   };
 }
 
@@ -252,21 +206,74 @@ describe('3Speak v2 encoder, embed mode, against vidmesh serve', () => {
   });
 });
 
-const MANAGED_KEY = 'direct-api-key-0123456789';
+describe('embed and legacy clients told apart by protocol shape, the User-Agent only a hint', () => {
+  it('an embed client whose User-Agent a proxy rewrote registers without peer_id, gets the v2 job shape and completes by webhook', async () => {
+    const s = await serve();
+    try {
+      const cid = await s.seed();
+      const id = await s.submit('proxied', cid);
+      const node = await V2Client.create({ ...s.settings, userAgent: 'Mozilla/5.0 (via corporate-proxy)' });
+      assert.equal((await node.updateNode()).status, 200);
+      const job = await node.myJob();
+      assert.ok(job, 'the v2 job shape (owner, permlink, input_cid, webhook_url, api_key, short)');
+      assert.equal(job.input_cid, cid);
+      assert.equal(job.permlink, 'proxied');
+      const report = await node.run(job);
+      assert.equal(report.webhookStatus, 200);
+      const done = await s.server.store.get(id);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempts, 1);
+    } finally {
+      await s.close();
+    }
+  });
 
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | null | undefined | false>,
-  ms = 30_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+  it("a legacy client with the embed client's User-Agent registers with peer_id, gets the legacy job view and finishes with acceptJob/finishJob", async () => {
+    const s = await serve();
+    try {
+      const id = await s.submit('odd-ua', await s.seed());
+      const node = await LegacyClient.create(s.server.url);
+      node.userAgent = '3Speak-Encoder/9.9.9 (patched fork)';
+      assert.equal((await node.updateNode('odd-ua-node')).status, 200);
+      const view = (await node.myJob()).body as { job: { id: string; input: { uri: string } } | null };
+      assert.equal(view.job?.id, id, 'the legacy job view, with the vidmesh job id');
+      assert.equal((await node.acceptJob(id)).status, 200);
+      assert.equal((await node.pingJob(id, 50, 100)).status, 200);
+      const { cid } = await node.addDirectory(fx.out);
+      assert.equal((await node.finishJob(id, cid)).status, 200);
+      assert.equal((await s.server.store.get(id)).status, 'completed');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a node that never registered is told by its calls: after a legacy-only acceptJob its myJob gets the legacy view despite an embed User-Agent', async () => {
+    const s = await serve();
+    try {
+      const cid = await s.seed();
+      const first = await s.submit('unregistered-1', cid);
+      const node = await LegacyClient.create(s.server.url);
+      node.userAgent = '3Speak-Encoder/9.9.9';
+      // The getJob flow (old gateways): no updateNode, the job named by acceptJob.
+      assert.equal(((await node.get('/api/v0/gateway/getJob')).body as { id: string }).id, first);
+      assert.equal((await node.acceptJob(first)).status, 200);
+      const enc = await s.server.store.getEncoder(node.id);
+      assert.ok(
+        enc.capabilities.tags?.includes('3speak-client:legacy'),
+        'acceptJob recorded the legacy client',
+      );
+      const { cid: out } = await node.addDirectory(fx.out);
+      assert.equal((await node.finishJob(first, out)).status, 200);
+      const second = await s.submit('unregistered-2', cid);
+      const view = (await node.myJob()).body as { job: { id: string } | null };
+      assert.equal(view.job?.id, second, 'the legacy job view, not the v2 shape the User-Agent hints at');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+const MANAGED_KEY = 'direct-api-key-0123456789';
 
 describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', () => {
   it('pushes POST /encode to registered encoders, one job each; webhooks complete each job once', async () => {
@@ -361,6 +368,51 @@ describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', 
       await s.close();
       await dying.kill().catch(() => undefined);
       await live.kill();
+    }
+  });
+  it('with two coordinators on one database only the maintenance leader pushes; the other pushes once it leads', async () => {
+    const tdb = await createTestDatabase();
+    const holder = await V2Client.create({
+      gatewayUrl: '',
+      ipfsGatewayUrl: '',
+      ipfsApiUrl: '',
+      outputDir: '',
+    });
+    // Acknowledges each push and keeps the job (never reports): every push it gets stays visible.
+    const api = await DirectApiStandIn.start(holder, MANAGED_KEY, { delayMs: 600_000 });
+    const fast = { VIDMESH_MAINTENANCE_MS: '200', VIDMESH_RESCUE_GRACE_MS: '0' };
+    // A leads maintenance and lists no managed encoder; B lists the encoder but does not lead.
+    const a = await serveGateway({ db: tdb, env: fast });
+    let b: ServedGateway | undefined;
+    try {
+      await until('A leads maintenance', () => holdsLeaderLock(tdb));
+      b = await serveGateway({
+        db: tdb,
+        env: { ...fast, VIDMESH_3SPEAK_MANAGED_ENCODERS: api.url, VIDMESH_3SPEAK_MANAGED_KEY: MANAGED_KEY },
+      });
+      const id = await b.submit('ha', 'ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG');
+      const host = new URL(api.url).host;
+      // B's dispatch loop has run once it registered the encoder; then it has several more rounds.
+      await until('B registered the managed encoder', async () =>
+        (await b!.server.store.listEncoders()).some((e) => e.name === `3speak-direct ${host}`),
+      );
+      await new Promise((r) => setTimeout(r, 3_000));
+      assert.equal(api.received.length, 0, 'B, not the leader, pushed nothing');
+      assert.equal((await b.server.store.get(id)).status, 'queued');
+
+      await a.close();
+      const pushed = await until('B, now the leader, pushed the job', async () => api.received[0]);
+      assert.equal(pushed.permlink, 'ha');
+      assert.ok(pushed.webhook_url.startsWith(`${b.server.url}/`), 'pushed by B');
+      const job = await b.server.store.get(id);
+      assert.equal(job.status, 'running');
+      assert.equal(job.attempts, 1);
+      assert.equal(api.received.length, 1, 'pushed once');
+    } finally {
+      await a.close().catch(() => undefined);
+      await b?.close();
+      await api.kill();
+      await tdb.drop();
     }
   });
 });

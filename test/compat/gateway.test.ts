@@ -6,63 +6,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import Fastify, { type FastifyInstance } from 'fastify';
-import {
-  type GatewayJob,
-  type ThreeSpeakGatewayOptions,
-  threeSpeakGatewayRoutes,
-  threeSpeakSubmitInput,
-} from '../../src/compat/threespeak/index.js';
-import { loadConfig } from '../../src/config.js';
-import { startCoordinator } from '../../src/coordinator/index.js';
-import { createJobStore, type JobStore } from '../../src/jobs/index.js';
-import { encodeLadder, planLadder, probe } from '../../src/media/index.js';
+import { type GatewayJob, threeSpeakSubmitInput } from '../../src/compat/threespeak/index.js';
+import type { JobStore } from '../../src/jobs/index.js';
 import { packageRoot } from '../../src/paths.js';
 import { addDirectory } from '../../src/storage/index.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { makeClip } from '../helpers/media.js';
+import {
+  type GatewayPlugin,
+  serveGateway,
+  startGatewayPlugin,
+  type ThreeSpeakFixture,
+  threeSpeakFixture,
+} from './gateway-harness.js';
 import { LegacyClient } from './legacy-client.js';
 
 const run = promisify(execFile);
-
-interface Gateway {
-  app: FastifyInstance;
-  url: string;
-  store: JobStore;
-  tdb: TestDatabase;
-  dir: string;
-  close(): Promise<void>;
-}
-
-async function startGateway(options: Partial<ThreeSpeakGatewayOptions> = {}): Promise<Gateway> {
-  const tdb = await createTestDatabase();
-  const dir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-gw-'));
-  const store = createJobStore(tdb.db, { leaseMs: 60_000 });
-  const app = Fastify();
-  await app.register(threeSpeakGatewayRoutes, {
-    store,
-    db: tdb.db,
-    blockstoreDir: join(dir, 'ipfs'),
-    version: 'test',
-    ...options,
-  });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  return {
-    app,
-    url,
-    store,
-    tdb,
-    dir,
-    close: async () => {
-      await app.close();
-      await store.close();
-      await tdb.drop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 function submit(store: JobStore, permlink: string) {
   return store.submit(
@@ -103,31 +60,20 @@ async function tricklingSource(
   };
 }
 
-let work: string;
+let fx: ThreeSpeakFixture;
 let out: string;
 before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-enc-'));
-  const clip = join(work, 'clip.mp4');
-  await makeClip(clip, { seconds: 2 });
-  out = join(work, 'out');
-  const plan = planLadder(await probe(clip), {
-    layout: '3speak',
-    speed: 'ultrafast',
-    segmentDuration: 1,
-    only: ['480p'],
-    poster: false,
-    thumbnail: false,
-  });
-  await encodeLadder(plan, out);
+  fx = await threeSpeakFixture();
+  out = fx.out;
 });
 after(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
+  await fx?.remove();
 });
 
 describe('vidmesh coordinator as a 3Speak gateway', () => {
-  let gw: Gateway;
+  let gw: GatewayPlugin;
   before(async () => {
-    gw = await startGateway();
+    gw = await startGatewayPlugin();
   });
   after(async () => {
     await gw?.close();
@@ -281,7 +227,7 @@ describe('vidmesh coordinator as a 3Speak gateway', () => {
 
 describe('3Speak gateway leasing', () => {
   it('two racing legacy clients never both hold a job; fairness; 409 for the non-holder', async () => {
-    const gw = await startGateway({ capacity: 1 });
+    const gw = await startGatewayPlugin({ capacity: 1 });
     try {
       const a = await LegacyClient.create(gw.url);
       const b = await LegacyClient.create(gw.url);
@@ -322,7 +268,7 @@ describe('3Speak gateway leasing', () => {
   });
 
   it('gives the next job to the waiting node first (round-robin across live nodes)', async () => {
-    const gw = await startGateway({ capacity: 2 });
+    const gw = await startGatewayPlugin({ capacity: 2 });
     try {
       const a = await LegacyClient.create(gw.url);
       const b = await LegacyClient.create(gw.url);
@@ -340,7 +286,7 @@ describe('3Speak gateway leasing', () => {
   });
 
   it("rescues a client's job after it accepted and then fell silent past the 3Speak lease, counting the attempt", async () => {
-    const gw = await startGateway({ leaseMs: 300 });
+    const gw = await startGatewayPlugin({ leaseMs: 300 });
     try {
       const silent = await LegacyClient.create(gw.url);
       const alive = await LegacyClient.create(gw.url);
@@ -366,7 +312,7 @@ describe('3Speak gateway leasing', () => {
   });
 
   it('an unacknowledged myJob hand-out expires after the short ack lease, counts no attempt, and goes to another polling node first', async () => {
-    const gw = await startGateway({ ackTimeoutMs: 300, leaseMs: 60_000 });
+    const gw = await startGatewayPlugin({ ackTimeoutMs: 300, leaseMs: 60_000 });
     try {
       const mute = await LegacyClient.create(gw.url);
       const other = await LegacyClient.create(gw.url);
@@ -406,7 +352,7 @@ describe('3Speak gateway leasing', () => {
   });
 
   it('a lone node that never acknowledges gets the job again, and repeated expiries never kill it', async () => {
-    const gw = await startGateway({ ackTimeoutMs: 200 });
+    const gw = await startGatewayPlugin({ ackTimeoutMs: 200 });
     try {
       const mute = await LegacyClient.create(gw.url);
       const job = await submit(gw.store, 'lone');
@@ -433,19 +379,8 @@ describe('3Speak gateway leasing', () => {
 
 describe('vidmesh serve --threespeak-gateway', () => {
   it('serves a job submitted as protocol 3speak to an unchanged legacy client', async () => {
-    const tdb = await createTestDatabase();
-    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-serve-'));
-    const config = loadConfig({
-      flags: {
-        port: '0',
-        dataDir,
-        encoders: '0',
-        databaseUrl: tdb.url,
-        threespeakGateway: true,
-      },
-      env: {},
-    });
-    const server = await startCoordinator(config);
+    const served = await serveGateway();
+    const { server } = served;
     try {
       const job = await submit(server.store, 'serve');
       const node = await LegacyClient.create(server.url);
@@ -464,22 +399,17 @@ describe('vidmesh serve --threespeak-gateway', () => {
       assert.equal(enc.name, 'legacy-serve');
       assert.equal(enc.jobsCompleted, 1);
     } finally {
-      await server.stop();
-      await tdb.drop();
-      await rm(dataDir, { recursive: true, force: true });
+      await served.close();
     }
   });
 
   it('keeps the job with a legacy client whose source download outlasts VIDMESH_LEASE_MS: no rescue, no second node, one attempt', async () => {
-    const tdb = await createTestDatabase();
-    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-slow-'));
     // 4 s of download without a ping against a 1 s vidmesh lease swept every 200 ms.
     const source = await tricklingSource(40, 100);
-    const config = loadConfig({
-      flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
+    const served = await serveGateway({
       env: { VIDMESH_LEASE_MS: '1000', VIDMESH_MAINTENANCE_MS: '200', VIDMESH_RESCUE_GRACE_MS: '0' },
     });
-    const server = await startCoordinator(config);
+    const { server, config } = served;
     try {
       const job = await server.store.submit(
         threeSpeakSubmitInput({
@@ -517,22 +447,15 @@ describe('vidmesh serve --threespeak-gateway', () => {
       const enc = await server.store.getEncoder(slow.id);
       assert.equal(done.encoderId, enc.id);
     } finally {
-      await server.stop();
+      await served.close();
       await source.close();
-      await tdb.drop();
-      await rm(dataDir, { recursive: true, force: true });
     }
   });
 
   it('lets the operator seed a source with an admin key (kubo add and `vidmesh ipfs add`), refusing a wrong key, a non-admin key and unknown addresses', async () => {
-    const tdb = await createTestDatabase();
-    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-add-'));
-    const config = loadConfig({
-      flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
-      env: {},
-    });
-    const server = await startCoordinator(config);
-    const clip = join(work, 'clip.mp4');
+    const served = await serveGateway();
+    const { server } = served;
+    const clip = fx.clip;
     const add = (headers: Record<string, string>) => {
       const form = new FormData();
       form.append('file', new Blob([Buffer.from('not a video, just bytes')]), 'seed.bin');
@@ -597,61 +520,37 @@ describe('vidmesh serve --threespeak-gateway', () => {
         /403|forbidden|admin API key/,
       );
     } finally {
-      await server.stop();
-      await tdb.drop();
-      await rm(dataDir, { recursive: true, force: true });
+      await served.close();
     }
   });
 
   it('VIDMESH_3SPEAK_OPEN_UPLOADS lets any address add; VIDMESH_3SPEAK_UPLOAD_WINDOW_MS bounds how long a job holder may', async () => {
-    const tdb = await createTestDatabase();
-    const dirs = [
-      await mkdtemp(join(tmpdir(), 'vidmesh-3speak-open-')),
-      await mkdtemp(join(tmpdir(), 'vidmesh-3speak-win-')),
-    ];
-    const open = await startCoordinator(
-      loadConfig({
-        flags: { port: '0', dataDir: dirs[0], encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
-        env: { VIDMESH_3SPEAK_OPEN_UPLOADS: '1' },
-      }),
-    );
+    const open = await serveGateway({ env: { VIDMESH_3SPEAK_OPEN_UPLOADS: '1' } });
     try {
-      const node = await LegacyClient.create(open.url);
+      const node = await LegacyClient.create(open.server.url);
       assert.match((await node.addDirectory(out)).cid, /^Qm/, 'open uploads: no job needed');
     } finally {
-      await open.stop();
+      await open.close();
     }
-    const windowed = await startCoordinator(
-      loadConfig({
-        flags: { port: '0', dataDir: dirs[1], encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
-        env: { VIDMESH_3SPEAK_UPLOAD_WINDOW_MS: '300' },
-      }),
-    );
+    const windowed = await serveGateway({ env: { VIDMESH_3SPEAK_UPLOAD_WINDOW_MS: '300' } });
     try {
-      const job = await submit(windowed.store, 'window');
-      const node = await LegacyClient.create(windowed.url);
+      const job = await submit(windowed.server.store, 'window');
+      const node = await LegacyClient.create(windowed.server.url);
       assert.equal(jobOf(await node.myJob())?.id, job.id);
       assert.equal((await node.acceptJob(job.id)).status, 200);
       assert.match((await node.addDirectory(out)).cid, /^Qm/, 'within the window');
       await new Promise((r) => setTimeout(r, 450));
       await assert.rejects(node.addDirectory(out), /403/, 'past the window');
     } finally {
-      await windowed.stop();
-      await tdb.drop();
-      for (const d of dirs) await rm(d, { recursive: true, force: true });
+      await windowed.close();
     }
   });
 
   it('leases a job submitted with protocol 3speak through POST /api/v1/jobs only to legacy nodes, and vidmesh jobs never to them', async () => {
-    const tdb = await createTestDatabase();
-    const dataDir = await mkdtemp(join(tmpdir(), 'vidmesh-3speak-api-'));
     const aidSeed = new Uint8Array(32).fill(7);
     const aidDid = (await LegacyClient.create('http://127.0.0.1', aidSeed)).id;
-    const config = loadConfig({
-      flags: { port: '0', dataDir, encoders: '0', databaseUrl: tdb.url, threespeakGateway: true },
-      env: { VIDMESH_3SPEAK_AID_DIDS: aidDid },
-    });
-    const server = await startCoordinator(config);
+    const served = await serveGateway({ env: { VIDMESH_3SPEAK_AID_DIDS: aidDid } });
+    const { server } = served;
     const api = (path: string, init: RequestInit = {}) =>
       fetch(`${server.url}/api/v1${path}`, {
         ...init,
@@ -808,9 +707,7 @@ describe('vidmesh serve --threespeak-gateway', () => {
         video_permlink: 'cli',
       });
     } finally {
-      await server.stop();
-      await tdb.drop();
-      await rm(dataDir, { recursive: true, force: true });
+      await served.close();
     }
   });
 });

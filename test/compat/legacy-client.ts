@@ -29,6 +29,9 @@ export class LegacyClient {
     return new LegacyClient(base, did);
   }
 
+  /** The legacy client's User-Agent (GatewayClient); a test may set another (a fork, a proxy). */
+  userAgent = '3Speak-Encoder-Modern/1.0.0';
+
   get id(): string {
     return this.did.id;
   }
@@ -37,7 +40,7 @@ export class LegacyClient {
     const jws = await this.did.createJWS(payload);
     const res = await fetch(new URL(path, this.base), {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': '3Speak-Encoder-Modern/1.0.0' },
+      headers: { 'content-type': 'application/json', 'user-agent': this.userAgent },
       body: JSON.stringify({ jws }),
     });
     const text = await res.text();

@@ -48,6 +48,8 @@ export interface V2Settings {
   /** A 3Speak-layout output directory standing in for the encode. */
   outputDir: string;
   name?: string;
+  /** The User-Agent the gateway sees (default the client's own; a proxy may rewrite it). */
+  userAgent?: string;
 }
 
 export interface Reported {
@@ -82,7 +84,10 @@ export class V2Client {
     const jws = await this.did.createJWS(payload);
     const res = await fetch(new URL(path, this.settings.gatewayUrl), {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': '3Speak-Encoder/2.0.0' },
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': this.settings.userAgent ?? '3Speak-Encoder/2.0.0',
+      },
       body: JSON.stringify({ jws }),
     });
     const text = await res.text();

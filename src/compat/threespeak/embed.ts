@@ -13,13 +13,40 @@ import { z } from 'zod';
 import type { Job } from '../../jobs/index.js';
 import type { ThreeSpeakMeta } from './legacy.js';
 
+/** Which generation of the 3Speak client a node runs: the legacy gateway protocol or the embed poller. */
+export type ClientGeneration = 'legacy' | 'embed';
+
+/** Encoder tag recording a node's generation, from its registration or the calls it makes. */
+export const generationTag = (g: ClientGeneration): string => `3speak-client:${g}`;
+
 /**
- * The embed client's User-Agent (`3Speak-Encoder/<version>`, EmbedPollerService); the legacy gateway
- * client sends `3Speak-Encoder-Modern/1.0.0` (GatewayClient). Both sign the same `{timestamp}` myJob
- * payload, so the header is the one request-shape difference.
+ * The generation an `updateNode` `node_info` shows. The legacy gateway client (GatewayClient, fdf0111)
+ * sends `{name, cryptoAccounts, peer_id, commit_hash}` (`peer_id` from its kubo, possibly empty); the
+ * embed poller (EmbedPollerService.registerNode) sends `{name, cryptoAccounts, commit_hash}` only.
+ */
+export function generationOfNodeInfo(nodeInfo: Record<string, unknown>): ClientGeneration {
+  return Object.hasOwn(nodeInfo, 'peer_id') ? 'legacy' : 'embed';
+}
+
+/**
+ * The generation a node's User-Agent hints at: `3Speak-Encoder/<version>` is the embed poller's,
+ * `3Speak-Encoder-Modern/1.0.0` the legacy client's. Only a hint, for nodes that never registered
+ * with this gateway and made no protocol-specific call: both sign the same `{timestamp}` myJob payload,
+ * and a proxy may rewrite the header.
  */
 export function isEmbedClient(userAgent: string | undefined): boolean {
   return typeof userAgent === 'string' && /^3Speak-Encoder\/\d/i.test(userAgent);
+}
+
+/**
+ * The generation to answer a node's `myJob` for: its recorded generation (registration shape or the
+ * calls it made: acceptJob/pingJob/finishJob are legacy-only, the job webhook embed-only), else the
+ * User-Agent hint.
+ */
+export function clientGeneration(tags: readonly string[], userAgent: string | undefined): ClientGeneration {
+  if (tags.includes(generationTag('embed'))) return 'embed';
+  if (tags.includes(generationTag('legacy'))) return 'legacy';
+  return isEmbedClient(userAgent) ? 'embed' : 'legacy';
 }
 
 /** The job an embed client takes (`DirectJobRequest`; required: owner, permlink, input_cid, webhook_url, api_key, short). */

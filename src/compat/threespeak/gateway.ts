@@ -20,7 +20,10 @@ import {
   type Queryable,
 } from '../../jobs/index.js';
 import { parseCompletionResult } from '../../protocol/result.js';
+import { createAidSecrets } from './aid-auth.js';
 import {
+  type ClientGeneration,
+  clientGeneration,
   EMBED_WEBHOOK_ROUTE,
   type EmbedJob,
   embedApiKey,
@@ -28,7 +31,8 @@ import {
   embedProgressSchema,
   embedWebhookSchema,
   embedWebhookUrl,
-  isEmbedClient,
+  generationOfNodeInfo,
+  generationTag,
   toEmbedJob,
 } from './embed.js';
 import { ipfsPathRoute, kuboRpcRoutes, readIpfsFile, verifyDag } from './kubo.js';
@@ -97,8 +101,15 @@ export interface ThreeSpeakGatewayOptions {
   fairWindowMs?: number;
   /** Accepted `timestamp` skew for myJob/heartbeat payloads, ms (default 300 000). */
   maxSkewMs?: number;
-  /** DIDs allowed to use Gateway Aid (`/aid/v1/*`); empty: Aid answers only `health`. */
+  /** DIDs allowed to use Gateway Aid (`/aid/v1/*`) with signed `{jws}` bodies. */
   aidDids?: readonly string[];
+  /**
+   * Per-node Gateway Aid secrets, `[did, secret]`: the real client's unsigned Aid requests (a JSON
+   * body and `X-Encoder-DID`) are accepted only with that DID's secret in `Authorization: Basic`
+   * (any user name: axios sends `GATEWAY_AID_BASE_URL`'s user-info so) or `Bearer`. Neither list:
+   * Aid answers only `health`.
+   */
+  aidSecrets?: readonly (readonly [string, string])[];
   /** DIDs allowed to `pushJob` and to cancel any job (3Speak `admin.controllers`). */
   adminDids?: readonly string[];
   /**
@@ -125,6 +136,11 @@ export interface ThreeSpeakGatewayOptions {
   managed?: {
     encoders: readonly ManagedEncoderTarget[];
     webhookBase: () => string;
+    /**
+     * Dispatch only while this returns true: the maintenance leader, when several coordinators
+     * share the database (default: always, one coordinator).
+     */
+    isLeader?: () => boolean;
     intervalMs?: number;
     restMs?: number;
   };
@@ -164,6 +180,7 @@ export async function threeSpeakGatewayRoutes(
   const maxSkewMs = opts.maxSkewMs ?? 300_000;
   const admins = new Set(opts.adminDids ?? []);
   const aidAllowed = new Set(opts.aidDids ?? []);
+  const aidSecrets = createAidSecrets(opts.aidSecrets ?? []);
   const lastPoll = new Map<string, number>();
   const didById = new Map<string, string>();
 
@@ -201,16 +218,24 @@ export async function threeSpeakGatewayRoutes(
     }
   }
 
-  /** The node's encoder row, registered on first contact (legacy nodes may skip updateNode). */
-  async function nodeFor(did: string, name?: string, version?: string): Promise<Encoder> {
+  /**
+   * The node's encoder row, registered on first contact (legacy nodes may skip updateNode). With
+   * `generation` (from `updateNode`'s shape) the row records which client generation it runs.
+   */
+  async function nodeFor(
+    did: string,
+    name?: string,
+    version?: string,
+    generation?: ClientGeneration,
+  ): Promise<Encoder> {
     let enc: Encoder;
     try {
       enc = await store.getEncoder(did);
-      if (name !== undefined) enc = await register(did, name, version);
+      if (name !== undefined) enc = await register(did, name, version, generation);
       else enc = await store.heartbeatEncoder(enc.id);
     } catch (err) {
       if (!(err instanceof EncoderNotFoundError)) throw err;
-      enc = await register(did, name ?? `3speak-${did.slice(-8)}`, version);
+      enc = await register(did, name ?? `3speak-${did.slice(-8)}`, version, generation);
     }
     if (enc.approval === 'banned' || enc.approval === 'suspended') {
       throw new NodeForbiddenError(`this node is ${enc.approval}`);
@@ -219,7 +244,12 @@ export async function threeSpeakGatewayRoutes(
     return enc;
   }
 
-  function register(did: string, name: string, version?: string): Promise<Encoder> {
+  function register(
+    did: string,
+    name: string,
+    version?: string,
+    generation?: ClientGeneration,
+  ): Promise<Encoder> {
     return store.registerEncoder({
       did,
       name: name.slice(0, 128) || `3speak-${did.slice(-8)}`,
@@ -229,10 +259,20 @@ export async function threeSpeakGatewayRoutes(
         hwaccel: [],
         maxHeight: 1080,
         concurrency: capacity,
-        tags: [THREESPEAK_TAG],
+        tags: generation ? [THREESPEAK_TAG, generationTag(generation)] : [THREESPEAK_TAG],
       },
       ...(version ? { version: version.slice(0, 64) } : {}),
     });
+  }
+
+  /**
+   * A call only one client generation makes (acceptJob/pingJob/finishJob: legacy; the job webhook's
+   * progress: embed) records that generation on a node whose row says otherwise or nothing.
+   */
+  async function noteGeneration(enc: Encoder, generation: ClientGeneration): Promise<void> {
+    const tags = enc.capabilities.tags ?? [];
+    if (!enc.did || tags.includes(generationTag(generation))) return;
+    await register(enc.did, enc.name, enc.version ?? undefined, generation);
   }
 
   async function didOfEncoder(id: string | null): Promise<string | null> {
@@ -350,6 +390,10 @@ export async function threeSpeakGatewayRoutes(
         tokens.delete(h.jobId);
         if (token) await store.release(h.jobId, token, h.encoderId, reason);
       },
+      ...(managed.isLeader ? { isLeader: managed.isLeader } : {}),
+      // A push ends before its hand-out lease can lapse: a job is never pushed again while the push
+      // that holds it is still waiting for an answer.
+      pushTimeoutMs: Math.max(1, Math.min(10_000, Math.floor(ackTimeoutMs / 2))),
       ...(managed.intervalMs ? { intervalMs: managed.intervalMs } : {}),
       ...(managed.restMs ? { restMs: managed.restMs } : {}),
     });
@@ -550,6 +594,7 @@ export async function threeSpeakGatewayRoutes(
         throw new ValidationError(`progress body: ${body.error.issues[0]?.message ?? 'invalid'}`);
       const { encoderId, token } = await embedLease(id, req.headers['x-api-key']);
       holderSpokeFrom(req.ip);
+      await noteGeneration(await store.getEncoder(encoderId), 'embed');
       const r = await store.renew(
         id,
         token,
@@ -588,7 +633,7 @@ export async function threeSpeakGatewayRoutes(
       const info = (payload.node_info ?? {}) as Record<string, unknown>;
       const name = typeof info.name === 'string' ? info.name : '';
       const commit = typeof info.commit_hash === 'string' ? info.commit_hash : undefined;
-      const enc = await nodeFor(did, name, commit);
+      const enc = await nodeFor(did, name, commit, generationOfNodeInfo(info));
       // The embed client reads `success` and `encoder` (EmbedPollerService.registerNode).
       return { ...ok('node updated'), success: true, encoder: { name: enc.name, tier: enc.kind } };
     });
@@ -618,7 +663,8 @@ export async function threeSpeakGatewayRoutes(
       const enc = await nodeFor(did);
       lastPoll.set(enc.id, clock().getTime());
       if (enc.approval !== 'approved') return { success: true, job: null };
-      if (isEmbedClient(req.headers['user-agent'])) {
+      // The request shapes are identical: the node's registration (or its calls) decides, the UA hints.
+      if (clientGeneration(enc.capabilities.tags ?? [], req.headers['user-agent']) === 'embed') {
         // Embed clients queue every job they are given (deduplicated by owner/permlink/CID only),
         // so a held job is never answered again: capacity decides.
         const base = opts.publicUrl?.() ?? `${req.protocol}://${req.headers.host ?? req.hostname}`;
@@ -644,7 +690,9 @@ export async function threeSpeakGatewayRoutes(
 
     gw.post('/api/v0/gateway/acceptJob', async (req) => {
       const { did, payload } = await verifyBody(req.body);
-      await accept(await nodeFor(did), jobIdOf(payload));
+      const enc = await nodeFor(did);
+      await accept(enc, jobIdOf(payload));
+      await noteGeneration(enc, 'legacy');
       holderSpokeFrom(req.ip);
       return ok('job accepted');
     });
@@ -652,7 +700,9 @@ export async function threeSpeakGatewayRoutes(
     gw.post('/api/v0/gateway/pingJob', async (req) => {
       const { did, payload } = await verifyBody(req.body);
       const pct = Number(payload.progressPct ?? payload.progress ?? 0);
-      await ping(await nodeFor(did), jobIdOf(payload), pct, Number(payload.download_pct ?? 0));
+      const enc = await nodeFor(did);
+      await ping(enc, jobIdOf(payload), pct, Number(payload.download_pct ?? 0));
+      await noteGeneration(enc, 'legacy');
       holderSpokeFrom(req.ip);
       return ok('ping received');
     });
@@ -661,7 +711,9 @@ export async function threeSpeakGatewayRoutes(
       const { did, payload } = await verifyBody(req.body);
       const jobId = jobIdOf(payload);
       const cid = (payload.output as { cid?: unknown } | undefined)?.cid;
-      const again = await finish(await nodeFor(did), jobId, cid);
+      const enc = await nodeFor(did);
+      const again = await finish(enc, jobId, cid);
+      await noteGeneration(enc, 'legacy');
       return ok(again ? 'job already finished' : 'Job finished successfully');
     });
 
@@ -757,8 +809,9 @@ export async function threeSpeakGatewayRoutes(
   /**
    * Gateway Aid (3Speak's REST fallback when the gateway is unreachable): `health`, `list-jobs`,
    * `claim-job`, `update-job`, `complete-job`, shapes of the modern encoder's GatewayAidService.
-   * Unlike 3Speak's (an unsigned `X-Encoder-DID` header), every POST must be a `{"jws": …}` body
-   * whose payload carries a fresh `timestamp`, signed by an allowlisted DID.
+   * Unlike 3Speak's (an unsigned `X-Encoder-DID` header), every POST proves its node: a `{"jws": …}`
+   * body whose payload carries a fresh `timestamp`, signed by a DID of `aidDids`, or the real client's
+   * plain body with `X-Encoder-DID` and that DID's secret of `aidSecrets` (see aid-auth.ts).
    */
   await app.register(async (aid) => {
     aid.setErrorHandler(async (err, _req, reply) => {
@@ -776,7 +829,22 @@ export async function threeSpeakGatewayRoutes(
       enc: Encoder;
       payload: Record<string, unknown>;
     }> {
-      const { did, payload } = await verifyBody(req.body);
+      const body: unknown = req.body ?? {};
+      const isObject = typeof body === 'object' && body !== null && !Array.isArray(body);
+      if (!isObject || !('jws' in body)) {
+        // The real client's request: unsigned, so the header counts only with the node's secret.
+        const claimed = req.headers['x-encoder-did'];
+        if (typeof claimed !== 'string' || !aidSecrets.verify(claimed, req.headers.authorization)) {
+          throw new NodeForbiddenError(
+            "encoder not authorized for Gateway Aid: sign the body ({jws}) or present this node's Aid secret",
+          );
+        }
+        if (!isObject) throw new ValidationError('body must be a JSON object');
+        const payload = body as Record<string, unknown>;
+        if (payload.timestamp !== undefined) checkFresh(payload);
+        return { enc: await nodeFor(claimed), payload };
+      }
+      const { did, payload } = await verifyBody(body);
       if (typeof payload.timestamp !== 'string') throw new StalePayloadError('payload.timestamp is required');
       checkFresh(payload);
       const header = req.headers['x-encoder-did'];

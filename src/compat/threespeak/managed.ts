@@ -6,6 +6,12 @@
  * time hands the job back (no attempt counted) and rests that encoder, so the job goes elsewhere; an
  * encoder that dies after acknowledging loses the job when its 3Speak lease lapses (the sweeper
  * rescues it, and the next tick dispatches it again).
+ *
+ * Several coordinators on one database: only the one for which `isLeader()` holds (the maintenance
+ * leader) dispatches, so one coordinator pushes to each encoder; the hand-out itself is the store's
+ * compare-and-set claim (a queued job leased to one encoder, fenced by its lease token), and a push
+ * always ends before its acknowledgement lease does, so a job the sweeper hands back can be pushed again
+ * only after the push that held it has been answered or abandoned.
  */
 import type { Logger } from '../../log.js';
 import { directEncodeAnswerSchema, type EmbedJob } from './embed.js';
@@ -34,6 +40,11 @@ export interface ManagedDispatchOptions {
   acknowledged(h: ManagedHandout): Promise<void>;
   /** The push was not acknowledged: the job goes back to the queue, the attempt not counted. */
   handBack(h: ManagedHandout, reason: string): Promise<void>;
+  /**
+   * Whether this process dispatches now (the maintenance leader among coordinators sharing the
+   * database); checked before each round and before each push (default: always).
+   */
+  isLeader?: () => boolean;
   /** Between dispatch rounds, ms (default 1000). */
   intervalMs?: number;
   /** Wait for the push's answer, ms (default 10 000). */
@@ -80,6 +91,8 @@ export function startManagedDispatch(opts: ManagedDispatchOptions): ManagedDispa
     }
   }
 
+  const leads = opts.isLeader ?? (() => true);
+
   async function round(): Promise<void> {
     for (const target of opts.encoders) {
       if (stopped) return;
@@ -90,8 +103,15 @@ export function startManagedDispatch(opts: ManagedDispatchOptions): ManagedDispa
           encoderId = await opts.register(target);
           ids.set(target.url, encoderId);
         }
+        // Every coordinator registers the encoder (one shared row); only the leader pushes.
+        if (!leads()) continue;
         const h = await opts.handOut(encoderId);
         if (!h) continue;
+        if (!leads()) {
+          // Leadership lost while claiming: hand the job back unpushed (the new leader dispatches it).
+          await opts.handBack(h, 'this coordinator no longer leads managed dispatch');
+          return;
+        }
         const failure = await push(target, h);
         if (failure === null) {
           await opts.acknowledged(h);
