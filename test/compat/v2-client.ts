@@ -291,7 +291,20 @@ export class DirectApiStandIn {
         const signal = self!.abort.signal;
         self?.reports.push(
           (async () => {
-            if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+            // kill() ends the wait too: a pending timer would keep the test process alive for delayMs.
+            if (opts.delayMs) {
+              await new Promise<void>((r) => {
+                const timer = setTimeout(r, opts.delayMs);
+                signal.addEventListener(
+                  'abort',
+                  () => {
+                    clearTimeout(timer);
+                    r();
+                  },
+                  { once: true },
+                );
+              });
+            }
             if (signal.aborted) return null;
             return client.run(job, signal).catch(() => null);
           })(),
