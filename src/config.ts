@@ -199,6 +199,13 @@ export const settings = {
     default: 30,
     doc: "Seconds a user's short job is offered to their browser encoder next (when one is online and the user allows it) before operator and community encoders may claim it. 0 = no browser step.",
   },
+  pinGraceS: {
+    env: 'VIDMESH_PIN_GRACE_S',
+    flag: 'pinGraceS',
+    schema: int(1, 86_400),
+    default: 300,
+    doc: 'Seconds a job pinned to one encoder ("Encode here", `pinEncoder`) is held for it before the pin ends and the job follows its owner\'s routing (or, with `pinEncoder.fallback: "fail"`, is dead-lettered); a failure by that encoder ends the pin at once (docs/encoders.md).',
+  },
   agentPort: {
     env: 'VIDMESH_AGENT_PORT',
     flag: 'agentPort',

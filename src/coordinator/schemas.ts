@@ -123,7 +123,9 @@ export const jobEventSchema = z.object({
    * steps (`{step, encoderId, from, until}`, `{step, skipped}`, `{step: 'open', from, community}`), the
    * step a claim came in (`route`), and a step that ended early (`rerouted`: the owner's agent fell
    * silent, `why: 'silent'`, or the owner's encoder failed the job and is skipped from now on,
-   * `why: 'failed'`; with the times the next steps start, ISO 8601, `browserFrom` null: no browser step).
+   * `why: 'failed'`; a pin, `step: 'pin'`, whose window ran out, `why: 'expired'`, or whose encoder failed
+   * the job or its verification, `why: 'failed'`; with the times the next steps start, ISO 8601,
+   * `browserFrom` null: no browser step).
    */
   routing: z
     .object({
@@ -133,7 +135,7 @@ export const jobEventSchema = z.object({
         .object({
           step: z.string(),
           encoderId: z.string(),
-          why: z.enum(['silent', 'failed']),
+          why: z.enum(['silent', 'failed', 'expired']),
           browserFrom: z.string().nullable(),
           openFrom: z.string().nullable(),
         })

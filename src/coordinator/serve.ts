@@ -122,7 +122,11 @@ export async function startCoordinator(
       leaseMs: config.leaseMs,
       maxAttempts: config.maxAttempts,
       log,
-      routing: { agentWindowMs: config.agentGraceS * 1000, browserWindowMs: config.browserGraceS * 1000 },
+      routing: {
+        agentWindowMs: config.agentGraceS * 1000,
+        browserWindowMs: config.browserGraceS * 1000,
+        pinWindowMs: config.pinGraceS * 1000,
+      },
     }),
   );
   let purgeTimer: NodeJS.Timeout | undefined;

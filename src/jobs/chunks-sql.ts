@@ -24,8 +24,12 @@ const renditionsOf = (alias: string) =>
      FROM renditions r WHERE r.job_id = ${alias}.id) AS renditions`;
 
 /**
- * Creates a parent's chunk tasks (each a queued job; scheduling, tenant, network and attempt budget
- * copied from the parent, the stitch tag left out) with their renditions and `submitted` events, and
+ * Creates a parent's chunk tasks (each a queued job; scheduling, tenant, owner, network and attempt
+ * budget copied from the parent, the stitch tag left out) with their renditions and `submitted` events,
+ * and — the one place chunk tasks get their routing — the parent's route (src/jobs/routing.ts: the
+ * times its owner's browser and everyone else may claim, the agent offered the agent step, the owner's
+ * settings), so each chunk task is offered to the owner's own agent first exactly as the parent was
+ * planned at submit (a silent or failing agent reroutes each task as it would the job); and
  * records `split` on the parent. A second call for the same parent creates nothing (unique
  * parent_id + chunk_index). $1 parent id, $2 tasks jsonb [{id, short_id, chunk_index, spec, duration_s,
  * renditions}], $3 now, $4 actor
@@ -38,11 +42,13 @@ t AS (
 ), upd AS (
   INSERT INTO jobs (id, short_id, tenant, owner, protocol, spec, metadata, queue, priority, weight,
     required_codecs, required_hwaccel, source_height, duration_s, required_tags, preferred_kinds,
-    max_attempts, run_after, created_at, updated_at, status, traceparent, network, parent_id, chunk_index)
+    max_attempts, run_after, created_at, updated_at, status, traceparent, network, parent_id, chunk_index,
+    route_browser_at, route_open_at, route_agent, allow_browser, allow_community)
   SELECT t.id, t.short_id, p.tenant, p.owner, p.protocol, t.spec, p.metadata, p.queue, p.priority, p.weight,
     p.required_codecs, p.required_hwaccel, p.source_height, t.duration_s,
     array_remove(p.required_tags, '${STITCH_TAG}'), p.preferred_kinds, p.max_attempts, $3, $3, $3, 'queued',
-    p.traceparent, p.network, p.id, t.chunk_index
+    p.traceparent, p.network, p.id, t.chunk_index,
+    p.route_browser_at, p.route_open_at, p.route_agent, p.allow_browser, p.allow_community
   FROM p, t
   ON CONFLICT (parent_id, chunk_index) WHERE parent_id IS NOT NULL DO NOTHING
   RETURNING id, parent_id, chunk_index

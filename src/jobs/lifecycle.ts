@@ -128,6 +128,39 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
     });
   };
 
+  /** The plan of a pinned job: the pin step first, then the owner's plan (or the open fleet) from its end. */
+  const pinned = (
+    pin: SubmitInput['pin'],
+    now: Date,
+    until: Date | null,
+    plan: RoutePlan | null,
+  ): RoutePlan | null => {
+    if (!pin || !until) return plan;
+    const from = until.toISOString();
+    const rest = plan ?? {
+      browserAt: null,
+      openAt: null,
+      allowBrowser: true,
+      allowCommunity: true,
+      agentId: null,
+      steps: [{ step: 'open' as const, from, community: true }],
+    };
+    return {
+      ...rest,
+      openAt: rest.openAt ?? until,
+      steps: [
+        {
+          step: 'pin',
+          encoderId: pin.encoderId,
+          from: now.toISOString(),
+          until: from,
+          fallback: pin.fallback,
+        },
+        ...(pin.fallback === 'fail' ? [] : rest.steps),
+      ],
+    };
+  };
+
   return {
     async submit(input, opts = {}) {
       requireNames(input.renditions, 'submit');
@@ -142,7 +175,10 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
       const tenant = input.tenant ?? 'default';
       const req = input.requirements ?? {};
       const now = clock();
-      const plan = await routeOf(tenant, input, now);
+      // A pinned job is held for its encoder first; the owner's plan (or, for a job of nobody, the open
+      // fleet) starts when the pin ends (the claim compares pin_until with its clock).
+      const pinUntil = input.pin ? new Date(now.getTime() + (ctx.routing.pinWindowMs ?? 300_000)) : null;
+      const plan = pinned(input.pin, now, pinUntil, await routeOf(tenant, input, pinUntil ?? now));
       const { rows } = await db.query<JobRow>(
         Q.SUBMIT,
         Q.SUBMIT_PARAMS.values({
@@ -176,7 +212,9 @@ export function createLifecycle(ctx: StoreContext): JobLifecycle {
           allowCommunity: plan?.allowCommunity ?? true,
           // Written when one of the user's own encoders was offered the job (else it is open at once).
           route: plan?.openAt ? JSON.stringify({ steps: plan.steps }) : null,
-          reservedFor: input.reservedFor ?? null,
+          reservedFor: input.pin?.encoderId ?? input.reservedFor ?? null,
+          pinUntil,
+          pinFallback: input.pin?.fallback !== 'fail',
           // The agent offered the agent step: its silence ends the window early (END_SILENT_AGENT_STEPS).
           routeAgent: plan?.agentId ?? null,
         }),

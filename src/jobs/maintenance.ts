@@ -42,7 +42,7 @@ export interface MaintenanceReport {
   inGrace: boolean;
   rescued: number;
   offline: number;
-  /** Jobs whose silent agent's window ended (routing). */
+  /** Jobs whose silent agent's window ended (routing), or whose pin ended (`pinEncoder`). */
   rerouted: number;
   purged: number;
 }
@@ -140,6 +140,7 @@ export function startMaintenance(
         report.rescued = (await store.rescueExpired()).length;
         report.offline = (await store.markSilentEncodersOffline(offlineAfterMs)).length;
         report.rerouted = (await store.endSilentAgentSteps(agentSilentAfterMs)).length;
+        report.rerouted += (await store.endPins()).length;
       }
       if (options.retentionDays !== undefined) {
         report.purged = await store.purgeFinished(options.retentionDays * 86_400_000);

@@ -17,6 +17,7 @@ export type EncoderRegistry = Pick<
   | 'setEncoderApproval'
   | 'markSilentEncodersOffline'
   | 'endSilentAgentSteps'
+  | 'endPins'
 >;
 
 const notFound = (encoderId: string) =>
@@ -40,7 +41,7 @@ function encoderIdOf(input: RegisterEncoderInput): string {
 }
 
 export function createRegistry(ctx: StoreContext): EncoderRegistry {
-  const { db, clock } = ctx;
+  const { db, clock, feed } = ctx;
 
   const getEncoder = async (encoderId: string) => {
     const { rows } = await db.query<EncoderRow>(Q.GET_ENCODER, [encoderId]);
@@ -106,6 +107,12 @@ export function createRegistry(ctx: StoreContext): EncoderRegistry {
         new Date(now.getTime() - silenceMs),
       ]);
       return rows.map((r) => r.id);
+    },
+
+    async endPins() {
+      const { rows } = await db.query<{ id: string; dead: boolean }>(Q.END_PINS, [clock()]);
+      if (rows.length > 0) feed.wake();
+      return rows.map((r) => ({ id: r.id, dead: r.dead }));
     },
 
     async markSilentEncodersOffline(silenceMs) {

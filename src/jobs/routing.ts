@@ -44,15 +44,22 @@ export interface RoutingWindows {
   agentWindowMs: number;
   /** How long the user's browser encoder has it next, ms (default 30 000). */
   browserWindowMs: number;
+  /**
+   * How long a pinned job ("Encode here", `pinEncoder`) is held for its encoder before the pin ends,
+   * ms (default 300 000); the plan's other steps start then.
+   */
+  pinWindowMs?: number;
 }
 
-export type RouteStepName = 'agent' | 'browser' | 'open';
+export type RouteStepName = 'pin' | 'agent' | 'browser' | 'open';
 
 /** One step of a plan as written to the `routed` event; times ISO 8601. */
 export type RouteStep =
   | { step: 'agent' | 'browser'; encoderId: string; from: string; until: string }
   | { step: 'agent' | 'browser'; skipped: 'disabled' | 'offline' | 'busy' | 'not_short' }
-  | { step: 'open'; from: string; community: boolean };
+  | { step: 'open'; from: string; community: boolean }
+  /** A pinned job's first step: only `encoderId` until `until`; `fallback` what happens when it ends. */
+  | { step: 'pin'; encoderId: string; from: string; until: string; fallback: 'route' | 'fail' };
 
 export interface RoutePlan {
   /** When the user's browser encoder may claim; null: only with everyone else (from `openAt`). */

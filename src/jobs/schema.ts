@@ -94,6 +94,10 @@ export const jobs = pgTable(
     network: text('network').$type<JobNetwork>().notNull().default('private'),
     /** Claim gate of the marketplace (drizzle/0021): NULL anyone, '' nobody yet, else that encoder only. */
     reservedFor: text('reserved_for'),
+    /** A pin's end (drizzle/0028): the `reserved_for` encoder holds the job until then; NULL: no pin. */
+    pinUntil: tz('pin_until'),
+    /** When the pin ends: true, the owner's routing takes over; false, the job is dead-lettered. */
+    pinFallback: boolean('pin_fallback').notNull().default(true),
     status: text('status').$type<JobStatus>().notNull().default('queued'),
     stage: text('stage').$type<JobStage>(),
     progress: real('progress').notNull().default(0),

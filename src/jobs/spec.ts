@@ -115,10 +115,16 @@ export const jobSpecSchema = z
      * Only the encoder registered with this did:key may claim the job: the dashboard's "Encode here"
      * pins a job to the browser tab's own identity (its signed registration proves it), so no other
      * encoder, whatever it declares, can lease it. Not with `market` (a bid decides who may) nor
-     * chunked (the job runs whole on that encoder).
+     * chunked (the job runs whole on that encoder). The pin lasts `VIDMESH_PIN_GRACE_S` (300 s) or until
+     * that encoder fails the job or its result fails verification; then `fallback` `route` (default):
+     * the job follows the owner's routing (own agent, own browser, open fleet, planned from the pin's
+     * end); `fail`: the job is dead-lettered with error code `pin_ended` (docs/encoders.md).
      */
     pinEncoder: z
-      .strictObject({ did: z.string().max(256).refine(isDidKey, 'pinEncoder.did: a did:key (Ed25519)') })
+      .strictObject({
+        did: z.string().max(256).refine(isDidKey, 'pinEncoder.did: a did:key (Ed25519)'),
+        fallback: z.enum(['route', 'fail']).optional(),
+      })
       .optional(),
     /**
      * The user (Hive account or vidmesh user, 1–64 of `A-Z a-z 0-9 . _ -`) the job is for, within the

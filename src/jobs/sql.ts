@@ -73,6 +73,8 @@ export const SUBMIT_PARAMS = namedParams([
   'route',
   'reservedFor',
   'routeAgent',
+  'pinUntil',
+  'pinFallback',
 ] as const);
 
 const S = SUBMIT_PARAMS.$;
@@ -81,13 +83,13 @@ WITH upd AS (
   INSERT INTO jobs (id, short_id, tenant, owner, idempotency_key, protocol, spec, metadata, queue, priority,
     weight, required_codecs, required_hwaccel, source_height, duration_s, required_tags, preferred_kinds,
     max_attempts, run_after, created_at, updated_at, status, traceparent, network, route_browser_at,
-    route_open_at, allow_browser, allow_community, reserved_for, route_agent)
+    route_open_at, allow_browser, allow_community, reserved_for, route_agent, pin_until, pin_fallback)
   VALUES (${S('id')}, ${S('shortId')}, ${S('tenant')}, ${S('owner')}, ${S('idempotencyKey')}, ${S('protocol')},
     ${S('spec')}::jsonb, ${S('metadata')}::jsonb, ${S('queue')}, ${S('priority')}, ${S('weight')},
     ${S('codecs')}::text[], ${S('hwaccel')}, ${S('sourceHeight')}, ${S('durationS')}, ${S('tags')}::text[],
     ${S('preferredKinds')}::text[], ${S('maxAttempts')}, ${S('runAfter')}, ${S('now')}, ${S('now')}, 'queued',
     ${S('traceparent')}, ${S('network')}, ${S('routeBrowserAt')}, ${S('routeOpenAt')}, ${S('allowBrowser')},
-    ${S('allowCommunity')}, ${S('reservedFor')}, ${S('routeAgent')})
+    ${S('allowCommunity')}, ${S('reservedFor')}, ${S('routeAgent')}, ${S('pinUntil')}, ${S('pinFallback')})
   ON CONFLICT (tenant, idempotency_key) DO NOTHING
   RETURNING *
 ), rend AS (
@@ -166,6 +168,9 @@ const KIND_RANK_COLUMNS = {
 } as const satisfies Record<EncoderKind, string>;
 
 const claimCache = new Map<string, string>();
+
+/** Whether the job row is pinned (`pinEncoder`, drizzle/0028) to the encoder at `encoderId`. */
+const PINNED_TO = (encoderId: string) => `(pin_until IS NOT NULL AND reserved_for = ${encoderId}::text)`;
 
 /**
  * The compare-and-set half of every claim: the row picked (and locked) by the CTE `next` becomes
@@ -277,16 +282,19 @@ WITH next AS (
     AND coalesce(${capabilityMatch(C)}
       -- An encoder whose result for this job failed verification never leases it again.
       AND NOT (${C('encoderId')}::text = ANY(excluded_encoders))
-      -- A market job goes only to the encoder whose bid was accepted ('' = none accepted yet).
-      AND (reserved_for IS NULL OR reserved_for = ${C('encoderId')}::text)
+      -- A market job goes only to the encoder whose bid was accepted ('' = none accepted yet); a pinned
+      -- job only to its encoder until the pin ends (pin_until), then as routed (END_PINS records it).
+      AND (reserved_for IS NULL OR reserved_for = ${C('encoderId')}::text
+        OR (pin_fallback AND pin_until <= ${C('now')}))
       AND (spec ->> 'minScore' IS NULL OR ${C('score')}::float8 >= (spec ->> 'minScore')::float8)
       -- Trust boundary: tenant encoders take their tenant's jobs, community ones only open-network jobs,
       -- a user's own encoder only that user's jobs. Routing (src/jobs/routing.ts): the user's agent at
       -- any time, their browser from route_browser_at, everyone else from route_open_at.
+      -- The encoder a job is pinned to takes it during the pin, before the steps planned from its end.
       AND CASE ${C('scope')}::text
         WHEN 'user' THEN tenant = ${C('tenant')}::text AND owner = ${C('user')}::text
-          ${kind === 'browser' ? `AND allow_browser AND coalesce(route_browser_at, route_open_at, ${C('now')}) <= ${C('now')}` : ''}
-        ELSE (route_open_at IS NULL OR route_open_at <= ${C('now')}) AND CASE ${C('scope')}::text
+          ${kind === 'browser' ? `AND (${PINNED_TO(C('encoderId'))} OR allow_browser AND coalesce(route_browser_at, route_open_at, ${C('now')}) <= ${C('now')})` : ''}
+        ELSE (${PINNED_TO(C('encoderId'))} OR route_open_at IS NULL OR route_open_at <= ${C('now')}) AND CASE ${C('scope')}::text
           WHEN 'all' THEN true
           WHEN 'tenant' THEN tenant = ${C('tenant')}::text OR network = 'community'
           ELSE network = 'community' AND allow_community END END, false)
@@ -299,7 +307,8 @@ WITH next AS (
       token: C('token'),
       expires: C('leaseExpiresAt'),
       // Which routing step a routed job was claimed in: the owner's own encoder, or the open fleet.
-      details: `CASE WHEN ${C('scope')}::text = 'user' THEN jsonb_build_object('route', '${kind === 'browser' ? 'browser' : 'agent'}')
+      details: `CASE WHEN ${PINNED_TO(C('encoderId'))} THEN jsonb_build_object('route', 'pin')
+    WHEN ${C('scope')}::text = 'user' THEN jsonb_build_object('route', '${kind === 'browser' ? 'browser' : 'agent'}')
     WHEN route_open_at IS NOT NULL THEN jsonb_build_object('route', 'open') ELSE '{}'::jsonb END`,
     })}
 , async_commit AS (
@@ -447,34 +456,44 @@ FROM jobs WHERE id = $1`;
  * the job's next attempts (`excluded_encoders`), and its step ends when the job may run again (an
  * agent's: the browser and open steps move earlier by what was left of its window; a browser's: the
  * open step starts then). The retry event says so (`details.rerouted`).
+ * When the failing encoder is the one the job is pinned to (`pinEncoder`), the pin ends: that encoder is
+ * skipped from now on and the steps planned from the pin's end start when the job may run again
+ * (`rerouted` with step `pin`), or, for a pin without fallback, the job is dead.
  */
 export const FAIL = `
 WITH cur AS (
   SELECT j.id, j.status, $4::timestamptz
       + ($6::int[])[least(greatest(j.attempts, 1), cardinality($6::int[]))] * interval '1 millisecond' AS next_run,
     (SELECT e.kind FROM encoders e WHERE e.id = $3 AND e.user_name IS NOT NULL AND j.reserved_for IS NULL
-      AND e.kind IN ('desktop', 'browser')) AS own_kind
+      AND e.kind IN ('desktop', 'browser')) AS own_kind,
+    ${PINNED_TO('$3')} AS pinned,
+    (NOT $5::boolean OR j.attempts >= j.max_attempts OR (${PINNED_TO('$3')} AND NOT j.pin_fallback)) AS dies
   FROM jobs j WHERE j.id = $1 FOR UPDATE
 ),
 upd AS (
   UPDATE jobs j SET
-    status = CASE WHEN NOT $5::boolean OR j.attempts >= j.max_attempts THEN 'dead' ELSE 'failed' END,
+    status = CASE WHEN cur.dies THEN 'dead' ELSE 'failed' END,
     run_after = cur.next_run,
-    finished_at = CASE WHEN NOT $5::boolean OR j.attempts >= j.max_attempts THEN $4 ELSE NULL END,
+    finished_at = CASE WHEN cur.dies THEN $4 ELSE NULL END,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, eta_s = NULL, speed = NULL, fps = NULL,
     last_error = $7::jsonb, updated_at = $4,
-    excluded_encoders = CASE WHEN cur.own_kind IS NOT NULL AND NOT ($3 = ANY(j.excluded_encoders))
+    excluded_encoders = CASE WHEN (cur.own_kind IS NOT NULL OR cur.pinned) AND NOT ($3 = ANY(j.excluded_encoders))
       THEN array_append(j.excluded_encoders, $3) ELSE j.excluded_encoders END,
-    route_browser_at = CASE WHEN cur.own_kind = 'desktop' THEN j.route_browser_at
+    reserved_for = CASE WHEN cur.pinned AND NOT cur.dies THEN NULL ELSE j.reserved_for END,
+    pin_until = CASE WHEN cur.pinned THEN NULL ELSE j.pin_until END,
+    route_browser_at = CASE WHEN cur.pinned THEN j.route_browser_at
+      - greatest(j.pin_until - cur.next_run, interval '0')
+      WHEN cur.own_kind = 'desktop' THEN j.route_browser_at
       - greatest(coalesce(j.route_browser_at, j.route_open_at) - cur.next_run, interval '0') ELSE j.route_browser_at END,
-    route_open_at = CASE WHEN cur.own_kind = 'desktop' THEN j.route_open_at
+    route_open_at = CASE WHEN cur.pinned THEN j.route_open_at - greatest(j.pin_until - cur.next_run, interval '0')
+      WHEN cur.own_kind = 'desktop' THEN j.route_open_at
       - greatest(coalesce(j.route_browser_at, j.route_open_at) - cur.next_run, interval '0')
       WHEN cur.own_kind = 'browser' THEN least(j.route_open_at, cur.next_run) ELSE j.route_open_at END
   FROM cur
   WHERE j.id = cur.id AND j.lease_token = $2 AND j.lease_owner = $3
     AND j.status IN ${sqlList(TRANSITIONS.fail.from)}
   RETURNING j.id, j.status, j.attempts, j.max_attempts, j.run_after, cur.status AS prev_status,
-    cur.own_kind, j.route_browser_at, j.route_open_at
+    cur.own_kind, cur.pinned, j.route_browser_at, j.route_open_at
 ), rend AS (
   -- Completed and skipped renditions stay so: the next attempt plans the same source.
   UPDATE renditions r SET status = CASE WHEN r.status IN ${sqlList(SETTLED_RENDITION_STATUSES)} THEN r.status
@@ -489,8 +508,10 @@ upd AS (
     '$3',
     "CASE WHEN status = 'dead' THEN 'dead_letter' ELSE 'retry_scheduled' END",
     `jsonb_build_object('error', $7::jsonb, 'attempt', attempts, 'maxAttempts', max_attempts, 'runAfter', run_after)
-      || CASE WHEN own_kind IS NULL OR status = 'dead' THEN '{}'::jsonb ELSE jsonb_build_object('rerouted',
-        jsonb_build_object('step', CASE own_kind WHEN 'desktop' THEN 'agent' ELSE 'browser' END,
+      || CASE WHEN pinned AND status = 'dead' THEN jsonb_build_object('pin', jsonb_build_object(
+          'encoderId', $3::text, 'why', 'failed'))
+        WHEN (own_kind IS NULL AND NOT pinned) OR status = 'dead' THEN '{}'::jsonb ELSE jsonb_build_object('rerouted',
+        jsonb_build_object('step', CASE WHEN pinned THEN 'pin' WHEN own_kind = 'desktop' THEN 'agent' ELSE 'browser' END,
           'encoderId', $3::text, 'why', 'failed', 'browserFrom', route_browser_at,
           'openFrom', coalesce(route_open_at, run_after))) END`,
     '$4',
@@ -500,25 +521,45 @@ SELECT id, status, attempts, run_after FROM upd`;
 
 /**
  * Graceful hand-back: the attempt is not counted. $1 id, $2 token, $3 encoder, $4 now, $5 reason,
- * $6 exclude (boolean: the encoder never leases this job again, e.g. its result failed verification)
+ * $6 exclude (boolean: the encoder never leases this job again, e.g. its result failed verification).
+ * Excluding the encoder a job is pinned to ends the pin at once: the steps planned from its end start
+ * now (`rerouted` with step `pin`), or, for a pin without fallback, END_PINS dead-letters the job.
  */
 export const RELEASE = `
-WITH cur AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE),
+WITH cur AS (
+  SELECT id, status, $6::boolean AND ${PINNED_TO('$3')} AND pin_fallback AS unpin
+  FROM jobs WHERE id = $1 FOR UPDATE
+),
 upd AS (
   UPDATE jobs j SET status = 'queued', attempts = greatest(j.attempts - 1, 0), run_after = $4,
     excluded_encoders = CASE WHEN $6::boolean AND NOT ($3 = ANY(j.excluded_encoders))
       THEN array_append(j.excluded_encoders, $3) ELSE j.excluded_encoders END,
+    reserved_for = CASE WHEN cur.unpin THEN NULL ELSE j.reserved_for END,
+    pin_until = CASE WHEN cur.unpin THEN NULL ELSE j.pin_until END,
+    route_browser_at = CASE WHEN cur.unpin THEN j.route_browser_at - greatest(j.pin_until - $4, interval '0')
+      ELSE j.route_browser_at END,
+    route_open_at = CASE WHEN cur.unpin THEN j.route_open_at - greatest(j.pin_until - $4, interval '0')
+      ELSE j.route_open_at END,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, stage = NULL, eta_s = NULL, speed = NULL, fps = NULL,
     progress = 0, updated_at = $4
   FROM cur
   WHERE j.id = cur.id AND j.lease_token = $2 AND j.lease_owner = $3
     AND j.status IN ${sqlList(TRANSITIONS.release.from)}
-  RETURNING j.id, cur.status AS prev_status
+  RETURNING j.id, cur.status AS prev_status, cur.unpin, j.route_browser_at, j.route_open_at
 ), rend AS (
   UPDATE renditions r SET status = 'pending', progress = 0, updated_at = $4
   FROM upd WHERE r.job_id = upd.id AND r.status = 'running'
 ), ev AS (
-  ${event('prev_status', "'queued'", '$3', "'released'", "jsonb_build_object('reason', $5::text)", '$4')}
+  ${event(
+    'prev_status',
+    "'queued'",
+    '$3',
+    "'released'",
+    `jsonb_build_object('reason', $5::text) || CASE WHEN unpin THEN jsonb_build_object('rerouted',
+      jsonb_build_object('step', 'pin', 'encoderId', $3::text, 'why', 'failed', 'browserFrom', route_browser_at,
+        'openFrom', coalesce(route_open_at, $4))) ELSE '{}'::jsonb END`,
+    '$4',
+  )}
 )
 SELECT id FROM upd`;
 
@@ -830,6 +871,47 @@ WITH gone AS (
     'openFrom', route_open_at)), $1 FROM upd
 )
 SELECT id FROM upd`;
+
+/**
+ * Ends the pins (`pinEncoder`, drizzle/0028) of waiting jobs whose window is over at $1 (now), or whose
+ * encoder may no longer lease them (excluded: it failed them or its result failed verification). With
+ * fallback the job is open to its planned steps (the claim already lets them claim from `pin_until`;
+ * this records a `rerouted` event, step `pin`, why `expired` | `failed`); without, it is dead-lettered
+ * with error `{code: 'pin_ended', message}`. Returns the job ids and whether each died.
+ */
+export const END_PINS = `
+WITH gone AS (
+  SELECT j.id, j.status, j.reserved_for, j.pin_fallback,
+    CASE WHEN j.reserved_for = ANY(j.excluded_encoders) THEN 'failed' ELSE 'expired' END AS why
+  FROM jobs j
+  WHERE j.pin_until IS NOT NULL AND j.status IN ${sqlList(TRANSITIONS.claim.from)}
+    AND (j.pin_until <= $1::timestamptz OR j.reserved_for = ANY(j.excluded_encoders))
+  FOR UPDATE OF j SKIP LOCKED
+), upd AS (
+  UPDATE jobs j SET pin_until = NULL,
+    reserved_for = CASE WHEN gone.pin_fallback THEN NULL ELSE j.reserved_for END,
+    status = CASE WHEN gone.pin_fallback THEN j.status ELSE 'dead' END,
+    finished_at = CASE WHEN gone.pin_fallback THEN j.finished_at ELSE $1 END,
+    last_error = CASE WHEN gone.pin_fallback THEN j.last_error ELSE jsonb_build_object('code', 'pin_ended',
+      'message', CASE gone.why WHEN 'failed' THEN 'the encoder this job was pinned to failed it, and the job allows no other encoder (pinEncoder.fallback: fail)'
+        ELSE 'the encoder this job was pinned to did not take it within the pin window (VIDMESH_PIN_GRACE_S), and the job allows no other encoder (pinEncoder.fallback: fail)' END) END,
+    updated_at = $1
+  FROM gone WHERE j.id = gone.id
+  RETURNING j.id, j.status, gone.status AS prev_status, gone.reserved_for, gone.why, j.route_browser_at,
+    j.route_open_at
+), rend AS (
+  UPDATE renditions r SET status = 'failed', updated_at = $1
+  FROM upd WHERE r.job_id = upd.id AND upd.status = 'dead'
+    AND r.status NOT IN ${sqlList(SETTLED_RENDITION_STATUSES)}
+), ev AS (
+  INSERT INTO job_events (job_id, from_status, to_status, actor, reason, details, at)
+  SELECT id, prev_status, status, 'router', CASE WHEN status = 'dead' THEN 'dead_letter' ELSE 'rerouted' END,
+    CASE WHEN status = 'dead' THEN jsonb_build_object('pin', jsonb_build_object('encoderId', reserved_for,
+      'why', why))
+    ELSE jsonb_build_object('rerouted', jsonb_build_object('step', 'pin', 'encoderId', reserved_for,
+      'why', why, 'browserFrom', route_browser_at, 'openFrom', route_open_at)) END, $1 FROM upd
+)
+SELECT id, status = 'dead' AS dead FROM upd`;
 
 export const MARK_SILENT_OFFLINE = `
 UPDATE encoders SET status = 'offline' WHERE status = 'online' AND last_seen_at < $1 RETURNING id`;

@@ -221,6 +221,13 @@ export interface JobStore {
    * start now; each gets a `rerouted` event. Returns the job ids.
    */
   endSilentAgentSteps(silenceMs: number): Promise<string[]>;
+  /**
+   * Maintenance (pins, `pinEncoder`): ends the pins of waiting jobs whose pin window is over or whose
+   * pinned encoder may no longer lease them; with fallback the job follows its planned steps (a
+   * `rerouted` event, step `pin`), without it is dead-lettered (error code `pin_ended`). Returns the
+   * job ids, `dead` true for those dead-lettered.
+   */
+  endPins(): Promise<Array<{ id: string; dead: boolean }>>;
   /** Maintenance: encoders silent for longer than `silenceMs` go offline. Returns their ids. */
   markSilentEncodersOffline(silenceMs: number): Promise<string[]>;
   /** Maintenance: deletes finished jobs (and their events, logs, renditions) older than `olderThanMs`. */
@@ -286,6 +293,7 @@ export function createJobStore(db: Database, options: JobStoreOptions = {}): Job
     routing: {
       agentWindowMs: options.routing?.agentWindowMs ?? 30_000,
       browserWindowMs: options.routing?.browserWindowMs ?? 30_000,
+      pinWindowMs: options.routing?.pinWindowMs ?? 300_000,
     },
   });
   return {

@@ -63,6 +63,13 @@ export interface SubmitInput {
    * (a market order waiting for an accepted bid), an encoder id only that encoder.
    */
   reservedFor?: string | null;
+  /**
+   * "Encode here" (`pinEncoder`): held for encoder `encoderId` alone for the store's pin window
+   * (`VIDMESH_PIN_GRACE_S`), or until that encoder fails the job or its result fails verification.
+   * Then `fallback` `'route'`: the owner's routing plan (planned to start at the pin's end) takes over;
+   * `'fail'`: the job is dead-lettered with error code `pin_ended`. Overrides `reservedFor`.
+   */
+  pin?: { encoderId: string; fallback: 'route' | 'fail' };
 }
 
 export interface Rendition {

@@ -93,7 +93,12 @@ export interface JobEvent {
     steps?: Array<{ step: string; skipped?: string; encoderId?: string; from?: string; until?: string }>;
     route?: string;
     /** A step that ended early: its agent fell silent, or the owner's encoder failed the job. */
-    rerouted?: { step: string; encoderId: string; why: 'silent' | 'failed'; openFrom: string | null };
+    rerouted?: {
+      step: string;
+      encoderId: string;
+      why: 'silent' | 'failed' | 'expired';
+      openFrom: string | null;
+    };
   };
 }
 
@@ -103,7 +108,8 @@ export function routingText(r: NonNullable<JobEvent['routing']>): string {
   if (r.rerouted) {
     const { step, why, openFrom } = r.rerouted;
     const open = openFrom ? ` (open from ${new Date(openFrom).toLocaleTimeString()})` : '';
-    return `${step} step ended: ${why === 'silent' ? 'agent silent' : 'failed there'}${open}`;
+    const because = why === 'silent' ? 'agent silent' : why === 'expired' ? 'window over' : 'failed there';
+    return `${step} step ended: ${because}${open}`;
   }
   return (r.steps ?? [])
     .map((s) =>

@@ -165,7 +165,15 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           network: spec.network,
           ...(spec.market ? { reservedFor: '' } : {}),
           // "Encode here": held for the encoder of that did:key alone (the claim's reserved_for check).
-          ...(spec.pinEncoder && !legacy ? { reservedFor: encoderIdForDid(spec.pinEncoder.did) } : {}),
+          // The pin ends after VIDMESH_PIN_GRACE_S or when that encoder fails the job (docs/encoders.md).
+          ...(spec.pinEncoder && !legacy
+            ? {
+                pin: {
+                  encoderId: encoderIdForDid(spec.pinEncoder.did),
+                  fallback: spec.pinEncoder.fallback ?? 'route',
+                },
+              }
+            : {}),
         },
         { idempotencyKey: req.headers['idempotency-key'] },
       );

@@ -3,7 +3,8 @@ import { ENCODER_KIND_LIMITS } from '../../../src/jobs/vocabulary.js';
 import type { CompletionResult } from '../../../src/protocol/result.js';
 import type { ClaimHandout, Registration } from '../../../src/protocol/wire.js';
 import type { BrowserIdentity } from './identity.js';
-import { type TranscodeResult, transcodeToHls } from './transcode.js';
+import type { TranscodeResult } from './transcode.js';
+import { transcodeInWorker } from './transcode-client.js';
 
 /**
  * The browser tab as a vidmesh encoder of kind `browser` (docs/encoders.md, "Browser encoder"): it
@@ -241,7 +242,8 @@ export function startBrowserEncoder(options: {
       log(
         `encoding ${plan.renditions.map((r) => `${r.name} ${r.width}x${r.height}`).join(', ')} with WebCodecs`,
       );
-      const encoded = await transcodeToHls(source, plan, {
+      // The encode loop runs in a dedicated Worker (transcode-worker.ts); this page keeps the lease.
+      const encoded = await transcodeInWorker(source, plan, {
         signal: abort.signal,
         onProgress: (fraction, sourceS) => {
           const wall = (performance.now() - started) / 1000;
