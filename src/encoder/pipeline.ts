@@ -287,7 +287,7 @@ function destinationFor(dest: DestinationInput, input: PipelineInput): Destinati
 }
 
 /** Every file under `dir` with its SHA-256 and size: what a staging encoder declares at completion. */
-async function declareFiles(dir: string): Promise<StagedFile[]> {
+export async function declareFiles(dir: string): Promise<StagedFile[]> {
   const out: StagedFile[] = [];
   // One file at a time: a long ladder has thousands of segments, and file handles are finite.
   for (const path of await listFiles(dir)) out.push({ path, ...(await hashFile(join(dir, path))) });

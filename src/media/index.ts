@@ -140,6 +140,7 @@ export {
   type PlannedFileOutput,
   type PlannedLadderOutput,
   planOutputs,
+  posterTime,
 } from './outputs.js';
 export { type ProbeOptions, probe } from './probe.js';
 export { type ProcessOutcome, runProcess } from './process.js';
