@@ -82,6 +82,7 @@ export {
   HARDWARE_ENCODERS,
   masterName,
   renditionLayout,
+  TONEMAP_FILTERS,
 } from './ffmpeg-args.js';
 export {
   avcCodecFromAnnexB,

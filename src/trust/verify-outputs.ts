@@ -12,6 +12,7 @@ import {
   planOutputs,
   posterTime,
   runProcess,
+  TONEMAP_FILTERS,
 } from '../media/index.js';
 import { hashFile, isMediaFile, listFiles, safeJoin } from '../storage/index.js';
 import {
@@ -128,7 +129,10 @@ function imageTime(o: NamedOutput['options'], index: number, source: ProbeResult
       .sort((a, b) => a - b);
     return uniq[index] ?? 0;
   }
-  return index * (o.intervalS ?? 10);
+  // `fps=1/N:round=down` emits, for each interval, its last frame: image k (0-based) is the frame just
+  // before (k + 1) × N s, or the source's last frame (an input seek lands on the frame at or after).
+  const frame = 1 / (source.video?.fps || 25);
+  return Math.max(0, Math.min((index + 1) * (o.intervalS ?? 10), source.durationS) - 1.5 * frame);
 }
 
 /** Images a thumbnails output must have for this source: `[min, max]`. */
@@ -266,7 +270,8 @@ async function spotFileOutput(
     const img = images[i]!;
     const ref = join(work, `${out.name}-${i}.png`);
     const t = imageTime(o, i, v.source);
-    const vf = [...geometry, 'format=rgb24'].join(',');
+    // An HDR source is tone-mapped once before the split, as the shared decode does.
+    const vf = [...(v.plan.toneMap ? TONEMAP_FILTERS : []), ...geometry, 'format=rgb24'].join(',');
     const enc = await runProcess(
       'ffmpeg',
       [

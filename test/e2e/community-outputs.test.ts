@@ -215,6 +215,9 @@ describe('community encoders run jobs with outputs: staged, verified per output,
           const j = await coordinator.store.get(id);
           assert.notEqual(j.status, 'dead', JSON.stringify(j.lastError));
           return j.status === 'completed' && j;
+        }).catch(async (err: Error) => {
+          const j = await coordinator.store.get(id);
+          throw new Error(`${err.message}: ${j.status} ${JSON.stringify(j.lastError)}\n${await logsOf(id)}`);
         });
         assert.equal(job.encoderId, honest.encoderId, 'completed by the honest node');
         const view = (await (
