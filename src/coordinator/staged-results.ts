@@ -47,7 +47,8 @@ export interface StagedResultDeps {
 const verdictOf = (r: VerificationReport) => ({ ok: true, checks: r.checks, spots: r.spots, cpuS: r.cpuS });
 
 /**
- * A staged completion of a job with outputs must report each of the spec's outputs once, by name.
+ * A staged completion of a job with outputs must report each of the spec's outputs once, by name, and
+ * at least one of them completed (an attempt whose every output failed is reported with `fail`).
  * @throws StagedOutputInvalidError (422) otherwise.
  */
 function checkReportedOutputs(spec: JobSpec, reported: OutputResult[] | undefined): void {
@@ -57,6 +58,8 @@ function checkReportedOutputs(spec: JobSpec, reported: OutputResult[] | undefine
     throw new StagedOutputInvalidError(
       `the completion reports outputs [${got.join(', ')}], the job has [${want.join(', ')}]`,
     );
+  if (!reported?.some((o) => o.status === 'completed'))
+    throw new StagedOutputInvalidError('the completion reports no completed output');
 }
 
 /**
