@@ -7,9 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import {
   encodeFileOutputs,
+  encodeLadder,
   type NamedOutput,
   outputOptionsSchema,
   type ProbeResult,
+  planLadder,
   planOutputs,
   probe,
 } from '../../src/media/index.js';
@@ -19,7 +21,7 @@ import { makeClip, makeSyntheticClip } from '../helpers/media.js';
 
 /**
  * Per-output verification of staged outputs (jobs with `outputs[]` on the community network) on real
- * encodes: the honest set (webm, poster, mp3, thumbnails from one shared decode) passes every stage;
+ * encodes: the honest set (an hls ladder; webm, poster, mp3, thumbnails from one shared decode) passes every stage;
  * each cheat is the honest set with one dishonest change, declared with the hashes of what was staged,
  * and is caught by the check meant for it.
  */
@@ -27,6 +29,17 @@ import { makeClip, makeSyntheticClip } from '../helpers/media.js';
 const run = promisify(execFile);
 
 const OUTPUTS: NamedOutput[] = [
+  {
+    name: 'hls',
+    options: outputOptionsSchema.parse({
+      kind: 'hls',
+      ladder: {
+        ladder: [{ name: '240p', height: 240, videoBitrate: 400_000 }],
+        speed: 'ultrafast',
+        segmentDuration: 1,
+      },
+    }),
+  },
   { name: 'webm', options: outputOptionsSchema.parse({ kind: 'webm', height: 144, speed: 'ultrafast' }) },
   {
     name: 'poster',
@@ -64,7 +77,9 @@ describe('verification of staged outputs (per output)', () => {
     const clip = await makeClip(join(root, 'clip.mp4'), { seconds: 4 });
     info = await probe(clip);
     honest = join(root, 'honest');
-    await encodeFileOutputs(planOutputs(info, OUTPUTS), honest);
+    const plan = planOutputs(info, OUTPUTS);
+    await encodeFileOutputs(plan, honest);
+    await encodeLadder(planLadder(info, plan.ladders[0]!.ladder), join(honest, 'hls'));
   });
 
   after(async () => {
@@ -78,8 +93,16 @@ describe('verification of staged outputs (per output)', () => {
       r.checks.map((c) => c.name),
       ['files', 'hashes', 'plan', 'spot re-encode'],
     );
-    // 2 webm spans, the poster, 2 thumbnails; no audio spot.
-    assert.deepEqual(r.spots.map((s) => s.rendition).sort(), ['poster', 'thumbs', 'thumbs', 'webm', 'webm']);
+    // 2 hls segments, 2 webm spans, the poster, 2 thumbnails; no audio spot.
+    assert.deepEqual(r.spots.map((s) => s.rendition).sort(), [
+      'hls/240p',
+      'hls/240p',
+      'poster',
+      'thumbs',
+      'thumbs',
+      'webm',
+      'webm',
+    ]);
     for (const s of r.spots) assert.ok(s.ssim >= 0.95, `${s.rendition} ${s.segment} SSIM ${s.ssim}`);
     assert.ok(r.cpuS > 0, 'verifier CPU measured');
   });
@@ -123,6 +146,14 @@ describe('verification of staged outputs (per output)', () => {
       ]);
     });
     assert.match(failed(await verify(dir))?.detail ?? '', /audio: 2 channels, planned 1/);
+  });
+
+  test('an hls output with a segment missing fails the plan check (its playlists)', async () => {
+    const dir = await cheatWith((d) => rm(join(d, 'hls', '240p', 'seg_00001.ts')));
+    assert.match(
+      failed(await verify(dir))?.detail ?? '',
+      /hls: playlists: .*seg_00001\.ts, which was not uploaded/,
+    );
   });
 
   test('a missing thumbnail fails the plan check (image count)', async () => {
