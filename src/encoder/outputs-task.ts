@@ -17,7 +17,8 @@ import type { OutputResult } from '../protocol/result.js';
 import { publish, type StorageContext } from '../storage/index.js';
 import { withSpan } from '../tracing.js';
 import { InvalidJobSpecError, OutputsFailedError } from './errors.js';
-import { declareFiles, type PipelineInput } from './pipeline.js';
+import type { PipelineInput } from './pipeline.js';
+import { declareFiles } from './staged-files.js';
 import type { CompletionResult } from './transport.js';
 
 /** What the pipeline hands the outputs task after fetch and probe. */
