@@ -3,9 +3,9 @@ import type { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { Queryable } from '../jobs/db.js';
 import type { Encoder, Job, JobStore } from '../jobs/index.js';
-import type { JobSpec } from '../jobs/spec.js';
+import { type JobSpec, namedOutputs } from '../jobs/spec.js';
 import { planLadder, probe } from '../media/index.js';
-import type { completeRequestSchema } from '../protocol/index.js';
+import { type completeRequestSchema, completionRows, type OutputResult } from '../protocol/index.js';
 import { fileNameOf } from '../protocol/media-url.js';
 import { type SourceRef, type StorageContext, safeJoin } from '../storage/index.js';
 import {
@@ -15,10 +15,11 @@ import {
   type VerificationPolicy,
   type VerificationReport,
   verifyStagedLadder,
+  verifyStagedOutputs,
 } from '../trust/index.js';
 import type { SourceRelay } from './relay.js';
 import { uploadPath } from './routes/uploads.js';
-import { publishStaged } from './staging.js';
+import { publishStaged, publishStagedOutputs, StagedOutputInvalidError } from './staging.js';
 
 /** A staged result failed verification; the job went back to the queue for another encoder. HTTP 422. */
 class VerificationFailedError extends ValidationError {
@@ -40,6 +41,25 @@ export interface StagedResultDeps {
   openSpec?: (spec: unknown) => unknown;
   /** Absent: staged results are published unverified. */
   verification?: { db: Queryable; policy: VerificationPolicy; spotSegments?: number; minSsim?: number };
+}
+
+/** The stored form of a passing report (`result.verification`). */
+const verdictOf = (r: VerificationReport) => ({ ok: true, checks: r.checks, spots: r.spots, cpuS: r.cpuS });
+
+/**
+ * A staged completion of a job with outputs must report each of the spec's outputs once, by name, and
+ * at least one of them completed (an attempt whose every output failed is reported with `fail`).
+ * @throws StagedOutputInvalidError (422) otherwise.
+ */
+function checkReportedOutputs(spec: JobSpec, reported: OutputResult[] | undefined): void {
+  const want = (spec.outputs ?? []).map((o) => o.name).sort();
+  const got = (reported ?? []).map((o) => o.name).sort();
+  if (want.join('\n') !== got.join('\n'))
+    throw new StagedOutputInvalidError(
+      `the completion reports outputs [${got.join(', ')}], the job has [${want.join(', ')}]`,
+    );
+  if (!reported?.some((o) => o.status === 'completed'))
+    throw new StagedOutputInvalidError('the completion reports no completed output');
 }
 
 /**
@@ -77,15 +97,32 @@ export function createStagedResults(deps: StagedResultDeps) {
     await store.beginVerification(job.id, b.leaseToken, encoder.id);
     const source = await sourceFile(job, spec);
     const info = await probe(source);
-    const report = await verifyStagedLadder({
-      dir: safeJoin(deps.stagingRoot, job.id),
-      master: fileNameOf(b.result.masterUrl) ?? 'master.m3u8',
-      ...(b.result.files ? { declared: new Map(b.result.files.map((f) => [f.path, f.sha256])) } : {}),
-      plan: planLadder(info, spec.ladder ?? {}),
-      source: info,
+    const dir = safeJoin(deps.stagingRoot, job.id);
+    const declared = b.result.files ? new Map(b.result.files.map((f) => [f.path, f.sha256])) : undefined;
+    const spot = {
       ...(v.spotSegments === undefined ? {} : { spotSegments: v.spotSegments }),
       ...(v.minSsim === undefined ? {} : { minSsim: v.minSsim }),
-    });
+    };
+    const completed = new Set(
+      (b.result.outputs ?? []).filter((o) => o.status === 'completed').map((o) => o.name),
+    );
+    const report = spec.outputs
+      ? await verifyStagedOutputs({
+          dir,
+          outputs: namedOutputs(spec).filter((o) => completed.has(o.name)),
+          defaultLadder: spec.ladder ?? {},
+          source: info,
+          ...(declared ? { declared } : {}),
+          ...spot,
+        })
+      : await verifyStagedLadder({
+          dir,
+          master: fileNameOf(b.result.masterUrl) ?? 'master.m3u8',
+          ...(declared ? { declared } : {}),
+          plan: planLadder(info, spec.ladder ?? {}),
+          source: info,
+          ...spot,
+        });
     const lines = report.checks.map((c) => `[verify] ${c.ok ? 'pass' : 'FAIL'} ${c.name}: ${c.detail}`);
     lines.push(`[verify] ${report.cpuS.toFixed(2)} CPU s, ${report.wallS.toFixed(1)} s`);
     await store.appendLogs(job.id, b.leaseToken, encoder.id, lines).catch(() => undefined);
@@ -122,7 +159,34 @@ export function createStagedResults(deps: StagedResultDeps) {
       5_000,
     );
     try {
+      if (spec.outputs) checkReportedOutputs(spec, b.result.outputs);
       const verification = await verifyStaged(b, job, spec, encoder);
+      if (spec.outputs) {
+        const outputs = await publishStagedOutputs({
+          jobId: job.id,
+          spec,
+          stagingRoot: deps.stagingRoot,
+          storage: deps.storage(),
+          reported: b.result.outputs ?? [],
+        });
+        const { files: _files, ...reported } = b.result;
+        const bytes = outputs.reduce((n, o) => n + (o.bytes ?? 0), 0);
+        const main = outputs.find((o) => o.status === 'completed' && (o.kind === 'hls' || o.kind === 'dash'));
+        const result = {
+          ...reported,
+          masterUrl: main?.url ?? outputs.find((o) => o.url)?.url ?? '',
+          publish: { type: 'outputs', bytes },
+          outputs,
+          ...(verification ? { verification: verdictOf(verification) } : {}),
+        };
+        const done = await store.complete(job.id, b.leaseToken, b.encoderId, {
+          result,
+          renditions: completionRows(result),
+          encodeSeconds: b.result.encode.wallS,
+        });
+        await deps.relay.drop(job.id);
+        return done;
+      }
       const published = await publishStaged({
         jobId: job.id,
         spec,
@@ -144,16 +208,7 @@ export function createStagedResults(deps: StagedResultDeps) {
       const result = {
         ...reported,
         ...published,
-        ...(verification
-          ? {
-              verification: {
-                ok: true,
-                checks: verification.checks,
-                spots: verification.spots,
-                cpuS: verification.cpuS,
-              },
-            }
-          : {}),
+        ...(verification ? { verification: verdictOf(verification) } : {}),
       };
       const done = await store.complete(job.id, b.leaseToken, b.encoderId, {
         result,

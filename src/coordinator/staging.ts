@@ -1,7 +1,15 @@
 import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { VidmeshError } from '../errors.js';
-import type { JobSpec } from '../jobs/spec.js';
-import { checkStoryboardVtt, DASH_MANIFEST, rewriteMpdFromMaster, STORYBOARD_VTT } from '../media/index.js';
+import { type JobSpec, outputDestination } from '../jobs/spec.js';
+import {
+  checkStoryboardVtt,
+  DASH_MANIFEST,
+  probe,
+  rewriteMpdFromMaster,
+  STORYBOARD_VTT,
+} from '../media/index.js';
+import type { OutputResult } from '../protocol/index.js';
 import { fileNameOf } from '../protocol/media-url.js';
 import {
   isMediaFile,
@@ -95,4 +103,114 @@ export async function publishStaged(input: {
     ...(storyboardUrl ? { storyboardUrl } : {}),
     publish: published,
   };
+}
+
+/**
+ * Publishes the staged outputs of a job with `outputs[]` (`<stagingRoot>/<jobId>/<name>/…`), each to its
+ * own destination (`outputDestination`, secrets opened), after verification. Returns one result per
+ * reported output, in the order reported: a `completed` one with the URL (master playlist, DASH MPD, the
+ * file, or the first image), `files` (thumbnails), bytes, duration and frame size (ffprobe of the staged
+ * file), CID; a `failed` one as the encoder reported it; an output whose publish fails becomes `failed`
+ * with the storage error (the others are still published). Removes the staging folder afterwards.
+ * @throws StagedOutputInvalidError (422) when a completed output staged nothing, a non-media file, or
+ *   an hls/dash output without its master playlist (or a DASH set that is not valid CMAF); the storage
+ *   module's error when every completed output failed to publish.
+ */
+export async function publishStagedOutputs(input: {
+  jobId: string;
+  spec: JobSpec;
+  stagingRoot: string;
+  storage: StorageContext;
+  reported: OutputResult[];
+  signal?: AbortSignal;
+}): Promise<OutputResult[]> {
+  const root = safeJoin(input.stagingRoot, input.jobId);
+  const byName = new Map((input.spec.outputs ?? []).map((o) => [o.name, o]));
+  // Every staged set is checked before anything is published: a bad one publishes nothing.
+  const sets = new Map<string, string[]>();
+  for (const r of input.reported) {
+    const o = byName.get(r.name);
+    if (!o) throw new StagedOutputInvalidError(`output ${r.name} is not in the job`);
+    if (r.status !== 'completed') continue;
+    const dir = safeJoin(root, o.name);
+    const files = await stat(dir).then(
+      async () => (await listFiles(dir)).filter((f) => !f.endsWith('.part')),
+      () => [] as string[],
+    );
+    if (files.length === 0) throw new StagedOutputInvalidError(`output ${o.name} staged nothing`);
+    const foreign = files.find((f) => !isMediaFile(f));
+    if (foreign) throw new StagedOutputInvalidError(`output ${o.name} holds a non-media file: ${foreign}`);
+    if ((o.kind === 'hls' || o.kind === 'dash') && !files.includes('master.m3u8'))
+      throw new StagedOutputInvalidError(`output ${o.name} has no master playlist`);
+    if (o.kind === 'dash') {
+      // The MPD is derived data: rebuilt from the staged playlists, never published as uploaded.
+      await rewriteMpdFromMaster(dir, 'master.m3u8', DASH_MANIFEST).catch((err: unknown) => {
+        throw new StagedOutputInvalidError(
+          `staged DASH output ${o.name} is not valid CMAF: ${(err as Error).message}`,
+        );
+      });
+    }
+    sets.set(o.name, files);
+  }
+  const out: OutputResult[] = [];
+  let firstError: unknown;
+  for (const r of input.reported) {
+    const o = byName.get(r.name)!;
+    if (r.status !== 'completed') {
+      out.push({
+        name: o.name,
+        kind: o.kind,
+        status: 'failed',
+        error: r.error ?? { code: 'output_failed', message: 'the encoder reported no error' },
+      });
+      continue;
+    }
+    const dir = safeJoin(root, o.name);
+    const dest = outputDestination(input.spec, o);
+    try {
+      const published = await publish(dir, dest, input.storage, {
+        jobId: input.jobId,
+        ...(input.signal ? { signal: input.signal } : {}),
+      });
+      const mainPath =
+        o.kind === 'hls'
+          ? 'master.m3u8'
+          : o.kind === 'dash'
+            ? DASH_MANIFEST
+            : (published.files.find((f) => !f.path.includes('/'))?.path ?? published.files[0]?.path ?? '');
+      const urlOf = (rel: string) =>
+        published.cid ? `ipfs://${published.cid}/${rel}` : published.files.find((f) => f.path === rel)?.url;
+      const media =
+        o.kind === 'thumbnails'
+          ? undefined
+          : await probe(join(dir, mainPath), input.signal ? { signal: input.signal } : {}).catch(
+              () => undefined,
+            );
+      const url = urlOf(mainPath);
+      out.push({
+        name: o.name,
+        kind: o.kind,
+        status: 'completed',
+        ...(url ? { url } : {}),
+        ...(o.kind === 'thumbnails'
+          ? { files: published.files.slice(0, 200).map((f) => urlOf(f.path) ?? f.url) }
+          : {}),
+        destinationType: dest.type,
+        bytes: published.bytes,
+        ...(media && media.durationS > 0 && o.kind !== 'poster' ? { durationS: media.durationS } : {}),
+        ...(media?.video ? { width: media.video.displayWidth, height: media.video.displayHeight } : {}),
+        ...(published.cid ? { cid: published.cid } : {}),
+      });
+    } catch (err) {
+      firstError ??= err;
+      const e =
+        err instanceof VidmeshError
+          ? { code: err.code, message: err.message.slice(0, 2000) }
+          : { code: 'output_failed', message: String((err as Error)?.message ?? err).slice(0, 2000) };
+      out.push({ name: o.name, kind: o.kind, status: 'failed', error: e });
+    }
+  }
+  if (firstError !== undefined && !out.some((r) => r.status === 'completed')) throw firstError;
+  await rm(root, { recursive: true, force: true });
+  return out;
 }

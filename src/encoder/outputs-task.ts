@@ -16,8 +16,9 @@ import { mediaUrl } from '../protocol/media-url.js';
 import type { OutputResult } from '../protocol/result.js';
 import { publish, type StorageContext } from '../storage/index.js';
 import { withSpan } from '../tracing.js';
-import { OutputsFailedError } from './errors.js';
+import { InvalidJobSpecError, OutputsFailedError } from './errors.js';
 import type { PipelineInput } from './pipeline.js';
+import { declareFiles } from './staged-files.js';
 import type { CompletionResult } from './transport.js';
 
 /** What the pipeline hands the outputs task after fetch and probe. */
@@ -140,13 +141,22 @@ export async function runOutputs(t: OutputsTaskInput): Promise<CompletionResult>
   // As for a ladder: nothing is published on a lease this node cannot confirm.
   await reporter.confirmLease({ signal });
   let bytes = 0;
+  // An untrusted encoder stages every output on the coordinator (`<name>/…`), which verifies and
+  // publishes them (docs/verification.md): it never holds a destination's credentials.
+  const staged = input.job.transfer?.output === 'coordinator';
   for (const o of outputs) {
     if (results.has(o.name)) continue;
     try {
-      const result = await publishOutput(t, o, join(outDir, o.name));
+      const result = staged
+        ? await stageOutput(t, o, join(outDir, o.name))
+        : await publishOutput(t, o, join(outDir, o.name));
       bytes += result.bytes ?? 0;
       results.set(o.name, result);
-      step(`output ${o.name} published to ${result.destinationType}: ${result.url ?? ''}`);
+      step(
+        staged
+          ? `output ${o.name} staged on the coordinator`
+          : `output ${o.name} published to ${result.destinationType}: ${result.url ?? ''}`,
+      );
     } catch (err) {
       if (err instanceof CancelledError || signal.aborted) throw err;
       fail(o, err);
@@ -172,6 +182,39 @@ export async function runOutputs(t: OutputsTaskInput): Promise<CompletionResult>
       renditions: outputs.map((o) => o.name),
     },
     outputs: reported,
+    // Staged: the coordinator verifies the staged files against these and reports the URLs.
+    ...(staged
+      ? {
+          files: (await declareFiles(outDir)).filter((f) =>
+            reported.some((r) => r.status === 'completed' && f.path.startsWith(`${r.name}/`)),
+          ),
+        }
+      : {}),
+  };
+}
+
+/**
+ * Uploads one output's folder to the coordinator's staging (`<name>/…` under the lease-bound output
+ * route); the coordinator publishes it to the output's destination after verification.
+ */
+async function stageOutput(t: OutputsTaskInput, o: JobOutput, dir: string): Promise<OutputResult> {
+  const { input, spec } = t;
+  const target = t.destinationFor(outputDestination(spec, o));
+  if (target.type !== 'http')
+    throw new InvalidJobSpecError(`job ${input.job.id} must stage its outputs on the coordinator`);
+  const staging = {
+    ...target,
+    baseUrl: `${target.baseUrl.replace(/\/?$/, '/')}${encodeURIComponent(o.name)}/`,
+  };
+  const published = await withSpan('encoder.publish', { 'vidmesh.destination.type': 'staged' }, () =>
+    publish(dir, staging, t.ctx, { signal: input.signal, jobId: input.job.id }),
+  );
+  return {
+    name: o.name,
+    kind: o.kind,
+    status: 'completed',
+    destinationType: 'staged',
+    bytes: published.bytes,
   };
 }
 

@@ -4,12 +4,9 @@ import { type JobSpec, jobSpecSchema, requestedRenditions } from '../jobs/spec.j
 import type { Logger } from '../log.js';
 import { type CodecSupport, encodeLadder, type HwaccelReport, planLadder, probe } from '../media/index.js';
 import { mediaUrl, pathSegments } from '../protocol/media-url.js';
-import type { StagedFile } from '../protocol/result.js';
 import {
   type DestinationInput,
   fetchSource,
-  hashFile,
-  listFiles,
   publish,
   type SourceRef,
   type StorageContext,
@@ -21,6 +18,7 @@ import { runOutputs } from './outputs-task.js';
 import type { JobReporter } from './reporter.js';
 import { selectRenditions } from './selection.js';
 import { checkSourceLimits } from './source-limits.js';
+import { declareFiles } from './staged-files.js';
 import type { ClaimedJob, CompletionResult, EncoderTransport, JobStage, LeaseRef } from './transport.js';
 
 /** Inputs of one pipeline run; built by the node for each claimed job. */
@@ -284,12 +282,4 @@ function destinationFor(dest: DestinationInput, input: PipelineInput): Destinati
   const parts = dest.type === 'local' && !staged ? pathSegments(dest.prefix).map(encodeURIComponent) : [];
   const baseUrl = remote.baseUrl + (parts.length ? `${parts.join('/')}/` : '');
   return { type: 'http', baseUrl, headers: remote.headers, method: 'PUT' };
-}
-
-/** Every file under `dir` with its SHA-256 and size: what a staging encoder declares at completion. */
-async function declareFiles(dir: string): Promise<StagedFile[]> {
-  const out: StagedFile[] = [];
-  // One file at a time: a long ladder has thousands of segments, and file handles are finite.
-  for (const path of await listFiles(dir)) out.push({ path, ...(await hashFile(join(dir, path))) });
-  return out;
 }

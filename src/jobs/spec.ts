@@ -185,7 +185,8 @@ export const jobSpecSchema = z
     /**
      * Outputs (docs/outputs.md): each its own kind, codec settings and destination, from one submit and
      * one decode. Set: the job's units are its outputs (`ladder` is the default ladder of hls/dash
-     * outputs, `destination` the default destination), it is never chunked, and it stays `private`.
+     * outputs, `destination` the default destination) and it is never chunked. On `network: community`
+     * untrusted encoders stage the outputs and the coordinator verifies and publishes each one.
      */
     outputs: z.array(jobOutputSchema).min(1).max(MAX_OUTPUTS).optional(),
     /**
@@ -209,8 +210,6 @@ export const jobSpecSchema = z
       for (const p of checkOutputOptions(outputMedia(o))) issue(['outputs', i], p);
     });
     if (spec.protocol === '3speak') issue(['outputs'], 'outputs are not for 3speak jobs');
-    // Staged (community) publication verifies one ladder; per-output verification is not built yet.
-    if (spec.network === 'community') issue(['network'], 'jobs with outputs run on the private network');
     if (spec.chunking !== undefined && spec.chunking !== 'off')
       issue(['chunking'], 'jobs with outputs are not chunked');
   });

@@ -82,6 +82,7 @@ export {
   HARDWARE_ENCODERS,
   masterName,
   renditionLayout,
+  TONEMAP_FILTERS,
 } from './ffmpeg-args.js';
 export {
   avcCodecFromAnnexB,
@@ -140,6 +141,7 @@ export {
   type PlannedFileOutput,
   type PlannedLadderOutput,
   planOutputs,
+  posterTime,
 } from './outputs.js';
 export { type ProbeOptions, probe } from './probe.js';
 export { type ProcessOutcome, runProcess } from './process.js';

@@ -5,3 +5,4 @@
  */
 export * from './reputation.js';
 export * from './verify.js';
+export * from './verify-outputs.js';

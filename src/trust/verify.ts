@@ -173,7 +173,7 @@ async function readLadder(
 }
 
 /** `bench: utime=1.2s stime=0.1s rtime=…` of ffmpeg's `-benchmark`, as CPU seconds. */
-function benchCpu(stderr: string): number {
+export function benchCpu(stderr: string): number {
   const m = /utime=([\d.]+)s stime=([\d.]+)s/.exec(stderr);
   return m ? Number(m[1]) + Number(m[2]) : 0;
 }
@@ -261,13 +261,18 @@ async function referenceEncode(
   return { playlist: join(work, name, 'index.m3u8'), cpuS: benchCpu(out.stderr) };
 }
 
-/** SSIM (All) of `candidate` against `reference`, both decoded from their first frame, scaled to w×h. */
-async function ssimOf(
+/**
+ * SSIM (All, 0..1) of `candidate` against `reference`, both decoded from their first frame (after
+ * `candidateInput`, input options of the candidate such as `-ss 2 -t 1`), scaled to w×h pixels; 0 when
+ * either does not decode.
+ */
+export async function ssimOf(
   candidate: string,
   reference: string,
   w: number,
   h: number,
   signal?: AbortSignal,
+  candidateInput: string[] = [],
 ): Promise<{ ssim: number; cpuS: number }> {
   const graph =
     `[0:v]scale=${w}:${h}:flags=bicubic,setpts=PTS-STARTPTS,format=yuv420p[a];` +
@@ -279,6 +284,7 @@ async function ssimOf(
       '-nostdin',
       '-benchmark',
       '-nostats',
+      ...candidateInput,
       '-i',
       candidate,
       '-i',

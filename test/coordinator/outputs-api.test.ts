@@ -98,10 +98,10 @@ describe('job outputs at the API', () => {
     });
   }
 
-  test('community jobs with outputs are refused (outputs are never staged on strangers)', async () => {
+  test('community jobs with outputs are accepted (staged, verified per output, published by the coordinator)', async () => {
     const res = await submit({ source, network: 'community', outputs: [{ name: 'a', kind: 'mp4' }] });
-    assert.equal(res.statusCode, 400);
-    assert.match(res.body, /private network/);
+    assert.equal(res.statusCode, 202, res.body);
+    assert.equal((JSON.parse(res.body) as { job: { network?: string } }).job.network, 'community');
   });
 
   test("an output's credentials are sealed at rest, opened for the lease holder, never echoed", async () => {

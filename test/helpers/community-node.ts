@@ -27,7 +27,8 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  * A community encoder node (a did:key over signed HTTP, `hwaccel: none`, short intervals) in a fresh
  * folder under `root`. With `cheat`, its output PUTs pass through a local proxy that applies `cheat`
  * and its completion report declares the hashes of what was really uploaded, as a cheater would: an
- * honest node with one dishonest change, for the verification tests.
+ * honest node with one dishonest change, for the verification tests. Upload paths are relative to the
+ * job's staging folder (`240p/seg_00001.ts`; a job with outputs: `<output>/video.mp4`).
  */
 export async function startCommunityNode(options: {
   coordinatorUrl: string;
@@ -36,10 +37,16 @@ export async function startCommunityNode(options: {
   tags?: string[];
   cheat?: Cheat;
   identity?: Identity;
+  /** The fetch its transport talks to the coordinator with (a test records the answers through it). */
+  fetch?: typeof fetch;
 }): Promise<CommunityNode> {
   const { coordinatorUrl, root, name, cheat } = options;
   const identity = options.identity ?? generateIdentity();
-  const inner = createHttpTransport({ url: coordinatorUrl, identity });
+  const inner = createHttpTransport({
+    url: coordinatorUrl,
+    identity,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
   let transport: EncoderTransport = inner;
   let proxy: Server | undefined;
   if (cheat) {
