@@ -16,7 +16,7 @@
 // Pinning: under `taskset -c N` x264 sees one CPU (sched_getaffinity) and picks threads=1 (no lookahead
 // thread), ffmpeg one decoder thread: each encoder is one core, one thread.
 // Run: npm run build && node dist/bench/chunked.js [--seconds 120] [--size 1920x1080] [--chunk 60]
-//      [--segment 4] [--speed veryfast] [--preroll 1] [--fleet true]
+//      [--segment 4] [--speed veryfast] [--preroll 1] [--fleet true] [--keep]
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -51,6 +51,7 @@ const { values } = parseArgs({
     speed: { type: 'string', default: 'veryfast' },
     preroll: { type: 'string', default: String(PREROLL_SEGMENTS) },
     fleet: { type: 'string', default: 'true' },
+    keep: { type: 'boolean', default: false },
     // Worker mode (one task in a pinned process): --worker whole|audio|chunk --input --out [--index]
     worker: { type: 'string' },
     input: { type: 'string' },
@@ -378,6 +379,8 @@ async function main(): Promise<void> {
       [
         'rendition',
         'run',
+        'frames a',
+        'frames b − a',
         'bytes a',
         'bytes b/a',
         'SSIM a',
@@ -414,6 +417,8 @@ async function main(): Promise<void> {
         rows.push([
           r.name,
           b.tag,
+          String(await frameCount(pa)),
+          String((await frameCount(pb)) - (await frameCount(pa))),
           String(ba),
           f(bb / ba, 4),
           f(mean(sa), 4),
@@ -479,8 +484,18 @@ async function main(): Promise<void> {
         .join(' ')}`,
     );
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (values.keep) console.log(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Video frames (packets) of a playlist or file. */
+async function frameCount(path: string): Promise<number> {
+  const { stdout } = await run('ffprobe', [
+    ...['-v', 'error', '-select_streams', 'v:0', '-count_packets'],
+    ...['-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', path],
+  ]);
+  return Number(stdout.trim());
 }
 
 function passThrough(): string[] {
