@@ -495,7 +495,8 @@ async function frameCount(path: string): Promise<number> {
     ...['-v', 'error', '-select_streams', 'v:0', '-count_packets'],
     ...['-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', path],
   ]);
-  return Number(stdout.trim());
+  // An HLS input lists the stream twice (under its program and on its own): the first line.
+  return Number(stdout.trim().split('\n')[0]);
 }
 
 function passThrough(): string[] {
