@@ -3,7 +3,8 @@
 // (a) unchunked: the whole ladder encoded by one encoder pinned to CPU 0 (`taskset -c 0`);
 // (b) chunked: the same source split into chunk tasks (default 60 s = 15 × 4 s segments) plus the
 //     audio task, pulled from one queue by two encoders pinned to CPU 0 and CPU 1, then stitched.
-//     Each task runs in its own process (as a claim would), pinned like its encoder.
+//     Each task runs in its own process (as a claim would), pinned like its encoder. Run twice:
+//     (b0) without pre-roll and (b1) with the default pre-roll (PREROLL_SEGMENTS; --preroll N).
 // Printed: wall time (speed-up a/b), CPU seconds (overhead b/a − 1), bytes and SSIM per rendition
 // (b vs a, SSIM against the source scaled to the rendition, every frame), and at the seams
 // (the first segment of each chunk: bitrate and SSIM of b vs the same segment of a).
@@ -15,7 +16,7 @@
 // Pinning: under `taskset -c N` x264 sees one CPU (sched_getaffinity) and picks threads=1 (no lookahead
 // thread), ffmpeg one decoder thread: each encoder is one core, one thread.
 // Run: npm run build && node dist/bench/chunked.js [--seconds 120] [--size 1920x1080] [--chunk 60]
-//      [--segment 4] [--speed veryfast]
+//      [--segment 4] [--speed veryfast] [--preroll 1] [--fleet true] [--keep]
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -27,10 +28,12 @@ import { parseArgs, promisify } from 'node:util';
 import { createChunkTasks, STITCH_TAG } from '../src/jobs/chunks.js';
 import { createDatabase, createJobStore } from '../src/jobs/index.js';
 import {
+  DEFAULT_CHUNKING,
   encodeAudioTrack,
   encodeLadder,
   encodeVideoChunk,
   type LadderPlan,
+  PREROLL_SEGMENTS,
   planChunks,
   planLadder,
   probe,
@@ -46,6 +49,9 @@ const { values } = parseArgs({
     chunk: { type: 'string', default: '60' },
     segment: { type: 'string', default: '4' },
     speed: { type: 'string', default: 'veryfast' },
+    preroll: { type: 'string', default: String(PREROLL_SEGMENTS) },
+    fleet: { type: 'string', default: 'true' },
+    keep: { type: 'boolean', default: false },
     // Worker mode (one task in a pinned process): --worker whole|audio|chunk --input --out [--index]
     worker: { type: 'string' },
     input: { type: 'string' },
@@ -55,6 +61,8 @@ const { values } = parseArgs({
 });
 const SEGMENT = Number(values.segment);
 const CHUNK = Number(values.chunk);
+const chunksOf = (durationS: number, prerollSegments: number) =>
+  planChunks(durationS, SEGMENT, { seconds: CHUNK }, { ...DEFAULT_CHUNKING, prerollSegments })!.chunks;
 
 function ladderOf(input: string): Promise<LadderPlan> {
   return probe(input).then((info) =>
@@ -75,7 +83,7 @@ async function worker(): Promise<void> {
   if (values.worker === 'whole') await encodeLadder(plan, values.out!);
   else if (values.worker === 'audio') await encodeAudioTrack(plan, values.out!);
   else {
-    const chunks = planChunks(plan.durationS, SEGMENT, { seconds: CHUNK })!.chunks;
+    const chunks = chunksOf(plan.durationS, Number(values.preroll));
     await encodeVideoChunk(plan, chunks[Number(values.index)]!, values.out!);
   }
   process.stdout.write(`${JSON.stringify({ wallS: (performance.now() - t0) / 1000, cpuS: childCpuS() })}\n`);
@@ -268,118 +276,166 @@ async function main(): Promise<void> {
     const wholeDir = join(dir, 'whole');
     const a = await pinned(0, ['--worker', 'whole', '--input', src, '--out', wholeDir, ...passThrough()]);
 
-    // (b) two encoders, one core each, one shared queue (audio first: it spans the whole duration).
-    const queue = [{ kind: 'audio', index: -1 }, ...chunks.map((c) => ({ kind: 'chunk', index: c.index }))];
-    const tasks: Array<{ index: number; cpu: number; wallS: number; cpuS: number }> = [];
-    const t0 = performance.now();
-    await Promise.all(
-      [0, 1].map(async (cpu) => {
-        for (let t = queue.shift(); t; t = queue.shift()) {
-          const out = join(dir, t.kind === 'audio' ? 'audio' : `chunk${t.index}`);
-          const r = await pinned(cpu, [
-            ...['--worker', t.kind, '--input', src, '--out', out, `--index=${t.index}`],
-            ...passThrough(),
-          ]);
-          tasks.push({ index: t.index, cpu, ...r });
-        }
-      }),
+    // (b) two encoders, one core each, one shared queue (audio first: it spans the whole duration),
+    // (b0) without pre-roll, (b1) with it, each stitched.
+    const chunked = async (tag: string, prerollSegments: number) => {
+      const chunks = chunksOf(plan.durationS, prerollSegments);
+      const queue = [{ kind: 'audio', index: -1 }, ...chunks.map((c) => ({ kind: 'chunk', index: c.index }))];
+      const tasks: Array<{ index: number; cpu: number; wallS: number; cpuS: number }> = [];
+      const t0 = performance.now();
+      await Promise.all(
+        [0, 1].map(async (cpu) => {
+          for (let t = queue.shift(); t; t = queue.shift()) {
+            const out = join(dir, tag, t.kind === 'audio' ? 'audio' : `chunk${t.index}`);
+            const r = await pinned(cpu, [
+              ...['--worker', t.kind, '--input', src, '--out', out, `--index=${t.index}`],
+              ...passThrough(),
+              `--preroll=${prerollSegments}`,
+            ]);
+            tasks.push({ index: t.index, cpu, ...r });
+          }
+        }),
+      );
+      const encodeWallS = (performance.now() - t0) / 1000;
+      const cpuBefore = process.cpuUsage();
+      const childBefore = childCpuS();
+      const tStitch = performance.now();
+      const stitchedDir = join(dir, tag, 'stitched');
+      await mkdir(stitchedDir, { recursive: true });
+      const stitched = await stitchLadder(
+        plan,
+        {
+          chunkDirs: chunks.map((c) => join(dir, tag, `chunk${c.index}`)),
+          audioDir: join(dir, tag, 'audio'),
+        },
+        stitchedDir,
+      );
+      const stitchWallS = (performance.now() - tStitch) / 1000;
+      const used = process.cpuUsage(cpuBefore);
+      const stitchCpuS = (used.user + used.system) / 1e6 + childCpuS() - childBefore;
+      const wallS = encodeWallS + stitchWallS;
+      const cpuS = tasks.reduce((x, t) => x + t.cpuS, 0) + stitchCpuS;
+      const audioTask = tasks.find((t) => t.index === -1)!;
+      const coreCpuS = (cpu: number) => tasks.filter((t) => t.cpu === cpu).reduce((x, t) => x + t.cpuS, 0);
+      const busiestCoreS = Math.max(coreCpuS(0), coreCpuS(1)) + stitchCpuS;
+      return {
+        tag,
+        chunks,
+        tasks,
+        stitched,
+        stitchedDir,
+        stitchWallS,
+        stitchCpuS,
+        wallS,
+        cpuS,
+        audioTask,
+        busiestCoreS,
+      };
+    };
+    const runs = [await chunked('b0', 0), await chunked('b1', Number(values.preroll))];
+    const [b0, b1] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    console.log(
+      `(a) unchunked, 1 encoder on 1 core vs (b) chunked, 2 encoders on 1 core each: ` +
+        `(b0) no pre-roll, (b1) pre-roll ${values.preroll} segment(s)`,
     );
-    const encodeWallS = (performance.now() - t0) / 1000;
-    const cpuBefore = process.cpuUsage();
-    const childBefore = childCpuS();
-    const tStitch = performance.now();
-    const stitchedDir = join(dir, 'stitched');
-    await mkdir(stitchedDir, { recursive: true });
-    const stitched = await stitchLadder(
-      plan,
-      { chunkDirs: chunks.map((c) => join(dir, `chunk${c.index}`)), audioDir: join(dir, 'audio') },
-      stitchedDir,
-    );
-    const stitchWallS = (performance.now() - tStitch) / 1000;
-    const used = process.cpuUsage(cpuBefore);
-    const stitchCpuS = (used.user + used.system) / 1e6 + childCpuS() - childBefore;
-    const bWall = encodeWallS + stitchWallS;
-    const bCpu = tasks.reduce((s, t) => s + t.cpuS, 0) + stitchCpuS;
-    const audioTask = tasks.find((t) => t.index === -1)!;
-
-    const coreCpuS = (cpu: number) => tasks.filter((t) => t.cpu === cpu).reduce((x, t) => x + t.cpuS, 0);
-    const busiestCoreS = Math.max(coreCpuS(0), coreCpuS(1)) + stitchCpuS;
-    console.log('(a) unchunked, 1 encoder on 1 core vs (b) chunked, 2 encoders on 1 core each');
-    table([
-      ['measure', '(a)', '(b)', 'ratio', 'goal'],
-      [
-        'wall s',
-        f(a.wallS, 1),
-        `${f(bWall, 1)} (stitch ${f(stitchWallS, 1)})`,
-        `${f(a.wallS / bWall)}x speed-up`,
-        '>= 1.7x',
-      ],
-      [
-        'CPU s',
-        f(a.cpuS, 1),
-        `${f(bCpu, 1)} (audio ${f(audioTask.cpuS, 1)}, stitch ${f(stitchCpuS, 1)})`,
-        `${f((bCpu / a.cpuS - 1) * 100, 1)} % overhead`,
-        '<= 10 %',
-      ],
-      // On a shared machine the encoders do not get whole cores: the share each got, and the speed-up
-      // their CPU seconds give when each has its core to itself (the busier core's CPU + the stitch).
-      [
-        'core share',
-        `${f((a.cpuS / a.wallS) * 100, 0)} %`,
-        `${f((bCpu / bWall / 2) * 100, 0)} % (of 2)`,
-        '',
-        '',
-      ],
-      [
-        'CPU-bound wall s',
-        f(a.cpuS, 1),
-        f(busiestCoreS, 1),
-        `${f(a.cpuS / busiestCoreS)}x speed-up`,
-        '>= 1.7x',
-      ],
+    const measures: string[][] = [
+      ['measure', '(a)', ...runs.flatMap((b) => [`(${b.tag})`, 'ratio']), 'goal'],
+    ];
+    measures.push([
+      'wall s',
+      f(a.wallS, 1),
+      ...runs.flatMap((b) => [
+        `${f(b.wallS, 1)} (stitch ${f(b.stitchWallS, 1)})`,
+        `${f(a.wallS / b.wallS)}x speed-up`,
+      ]),
+      '>= 1.7x',
     ]);
+    measures.push([
+      'CPU s',
+      f(a.cpuS, 1),
+      ...runs.flatMap((b) => [
+        `${f(b.cpuS, 1)} (audio ${f(b.audioTask.cpuS, 1)}, stitch ${f(b.stitchCpuS, 1)})`,
+        `${f((b.cpuS / a.cpuS - 1) * 100, 1)} % overhead`,
+      ]),
+      '<= 10 %',
+    ]);
+    // On a shared machine the encoders do not get whole cores: the share each got, and the speed-up
+    // their CPU seconds give when each has its core to itself (the busier core's CPU + the stitch).
+    measures.push([
+      'core share',
+      `${f((a.cpuS / a.wallS) * 100, 0)} %`,
+      ...runs.flatMap((b) => [`${f((b.cpuS / b.wallS / 2) * 100, 0)} % (of 2)`, '']),
+      '',
+    ]);
+    measures.push([
+      'CPU-bound wall s',
+      f(a.cpuS, 1),
+      ...runs.flatMap((b) => [f(b.busiestCoreS, 1), `${f(a.cpuS / b.busiestCoreS)}x speed-up`]),
+      '>= 1.7x',
+    ]);
+    table(measures);
 
     const rows = [
-      ['rendition', 'bytes a', 'bytes b/a', 'SSIM a', 'SSIM b − a', 'seam kbit/s b/a', 'seam SSIM b − a'],
+      [
+        'rendition',
+        'run',
+        'frames a',
+        'frames b − a',
+        'bytes a',
+        'bytes b/a',
+        'SSIM a',
+        'SSIM b − a',
+        'seam kbit/s a',
+        'seam kbit/s b/a',
+        'seam SSIM a',
+        'seam SSIM b − a',
+      ],
     ];
     const fps = plan.video!.frameRate.num / plan.video!.frameRate.den;
-    for (const r of stitched.renditions) {
-      const [pa, pb] = [join(wholeDir, r.playlist), join(stitchedDir, r.playlist)];
-      const [ba, bb] = [await dirBytes(join(wholeDir, r.name)), await dirBytes(join(stitchedDir, r.name))];
+    // Seams: the first segment of every chunk after the first (frames of [start, start + segment)).
+    // A tail chunk shorter than a segment is merged into the previous segment by the muxer.
+    const seams = b0.chunks.slice(1).filter((c) => c.durationS >= SEGMENT);
+    const seamFrames = (xs: number[]) =>
+      seams.flatMap((c) => xs.filter((_, i) => i / fps >= c.startS && i / fps < c.startS + SEGMENT));
+    for (const r of b0.stitched.renditions) {
+      const pa = join(wholeDir, r.playlist);
+      const ba = await dirBytes(join(wholeDir, r.name));
       const geometry = { w: r.width!, h: r.height!, fps };
       const shift = await bestShift(pa, src, geometry);
-      const [sa, sb] = [
-        await ssimFrames(pa, src, { ...geometry, shift, step: 1 }),
-        await ssimFrames(pb, src, { ...geometry, shift, step: 1 }),
-      ];
-      // Seams: the first segment of every chunk after the first (frames of [start, start + segment)).
-      const seamFrames = (xs: number[]) =>
-        chunks
-          .slice(1)
-          .flatMap((c) => xs.filter((_, i) => i / fps >= c.startS && i / fps < c.startS + SEGMENT));
-      const segBytes = async (d: string, c: (typeof chunks)[number]) =>
+      const sa = await ssimFrames(pa, src, { ...geometry, shift, step: 1 });
+      const segBytes = async (d: string, c: (typeof seams)[number]) =>
         (await stat(join(d, r.name, `seg_${String(c.firstSegment).padStart(5, '0')}.ts`))).size;
       let seamA = 0;
-      let seamB = 0;
-      // A tail chunk shorter than a segment is merged into the previous segment by the muxer.
-      for (const c of chunks.slice(1).filter((c) => c.durationS >= SEGMENT)) {
-        seamA += await segBytes(wholeDir, c);
-        seamB += await segBytes(stitchedDir, c);
+      for (const c of seams) seamA += await segBytes(wholeDir, c);
+      const seamSeconds = seams.length * SEGMENT;
+      for (const b of runs) {
+        const pb = join(b.stitchedDir, r.playlist);
+        const bb = await dirBytes(join(b.stitchedDir, r.name));
+        const sb = await ssimFrames(pb, src, { ...geometry, shift, step: 1 });
+        let seamB = 0;
+        for (const c of seams) seamB += await segBytes(b.stitchedDir, c);
+        rows.push([
+          r.name,
+          b.tag,
+          String(await frameCount(pa)),
+          String((await frameCount(pb)) - (await frameCount(pa))),
+          String(ba),
+          f(bb / ba, 4),
+          f(mean(sa), 4),
+          f(mean(sb) - mean(sa), 4),
+          f((seamA * 8) / seamSeconds / 1000, 0),
+          f(seamB / seamA, 3),
+          f(mean(seamFrames(sa)), 4),
+          f(mean(seamFrames(sb)) - mean(seamFrames(sa)), 4),
+        ]);
       }
-      rows.push([
-        r.name,
-        String(ba),
-        f(bb / ba, 4),
-        f(mean(sa), 4),
-        f(mean(sb) - mean(sa), 4),
-        f(seamB / seamA, 3),
-        f(mean(seamFrames(sb)) - mean(seamFrames(sa)), 4),
-      ]);
     }
     console.log(
       'bytes and SSIM (vs the source scaled to the rendition; goal: bytes within 2 %, SSIM within 0.002)',
     );
     table(rows);
+    if (values.fleet !== 'true') return;
+    const { tasks, audioTask, stitchCpuS } = b1;
 
     // (c) the fleet: speeds from (b), one hour of the same ladder.
     // Speeds from CPU seconds (each simulated worker has a core of its own; wall times on this shared
@@ -428,8 +484,19 @@ async function main(): Promise<void> {
         .join(' ')}`,
     );
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (values.keep) console.log(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Video frames (packets) of a playlist or file. */
+async function frameCount(path: string): Promise<number> {
+  const { stdout } = await run('ffprobe', [
+    ...['-v', 'error', '-select_streams', 'v:0', '-count_packets'],
+    ...['-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', path],
+  ]);
+  // An HLS input lists the stream twice (under its program and on its own): the first line.
+  return Number(stdout.trim().split('\n')[0]);
 }
 
 function passThrough(): string[] {

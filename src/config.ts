@@ -245,6 +245,13 @@ export const settings = {
     default: 60,
     doc: 'Length in seconds of the chunks of `chunking: auto` jobs, rounded to whole segments (default 60 s = 15 segments of 4 s).',
   },
+  chunkPrerollSegments: {
+    env: 'VIDMESH_CHUNK_PREROLL_SEGMENTS',
+    flag: 'chunkPrerollSegments',
+    schema: int(0, 16),
+    default: 1,
+    doc: 'Pre-roll of every chunk after the first, in whole segments: the chunk encode starts this many segments early so rate control has run in at the seam, and the pre-roll segments are dropped before stitching (docs/chunking.md, "Seams"). 0: none.',
+  },
   claimMaxWaitMs: {
     env: 'VIDMESH_CLAIM_MAX_WAIT_MS',
     flag: 'claimMaxWaitMs',

@@ -127,6 +127,7 @@ export async function createSplitTasks(
           index: c.index,
           startS: c.startS,
           durationS: c.durationS,
+          ...(c.prerollS > 0 ? { prerollS: c.prerollS } : {}),
         }),
       ),
     })),

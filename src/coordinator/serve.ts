@@ -284,7 +284,11 @@ export async function startCoordinator(
       chunking: {
         db,
         leaseMs: config.leaseMs,
-        defaults: { thresholdS: config.chunkThresholdS, chunkS: config.chunkSeconds },
+        defaults: {
+          thresholdS: config.chunkThresholdS,
+          chunkS: config.chunkSeconds,
+          prerollSegments: config.chunkPrerollSegments,
+        },
       },
       ...(https ? { https, hsts: true } : {}),
       market: {

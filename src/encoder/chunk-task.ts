@@ -22,9 +22,9 @@ export function chunkEncoder(
     : (plan, outDir, options) => encodeVideoChunk(plan, chunk, outDir, options);
 }
 
-/** One line for the job log, e.g. `video chunk 2 of job …, 8.000 s + 4.000 s`. */
+/** One line for the job log, e.g. `video chunk 2 of job …, 8.000 s + 4.000 s (pre-roll 2.000 s)`. */
 export function describeChunk(chunk: ChunkRef): string {
   return chunk.role === 'audio'
     ? `audio track of job ${chunk.parentId}`
-    : `video chunk ${chunk.index} of job ${chunk.parentId}, ${chunk.startS.toFixed(3)} s + ${chunk.durationS.toFixed(3)} s`;
+    : `video chunk ${chunk.index} of job ${chunk.parentId}, ${chunk.startS.toFixed(3)} s + ${chunk.durationS.toFixed(3)} s${chunk.prerollS ? ` (pre-roll ${chunk.prerollS.toFixed(3)} s)` : ''}`;
 }

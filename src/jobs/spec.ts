@@ -180,6 +180,8 @@ export const jobSpecSchema = z
         index: z.number().int().min(-1),
         startS: z.number().min(0),
         durationS: z.number().positive(),
+        /** Pre-roll, seconds encoded before `startS` and dropped (whole segments; absent: none). */
+        prerollS: z.number().min(0).max(3600).optional(),
       })
       .optional(),
     /**

@@ -28,24 +28,38 @@ export const CHUNK_AUDIO_NAME = 'audio';
 
 /**
  * Encodes the video renditions of one chunk: the ladder's own argv (same encoder settings, GOP and
- * forced keyframes) with an accurate input seek to `chunk.startS`, exact `-t`, no audio, and output
- * timestamps offset by the start, so the chunk's first frame is an IDR at the segment boundary and its
- * segments continue the previous chunk's. Writes `<r>/index.m3u8` + segments and a `master.m3u8`.
+ * forced keyframes) with an accurate input seek to `chunk.startS − chunk.prerollS`, exact `-t`, no
+ * audio, and output timestamps offset by that start, so the chunk's frame at `startS` is an IDR at the
+ * segment boundary and its segments continue the previous chunk's. The pre-roll (whole segments, 0 or
+ * absent: none) is encoded only to run the rate control in: its segments are then deleted and dropped
+ * from each playlist ({@link dropLeadingSegments}), so the output holds exactly `[startS, startS +
+ * durationS)`. Writes `<r>/index.m3u8` + segments and a `master.m3u8` (measured without the pre-roll).
  * Capped-CRF analysis is not run per chunk (rate control must not differ between chunks): the plan's
- * CRF applies. @throws as {@link encodeLadder}.
+ * CRF applies. @throws as {@link encodeLadder}; EncodeError when the pre-roll is not whole segments
+ * of the plan or the encoder did not cut a segment at `startS`.
  */
 export async function encodeVideoChunk(
   plan: LadderPlan,
-  chunk: Pick<ChunkSpan, 'startS' | 'durationS'>,
+  chunk: Pick<ChunkSpan, 'startS' | 'durationS'> & { prerollS?: number },
   outDir: string,
   options: EncodeOptions = {},
 ): Promise<EncodeResult> {
   const video = plan.renditions.filter((r) => r.kind === 'video' && plan.encode.includes(r.name));
   if (video.length === 0) throw new EncodeError('chunk: the plan has no video rendition to encode');
+  const prerollS = chunk.prerollS ?? 0;
+  const prerollSegments = Math.round(prerollS / plan.segmentDuration);
+  if (
+    prerollS < 0 ||
+    prerollS > chunk.startS + 1e-6 ||
+    Math.abs(prerollSegments * plan.segmentDuration - prerollS) > 1e-6
+  )
+    throw new EncodeError(
+      `chunk: pre-roll ${prerollS} s is not whole ${plan.segmentDuration} s segments before the start`,
+    );
   const chunkPlan: LadderPlan = {
     ...plan,
-    chunk: { startS: chunk.startS, durationS: chunk.durationS },
-    durationS: chunk.durationS,
+    chunk: { startS: chunk.startS - prerollS, durationS: chunk.durationS + prerollS },
+    durationS: chunk.durationS + prerollS,
     encode: video.map((r) => r.name),
     renditions: video,
     mp4: false,
@@ -54,7 +68,78 @@ export async function encodeVideoChunk(
     rateControl: plan.rateControl.mode === 'cbr' ? plan.rateControl : { ...plan.rateControl, analyze: false },
   };
   const { keep: _keep, ...rest } = options;
-  return encodeLadder(chunkPlan, outDir, rest);
+  const result = await encodeLadder(chunkPlan, outDir, rest);
+  if (prerollSegments === 0) return result;
+  const halfFrameS = 0.5 / (plan.video ? plan.video.frameRate.num / plan.video.frameRate.den : 30);
+  const renditions: RenditionResult[] = [];
+  for (const r of result.renditions) {
+    const path = join(outDir, r.playlist);
+    const { text, dropped } = dropLeadingSegments(await readFile(path, 'utf8'), prerollSegments);
+    // The muxer cuts at the IDR forced at every segment boundary, so the pre-roll is exactly its first
+    // segments; anything else (a source without a frame near a boundary) would shift the seam.
+    const droppedS = dropped.reduce((a, d) => a + d.durationS, 0);
+    if (Math.abs(droppedS - prerollS) > halfFrameS)
+      throw new EncodeError(
+        `chunk: ${r.name}'s pre-roll segments last ${droppedS.toFixed(3)} s, not ${prerollS} s`,
+      );
+    for (const d of dropped) await rm(join(dirname(path), d.uri), { force: true });
+    await writeFile(path, text);
+    renditions.push(await describeRendition(outDir, r.name, 'video', r.playlist, options.signal));
+  }
+  await writeMasterPlaylist(outDir, renditions, { fileName: result.master, format: plan.format });
+  const done = { startS: chunk.startS, durationS: chunk.durationS };
+  return {
+    ...result,
+    renditions,
+    durationS: chunk.durationS,
+    plan: { ...result.plan, durationS: chunk.durationS, chunk: done },
+  };
+}
+
+/**
+ * A VOD media playlist without its first `count` segments (pure): their `#EXTINF` + URI lines (and any
+ * tags between the two) removed, `#EXT-X-MEDIA-SEQUENCE` raised by `count`. Returns the text
+ * and the dropped segments (URI, duration in seconds) in order.
+ * @throws EncodeError when the playlist has no more than `count` segments.
+ */
+export function dropLeadingSegments(
+  text: string,
+  count: number,
+): { text: string; dropped: Array<{ uri: string; durationS: number }> } {
+  const lines = text.split('\n');
+  const out: string[] = [];
+  const dropped: Array<{ uri: string; durationS: number }> = [];
+  let pending: string[] = [];
+  let durationS = 0;
+  let seen = 0;
+  let inSegments = false;
+  for (const line of lines) {
+    const trimmed = line.trim();
+    const seq = /^#EXT-X-MEDIA-SEQUENCE:(\d+)$/.exec(trimmed);
+    if (seq) {
+      out.push(`#EXT-X-MEDIA-SEQUENCE:${Number(seq[1]) + count}`);
+      continue;
+    }
+    if (trimmed.startsWith('#EXTINF:')) {
+      inSegments = true;
+      durationS = Number.parseFloat(trimmed.slice('#EXTINF:'.length));
+      pending.push(line);
+      continue;
+    }
+    if (inSegments && trimmed !== '' && !trimmed.startsWith('#')) {
+      if (seen < count) dropped.push({ uri: trimmed, durationS });
+      else out.push(...pending, line);
+      pending = [];
+      seen++;
+      inSegments = false;
+      continue;
+    }
+    if (inSegments) pending.push(line);
+    else out.push(line);
+  }
+  out.push(...pending);
+  if (seen <= count) throw new EncodeError(`playlist has ${seen} segments, cannot drop ${count}`);
+  return { text: out.join('\n'), dropped };
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { planChunks } from './chunking.js';
+import { DEFAULT_CHUNKING, PREROLL_SEGMENTS, planChunks } from './chunking.js';
 
 const spans = (p: ReturnType<typeof planChunks>) =>
   p?.chunks.map((c) => [c.startS, c.durationS, c.firstSegment, c.segments]);
@@ -113,4 +113,32 @@ test('planChunks: split table (starts on segment boundaries, last chunk ends wit
 
 test('planChunks: a bad segment duration is a RangeError', () => {
   assert.throws(() => planChunks(100, 0, 'auto'), RangeError);
+});
+
+test('planChunks: pre-roll table (whole segments before every chunk but the first, capped by the segments before it)', () => {
+  const prerolls = (p: ReturnType<typeof planChunks>) => p?.chunks.map((c) => c.prerollS);
+  const defaults = (prerollSegments?: number) => ({ ...DEFAULT_CHUNKING, prerollSegments });
+  const cases: Array<[string, Parameters<typeof planChunks>, number[]]> = [
+    ['default: one 4 s segment', [301, 4, 'auto'], [0, 4, 4, 4, 4]],
+    ['default: one 2 s segment', [12, 2, { seconds: 4 }], [0, 2, 2]],
+    ['prerollSegments absent is the default', [12, 2, { seconds: 4 }, defaults()], [0, 2, 2]],
+    ['prerollSegments 0: no pre-roll', [12, 2, { seconds: 4 }, defaults(0)], [0, 0, 0]],
+    ['two segments', [12, 2, { seconds: 4 }, defaults(2)], [0, 4, 4]],
+    [
+      'capped by the segments before the chunk (one-segment chunks)',
+      [5, 2, { seconds: 1 }, defaults(2)],
+      [0, 2, 4],
+    ],
+    ['a merged tail chunk gets the same pre-roll', [120.1, 4, { seconds: 60 }], [0, 4]],
+  ];
+  for (const [name, args, want] of cases) assert.deepEqual(prerolls(planChunks(...args)), want, name);
+  assert.equal(PREROLL_SEGMENTS, 1);
+});
+
+test('planChunks: a negative or fractional pre-roll is a RangeError', () => {
+  for (const prerollSegments of [-1, 0.5, Number.NaN])
+    assert.throws(
+      () => planChunks(12, 2, { seconds: 4 }, { ...DEFAULT_CHUNKING, prerollSegments }),
+      RangeError,
+    );
 });

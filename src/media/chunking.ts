@@ -28,6 +28,12 @@ export interface ChunkSpan {
   firstSegment: number;
   /** Segments in the chunk (the last may be fewer or, with a merged tail, more than the others'). */
   segments: number;
+  /**
+   * Pre-roll, seconds (whole segments; 0 for the first chunk): the chunk's encode starts this long
+   * before `startS` so the encoder's rate control (VBV fill, complexity history) has run in by the
+   * chunk's forced IDR at `startS`; the pre-roll's segments are dropped before stitching.
+   */
+  prerollS: number;
 }
 
 export interface ChunkPlan {
@@ -42,9 +48,21 @@ export interface ChunkingDefaults {
   thresholdS: number;
   /** `auto` chunk length, seconds (default 60 = 15 segments of 4 s). */
   chunkS: number;
+  /** Pre-roll of every chunk after the first, whole segments (default {@link PREROLL_SEGMENTS}; 0: none). */
+  prerollSegments?: number;
 }
 
 export const DEFAULT_CHUNKING: ChunkingDefaults = { thresholdS: 300, chunkS: 60 };
+
+/**
+ * Default pre-roll, in segments, of every chunk after the first (docs/chunking.md, "Seams"). One
+ * segment (4 s by default) is longer than any rate-control memory it has to rebuild (the VBV buffer
+ * holds `bufsize / maxrate` = 2 s of video, x264's look-ahead at most 60 frames), and a whole segment
+ * keeps the pre-roll on the muxer's segment grid: its frames are exactly the chunk's first HLS
+ * segment(s), dropped as whole files, with the chunk's IDR forced where it always was. It costs one
+ * segment of extra encoding per chunk after the first (1/15 of a 60 s chunk).
+ */
+export const PREROLL_SEGMENTS = 1;
 
 /**
  * A last chunk shorter than this fraction of the nominal chunk length is merged into the previous
@@ -63,9 +81,11 @@ const EPS = 1e-6;
  * The chunk length is rounded to whole segments (at least one), so every chunk starts exactly on a
  * segment boundary where the unchunked encode would force its IDR frame. A tail shorter than half a
  * chunk (`TAIL_MERGE_RATIO`) is part of the last chunk instead of a chunk of its own; if that leaves
- * one chunk, the job is not split.
+ * one chunk, the job is not split. Every chunk after the first gets a pre-roll of
+ * `defaults.prerollSegments` (default {@link PREROLL_SEGMENTS}) whole segments, at most the segments
+ * before it.
  *
- * @throws RangeError when `segmentS` is not a positive number.
+ * @throws RangeError when `segmentS` is not a positive number or the pre-roll is not a whole number ≥ 0.
  */
 export function planChunks(
   durationS: number | undefined,
@@ -74,6 +94,9 @@ export function planChunks(
   defaults: ChunkingDefaults = DEFAULT_CHUNKING,
 ): ChunkPlan | null {
   if (!(segmentS > 0)) throw new RangeError('segmentS must be > 0');
+  const prerollSegments = defaults.prerollSegments ?? PREROLL_SEGMENTS;
+  if (!Number.isInteger(prerollSegments) || prerollSegments < 0)
+    throw new RangeError('prerollSegments must be a whole number >= 0');
   if (option === 'off' || durationS === undefined || !(durationS > 0)) return null;
   if (option === 'auto' && durationS <= defaults.thresholdS + EPS) return null;
   const wanted = option === 'auto' ? defaults.chunkS : option.seconds;
@@ -93,7 +116,8 @@ export function planChunks(
     const last = index === count - 1;
     const segments = last ? totalSegments - firstSegment : perChunk;
     const durationOf = last ? durationS - startS : chunkS;
-    chunks.push({ index, startS, durationS: round6(durationOf), firstSegment, segments });
+    const prerollS = round6(Math.min(prerollSegments, firstSegment) * segmentS);
+    chunks.push({ index, startS, durationS: round6(durationOf), firstSegment, segments, prerollS });
   }
   return { segmentS, chunkS, chunks };
 }

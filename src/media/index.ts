@@ -28,6 +28,7 @@ export {
   type ChunkSpan,
   chunkingSchema,
   DEFAULT_CHUNKING,
+  PREROLL_SEGMENTS,
   planChunks,
 } from './chunking.js';
 export {
