@@ -404,8 +404,12 @@ describe('3Speak v2 encoder, managed mode (Direct API), against vidmesh serve', 
       const pushed = await until('B, now the leader, pushed the job', async () => api.received[0]);
       assert.equal(pushed.permlink, 'ha');
       assert.ok(pushed.webhook_url.startsWith(`${b.server.url}/`), 'pushed by B');
+      // The stand-in records the push before B reads its acknowledgement and marks the job running.
+      await until(
+        'the acknowledged push is running',
+        async () => (await b!.server.store.get(id)).status === 'running',
+      );
       const job = await b.server.store.get(id);
-      assert.equal(job.status, 'running');
       assert.equal(job.attempts, 1);
       assert.equal(api.received.length, 1, 'pushed once');
     } finally {
