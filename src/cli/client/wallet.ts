@@ -78,7 +78,7 @@ export function register(program: Command): void {
     wallet
       .command('withdraw')
       .description(
-        'send HBD from your balance to your own Hive account (your Keychain account or the verified one)',
+        'send HBD from your balance to your own Hive account (your Keychain account, or the one the operator bound to your tenant)',
       )
       .argument('<amount>', 'HBD, up to 3 decimals, e.g. 2.500')
       .option(
